@@ -1,0 +1,1 @@
+"""The bundled microbenchmark: synthetic workload, driver, validator, report and plots."""

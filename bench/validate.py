@@ -1,0 +1,410 @@
+"""Independent check of final placements: does every pod really fit where it went?
+
+Written apart from the engine's policy code on purpose (it imports neither
+`policies` nor `extender`): a straightforward, per-pod re-evaluation of the
+kube-scheduler filter rules against the final placements, so a bug in the
+engine's fast paths cannot hide behind the same bug here. It even parses
+quantities itself, with exact fractions.
+
+Pods are checked in the order of `placements` (the bind order); pods already
+bound in the snapshot (`spec.nodeName`, phase not Succeeded/Failed) count
+first. A pod that overflows a node is reported and still counted on the node,
+as it would be in the cluster.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from fractions import Fraction
+from functools import lru_cache
+from typing import Any
+
+UNSCHEDULABLE_TAINT_KEY = "node.kubernetes.io/unschedulable"
+
+_QUANTITY = re.compile(
+    r"^([+-]?(?:\d+\.?\d*|\.\d+))(?:([eE][+-]?\d+)|(Ki|Mi|Gi|Ti|Pi|Ei|[mkMGTPE]))?$"
+)
+_SUFFIX = {
+    "": Fraction(1),
+    "m": Fraction(1, 1000),
+    "k": Fraction(10**3),
+    "M": Fraction(10**6),
+    "G": Fraction(10**9),
+    "T": Fraction(10**12),
+    "P": Fraction(10**15),
+    "E": Fraction(10**18),
+    "Ki": Fraction(2**10),
+    "Mi": Fraction(2**20),
+    "Gi": Fraction(2**30),
+    "Ti": Fraction(2**40),
+    "Pi": Fraction(2**50),
+    "Ei": Fraction(2**60),
+}
+
+
+def parse_amount(resource: str, value: Any) -> int:
+    """A quantity as an integer: millicores for cpu, whole units (rounded up) otherwise."""
+    if isinstance(value, str):
+        return _parse_text(resource == "cpu", value)
+    return _parse(resource, value)
+
+
+@lru_cache(maxsize=4096)
+def _parse_text(is_cpu: bool, value: str) -> int:
+    return _parse("cpu" if is_cpu else "", value)
+
+
+def _parse(resource: str, value: Any) -> int:
+    if isinstance(value, bool):
+        raise ValueError(f"{resource}: not a quantity: {value!r}")
+    if isinstance(value, int):
+        exact = Fraction(value)
+    else:
+        match = _QUANTITY.match(str(value).strip())
+        if not match:
+            raise ValueError(f"{resource}: not a quantity: {value!r}")
+        number, exponent, suffix = match.groups()
+        exact = Fraction(number)
+        if exponent:
+            exact *= Fraction(10) ** int(exponent[1:])
+        else:
+            exact *= _SUFFIX[suffix or ""]
+    if resource == "cpu":
+        exact *= 1000
+    return -((-exact.numerator) // exact.denominator)  # ceiling
+
+
+@dataclass(frozen=True)
+class Violation:
+    """One reason a placement is invalid."""
+
+    pod: str  # "namespace/name" (or the UID when the pod is unknown)
+    uid: str
+    node: str
+    kind: str  # unknown-pod, unknown-node, unschedulable, node-name, node-selector,
+    # node-affinity, taint, host-port, insufficient
+    detail: str
+
+    def __str__(self) -> str:
+        return f"{self.pod} on {self.node}: {self.kind}: {self.detail}"
+
+
+# ------------------------------------------------------------------ pod requests
+
+
+def _container_requests(container: dict[str, Any]) -> dict[str, int]:
+    requests = ((container.get("resources") or {}).get("requests")) or {}
+    return {name: parse_amount(name, value) for name, value in requests.items()}
+
+
+def _add(into: dict[str, int], more: dict[str, int]) -> None:
+    for name, amount in more.items():
+        into[name] = into.get(name, 0) + amount
+
+
+def _max(into: dict[str, int], other: dict[str, int]) -> None:
+    for name, amount in other.items():
+        if amount > into.get(name, 0):
+            into[name] = amount
+
+
+def pod_requests(pod: dict[str, Any]) -> dict[str, int]:
+    """What a pod takes from its node, the way kube-scheduler counts it.
+
+    Regular containers and sidecars (init containers with restartPolicy
+    Always) run together; each ordinary init container runs alone beside the
+    sidecars started before it; the pod needs the larger of the two, plus
+    its overhead. The "pods" slot is not included.
+    """
+    spec = pod.get("spec") or {}
+    total: dict[str, int] = {}
+    for container in spec.get("containers") or []:
+        _add(total, _container_requests(container))
+    sidecars: dict[str, int] = {}
+    init_peak: dict[str, int] = {}
+    for container in spec.get("initContainers") or []:
+        requests = _container_requests(container)
+        if container.get("restartPolicy") == "Always":
+            _add(total, requests)
+            _add(sidecars, requests)
+            _max(init_peak, sidecars)
+        else:
+            running = dict(sidecars)
+            _add(running, requests)
+            _max(init_peak, running)
+    _max(total, init_peak)
+    overhead = spec.get("overhead") or {}
+    _add(total, {name: parse_amount(name, value) for name, value in overhead.items()})
+    return {name: amount for name, amount in total.items() if amount}
+
+
+# ------------------------------------------------------------------- selectors
+
+
+def _int_or_none(text: Any) -> int | None:
+    try:
+        return int(str(text).strip())
+    except ValueError:
+        return None
+
+
+def _requirement_holds(expr: dict[str, Any], values_by_key: dict[str, str]) -> bool:
+    key = expr.get("key", "")
+    operator = expr.get("operator", "")
+    values = expr.get("values") or []
+    present = key in values_by_key
+    value = values_by_key.get(key)
+    if operator == "In":
+        return present and value in values
+    if operator == "NotIn":
+        return not present or value not in values
+    if operator == "Exists":
+        return present
+    if operator == "DoesNotExist":
+        return not present
+    if operator in ("Gt", "Lt"):
+        if not present or len(values) != 1:
+            return False
+        mine, theirs = _int_or_none(value), _int_or_none(values[0])
+        if mine is None or theirs is None:
+            return False
+        return mine > theirs if operator == "Gt" else mine < theirs
+    return False
+
+
+def _term_matches(term: dict[str, Any], labels: dict[str, str], node_name: str) -> bool:
+    expressions = term.get("matchExpressions") or []
+    fields = term.get("matchFields") or []
+    if not expressions and not fields:
+        return False  # an empty term selects nothing
+    if not all(_requirement_holds(e, labels) for e in expressions):
+        return False
+    by_field = {"metadata.name": node_name}
+    return all(_requirement_holds(f, by_field) for f in fields)
+
+
+def required_affinity_matches(pod: dict[str, Any], node: dict[str, Any]) -> bool:
+    """The pod's requiredDuringScheduling node affinity (terms ORed) holds on the node."""
+    affinity = ((pod.get("spec") or {}).get("affinity") or {}).get("nodeAffinity") or {}
+    required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution")
+    if not required:
+        return True
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    name = (node.get("metadata") or {}).get("name", "")
+    return any(_term_matches(t, labels, name) for t in required.get("nodeSelectorTerms") or [])
+
+
+def node_selector_matches(pod: dict[str, Any], node: dict[str, Any]) -> bool:
+    selector = (pod.get("spec") or {}).get("nodeSelector") or {}
+    labels = (node.get("metadata") or {}).get("labels") or {}
+    return all(key in labels and labels[key] == value for key, value in selector.items())
+
+
+# ---------------------------------------------------------------------- taints
+
+
+def tolerates(toleration: dict[str, Any], taint: dict[str, Any]) -> bool:
+    """kube's Toleration.ToleratesTaint."""
+    effect = toleration.get("effect") or ""
+    if effect and effect != taint.get("effect"):
+        return False
+    key = toleration.get("key") or ""
+    operator = toleration.get("operator") or "Equal"
+    if key and key != taint.get("key"):
+        return False
+    if operator == "Exists":
+        return True  # with an empty key it tolerates every taint
+    if operator == "Equal":
+        return bool(key) and (toleration.get("value") or "") == (taint.get("value") or "")
+    return False
+
+
+def untolerated_taint(pod: dict[str, Any], node: dict[str, Any]) -> dict[str, Any] | None:
+    """The first NoSchedule/NoExecute taint of the node the pod does not tolerate."""
+    tolerations = (pod.get("spec") or {}).get("tolerations") or []
+    for taint in (node.get("spec") or {}).get("taints") or []:
+        if taint.get("effect") not in ("NoSchedule", "NoExecute"):
+            continue
+        if not any(tolerates(t, taint) for t in tolerations):
+            return taint
+    return None
+
+
+def _tolerates_unschedulable(pod: dict[str, Any]) -> bool:
+    taint = {"key": UNSCHEDULABLE_TAINT_KEY, "effect": "NoSchedule"}
+    return any(tolerates(t, taint) for t in (pod.get("spec") or {}).get("tolerations") or [])
+
+
+# ------------------------------------------------------------------------ ports
+
+
+def host_ports(pod: dict[str, Any]) -> list[tuple[str, str, int]]:
+    """(hostIP, protocol, hostPort) of every container port with a host port."""
+    ports = []
+    for container in (pod.get("spec") or {}).get("containers") or []:
+        for port in container.get("ports") or []:
+            number = port.get("hostPort") or 0
+            if number > 0:
+                ip = port.get("hostIP") or "0.0.0.0"
+                ports.append((ip, port.get("protocol") or "TCP", int(number)))
+    return ports
+
+
+def _ports_conflict(a: tuple[str, str, int], b: tuple[str, str, int]) -> bool:
+    if a[1] != b[1] or a[2] != b[2]:
+        return False
+    return a[0] == b[0] or "0.0.0.0" in (a[0], b[0])
+
+
+# --------------------------------------------------------------------- nodes
+
+
+class _NodeLedger:
+    """What has been placed on one node so far."""
+
+    def __init__(self, node: dict[str, Any]) -> None:
+        self.node = node
+        allocatable = (node.get("status") or {}).get("allocatable") or {}
+        self.allocatable = {k: parse_amount(k, v) for k, v in allocatable.items()}
+        self.used: dict[str, int] = {"pods": 0}
+        self.ports: list[tuple[str, str, int]] = []
+
+    def add(self, requests: dict[str, int], ports: list[tuple[str, str, int]]) -> None:
+        _add(self.used, requests)
+        self.used["pods"] += 1
+        self.ports.extend(ports)
+
+
+def _pod_key(pod: dict[str, Any]) -> str:
+    meta = pod.get("metadata") or {}
+    return f"{meta.get('namespace', 'default')}/{meta.get('name', '')}"
+
+
+def _check_pod(
+    pod: dict[str, Any], ledger: _NodeLedger, requests: dict[str, int]
+) -> list[tuple[str, str]]:
+    """(kind, detail) of every rule the pod breaks on this node, before it is added."""
+    node = ledger.node
+    problems = []
+    node_name = (node.get("metadata") or {}).get("name", "")
+    wanted = (pod.get("spec") or {}).get("nodeName")
+    if wanted and wanted != node_name:
+        problems.append(("node-name", f"pod asks for node {wanted}"))
+    if (node.get("spec") or {}).get("unschedulable") and not _tolerates_unschedulable(pod):
+        problems.append(("unschedulable", "node is cordoned"))
+    if not node_selector_matches(pod, node):
+        problems.append(("node-selector", "nodeSelector does not match the node's labels"))
+    if not required_affinity_matches(pod, node):
+        problems.append(("node-affinity", "required node affinity does not match"))
+    taint = untolerated_taint(pod, node)
+    if taint is not None:
+        problems.append(
+            (
+                "taint",
+                f"untolerated taint {taint.get('key')}={taint.get('value', '')}"
+                f":{taint.get('effect')}",
+            )
+        )
+    for port in host_ports(pod):
+        if any(_ports_conflict(port, other) for other in ledger.ports):
+            problems.append(("host-port", f"host port {port[1]}/{port[2]} already in use"))
+    requests_with_slot = dict(requests)
+    requests_with_slot["pods"] = 1
+    for resource, amount in requests_with_slot.items():
+        free = ledger.allocatable.get(resource, 0) - ledger.used.get(resource, 0)
+        if amount > free:
+            problems.append(
+                (
+                    "insufficient",
+                    f"{resource}: needs {amount}, "
+                    f"{max(free, 0)} of {ledger.allocatable.get(resource, 0)} left",
+                )
+            )
+    return problems
+
+
+class _RequestsCache:
+    """pod_requests memoized per spec object: the pods of one deployment share theirs."""
+
+    def __init__(self) -> None:
+        self._by_spec: dict[int, tuple[Any, dict[str, int]]] = {}
+
+    def __call__(self, pod: dict[str, Any]) -> dict[str, int]:
+        spec = pod.get("spec")
+        hit = self._by_spec.get(id(spec))
+        if hit is not None and hit[0] is spec:
+            return hit[1]
+        requests = pod_requests(pod)
+        self._by_spec[id(spec)] = (spec, requests)
+        return requests
+
+
+def validate(items: list[dict[str, Any]], placements: dict[str, str]) -> list[Violation]:
+    """Every violation of the final placements {pod uid: node name}, in placement order."""
+    ledgers: dict[str, _NodeLedger] = {}
+    pods_by_uid: dict[str, dict[str, Any]] = {}
+    prebound: list[dict[str, Any]] = []
+    for item in items:
+        kind = item.get("kind")
+        if kind == "Node":
+            ledgers[item["metadata"]["name"]] = _NodeLedger(item)
+        elif kind == "Pod":
+            uid = (item.get("metadata") or {}).get("uid", "")
+            pods_by_uid[uid] = item
+            bound = (item.get("spec") or {}).get("nodeName")
+            phase = (item.get("status") or {}).get("phase")
+            if bound and phase not in ("Succeeded", "Failed"):
+                prebound.append(item)
+    for pod in prebound:
+        ledger = ledgers.get(pod["spec"]["nodeName"])
+        if ledger is not None:
+            ledger.add(pod_requests(pod), host_ports(pod))
+    violations = []
+    requests_of = _RequestsCache()
+    for uid, node_name in placements.items():
+        pod = pods_by_uid.get(uid)
+        if pod is None:
+            violations.append(Violation(uid, uid, node_name, "unknown-pod", "no such pod"))
+            continue
+        ledger = ledgers.get(node_name)
+        if ledger is None:
+            violations.append(
+                Violation(_pod_key(pod), uid, node_name, "unknown-node", "no such node")
+            )
+            continue
+        requests = requests_of(pod)
+        for kind, detail in _check_pod(pod, ledger, requests):
+            violations.append(Violation(_pod_key(pod), uid, node_name, kind, detail))
+        ledger.add(requests, host_ports(pod))
+    return violations
+
+
+def invalid_pods(violations: list[Violation]) -> int:
+    """How many distinct pods were placed invalidly."""
+    return len({v.uid for v in violations})
+
+
+def utilization(
+    items: list[dict[str, Any]], placements: dict[str, str], resources: tuple[str, ...]
+) -> dict[str, dict[str, tuple[int, int]]]:
+    """Per node: {resource: (used, allocatable)} after the placements (for the report)."""
+    ledgers = {i["metadata"]["name"]: _NodeLedger(i) for i in items if i.get("kind") == "Node"}
+    pods = {i["metadata"]["uid"]: i for i in items if i.get("kind") == "Pod"}
+    requests_of = _RequestsCache()
+    for item in pods.values():
+        bound = (item.get("spec") or {}).get("nodeName")
+        if bound in ledgers and (item.get("status") or {}).get("phase") not in (
+            "Succeeded",
+            "Failed",
+        ):
+            ledgers[bound].add(pod_requests(item), [])
+    for uid, node in placements.items():
+        pod = pods.get(uid)
+        if pod is None or node not in ledgers:
+            continue
+        ledgers[node].add(requests_of(pod), [])
+    return {
+        name: {r: (ledger.used.get(r, 0), ledger.allocatable.get(r, 0)) for r in resources}
+        for name, ledger in ledgers.items()
+    }

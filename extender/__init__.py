@@ -1,0 +1,1 @@
+"""podsift: a fast, pluggable Kubernetes scheduler extender."""

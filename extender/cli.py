@@ -1,0 +1,114 @@
+"""`podsift serve | bench | synth` (CONTRACT section 5)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from extender.errors import PodsiftError
+from extender.server import DEFAULT_LISTEN, ServeOptions
+
+
+def _listen(value: str) -> str:
+    host, sep, port = value.rpartition(":")
+    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    return value
+
+
+def _positive(value: str) -> int:
+    try:
+        n = int(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
+    if n <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
+    return n
+
+
+def _serve_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("serve", help="serve the extender under gunicorn")
+    p.add_argument("--config", help="policy configuration file (YAML or JSON)")
+    src = p.add_mutually_exclusive_group()
+    src.add_argument("--snapshot", help="a Kubernetes List of Nodes and Pods (JSON or YAML)")
+    src.add_argument("--kubeconfig", help="watch a live cluster with this kubeconfig")
+    src.add_argument(
+        "--in-cluster", action="store_true", help="watch the cluster podsift runs in"
+    )
+    p.add_argument("--listen", type=_listen, default=DEFAULT_LISTEN, help="HOST:PORT")
+    p.add_argument("--path-prefix", default="", help="serve the verbs under this path")
+    p.add_argument("--threads", type=_positive, default=4, help="threads of the one worker")
+    p.add_argument("--max-body", type=_positive, default=ServeOptions.max_body,
+                   help="largest request body in bytes (413 above)")
+    p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
+    p.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
+    p.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
+    p.add_argument("--log-level", default="info",
+                   choices=["debug", "info", "warning", "error", "critical"])
+    p.add_argument("--log-format", default="text", choices=["text", "json"])
+    p.add_argument("--profile", help="write a cProfile of request handling here at exit")
+    p.add_argument("--synthetic-nodes", type=_positive, default=1000,
+                   help="size of the synthetic cluster served when no source is given")
+
+
+def _synth_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("synth", help="write a synthetic cluster List to stdout")
+    p.add_argument("--nodes", type=_positive, required=True)
+    p.add_argument("--pods", type=int, default=0)
+    p.add_argument("--seed", type=int, default=1)
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv and argv[0] == "bench":
+        from bench.cli import main as bench_main
+
+        return bench_main(argv[1:])
+    parser = argparse.ArgumentParser(prog="podsift", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+    _serve_parser(sub)
+    sub.add_parser("bench", help="run the bundled microbenchmark (podsift bench --help)")
+    _synth_parser(sub)
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "serve":
+            from extender.server import serve
+
+            return serve(
+                ServeOptions(
+                    listen=args.listen,
+                    config=args.config,
+                    snapshot=args.snapshot,
+                    kubeconfig=args.kubeconfig,
+                    in_cluster=args.in_cluster,
+                    path_prefix=args.path_prefix,
+                    threads=args.threads,
+                    max_body=args.max_body,
+                    tls_cert=args.tls_cert,
+                    tls_key=args.tls_key,
+                    tls_client_ca=args.tls_client_ca,
+                    log_level=args.log_level,
+                    log_format=args.log_format,
+                    profile=args.profile,
+                    synthetic_nodes=args.synthetic_nodes,
+                )
+            )
+        if args.command == "synth":
+            import orjson
+
+            from bench.workload import generate
+
+            if args.pods < 0:
+                parser.error("--pods must be >= 0")
+            doc = generate(args.nodes, args.pods, seed=args.seed)
+            sys.stdout.buffer.write(orjson.dumps(doc))
+            sys.stdout.buffer.write(b"\n")
+            return 0
+    except PodsiftError as exc:
+        print(f"podsift: error: {exc}", file=sys.stderr)
+        return 2
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

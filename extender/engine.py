@@ -1,0 +1,133 @@
+"""The engine: runs the configured policies over the candidates of one request.
+
+Filters run in the configured order over the whole candidate view (each one a
+few vector operations); a node's reason is the first filter it fails, as in
+kube-scheduler. Scores run only over the nodes that passed every filter, and
+are combined with integer arithmetic into the extender's 0..10 scale.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from extender.config import PolicyConfiguration
+from extender.podinfo import PodInfo
+from extender.view import NodeView
+from policies import base
+
+MAX_EXTENDER_PRIORITY = 10
+
+
+@dataclass
+class FilterOutcome:
+    passed: np.ndarray  # positions (into the view) of nodes that passed every filter
+    failed: dict[str, str] = field(default_factory=dict)  # name -> reason (resolvable)
+    unresolvable: dict[str, str] = field(default_factory=dict)
+
+
+def final_scores(weighted: np.ndarray, weight_sum: int) -> np.ndarray:
+    """weighted x 10 / (100 x sum of weights), rounding half up, in integers."""
+    if weight_sum == 0:
+        return np.zeros(len(weighted), np.int64)
+    denom = 2 * base.MAX_NODE_SCORE * weight_sum
+    return (weighted * (2 * MAX_EXTENDER_PRIORITY) + denom // 2) // denom
+
+
+class Engine:
+    def __init__(self, config: PolicyConfiguration) -> None:
+        self.config = config
+        self.filters = [base.create(e.name, e.args, "filter") for e in config.filters]
+        self.scores = [(base.create(e.name, e.args, "score"), e.weight) for e in config.scores]
+        self.weight_sum = sum(w for _, w in self.scores)
+
+    # ---- filtering -------------------------------------------------------
+    def filter(self, pod: PodInfo, view: NodeView) -> FilterOutcome:
+        passing = np.ones(view.n, bool)
+        failed: dict[str, str] = {}
+        unresolvable: dict[str, str] = {}
+        names = None
+        for policy in self.filters:
+            ok = policy.filter(pod, view)
+            newly = passing & ~ok
+            if newly.any():
+                positions = np.flatnonzero(newly)
+                reasons = policy.reasons(pod, view, positions)
+                if names is None:
+                    names = view.names_array
+                target = unresolvable if policy.unresolvable else failed
+                target.update(zip(names[positions].tolist(), reasons))
+                passing &= ok
+                if not passing.any():
+                    break
+        return FilterOutcome(np.flatnonzero(passing), failed, unresolvable)
+
+    # ---- scoring ---------------------------------------------------------
+    def score(self, pod: PodInfo, view: NodeView) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Weighted totals over `view` (already the passing nodes) and each policy's scores."""
+        weighted = np.zeros(view.n, np.int64)
+        per_policy = []
+        if view.n == 0:
+            return weighted, [weighted for _ in self.scores]
+        for policy, weight in self.scores:
+            s = np.asarray(policy.score(pod, view), dtype=np.int64)
+            if s.shape != (view.n,):
+                raise ValueError(f"policy {policy.name} returned {s.shape} scores for {view.n} nodes")
+            np.clip(s, 0, base.MAX_NODE_SCORE, out=s)
+            per_policy.append(s)
+            weighted += weight * s
+        return weighted, per_policy
+
+    def prioritize(self, pod: PodInfo, view: NodeView) -> np.ndarray:
+        """0..10 per node of `view`: 0 for nodes failing a filter."""
+        outcome = self.filter(pod, view)
+        result = np.zeros(view.n, np.int64)
+        if len(outcome.passed) and self.scores:
+            weighted, _ = self.score(pod, view.subset(outcome.passed))
+            result[outcome.passed] = final_scores(weighted, self.weight_sum)
+        return result
+
+    def select(self, pod: PodInfo, view: NodeView) -> int:
+        """Filter, score and pick one node in one pass: the position of the
+        best (highest score, first in order on ties), or -1 if none fits."""
+        outcome = self.filter(pod, view)
+        if not len(outcome.passed):
+            return -1
+        if not self.scores:
+            return int(outcome.passed[0])
+        weighted, _ = self.score(pod, view.subset(outcome.passed))
+        final = final_scores(weighted, self.weight_sum)
+        return int(outcome.passed[int(np.argmax(final))])
+
+    # ---- explaining ------------------------------------------------------
+    def explain(self, pod: PodInfo, view: NodeView) -> list[dict[str, Any]]:
+        """Every filter's verdict and every score per node (CONTRACT section 2)."""
+        names = view.names
+        entries = [
+            {"name": n, "passed": True, "filters": {}, "scores": {}, "weighted": 0, "score": 0}
+            for n in names
+        ]
+        passing = np.ones(view.n, bool)
+        for policy in self.filters:
+            ok = np.asarray(policy.filter(pod, view), bool)
+            failed_pos = np.flatnonzero(~ok)
+            reasons = dict(zip(failed_pos.tolist(), policy.reasons(pod, view, failed_pos)))
+            for i, entry in enumerate(entries):
+                entry["filters"][policy.name] = {"pass": bool(ok[i]), "reason": reasons.get(i, "")}
+            passing &= ok
+        passed = np.flatnonzero(passing)
+        for i, entry in enumerate(entries):
+            entry["passed"] = bool(passing[i])
+        if len(passed) and self.scores:
+            weighted, per_policy = self.score(pod, view.subset(passed))
+            final = final_scores(weighted, self.weight_sum)
+            for k, pos in enumerate(passed.tolist()):
+                e = entries[pos]
+                e["scores"] = {
+                    p.name: int(s[k]) for (p, _), s in zip(self.scores, per_policy)
+                }
+                e["weighted"] = int(weighted[k])
+                e["score"] = int(final[k])
+        return entries

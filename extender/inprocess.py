@@ -1,0 +1,49 @@
+"""The extender without HTTP: the benchmark's in-process mode.
+
+Takes and returns the wire protocol's JSON-shaped objects and runs exactly the
+code the HTTP verbs run (Service), so the difference between the two modes is
+the protocol cost alone.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from extender.config import load_configuration
+from extender.engine import Engine
+from extender.service import Service
+from extender.state import ClusterState
+
+
+class InProcessExtender:
+    def __init__(self, items: list[dict], config_path: str | None = None) -> None:
+        self.state = ClusterState()
+        self.state.load_items(items)
+        self.state.set_ready(True)
+        self.engine = Engine(load_configuration(config_path))
+        self.service = Service(self.state, self.engine)
+
+    def filter(self, args: dict) -> dict[str, Any]:
+        return self.service.filter(args)
+
+    def prioritize(self, args: dict) -> list[dict[str, Any]]:
+        names, scores = self.service.prioritize(args)
+        return [{"Host": n, "Score": s} for n, s in zip(names, scores.tolist())]
+
+    def bind(self, args: dict) -> dict[str, str]:
+        return self.service.bind(args)
+
+    def explain(self, args: dict) -> dict[str, Any]:
+        return self.service.explain(args)
+
+    def schedule_one(self, pod: dict, node_names: list[str]) -> str | None:
+        """Filter, score, pick and bind in one engine pass; the chosen node or None."""
+        info = self.service.pod({"Pod": pod})
+        with self.state.lock:
+            view, known, _ = self.state.view(node_names)
+            pos = self.engine.select(info, view)
+            if pos < 0:
+                return None
+            node = view.names_array[pos]
+            self.state.bind(info.uid, node)
+        return node

@@ -1,0 +1,225 @@
+"""Columnar node table: dense integer ids and integer numpy columns.
+
+Every node gets a small integer id (reused after deletion), so per-request
+work is array indexing instead of dict walks. Resource amounts are int64
+(CPU in millicores, everything else in whole units). The table is not
+thread-safe on its own: `ClusterState` holds the lock around every use.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+
+import numpy as np
+
+from extender.nodeinfo import NodeInfo, Taint
+from extender.podinfo import HostPort
+from extender.selectors import LabelIndex
+
+FIXED_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
+PODS = FIXED_RESOURCES.index("pods")
+WILDCARD_IPS = ("", "0.0.0.0", "::")
+
+
+def port_key(port: HostPort) -> tuple[str, str, int]:
+    """Sanitized (ip, protocol, port) as kube-scheduler's HostPortInfo keeps it."""
+    ip = "0.0.0.0" if port.ip in WILDCARD_IPS else port.ip
+    return ip, (port.protocol or "TCP"), port.port
+
+
+class NodeTable:
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self.resource_col: dict[str, int] = {r: i for i, r in enumerate(FIXED_RESOURCES)}
+        self.resources: list[str] = list(FIXED_RESOURCES)
+        self.alloc: list[np.ndarray] = [np.zeros(capacity, np.int64) for _ in self.resources]
+        self.req: list[np.ndarray] = [np.zeros(capacity, np.int64) for _ in self.resources]
+        self.nonzero_cpu = np.zeros(capacity, np.int64)
+        self.nonzero_mem = np.zeros(capacity, np.int64)
+        self.unschedulable = np.zeros(capacity, bool)
+        self.alive = np.zeros(capacity, bool)
+        self.taint_set = np.zeros(capacity, np.int32)
+        self.taint_sets: list[tuple[Taint, ...]] = [()]
+        self._taint_set_ids: dict[tuple[Taint, ...], int] = {(): 0}
+        self.names_arr = np.empty(capacity, dtype=object)
+        self.id_of: dict[str, int] = {}
+        self.infos: list[NodeInfo | None] = [None] * capacity
+        self.labels = LabelIndex()
+        # (protocol, port) -> node id -> Counter of sanitized IPs in use
+        self.ports: dict[tuple[str, int], dict[int, Counter]] = {}
+        # image name -> sizes per node id (0 where absent), and how many nodes have it
+        self.image_sizes: dict[str, np.ndarray] = {}
+        self.image_count: dict[str, int] = {}
+        self._free: list[int] = []
+        self._next = 0
+        self.version = 0  # bumps when the node set (names/ids) changes
+
+    # ---- structure -------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.id_of)
+
+    def _grow(self, needed: int) -> None:
+        if needed <= self.capacity:
+            return
+        new = max(needed, self.capacity * 2)
+
+        def grow(a: np.ndarray) -> np.ndarray:
+            b = np.zeros(new, a.dtype) if a.dtype != object else np.empty(new, object)
+            b[: self.capacity] = a
+            return b
+
+        self.alloc = [grow(a) for a in self.alloc]
+        self.req = [grow(a) for a in self.req]
+        self.nonzero_cpu = grow(self.nonzero_cpu)
+        self.nonzero_mem = grow(self.nonzero_mem)
+        self.unschedulable = grow(self.unschedulable)
+        self.alive = grow(self.alive)
+        self.taint_set = grow(self.taint_set)
+        self.names_arr = grow(self.names_arr)
+        self.image_sizes = {k: grow(v) for k, v in self.image_sizes.items()}
+        self.infos.extend([None] * (new - self.capacity))
+        self.capacity = new
+
+    def column(self, resource: str) -> int:
+        """Column of `resource`, adding an all-zero column for a new one."""
+        col = self.resource_col.get(resource)
+        if col is None:
+            col = len(self.resources)
+            self.resources.append(resource)
+            self.resource_col[resource] = col
+            self.alloc.append(np.zeros(self.capacity, np.int64))
+            self.req.append(np.zeros(self.capacity, np.int64))
+        return col
+
+    def intern_taints(self, taints: tuple[Taint, ...]) -> int:
+        tid = self._taint_set_ids.get(taints)
+        if tid is None:
+            tid = len(self.taint_sets)
+            self.taint_sets.append(taints)
+            self._taint_set_ids[taints] = tid
+        return tid
+
+    # ---- nodes -----------------------------------------------------------
+    def set_node(self, info: NodeInfo) -> int:
+        """Insert or update a node's own data (not its pods); returns its id."""
+        nid = self.id_of.get(info.name)
+        if nid is None:
+            if self._free:
+                nid = self._free.pop()
+            else:
+                nid = self._next
+                self._next += 1
+                self._grow(self._next)
+            self.id_of[info.name] = nid
+            self.names_arr[nid] = info.name
+            self.alive[nid] = True
+            self.version += 1
+        old = self.infos[nid]
+        self.infos[nid] = info
+        if old is None or old.allocatable != info.allocatable:
+            for a in self.alloc:
+                a[nid] = 0
+            for res, amount in info.allocatable:
+                self.alloc[self.column(res)][nid] = amount
+        self.unschedulable[nid] = info.unschedulable
+        self.taint_set[nid] = self.intern_taints(info.taints)
+        if old is None or old.labels != info.labels:
+            self.labels.set_node(nid, info.name, dict(info.labels))
+        if old is None or old.images != info.images:
+            if old is not None:
+                self._set_images(nid, old.images, remove=True)
+            self._set_images(nid, info.images, remove=False)
+        return nid
+
+    def _set_images(self, nid: int, images, remove: bool) -> None:
+        for names, size in images:
+            for name in names:
+                arr = self.image_sizes.get(name)
+                if arr is None:
+                    if remove:
+                        continue
+                    arr = self.image_sizes[name] = np.zeros(self.capacity, np.int64)
+                had = arr[nid] > 0
+                arr[nid] = 0 if remove else max(size, 1)
+                now = arr[nid] > 0
+                self.image_count[name] = self.image_count.get(name, 0) + int(now) - int(had)
+
+    def remove_node(self, name: str) -> int | None:
+        """Drop a node; its pods must have been detached by the caller first."""
+        nid = self.id_of.pop(name, None)
+        if nid is None:
+            return None
+        info = self.infos[nid]
+        if info is not None:
+            self._set_images(nid, info.images, remove=True)
+        self.infos[nid] = None
+        for a in self.alloc:
+            a[nid] = 0
+        for a in self.req:
+            a[nid] = 0
+        self.nonzero_cpu[nid] = 0
+        self.nonzero_mem[nid] = 0
+        self.unschedulable[nid] = False
+        self.alive[nid] = False
+        self.taint_set[nid] = 0
+        self.names_arr[nid] = None
+        self.labels.remove_node(nid)
+        for by_node in self.ports.values():
+            by_node.pop(nid, None)
+        self._free.append(nid)
+        self.version += 1
+        return nid
+
+    # ---- pods on nodes ---------------------------------------------------
+    def add_usage(
+        self,
+        nid: int,
+        vector: tuple[tuple[int, int], ...],
+        nonzero_cpu: int,
+        nonzero_mem: int,
+        ports: tuple[HostPort, ...],
+        sign: int,
+    ) -> None:
+        """Add (sign=1) or remove (sign=-1) one pod's usage on node `nid`."""
+        req = self.req
+        for col, amount in vector:
+            req[col][nid] += sign * amount
+        req[PODS][nid] += sign
+        self.nonzero_cpu[nid] += sign * nonzero_cpu
+        self.nonzero_mem[nid] += sign * nonzero_mem
+        for p in ports:
+            ip, proto, port = port_key(p)
+            by_node = self.ports.setdefault((proto, port), {})
+            ips = by_node.get(nid)
+            if sign > 0:
+                if ips is None:
+                    ips = by_node[nid] = Counter()
+                ips[ip] += 1
+            elif ips is not None:
+                ips[ip] -= 1
+                if ips[ip] <= 0:
+                    del ips[ip]
+                if not ips:
+                    del by_node[nid]
+
+    def fits(self, nid: int, vector: tuple[tuple[int, int], ...]) -> str:
+        """'' if a pod with `vector` fits on `nid` now, else the first shortfall."""
+        if self.req[PODS][nid] + 1 > self.alloc[PODS][nid]:
+            return "Too many pods"
+        for col, amount in vector:
+            if amount and self.req[col][nid] + amount > self.alloc[col][nid]:
+                return f"Insufficient {self.resources[col]}"
+        return ""
+
+    def port_conflict_mask(self, wanted: tuple[HostPort, ...]) -> np.ndarray:
+        """Per-node-id mask: the node already uses one of the wanted host ports."""
+        mask = np.zeros(self.capacity, bool)
+        for p in wanted:
+            ip, proto, port = port_key(p)
+            by_node = self.ports.get((proto, port))
+            if not by_node:
+                continue
+            for nid, ips in by_node.items():
+                if ip == "0.0.0.0" or ip in ips or "0.0.0.0" in ips:
+                    mask[nid] = True
+        return mask

@@ -1,0 +1,1 @@
+"""Built-in policy plugins; each registers under the `podsift.policies` entry-point group."""

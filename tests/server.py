@@ -1,0 +1,83 @@
+"""Start and stop a real `podsift serve` (gunicorn) on loopback for tests."""
+
+from __future__ import annotations
+
+import http.client
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import orjson
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    """A podsift process; `stop()` sends SIGTERM to its pid and waits."""
+
+    def __init__(self, *args: str, ready_path: str = "/readyz", timeout: float = 60) -> None:
+        self.port = free_port()
+        self.log = open(os.devnull, "wb") if not os.environ.get("PODSIFT_TEST_LOG") else None
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "extender", "serve", "--listen", f"127.0.0.1:{self.port}", *args],
+            cwd=ROOT,
+            stdout=self.log,
+            stderr=subprocess.PIPE,
+        )
+        deadline = time.monotonic() + timeout
+        while True:
+            if self.proc.poll() is not None:
+                err = self.proc.stderr.read().decode(errors="replace")
+                raise RuntimeError(f"podsift serve exited with {self.proc.returncode}:\n{err}")
+            try:
+                status, _ = self.get(ready_path)
+                if status == 200:
+                    break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                self.stop()
+                raise RuntimeError("podsift serve did not become ready")
+            time.sleep(0.1)
+        self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def get(self, path: str) -> tuple[int, bytes]:
+        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            conn.request("GET", path)
+            resp = conn.getresponse()
+            return resp.status, resp.read()
+        finally:
+            conn.close()
+
+    def post_raw(self, path: str, body: bytes, method: str = "POST") -> tuple[int, bytes]:
+        self.conn.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        resp = self.conn.getresponse()
+        return resp.status, resp.read()
+
+    def post(self, path: str, obj) -> tuple[int, object]:
+        status, body = self.post_raw(path, orjson.dumps(obj))
+        return status, orjson.loads(body)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                os.kill(self.proc.pid, signal.SIGKILL)
+                self.proc.wait()
+        if self.proc.stderr:
+            self.proc.stderr.close()
+        if self.log:
+            self.log.close()

@@ -1,0 +1,126 @@
+"""The synthetic workload: deterministic, realistic enough, and placeable."""
+
+from __future__ import annotations
+
+import collections
+
+import orjson
+import pytest
+
+from bench.placer import greedy_place
+from bench.validate import validate
+from bench.workload import generate
+
+
+def _kinds(cluster: dict) -> tuple[list[dict], list[dict]]:
+    nodes = [i for i in cluster["items"] if i["kind"] == "Node"]
+    pods = [i for i in cluster["items"] if i["kind"] == "Pod"]
+    return nodes, pods
+
+
+def test_same_seed_gives_identical_bytes() -> None:
+    assert orjson.dumps(generate(60, 900, seed=7)) == orjson.dumps(generate(60, 900, seed=7))
+
+
+def test_other_seed_gives_other_cluster() -> None:
+    assert orjson.dumps(generate(60, 900, seed=7)) != orjson.dumps(generate(60, 900, seed=8))
+
+
+def test_list_shape_nodes_first_then_pending_pods() -> None:
+    cluster = generate(40, 1200)
+    assert cluster["apiVersion"] == "v1" and cluster["kind"] == "List"
+    kinds = [i["kind"] for i in cluster["items"]]
+    assert kinds == ["Node"] * 40 + ["Pod"] * 1200
+    nodes, pods = _kinds(cluster)
+    assert len({n["metadata"]["name"] for n in nodes}) == 40
+    assert len({p["metadata"]["uid"] for p in pods}) == 1200
+    assert len({(p["metadata"]["namespace"], p["metadata"]["name"]) for p in pods}) == 1200
+    assert all("nodeName" not in p["spec"] for p in pods)
+    assert all(p["status"]["phase"] == "Pending" for p in pods)
+    for node in nodes:
+        labels = node["metadata"]["labels"]
+        assert labels["kubernetes.io/hostname"] == node["metadata"]["name"]
+        assert "topology.kubernetes.io/zone" in labels
+        assert "node.kubernetes.io/instance-type" in labels
+        assert node["status"]["allocatable"]["pods"] == "110"
+        assert node["status"]["images"]
+
+
+def test_nodes_only() -> None:
+    nodes, pods = _kinds(generate(1000, 0))
+    assert len(nodes) == 1000 and pods == []
+
+
+def test_mix_exercises_every_policy() -> None:
+    nodes, pods = _kinds(generate(1000, 3000))
+    effects = {t["effect"] for n in nodes for t in n["spec"].get("taints", [])}
+    assert effects == {"NoSchedule", "NoExecute", "PreferNoSchedule"}
+    assert sum(bool(n["spec"].get("unschedulable")) for n in nodes) == 10
+    assert len({n["metadata"]["labels"]["topology.kubernetes.io/zone"] for n in nodes}) == 3
+    assert len({n["metadata"]["labels"]["node.kubernetes.io/instance-type"] for n in nodes}) >= 5
+    assert len({n["status"]["allocatable"]["cpu"] for n in nodes}) >= 5
+    assert len({n["status"]["allocatable"]["memory"] for n in nodes}) >= 5
+    assert any("example.com/gpu" in n["status"]["allocatable"] for n in nodes)
+    assert any(n["status"]["allocatable"]["hugepages-2Mi"] != "0" for n in nodes)
+
+    specs = {id(p["spec"]): p["spec"] for p in pods}.values()
+    assert len(specs) >= 30  # a few dozen deployments
+    cpu_forms = {
+        c["resources"]["requests"]["cpu"]
+        for s in specs
+        for c in s["containers"]
+        if "cpu" in c["resources"].get("requests", {})
+    }
+    memory_forms = {
+        c["resources"]["requests"]["memory"]
+        for s in specs
+        for c in s["containers"]
+        if "memory" in c["resources"].get("requests", {})
+    }
+    assert any(f.endswith("m") for f in cpu_forms) and any("." in f for f in cpu_forms)
+    assert any(f.endswith("Mi") for f in memory_forms) and any("e" in f for f in memory_forms)
+    assert any(f.endswith("G") for f in memory_forms)
+    operators = collections.Counter()
+    for s in specs:
+        affinity = s.get("affinity", {}).get("nodeAffinity", {})
+        required = affinity.get("requiredDuringSchedulingIgnoredDuringExecution", {})
+        for term in required.get("nodeSelectorTerms", []):
+            operators.update(e["operator"] for e in term["matchExpressions"])
+    assert {"In", "NotIn", "Exists", "Gt"} <= set(operators)
+    assert any(
+        "preferredDuringSchedulingIgnoredDuringExecution"
+        in s.get("affinity", {}).get("nodeAffinity", {})
+        for s in specs
+    )
+    assert any(s.get("nodeSelector") for s in specs)
+    assert any(len(s["tolerations"]) > 2 for s in specs)
+    assert any(
+        c.get("restartPolicy") == "Always" for s in specs for c in s.get("initContainers", [])
+    )
+    assert any("restartPolicy" not in c for s in specs for c in s.get("initContainers", []))
+    assert any(s.get("overhead") for s in specs)
+    assert any(
+        p.get("hostPort") for s in specs for c in s["containers"] for p in c.get("ports", [])
+    )
+    node_images = {name for n in nodes for i in n["status"]["images"] for name in i["names"]}
+    assert all(c["image"] in node_images for s in specs for c in s["containers"])
+
+
+def test_density_is_thirty_pods_per_node() -> None:
+    nodes, pods = _kinds(generate(50, 1500))
+    assert len(pods) == 30 * len(nodes)
+
+
+@pytest.mark.parametrize("strategy", ["spread", "first-fit"])
+@pytest.mark.parametrize(("nodes", "pods", "seed"), [(20, 300, 1), (20, 600, 2), (200, 6000, 3)])
+def test_every_pod_is_placeable_in_order(nodes: int, pods: int, seed: int, strategy: str) -> None:
+    cluster = generate(nodes, pods, seed=seed)
+    placements = greedy_place(cluster["items"], strategy)
+    unplaced = [uid for uid, node in placements.items() if node is None]
+    assert unplaced == []
+    assert validate(cluster["items"], placements) == []
+
+
+def test_rejects_pods_without_nodes() -> None:
+    with pytest.raises(ValueError):
+        generate(0, 5)
