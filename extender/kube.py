@@ -30,8 +30,8 @@ class ApiError(PodsiftError):
         self.status = status
         self.reason = reason
         self.message = message
-        detail = ": ".join(part for part in (reason, message) if part)
-        super().__init__(f"HTTP {status}" + (f" {detail}" if detail else ""))
+        text = f"HTTP {status}" + (f" {reason}" if reason else "")
+        super().__init__(text + (f": {message}" if message else ""))
 
     @property
     def gone(self) -> bool:
@@ -69,7 +69,11 @@ class WatchStream:
         loads = orjson.loads
         parts: list[bytes] = []
         for chunk in self._response.stream(_READ_SIZE, decode_content=True):
-            if b"\n" not in chunk:
+            newline = chunk.find(b"\n")
+            if newline == len(chunk) - 1 > 0 and not parts:  # the usual case: one whole event
+                yield loads(chunk)
+                continue
+            if newline < 0:
                 parts.append(chunk)
                 continue
             if parts:

@@ -102,7 +102,21 @@ SOURCE_KEYS: dict[str, tuple[str, str, str, str, str]] = {
     "relists": (
         "podsift_watch_relists",
         "counter",
-        "Full relists of the cluster (start, expired resource version, reconnect).",
+        "Full relists of the cluster (at start, after an expired resource version).",
+        "",
+        "",
+    ),
+    "relist_failures": (
+        "podsift_watch_relist_failures",
+        "counter",
+        "Relists that failed (the watcher retries with backoff).",
+        "",
+        "",
+    ),
+    "reconnects": (
+        "podsift_watch_reconnects",
+        "counter",
+        "Watch streams reopened from the last resource version without a relist.",
         "",
         "",
     ),

@@ -18,7 +18,7 @@ from extender.selectors import LabelIndex
 
 FIXED_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
 PODS = FIXED_RESOURCES.index("pods")
-WILDCARD_IPS = ("", "0.0.0.0", "::")
+WILDCARD_IPS = ("", "0.0.0.0")
 
 
 def port_key(port: HostPort) -> tuple[str, str, int]:

@@ -67,17 +67,17 @@ def build_app(opts: ServeOptions) -> tuple[ExtenderApp, Any]:
         state.set_ready(True)
         log.info("loaded snapshot %s: %d nodes, %d pods", opts.snapshot, n, p)
     elif opts.kubeconfig or opts.in_cluster:
-        from extender.kube import load_api
+        from extender.kube import KubeApi, load_api
         from extender.watch import ApiBinder, ClusterWatcher
 
-        api = load_api(opts.kubeconfig)
+        api = KubeApi.in_cluster() if opts.in_cluster else load_api(opts.kubeconfig)
         watcher = ClusterWatcher(state, api)
         binder = ApiBinder(state, api)
         state.source = f"kubeconfig {opts.kubeconfig}" if opts.kubeconfig else "in-cluster"
         metrics.register_source("watch", watcher.stats)
         watcher.start()
-        if hasattr(binder, "start"):
-            binder.start()
+        binder.start()
+        metrics.register_source("binder", binder.stats)
         log.info("watching the API server (%s)", state.source)
     else:
         from bench.workload import generate

@@ -149,6 +149,10 @@ class ClusterState:
             if not uid:
                 return False
             with self.lock:
+                rec = self.pods.get(uid)
+                if rec is not None and rec.assumed and not terminal:
+                    # a late update of the still-pending pod: our bind is not visible yet
+                    return False
                 return self._drop(uid)
         pod = parse_pod(obj)
         if not pod.uid:

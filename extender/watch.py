@@ -264,7 +264,12 @@ class ClusterWatcher:
         nodes, nodes_rv = self._list_all(self._kinds["nodes"], first_rv)
         pods, pods_rv = self._list_all(self._kinds["pods"], first_rv)
         with self._apply_lock:
-            self.state.replace_all(nodes, pods)
+            try:
+                self.state.replace_all(nodes, pods)
+            except PodsiftError as exc:  # one object we cannot parse must not block the cache
+                log.warning("relist has objects podsift cannot parse (%s); leaving them out", exc)
+                nodes, pods = self._parseable(nodes, pods)
+                self.state.replace_all(nodes, pods)
             self._generation += 1
             self._need_consistent_list = False
             self._kinds["nodes"].resource_version = nodes_rv
@@ -278,6 +283,24 @@ class ClusterWatcher:
         )
         self._synced.set()
         self._mark_fresh("sync")
+
+    def _parseable(self, nodes: list[dict], pods: list[dict]) -> tuple[list[dict], list[dict]]:
+        """The listed objects the state accepts (tried one by one on a scratch state)."""
+        scratch = type(self.state)()
+        kept: tuple[list[dict], list[dict]] = ([], [])
+        for items, apply, out, kind in (
+            (nodes, scratch.apply_node, kept[0], self._kinds["nodes"]),
+            (pods, scratch.apply_pod, kept[1], self._kinds["pods"]),
+        ):
+            for obj in items:
+                try:
+                    apply(obj)
+                except PodsiftError as exc:
+                    kind.invalid += 1
+                    log.warning("%s left out of the cache: %s", kind.name, exc)
+                    continue
+                out.append(obj)
+        return kept
 
     def _list_all(self, kind: _Kind, first_rv: str | None) -> tuple[list[dict], str]:
         """Every item of a kind through limit/continue pages, and the List's resourceVersion."""

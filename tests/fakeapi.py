@@ -24,6 +24,7 @@ import base64
 import bisect
 import copy
 import socket
+import ssl
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -136,13 +137,20 @@ class FakeApiServer:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self) -> str:
+    def start(self, tls: tuple[str, str] | None = None) -> str:
+        """Serve on a free loopback port; `tls=(certfile, keyfile)` serves HTTPS."""
         server = self
 
         class Handler(_Handler):
             api = server
 
         self._httpd = _QuietServer(("127.0.0.1", 0), Handler)
+        self._scheme = "http"
+        if tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*tls)
+            self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
+            self._scheme = "https"
         self._httpd.daemon_threads = True
         self._thread = threading.Thread(target=self._httpd.serve_forever, daemon=True)
         self._thread.start()
@@ -152,7 +160,7 @@ class FakeApiServer:
     def url(self) -> str:
         assert self._httpd is not None
         host, port = self._httpd.server_address[:2]
-        return f"http://{host}:{port}"
+        return f"{self._scheme}://{host}:{port}"
 
     def stop(self) -> None:
         self._stopping.set()

@@ -23,9 +23,7 @@ def scrape(m: Metrics) -> dict[str, dict[tuple, float]]:
     samples: dict[str, dict[tuple, float]] = {}
     for family in text_string_to_metric_families(body.decode()):
         for sample in family.samples:
-            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = (
-                sample.value
-            )
+            samples.setdefault(sample.name, {})[tuple(sorted(sample.labels.items()))] = sample.value
     return samples
 
 
@@ -76,7 +74,14 @@ def test_sources_map_known_keys_and_ignore_the_rest():
     m.register_source("state", lambda: {"nodes": 1000, "pods": 30000, "version": 17})
     m.register_source(
         "watch",
-        lambda: {"events_applied": 40, "events_skipped": 2, "relists": 3, "connected": 1},
+        lambda: {
+            "events_applied": 40,
+            "events_skipped": 2,
+            "relists": 3,
+            "relist_failures": 1,
+            "reconnects": 5,
+            "connected": 1,
+        },
     )
     m.register_source("selectors", lambda: {"hits": 90, "misses": 10})
     s = scrape(m)
@@ -87,6 +92,8 @@ def test_sources_map_known_keys_and_ignore_the_rest():
         (("outcome", "skipped"),): 2,
     }
     assert s["podsift_watch_relists_total"] == {(): 3}
+    assert s["podsift_watch_relist_failures_total"] == {(): 1}
+    assert s["podsift_watch_reconnects_total"] == {(): 5}
     assert s["podsift_selector_cache_requests_total"] == {
         (("result", "hit"),): 90,
         (("result", "miss"),): 10,
@@ -136,6 +143,8 @@ def test_names_and_labels_follow_prometheus_conventions():
             "events_applied": 1,
             "events_skipped": 1,
             "relists": 1,
+            "relist_failures": 1,
+            "reconnects": 1,
             "hits": 1,
             "misses": 1,
         },
@@ -160,6 +169,8 @@ def test_names_and_labels_follow_prometheus_conventions():
         "podsift_cache_pods",
         "podsift_watch_events",
         "podsift_watch_relists",
+        "podsift_watch_relist_failures",
+        "podsift_watch_reconnects",
         "podsift_selector_cache_requests",
     }
 
@@ -220,7 +231,8 @@ def test_module_level_functions_use_the_default_metrics():
     metrics.observe_bind("test_outcome")
     body, content_type = metrics.render()
     assert b'podsift_binds_total{outcome="test_outcome"}' in body
-    assert before.get((("outcome", "test_outcome"),), 0) + 1 == scrape(metrics.default)[
-        "podsift_binds_total"
-    ][(("outcome", "test_outcome"),)]
+    assert (
+        before.get((("outcome", "test_outcome"),), 0) + 1
+        == scrape(metrics.default)["podsift_binds_total"][(("outcome", "test_outcome"),)]
+    )
     assert "text/plain" in content_type

@@ -55,7 +55,7 @@ def requested_cpu(server: FakeApiServer) -> dict[str, int]:
 
 @pytest.fixture
 def server():
-    srv = FakeApiServer()
+    srv = FakeApiServer(bookmark_interval=0.1)  # quiet streams are not stalls (stall: 0.5 s)
     srv.start()
     yield srv
     srv.stop()
@@ -397,7 +397,54 @@ def test_backoff_grows_with_jitter_and_resets():
     b = Backoff(initial=1.0, maximum=8.0, rng=random.Random(7))
     delays = [b.next_delay() for _ in range(6)]
     ceilings = [1, 2, 4, 8, 8, 8]
-    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings))
+    assert all(c / 2 <= d <= c for d, c in zip(delays, ceilings, strict=True))
     assert len(set(delays)) == len(delays)  # jittered
     b.reset()
     assert 0.5 <= b.next_delay() <= 1.0
+
+
+def test_unparseable_objects_are_left_out_not_fatal(server, state, make_watcher):
+    populate(server, nodes=2, pods=3)
+    server.upsert_pod(make_pod("bad", "uid-bad", node="node-0", cpu="lots"))
+    w = make_watcher()
+    w.start()
+    assert w.wait_synced(BOUND)
+    assert wait_until(lambda: state.ready)
+    assert w.stats()["events_invalid"] == 1
+    server.upsert_pod(make_pod("bad2", "uid-bad2", node="node-1", cpu="1x"))
+    server.upsert_pod(make_pod("good", "uid-good", node="node-1"))
+    assert wait_until(lambda: "uid-good" in state.truth()["pods"])
+    assert w.stats()["events_invalid"] == 2
+    truth = server.truth()
+    del truth["pods"]["uid-bad"], truth["pods"]["uid-bad2"]
+    assert cache_truth(state) == truth
+
+
+def test_assumption_survives_a_status_update_of_the_pending_pod(server, state, make_watcher):
+    w = synced_with_pending_pod(server, state, make_watcher)
+    server.bind_applies = False  # the binding's own MODIFIED event is late
+    binder = ApiBinder(state, KubeApi(server.url), clock=FakeClock())
+    state.remember(parse_pod(server.objects["pods"]["uid-web"]))
+    binder.bind("uid-web", "default", "web", "node-a")
+    skipped = w.stats()["events_skipped_pods"] + w.stats()["events_applied_pods"]
+    server.update_pod("uid-web", lambda p: p["status"].update(conditions=[{"type": "X"}]))
+    assert wait_until(
+        lambda: w.stats()["events_skipped_pods"] + w.stats()["events_applied_pods"] > skipped
+    )
+    assert state.is_assumed("uid-web")  # node-a's capacity stays taken until confirmed
+
+
+def test_server_side_watch_timeout_rewatches_without_a_fault(server, state, make_watcher):
+    populate(server, nodes=1, pods=1)
+    w = make_watcher(timeout_seconds=1)  # each watch ends cleanly after 1-2 s
+    w.start()
+    assert w.wait_synced(BOUND)
+    assert wait_until(lambda: w.stats()["watch_starts"] >= 4)
+    server.upsert_pod(make_pod("after", "uid-after", node="node-0"))
+    assert_converged(server, state)
+    stats = w.stats()
+    assert stats["reconnects"] == 0 and stats["relists"] == 1
+    assert state.ready
+    watches = [q for m, p, q in server.requests if q.get("watch") == "1"]
+    assert {q["timeoutSeconds"] for q in watches} <= {"1", "2"}
+    assert all(q["resourceVersion"] for q in watches)

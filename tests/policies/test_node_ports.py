@@ -15,21 +15,8 @@ from hypothesis import strategies as st
 
 from extender.errors import ConfigError
 from extender.podinfo import HostPort
-from extender.state import ClusterState
 from policies.node_ports import NodePorts, ports_conflict
-
-try:
-    from tests.helpers import make_pod, make_view
-except ImportError:  # TEMPORARY until tests/helpers.py lands
-    from extender.podinfo import parse_pod as make_pod
-
-    def make_view(nodes, pods=(), names=None):
-        state = ClusterState()
-        state.load_items(list(nodes) + list(pods))
-        if names is None:
-            names = [n["metadata"]["name"] for n in nodes]
-        return state.view(list(names))[0]
-
+from tests.helpers import make_pod, make_view
 
 REASON = "node(s) didn't have free ports for the requested pod ports"
 _uids = itertools.count()
@@ -198,10 +185,6 @@ def test_port_index_equals_reference(pods_per_node, wanted):
     assert passed.tolist() == expected
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="extender/nodetable.py port_key treats '::' as a wildcard; upstream only '0.0.0.0'",
-)
 def test_ipv6_any_address_is_not_a_wildcard_upstream():
     view = make_view([node("m1")], [pod("TCP/::/8001", node_name="m1")])
     the_pod = make_pod(pod("TCP/10.0.0.1/8001"))

@@ -8,19 +8,7 @@ import pytest
 from extender.errors import ConfigError
 from extender.state import ClusterState
 from policies.node_unschedulable import NodeUnschedulable
-
-try:
-    from tests.helpers import make_pod, make_view
-except ImportError:  # TEMPORARY until tests/helpers.py lands
-    from extender.podinfo import parse_pod as make_pod
-
-    def make_view(nodes, pods=(), names=None):
-        state = ClusterState()
-        state.load_items(list(nodes) + list(pods))
-        if names is None:
-            names = [n["metadata"]["name"] for n in nodes]
-        return state.view(list(names))[0]
-
+from tests.helpers import make_pod, make_view
 
 REASON = "node(s) were unschedulable"
 

@@ -20,18 +20,7 @@ from policies.taint_toleration import (
     first_untolerated_taint,
     toleration_tolerates,
 )
-
-try:
-    from tests.helpers import make_pod, make_view
-except ImportError:  # TEMPORARY until tests/helpers.py lands
-    from extender.podinfo import parse_pod as make_pod
-
-    def make_view(nodes, pods=(), names=None):
-        state = ClusterState()
-        state.load_items(list(nodes) + list(pods))
-        if names is None:
-            names = [n["metadata"]["name"] for n in nodes]
-        return state.view(list(names))[0]
+from tests.helpers import make_pod, make_view
 
 
 def node(name: str, taints: list[dict] | None = None) -> dict:

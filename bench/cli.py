@@ -1,0 +1,472 @@
+"""`podsift bench`: run the bundled microbenchmark and print (and save) its report.
+
+A default run, all on one synthetic workload (`bench.workload.generate`):
+
+1. calibration: the bare WSGI echo app (`bench.calibrate`) under the same
+   gunicorn settings, on the first `--baseline-pods` pods (by default all of
+   them, at most 30,000: its per-pod cost does not depend on how full the
+   cluster is);
+2. protocol floor: `podsift serve` with an empty policy configuration
+   (`filters: []`, `scores: []`), on the same prefix;
+3. policies: `podsift serve` with the default (or `--config`) policies, on
+   every pod;
+4. in-process: the same engine with no HTTP (`extender.inprocess`), every pod.
+
+The HTTP runs start their server on 127.0.0.1 on a free port and stop it by
+pid (SIGTERM, then wait) when the run ends, also on an error or Ctrl-C.
+"""
+
+from __future__ import annotations
+
+import argparse
+import contextlib
+import cProfile
+import gc
+import os
+import shutil
+import signal
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import orjson
+
+from bench import driver, report, servers, validate
+from bench.workload import generate
+
+DEFAULT_NODES = 1000
+DEFAULT_PODS = 30000
+BASELINE_PODS_CAP = 30000  # above this, calibration and floor run on a prefix
+FULL_NODES_DEFAULT_PODS = 300  # full-Nodes bodies cost ~0.2 s a pod at 1,000 nodes
+FULL_NODES_MS_PER_POD_PER_1000_NODES = 215.0  # measured, see PERFORMANCE-NOTES
+DEFAULT_MAX_BODY = 64 * 1024 * 1024
+FLOOR_CONFIG = {
+    "apiVersion": "podsift/v1",
+    "kind": "PolicyConfiguration",
+    "filters": [],
+    "scores": [],
+}
+UTILIZATION_RESOURCES = ("cpu", "memory", "pods")
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
+    return value
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="podsift bench",
+        description="Schedule a synthetic workload through podsift and report the speed.",
+    )
+    p.add_argument("--nodes", type=_positive, default=DEFAULT_NODES, help="cluster size")
+    p.add_argument(
+        "--pods",
+        type=_positive,
+        default=None,
+        help=f"pods to schedule (default {DEFAULT_PODS}; {FULL_NODES_DEFAULT_PODS} "
+        "with --no-node-cache, whose 8 MB bodies make every pod cost ~0.2 s)",
+    )
+    p.add_argument("--seed", type=int, default=1, help="workload and tie-break seed")
+    p.add_argument(
+        "--mode",
+        choices=("all", "http", "inprocess"),
+        default="all",
+        help="http: calibration, floor and policy runs over HTTP; inprocess: the engine "
+        "alone; all (default): both",
+    )
+    p.add_argument(
+        "--node-cache",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="send NodeNames (nodeCacheCapable=true, default) or full Nodes",
+    )
+    p.add_argument("--concurrency", type=_positive, default=1, help="scheduler threads")
+    p.add_argument("--threads", type=_positive, default=4, help="server worker threads")
+    p.add_argument(
+        "--tie-break",
+        choices=("first", "random"),
+        default="first",
+        help="among equal best scores: the first in node order (as podsift's in-process "
+        "engine) or a seeded random one (as kube-scheduler); calibration and floor runs, "
+        "where every score is 0, always use random so their binds spread",
+    )
+    p.add_argument(
+        "--baseline-pods",
+        type=_positive,
+        default=None,
+        help="pods for the calibration and floor runs, a prefix of the workload (default: "
+        f"all pods, at most {BASELINE_PODS_CAP}; their per-pod cost does not depend on "
+        "how full the cluster is)",
+    )
+    p.add_argument("--no-calibration", action="store_true", help="skip the bare WSGI run")
+    p.add_argument("--no-floor", action="store_true", help="skip the empty-policy run")
+    p.add_argument("--config", help="policy configuration for the policy and in-process runs")
+    p.add_argument(
+        "--profile",
+        help="write a cProfile of the server during the policy run (of the in-process "
+        "loop with --mode inprocess) to this file",
+    )
+    p.add_argument(
+        "--inprocess-verbs",
+        action="store_true",
+        help="in-process: call filter, prioritize and bind separately instead of schedule_one",
+    )
+    p.add_argument("--out", help="write results.json and PNG plots into this directory")
+    p.add_argument(
+        "--progress",
+        action=argparse.BooleanOptionalAction,
+        default=None,
+        help="progress bar (default: only when stderr is a terminal)",
+    )
+    return p
+
+
+class _Progress:
+    """A tqdm bar on a terminal, nothing otherwise."""
+
+    def __init__(self, enabled: bool) -> None:
+        self.enabled = enabled
+        self.bar: Any = None
+
+    @contextlib.contextmanager
+    def run(self, label: str, total: int) -> Iterator[Callable[[int], None] | None]:
+        if not self.enabled:
+            yield None
+            return
+        from tqdm import tqdm
+
+        with tqdm(total=total, desc=f"{label:<12}", unit="pod", leave=False) as bar:
+            yield bar.update
+
+
+class _MemorySampler:
+    """Samples a process's VmRSS during a run: the largest is the steady-state figure."""
+
+    def __init__(self, pid: int | None) -> None:
+        self.pid = pid
+        self.max_rss = 0
+
+    def __call__(self) -> None:
+        if self.pid is None:
+            return
+        rss = servers.memory_of(self.pid).get("rss", 0)
+        self.max_rss = max(self.max_rss, rss)
+
+
+def _mb(value: int | None) -> float | None:
+    return None if value is None else round(value / 2**20, 1)
+
+
+def _write_json(path: str, obj: Any) -> None:
+    with open(path, "wb") as f:
+        f.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _install_sigterm() -> None:
+    """SIGTERM unwinds like Ctrl-C, so the servers this bench started are stopped."""
+
+    def handler(signum: int, frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    with contextlib.suppress(ValueError):  # not the main thread (embedded use)
+        signal.signal(signal.SIGTERM, handler)
+
+
+class Bench:
+    """One `podsift bench` invocation: the workload, the runs, the report."""
+
+    def __init__(self, args: argparse.Namespace, workdir: str, argv: list[str]) -> None:
+        self.args = args
+        self.argv = argv
+        self.workdir = workdir
+        self.notes: list[str] = []
+        self.progress = _Progress(
+            sys.stderr.isatty() if args.progress is None else bool(args.progress)
+        )
+        cluster = generate(args.nodes, args.pods, seed=args.seed)
+        # The workload lives as long as the bench: keep the collector from walking it
+        # again and again, so the bench's own garbage is not charged to the engine.
+        gc.collect()
+        gc.freeze()
+        self.items = cluster["items"]
+        self.nodes = self.items[: args.nodes]
+        self.pods = self.items[args.nodes :]
+        self.snapshot = os.path.join(workdir, "snapshot.json")
+        _write_json(self.snapshot, {"apiVersion": "v1", "kind": "List", "items": self.nodes})
+        self.floor_config = os.path.join(workdir, "floor-config.json")
+        _write_json(self.floor_config, FLOOR_CONFIG)
+        self.max_body = DEFAULT_MAX_BODY
+        if not args.node_cache:
+            node_bytes = sum(len(orjson.dumps(n)) for n in self.nodes)
+            self.max_body = max(DEFAULT_MAX_BODY, 2 * node_bytes + 1_000_000)
+
+    # ---- HTTP runs ---------------------------------------------------------
+    def http_run(
+        self,
+        label: str,
+        command: Callable[[int], list[str]],
+        pods: list[dict[str, Any]],
+        tie_break: str,
+        validated: bool = True,
+    ) -> driver.RunResult:
+        port = servers.free_port()
+        log_path = os.path.join(self.log_dir(), f"server-{label}.log")
+        with servers.ServerProcess(command(port), port, log_path, label) as server:
+            worker = server.worker_pid()
+            sampler = _MemorySampler(worker)
+            sampler()
+            loaded = servers.memory_of(worker).get("rss") if worker else None
+            with self.progress.run(label, len(pods)) as tick:
+                result = driver.run_http(
+                    label,
+                    port,
+                    self.nodes,
+                    pods,
+                    node_cache=self.args.node_cache,
+                    concurrency=self.args.concurrency,
+                    tie_break=tie_break,
+                    seed=self.args.seed,
+                    progress=tick,
+                    sampler=sampler,
+                )
+            sampler()
+            end = servers.memory_of(worker) if worker else {}
+            result.memory = {
+                "what": "server worker",
+                "pid": worker,
+                "loaded_rss_mb": _mb(loaded),
+                "steady_rss_mb": _mb(sampler.max_rss or None),
+                "end_rss_mb": _mb(end.get("rss")),
+                "peak_rss_mb": _mb(end.get("hwm")),
+                "master_rss_mb": _mb(servers.memory_of(server.pid).get("rss")),
+            }
+        result.validated = validated
+        return result
+
+    def log_dir(self) -> str:
+        return self.args.out or self.workdir
+
+    def calibration(self, pods: list[dict[str, Any]]) -> driver.RunResult:
+        threads = self.args.threads
+        return self.http_run(
+            "calibration",
+            lambda port: servers.calibration_command(port, threads),
+            pods,
+            tie_break="random",
+            validated=False,
+        )
+
+    def floor(self, pods: list[dict[str, Any]]) -> driver.RunResult:
+        return self.http_run(
+            "floor",
+            lambda port: servers.podsift_command(
+                self.snapshot,
+                port,
+                self.args.threads,
+                config=self.floor_config,
+                max_body=self.max_body,
+            ),
+            pods,
+            tie_break="random",
+        )
+
+    def policies(self) -> driver.RunResult:
+        return self.http_run(
+            "policies",
+            lambda port: servers.podsift_command(
+                self.snapshot,
+                port,
+                self.args.threads,
+                config=self.args.config,
+                profile=self.args.profile,
+                max_body=self.max_body,
+            ),
+            self.pods,
+            tie_break=self.args.tie_break,
+        )
+
+    # ---- in-process run ----------------------------------------------------
+    def inprocess(self, profile: str | None) -> driver.RunResult:
+        from extender.inprocess import InProcessExtender
+
+        me = os.getpid()
+        before = servers.memory_of(me).get("rss")
+        extender = InProcessExtender(self.nodes, self.args.config)
+        after = servers.memory_of(me).get("rss")
+        sampler = _MemorySampler(me)
+        profiler = cProfile.Profile() if profile else None
+        with self.progress.run("inprocess", len(self.pods)) as tick:
+            if profiler:
+                profiler.enable()
+            try:
+                result = driver.run_inprocess(
+                    "inprocess",
+                    extender,
+                    self.nodes,
+                    self.pods,
+                    verbs=self.args.inprocess_verbs,
+                    tie_break=self.args.tie_break,
+                    seed=self.args.seed,
+                    progress=tick,
+                    sampler=sampler,
+                )
+            finally:
+                if profiler:
+                    profiler.disable()
+                    profiler.dump_stats(profile)
+        sampler()
+        end = servers.memory_of(me)
+        result.memory = {
+            "what": "bench process",
+            "pid": me,
+            "extender_built_delta_mb": _mb(after - before if after and before else None),
+            "steady_rss_mb": _mb(sampler.max_rss or None),
+            "end_rss_mb": _mb(end.get("rss")),
+            "peak_rss_mb": _mb(end.get("hwm")),
+            "note": "includes the workload objects the bench itself holds",
+        }
+        return result
+
+    # ---- the whole invocation ------------------------------------------------
+    def run(self) -> tuple[dict[str, Any], list[driver.RunResult]]:
+        a = self.args
+        results: list[driver.RunResult] = []
+        http = a.mode in ("all", "http")
+        wanted = a.baseline_pods or min(len(self.pods), BASELINE_PODS_CAP)
+        baseline = self.pods[: min(wanted, len(self.pods))]
+        if http and len(baseline) < len(self.pods) and not (a.no_calibration and a.no_floor):
+            self.notes.append(
+                f"calibration and floor ran on the first {len(baseline)} of {len(self.pods)} "
+                "pods (their per-pod cost does not depend on how full the cluster is)"
+            )
+        if http and not a.no_calibration:
+            results.append(self.calibration(baseline))
+        if http and not a.no_floor:
+            results.append(self.floor(baseline))
+        if http:
+            results.append(self.policies())
+            if a.profile:
+                self.notes.append(
+                    f"server CPU profile of the policy run written to {a.profile}; "
+                    "its timings are inflated by profiling"
+                )
+        if a.mode in ("all", "inprocess"):
+            profile = a.profile if a.mode == "inprocess" else None
+            results.append(self.inprocess(profile))
+            if profile:
+                self.notes.append(f"CPU profile of the in-process loop written to {profile}")
+        return self.summarize(results), results
+
+    def summarize(self, results: list[driver.RunResult]) -> dict[str, Any]:
+        a = self.args
+        for result in results:
+            result.notes.append(f"1-minute load average at the end: {result.load_average:.2f}")
+        runs = {}
+        for result in results:
+            violations = None
+            if result.validated:
+                violations = validate.validate(self.items, result.placements)
+            runs[result.label] = report.summarize(result, violations)
+        by_label = {r.label: r for r in results}
+        if "policies" in by_label and "inprocess" in by_label:
+            http_placed = by_label["policies"].placements
+            local_placed = by_label["inprocess"].placements
+            same = sum(1 for uid, node in http_placed.items() if local_placed.get(uid) == node)
+            self.notes.append(
+                f"HTTP and in-process runs chose the same node for {same} of "
+                f"{len(http_placed)} pods"
+                + (
+                    " (expected all: sequential, first-in-order ties)"
+                    if a.concurrency == 1 and a.tie_break == "first"
+                    else ""
+                )
+            )
+        if "floor" in runs:
+            self.notes.append(
+                "the floor run has no filters, so its invalid placements are expected "
+                "and not a target"
+            )
+        return {
+            "workload": {
+                "nodes": a.nodes,
+                "pods": len(self.pods),
+                "seed": a.seed,
+                "node_cache": a.node_cache,
+                "concurrency": a.concurrency,
+                "threads": a.threads,
+                "tie_break": a.tie_break,
+                "config": a.config,
+            },
+            "notes": self.notes,
+            "runs": runs,
+            "comparison": report.compare(runs, a.nodes, len(self.pods)),
+            "environment": {
+                "python": sys.version.split()[0],
+                "cpus": os.cpu_count(),
+                "started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            },
+            "command": " ".join(["podsift", "bench", *self.argv]),
+        }
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of `podsift bench` (called by `extender.cli`)."""
+    argv = sys.argv[1:] if argv is None else list(argv)
+    args = build_parser().parse_args(argv)
+    if args.pods is None:
+        args.pods = DEFAULT_PODS if args.node_cache else FULL_NODES_DEFAULT_PODS
+    if not args.node_cache and args.mode != "inprocess":
+        per_pod = FULL_NODES_MS_PER_POD_PER_1000_NODES * args.nodes / 1000
+        http_runs = 3 - args.no_calibration - args.no_floor
+        estimate = per_pod * args.pods / 1000 * http_runs
+        print(
+            f"podsift bench: full Nodes bodies: about {per_pod:.0f} ms a pod, "
+            f"~{estimate / 60:.1f} min for {http_runs} HTTP run(s) of {args.pods} pods",
+            file=sys.stderr,
+        )
+    if args.mode == "inprocess" and not args.node_cache:
+        print("podsift bench: --no-node-cache has no meaning in-process; ignored", file=sys.stderr)
+    if args.out:
+        os.makedirs(args.out, exist_ok=True)
+    _install_sigterm()
+    workdir = tempfile.mkdtemp(prefix="podsift-bench-")
+    try:
+        bench = Bench(args, workdir, argv)
+        summary, results = bench.run()
+        if args.out:
+            from bench import plots
+
+            usage = None
+            source = next((r for r in results if r.label == "policies"), None) or next(
+                (r for r in results if r.label == "inprocess"), None
+            )
+            if source is not None:
+                usage = validate.utilization(bench.items, source.placements, UTILIZATION_RESOURCES)
+            title = f"Node utilization at the end ({source.label if source else '-'} run)"
+            files = plots.write_all(args.out, results, usage, title)
+            files["results"] = os.path.join(args.out, "results.json")
+            summary["files"] = files
+            _write_json(files["results"], summary)
+        print(report.format_text(summary))
+    except KeyboardInterrupt:
+        print("podsift bench: interrupted; servers stopped", file=sys.stderr)
+        return 130
+    except RuntimeError as exc:
+        print(f"podsift bench: error: {exc}", file=sys.stderr)
+        return 2
+    finally:
+        shutil.rmtree(workdir, ignore_errors=True)
+    invalid = sum(
+        (s.get("validation") or {}).get("invalid_placements", 0)
+        for label, s in summary["runs"].items()
+        if label in ("policies", "inprocess")
+    )
+    return 1 if invalid else 0

@@ -1,0 +1,385 @@
+"""Replay kube-scheduler's conversation with an extender and time every call.
+
+Per pod, as kube-scheduler does with an extender that filters, prioritizes and
+binds: POST /filter with every node (node cache mode: the names; otherwise the
+full Node objects), POST /prioritize over the survivors (skipped when exactly
+one survives, as kube-scheduler skips scoring then), pick the highest score,
+POST /bind. Sequential by default, like kube-scheduler's scheduling cycle;
+with `concurrency` > 1 several scheduler threads take pods from one queue, each
+with its own keep-alive connection.
+
+Ties between equally scored nodes: `first` takes the first in the order sent
+(the node list order; podsift's in-process engine does the same, so both modes
+can agree pod for pod); `random` picks uniformly with a generator seeded from
+the run's seed, as kube-scheduler's selectHost does.
+
+Timing: `perf_counter_ns` around each request's send-and-receive only; request
+bodies are encoded before and answers decoded after the timed section (the
+names list is encoded once per run). Wall time covers everything.
+"""
+
+from __future__ import annotations
+
+import http.client
+import itertools
+import os
+import random
+import socket
+import threading
+import time
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import orjson
+
+VERBS = ("filter", "prioritize", "bind")
+INPROCESS_VERB = "schedule"
+HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
+MAX_ERRORS_KEPT = 20
+
+
+class HttpStatusError(Exception):
+    def __init__(self, path: str, status: int, body: bytes) -> None:
+        super().__init__(f"POST {path}: HTTP {status}: {body[:300]!r}")
+        self.status = status
+
+
+class Client:
+    """One keep-alive connection; a reset connection is reopened once per request."""
+
+    def __init__(self, host: str, port: int, timeout: float = 120.0) -> None:
+        self.host = host
+        self.port = port
+        self.timeout = timeout
+        self.conn: http.client.HTTPConnection | None = None
+        self.reconnects = 0
+
+    def _connect(self) -> http.client.HTTPConnection:
+        conn = http.client.HTTPConnection(self.host, self.port, timeout=self.timeout)
+        conn.connect()
+        conn.sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return conn
+
+    def post(self, path: str, body: bytes) -> bytes:
+        for attempt in (0, 1):
+            try:
+                if self.conn is None:
+                    self.conn = self._connect()
+                self.conn.request("POST", path, body, HEADERS)
+                response = self.conn.getresponse()
+                data = response.read()
+            except (ConnectionError, http.client.RemoteDisconnected, http.client.BadStatusLine):
+                self.close()
+                if attempt:
+                    raise
+                self.reconnects += 1
+                continue
+            if response.status != 200:
+                raise HttpStatusError(path, response.status, data)
+            return data
+        raise AssertionError("unreachable")
+
+    def close(self) -> None:
+        if self.conn is not None:
+            self.conn.close()
+            self.conn = None
+
+
+@dataclass
+class RunResult:
+    """Everything one run measured; `bench.report` turns it into figures."""
+
+    label: str
+    mode: str  # "http" or "inprocess"
+    node_cache: bool
+    concurrency: int
+    pods: int
+    verbs: tuple[str, ...]
+    # per pod index: latency in ns of each verb (-1 where the verb was not called)
+    latency_ns: dict[str, np.ndarray] = field(default_factory=dict)
+    done_ns: np.ndarray | None = None  # when each pod was finished, ns since the start
+    wall_ns: int = 0
+    placements: dict[str, str] = field(default_factory=dict)  # pod uid -> node, bind order
+    unschedulable: int = 0
+    error_count: int = 0
+    errors: list[str] = field(default_factory=list)
+    reconnects: int = 0
+    memory: dict[str, Any] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+    validated: bool = True  # False for the calibration run, whose binds are no-ops
+    load_average: float = 0.0  # the machine's 1-minute load at the end (2 cores: noisy)
+
+    def record_error(self, message: str) -> None:
+        self.error_count += 1
+        if len(self.errors) < MAX_ERRORS_KEPT:
+            self.errors.append(message)
+
+
+def _new_result(
+    label: str, mode: str, node_cache: bool, concurrency: int, n: int, verbs
+) -> RunResult:
+    result = RunResult(label, mode, node_cache, concurrency, n, tuple(verbs))
+    result.latency_ns = {v: np.full(n, -1, dtype=np.int64) for v in verbs}
+    result.done_ns = np.full(n, -1, dtype=np.int64)
+    return result
+
+
+def _best(entries: list[dict[str, Any]], tie_break: str, rng: random.Random) -> str:
+    top = max(e["Score"] for e in entries)
+    tied = [e["Host"] for e in entries if e["Score"] == top]
+    return tied[0] if tie_break == "first" or len(tied) == 1 else rng.choice(tied)
+
+
+class _NodeBodies:
+    """Pre-encoded node parts of request bodies, built once per run."""
+
+    def __init__(self, nodes: list[dict[str, Any]], node_cache: bool) -> None:
+        self.node_cache = node_cache
+        self.names = [n["metadata"]["name"] for n in nodes]
+        self.name_set = frozenset(self.names)
+        if node_cache:
+            self.all_nodes = b',"Nodes":null,"NodeNames":' + orjson.dumps(self.names) + b"}"
+            self.encoded: dict[str, bytes] = {}
+        else:
+            self.encoded = {n["metadata"]["name"]: orjson.dumps(n) for n in nodes}
+            self.all_nodes = self._full(self.names)
+
+    def _full(self, names: list[str]) -> bytes:
+        items = b",".join(self.encoded[n] for n in names)
+        return b',"Nodes":{"metadata":{},"items":[' + items + b']},"NodeNames":null}'
+
+    def subset(self, names: list[str]) -> bytes:
+        if self.node_cache:
+            return b',"Nodes":null,"NodeNames":' + orjson.dumps(names) + b"}"
+        return self._full(names)
+
+    def survivors(self, answer: dict[str, Any]) -> list[str]:
+        if self.node_cache:
+            return answer.get("NodeNames") or []
+        return [n["metadata"]["name"] for n in ((answer.get("Nodes") or {}).get("items") or [])]
+
+
+def run_http(
+    label: str,
+    port: int,
+    nodes: list[dict[str, Any]],
+    pods: list[dict[str, Any]],
+    *,
+    node_cache: bool = True,
+    concurrency: int = 1,
+    tie_break: str = "first",
+    seed: int = 1,
+    progress: Callable[[int], None] | None = None,
+    sampler: Callable[[], None] | None = None,
+) -> RunResult:
+    """Schedule `pods` in order through the extender listening on 127.0.0.1:`port`."""
+    n = len(pods)
+    result = _new_result(label, "http", node_cache, concurrency, n, VERBS)
+    bodies = _NodeBodies(nodes, node_cache)
+    queue = itertools.count()  # next() on a count is atomic under the GIL
+    lock = threading.Lock()
+    stop = threading.Event()
+    start = time.perf_counter_ns()
+
+    def scheduler(thread_index: int) -> None:
+        client = Client("127.0.0.1", port)
+        rng = random.Random(seed * 1000 + thread_index)
+        try:
+            while True:
+                i = next(queue)
+                if i >= n or stop.is_set():
+                    return
+                outcome = _schedule_one_http(client, bodies, pods[i], i, result, tie_break, rng)
+                result.done_ns[i] = time.perf_counter_ns() - start
+                with lock:
+                    if isinstance(outcome, str) and outcome.startswith("\0"):
+                        result.record_error(outcome[1:])
+                    elif outcome is None:
+                        result.unschedulable += 1
+                    else:
+                        result.placements[pods[i]["metadata"]["uid"]] = outcome
+                if progress is not None:
+                    progress(1)
+        finally:
+            with lock:
+                result.reconnects += client.reconnects
+            client.close()
+
+    try:
+        _run_threads(scheduler, concurrency, sampler)
+    finally:
+        stop.set()  # on Ctrl-C, the scheduler threads take no more pods
+    result.wall_ns = time.perf_counter_ns() - start
+    result.load_average = os.getloadavg()[0]
+    return result
+
+
+def _schedule_one_http(
+    client: Client,
+    bodies: _NodeBodies,
+    pod: dict[str, Any],
+    i: int,
+    result: RunResult,
+    tie_break: str,
+    rng: random.Random,
+) -> str | None:
+    """The chosen node, None when no node fits, or "\\0" + message on an error."""
+    meta = pod["metadata"]
+    pod_head = b'{"Pod":' + orjson.dumps(pod)
+    filter_body = pod_head + bodies.all_nodes
+    try:
+        t0 = time.perf_counter_ns()
+        raw = client.post("/filter", filter_body)
+        result.latency_ns["filter"][i] = time.perf_counter_ns() - t0
+        answer = orjson.loads(raw)
+        if answer.get("Error"):
+            return f"\0filter {meta['name']}: {answer['Error']}"
+        survivors = bodies.survivors(answer)
+        if not survivors:
+            return None
+        strangers = [s for s in survivors if s not in bodies.name_set]
+        if strangers:
+            return f"\0filter {meta['name']}: answered nodes it was not sent: {strangers[:3]}"
+        if len(survivors) == 1:
+            node = survivors[0]
+        else:
+            body = pod_head + bodies.subset(survivors)
+            t0 = time.perf_counter_ns()
+            raw = client.post("/prioritize", body)
+            result.latency_ns["prioritize"][i] = time.perf_counter_ns() - t0
+            entries = orjson.loads(raw)
+            if len(entries) != len(survivors):
+                return (
+                    f"\0prioritize {meta['name']}: {len(entries)} entries "
+                    f"for {len(survivors)} nodes"
+                )
+            node = _best(entries, tie_break, rng)
+        binding = orjson.dumps(
+            {
+                "PodName": meta["name"],
+                "PodNamespace": meta.get("namespace", "default"),
+                "PodUID": meta["uid"],
+                "Node": node,
+            }
+        )
+        t0 = time.perf_counter_ns()
+        raw = client.post("/bind", binding)
+        result.latency_ns["bind"][i] = time.perf_counter_ns() - t0
+        error = orjson.loads(raw).get("Error")
+        if error:
+            return f"\0bind {meta['name']} to {node}: {error}"
+        return node
+    except (HttpStatusError, OSError, http.client.HTTPException, orjson.JSONDecodeError) as exc:
+        return f"\0{meta['name']}: {exc}"
+
+
+def run_inprocess(
+    label: str,
+    extender: Any,
+    nodes: list[dict[str, Any]],
+    pods: list[dict[str, Any]],
+    *,
+    verbs: bool = False,
+    tie_break: str = "first",
+    seed: int = 1,
+    progress: Callable[[int], None] | None = None,
+    sampler: Callable[[], None] | None = None,
+) -> RunResult:
+    """Schedule `pods` through an `extender.inprocess.InProcessExtender`, no HTTP.
+
+    By default one `schedule_one` call per pod (filter, score, pick and bind in
+    one engine pass, recorded as the verb "schedule"); with `verbs=True` the
+    three wire-shaped calls instead, timed separately, as the HTTP driver does.
+    """
+    names = [n["metadata"]["name"] for n in nodes]
+    n = len(pods)
+    result = _new_result(label, "inprocess", True, 1, n, VERBS if verbs else (INPROCESS_VERB,))
+    rng = random.Random(seed * 1000)
+    start = time.perf_counter_ns()
+    last_sample = start
+    for i, pod in enumerate(pods):
+        meta = pod["metadata"]
+        try:
+            if verbs:
+                node = _verbs_inprocess(extender, pod, names, i, result, tie_break, rng)
+            else:
+                t0 = time.perf_counter_ns()
+                node = extender.schedule_one(pod, names)
+                result.latency_ns[INPROCESS_VERB][i] = time.perf_counter_ns() - t0
+        except Exception as exc:  # noqa: BLE001 - an engine error is a result, not a crash
+            node = f"\0{meta['name']}: {type(exc).__name__}: {exc}"
+        now = time.perf_counter_ns()
+        result.done_ns[i] = now - start
+        if node is None:
+            result.unschedulable += 1
+        elif node.startswith("\0"):
+            result.record_error(node[1:])
+        else:
+            result.placements[meta["uid"]] = node
+        if progress is not None and i % 256 == 255:
+            progress(256)
+        if sampler is not None and now - last_sample > 250_000_000:
+            sampler()
+            last_sample = now
+    if progress is not None:
+        progress(n % 256)
+    result.wall_ns = time.perf_counter_ns() - start
+    result.load_average = os.getloadavg()[0]
+    return result
+
+
+def _verbs_inprocess(
+    extender: Any,
+    pod: dict[str, Any],
+    names: list[str],
+    i: int,
+    result: RunResult,
+    tie_break: str,
+    rng: random.Random,
+) -> str | None:
+    meta = pod["metadata"]
+    t0 = time.perf_counter_ns()
+    answer = extender.filter({"Pod": pod, "Nodes": None, "NodeNames": names})
+    result.latency_ns["filter"][i] = time.perf_counter_ns() - t0
+    if answer.get("Error"):
+        return f"\0filter {meta['name']}: {answer['Error']}"
+    survivors = answer.get("NodeNames") or []
+    if not survivors:
+        return None
+    if len(survivors) == 1:
+        node = survivors[0]
+    else:
+        t0 = time.perf_counter_ns()
+        entries = extender.prioritize({"Pod": pod, "Nodes": None, "NodeNames": survivors})
+        result.latency_ns["prioritize"][i] = time.perf_counter_ns() - t0
+        node = _best(entries, tie_break, rng)
+    binding = {
+        "PodName": meta["name"],
+        "PodNamespace": meta.get("namespace", "default"),
+        "PodUID": meta["uid"],
+        "Node": node,
+    }
+    t0 = time.perf_counter_ns()
+    answer = extender.bind(binding)
+    result.latency_ns["bind"][i] = time.perf_counter_ns() - t0
+    if answer.get("Error"):
+        return f"\0bind {meta['name']} to {node}: {answer['Error']}"
+    return node
+
+
+def _run_threads(
+    target: Callable[[int], None], count: int, sampler: Callable[[], None] | None
+) -> None:
+    threads = [
+        threading.Thread(target=target, args=(k,), name=f"scheduler-{k}", daemon=True)
+        for k in range(count)
+    ]
+    for t in threads:
+        t.start()
+    while any(t.is_alive() for t in threads):
+        for t in threads:
+            t.join(0.25)
+        if sampler is not None:
+            sampler()

@@ -1,0 +1,286 @@
+"""Turn run results into figures: per-run summaries, ratios to the floors, targets, text.
+
+All figures are computed here from the raw per-pod latencies the driver
+recorded, so `results.json` and the printed table always agree.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from bench.driver import RunResult
+
+SLOW_MS = 50.0  # a request slower than this is counted (kube-scheduler's budget is 5 s)
+
+# The issue's targets (1,000 nodes / 30,000 pods, node cache, sequential).
+TARGETS = {
+    "per_pod_vs_calibration": 1.3,
+    "filter_p99_vs_calibration": 1.5,
+    "prioritize_p99_vs_calibration": 1.5,
+    "per_pod_vs_floor": 1.2,
+    "last_vs_first_p99": 1.2,
+}
+INPROCESS_TARGETS = {(1000, 30000): 5000.0, (5000, 150000): 1500.0}  # pods/s
+RSS_TARGETS_MB = {(1000, 30000): 150.0, (5000, 150000): 600.0}
+
+
+def latency_stats(latency_ns: np.ndarray) -> dict[str, Any]:
+    """count, p50/p90/p99/max in ms, and how many took longer than SLOW_MS."""
+    values = latency_ns[latency_ns >= 0]
+    if not len(values):
+        return {"count": 0}
+    ms = values / 1e6
+    p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+    return {
+        "count": int(len(values)),
+        "p50_ms": round(float(p50), 3),
+        "p90_ms": round(float(p90), 3),
+        "p99_ms": round(float(p99), 3),
+        "max_ms": round(float(ms.max()), 3),
+        "mean_ms": round(float(ms.mean()), 3),
+        "slow_over_50ms": int((ms > SLOW_MS).sum()),
+    }
+
+
+def per_pod_total_ns(result: RunResult) -> np.ndarray:
+    """Sum of the verb latencies of each pod (-1 for a pod no verb was timed for)."""
+    stacked = np.stack([result.latency_ns[v] for v in result.verbs])
+    total = np.where(stacked >= 0, stacked, 0).sum(axis=0)
+    return np.where((stacked >= 0).any(axis=0), total, -1)
+
+
+def _window(result: RunResult, part: slice) -> dict[str, Any]:
+    stats = {v: latency_stats(result.latency_ns[v][part]) for v in result.verbs}
+    stats["per_pod"] = latency_stats(per_pod_total_ns(result)[part])
+    return stats
+
+
+def _ratio(a: float | None, b: float | None) -> float | None:
+    if a is None or b is None or b <= 0:
+        return None
+    return round(a / b, 3)
+
+
+def summarize(result: RunResult, violations: list[Any] | None = None) -> dict[str, Any]:
+    """One run's figures, JSON-ready."""
+    n = result.pods
+    wall_s = result.wall_ns / 1e9
+    tenth = max(1, n // 10)
+    summary: dict[str, Any] = {
+        "label": result.label,
+        "mode": result.mode,
+        "node_cache": result.node_cache,
+        "concurrency": result.concurrency,
+        "pods": n,
+        "wall_s": round(wall_s, 3),
+        "pods_per_s": round(n / wall_s, 1) if wall_s > 0 else None,
+        "ms_per_pod": round(wall_s * 1000 / n, 4) if n else None,
+        "verbs": {v: latency_stats(result.latency_ns[v]) for v in result.verbs},
+        "per_pod": latency_stats(per_pod_total_ns(result)),
+        "first_10pct": _window(result, slice(0, tenth)),
+        "last_10pct": _window(result, slice(n - tenth, n)),
+        "placed": len(result.placements),
+        "unschedulable": result.unschedulable,
+        "errors": result.error_count,
+        "error_examples": result.errors,
+        "reconnects": result.reconnects,
+        "memory": result.memory,
+        "notes": result.notes,
+    }
+    growth = {}
+    for key in [*result.verbs, "per_pod"]:
+        first = summary["first_10pct"][key].get("p99_ms")
+        last = summary["last_10pct"][key].get("p99_ms")
+        growth[key] = _ratio(last, first)
+    summary["last_vs_first_p99"] = growth
+    if result.validated and violations is not None:
+        summary["validation"] = {
+            "checked": len(result.placements),
+            "invalid_placements": len({v.uid for v in violations}),
+            "violations": len(violations),
+            "examples": [str(v) for v in violations[:20]],
+        }
+    else:
+        summary["validation"] = None
+    return summary
+
+
+def _p99(summary: dict[str, Any] | None, verb: str) -> float | None:
+    if summary is None:
+        return None
+    return summary["verbs"].get(verb, {}).get("p99_ms")
+
+
+def compare(runs: dict[str, dict[str, Any]], nodes: int, pods: int) -> dict[str, Any]:
+    """Ratios of the full policy run to the calibration and to the protocol floor,
+    each checked against the issue's target (which is set for 1,000 / 30,000)."""
+    policies = runs.get("policies")
+    calibration = runs.get("calibration")
+    floor = runs.get("floor")
+    inprocess = runs.get("inprocess")
+    ratios: dict[str, Any] = {}
+    if policies and calibration:
+        ratios["per_pod_vs_calibration"] = _ratio(policies["ms_per_pod"], calibration["ms_per_pod"])
+        for verb in ("filter", "prioritize"):
+            ratios[f"{verb}_p99_vs_calibration"] = _ratio(
+                _p99(policies, verb), _p99(calibration, verb)
+            )
+    if policies and floor:
+        ratios["per_pod_vs_floor"] = _ratio(policies["ms_per_pod"], floor["ms_per_pod"])
+        for verb in ("filter", "prioritize"):
+            ratios[f"{verb}_p99_vs_floor"] = _ratio(_p99(policies, verb), _p99(floor, verb))
+    if floor and calibration:
+        ratios["floor_per_pod_vs_calibration"] = _ratio(
+            floor["ms_per_pod"], calibration["ms_per_pod"]
+        )
+    if policies:
+        ratios["last_vs_first_p99"] = policies["last_vs_first_p99"].get("per_pod")
+    checks = []
+    for key, limit in TARGETS.items():
+        value = ratios.get(key)
+        if value is not None:
+            checks.append(_check(key, value, "<=", limit))
+    target_pps = INPROCESS_TARGETS.get((nodes, pods))
+    if inprocess and target_pps:
+        checks.append(_check("inprocess_pods_per_s", inprocess["pods_per_s"], ">=", target_pps))
+    rss_limit = RSS_TARGETS_MB.get((nodes, pods))
+    if policies and rss_limit:
+        steady = policies["memory"].get("steady_rss_mb")
+        if steady is not None:
+            checks.append(_check("server_steady_rss_mb", steady, "<=", rss_limit))
+    if policies:
+        slow = sum(s.get("slow_over_50ms", 0) for s in policies["verbs"].values())
+        checks.append(_check("policies_requests_over_50ms", slow, "<=", 0))
+    for label, summary in runs.items():
+        validation = summary.get("validation")
+        if validation is not None and label in ("policies", "inprocess"):
+            checks.append(
+                _check(f"{label}_invalid_placements", validation["invalid_placements"], "<=", 0)
+            )
+        if label in ("policies", "inprocess"):
+            checks.append(_check(f"{label}_unschedulable", summary["unschedulable"], "<=", 0))
+    return {
+        "ratios": ratios,
+        "checks": checks,
+        "targets_apply": (nodes, pods) == (1000, 30000),
+    }
+
+
+def _check(name: str, value: float, op: str, limit: float) -> dict[str, Any]:
+    ok = value <= limit if op == "<=" else value >= limit
+    return {"name": name, "value": value, "target": f"{op} {limit:g}", "met": bool(ok)}
+
+
+# ---------------------------------------------------------------------------- text
+
+
+def _fmt(value: Any, digits: int = 2) -> str:
+    if value is None:
+        return "-"
+    if isinstance(value, float):
+        return f"{value:.{digits}f}"
+    return str(value)
+
+
+def format_text(report: dict[str, Any]) -> str:
+    """The printed report: one table of runs, windows, ratios and checks."""
+    lines = []
+    w = report["workload"]
+    lines.append(
+        f"podsift bench: {w['nodes']} nodes, {w['pods']} pods, seed {w['seed']}, "
+        f"node cache {'on' if w['node_cache'] else 'off'}, concurrency {w['concurrency']}, "
+        f"server threads {w['threads']}, tie-break {w['tie_break']}"
+    )
+    for note in report.get("notes", []):
+        lines.append(f"  note: {note}")
+    lines.append("")
+    header = (
+        f"{'run':<12}{'pods':>7}{'wall s':>9}{'pods/s':>9}{'ms/pod':>8}  "
+        f"{'verb':<11}{'p50':>7}{'p90':>7}{'p99':>7}{'max':>8}{'>50ms':>6}"
+    )
+    lines.append(header)
+    lines.append("-" * len(header))
+    for label, s in report["runs"].items():
+        first = True
+        for verb, stats in [*s["verbs"].items(), ("per pod", s["per_pod"])]:
+            if not stats.get("count"):
+                continue
+            lead = (
+                f"{label:<12}{s['pods']:>7}{_fmt(s['wall_s'], 1):>9}{_fmt(s['pods_per_s'], 0):>9}"
+                f"{_fmt(s['ms_per_pod'], 3):>8}  "
+                if first
+                else " " * 47
+            )
+            lines.append(
+                f"{lead}{verb:<11}{_fmt(stats['p50_ms']):>7}{_fmt(stats['p90_ms']):>7}"
+                f"{_fmt(stats['p99_ms']):>7}{_fmt(stats['max_ms']):>8}"
+                f"{stats['slow_over_50ms']:>6}"
+            )
+            first = False
+    lines.append("(latencies in ms; ms/pod = wall time / pods)")
+    lines.append("")
+    lines.append("first vs last 10% of pods, p99 ms (cost must not climb as the cluster fills):")
+    for label, s in report["runs"].items():
+        parts = []
+        for verb in [*s["verbs"], "per_pod"]:
+            f99 = s["first_10pct"][verb].get("p99_ms")
+            l99 = s["last_10pct"][verb].get("p99_ms")
+            if f99 is None or l99 is None:
+                continue
+            parts.append(
+                f"{verb} {_fmt(f99)} -> {_fmt(l99)} (x{_fmt(s['last_vs_first_p99'][verb])})"
+            )
+        lines.append(f"  {label:<12}" + "; ".join(parts))
+    lines.append("")
+    lines.append("outcome:")
+    for label, s in report["runs"].items():
+        v = s.get("validation")
+        valid = (
+            "not validated (calibration binds nothing)"
+            if v is None
+            else f"{v['invalid_placements']} invalid of {v['checked']} placements"
+        )
+        mem = s["memory"]
+        rss = ""
+        if mem:
+            rss = (
+                f"; {mem.get('what', 'server')} RSS steady {_fmt(mem.get('steady_rss_mb'), 1)} MB,"
+                f" peak {_fmt(mem.get('peak_rss_mb'), 1)} MB"
+            )
+        lines.append(
+            f"  {label:<12}placed {s['placed']}, unschedulable {s['unschedulable']}, "
+            f"errors {s['errors']}, reconnects {s['reconnects']}; {valid}{rss}"
+        )
+        for note in s.get("notes", []):
+            lines.append(f"      {note}")
+        for example in (v or {}).get("examples", [])[:5]:
+            lines.append(f"      invalid: {example}")
+        for example in s["error_examples"][:3]:
+            lines.append(f"      error: {example}")
+    comparison = report.get("comparison") or {}
+    if comparison.get("ratios"):
+        lines.append("")
+        lines.append("ratios:")
+        for key, value in comparison["ratios"].items():
+            lines.append(f"  {key:<34}{_fmt(value, 3)}")
+    if comparison.get("checks"):
+        lines.append("")
+        scope = (
+            "issue targets"
+            if comparison.get("targets_apply")
+            else "issue targets (set for 1,000 nodes / 30,000 pods; shown for reference)"
+        )
+        lines.append(f"{scope}:")
+        for check in comparison["checks"]:
+            mark = "met " if check["met"] else "MISS"
+            lines.append(
+                f"  [{mark}] {check['name']:<34}{_fmt(check['value'], 3):>10} "
+                f"(target {check['target']})"
+            )
+    if report.get("files"):
+        lines.append("")
+        for what, path in report["files"].items():
+            lines.append(f"{what}: {path}")
+    return "\n".join(lines)

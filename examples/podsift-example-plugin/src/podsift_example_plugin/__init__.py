@@ -1,0 +1,5 @@
+"""An example third-party policy plugin for podsift (see README.md)."""
+
+from podsift_example_plugin.label import PreferLabel, RequireLabel
+
+__all__ = ["PreferLabel", "RequireLabel"]

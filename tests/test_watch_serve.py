@@ -1,0 +1,127 @@
+"""`podsift serve --kubeconfig FILE` end to end: a real gunicorn process watching the
+loopback fake API server, answering kube-scheduler's verbs and binding through the API."""
+
+from __future__ import annotations
+
+import time
+
+import pytest
+import yaml
+
+from tests.fakeapi import FakeApiServer, make_node, make_pod
+from tests.server import Server
+
+BOUND = 30.0
+
+
+def wait_until(predicate, bound: float = BOUND) -> bool:
+    end = time.monotonic() + bound
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return bool(predicate())
+
+
+@pytest.fixture
+def api():
+    srv = FakeApiServer(bookmark_interval=0.5)
+    srv.start()
+    yield srv
+    srv.stop()
+
+
+@pytest.fixture
+def kubeconfig(api, tmp_path):
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "fake", "cluster": {"server": api.url}}],
+        "users": [{"name": "me", "user": {"token": "t0ken"}}],
+        "contexts": [{"name": "ctx", "context": {"cluster": "fake", "user": "me"}}],
+        "current-context": "ctx",
+    }
+    path = tmp_path / "kubeconfig"
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
+
+
+def milli(cpu: str) -> int:
+    return int(cpu[:-1]) if cpu.endswith("m") else int(cpu) * 1000
+
+
+def test_serve_schedules_and_binds_through_the_api_server(api, kubeconfig):
+    names = [f"node-{i}" for i in range(3)]
+    for n in names:
+        api.upsert_node(make_node(n, cpu="1"))
+    api.upsert_pod(make_pod("running", "uid-running", node="node-0", cpu="500m"))
+    pending = [make_pod(f"web-{i}", f"uid-web-{i}", cpu="300m") for i in range(8)]
+    for p in pending:
+        api.upsert_pod(p)
+
+    server = Server("--kubeconfig", kubeconfig)  # returns once /readyz answers 200
+    try:
+        assert api.authorization[-1] == "Bearer t0ken"
+        bound, refused = 0, 0
+        for p in pending:
+            status, res = server.post("/filter", {"Pod": p, "Nodes": None, "NodeNames": names})
+            assert status == 200 and res["Error"] == ""
+            if not res["NodeNames"]:
+                refused += 1
+                continue
+            status, prio = server.post("/prioritize", {"Pod": p, "NodeNames": res["NodeNames"]})
+            assert status == 200
+            best = max(prio, key=lambda e: e["Score"])["Host"]
+            args = {
+                "PodName": p["metadata"]["name"],
+                "PodNamespace": "default",
+                "PodUID": p["metadata"]["uid"],
+                "Node": best,
+            }
+            status, res = server.post("/bind", args)
+            assert status == 200 and res["Error"] == ""
+            bound += 1
+        # capacity 3000m, 500m used: 8 x 300m fits 8 only if spread; the node holding
+        # 500m takes one pod, the others three each: 7 bound, 1 refused, none overcommitted
+        assert (bound, refused) == (7, 1)
+        truth = api.truth()
+        used: dict[str, int] = {}
+        for uid, node in truth["pods"].items():
+            cpu = api.objects["pods"][uid]["spec"]["containers"][0]["resources"]["requests"]["cpu"]
+            used[node] = used.get(node, 0) + milli(cpu)
+        assert all(v <= 1000 for v in used.values()), used
+        assert len(truth["pods"]) == 8
+
+        # a conflicting bind comes back in the protocol's Error field
+        p = pending[0]
+        status, _ = server.post("/filter", {"Pod": p, "Nodes": None, "NodeNames": names})
+        assert status == 200  # (remembers the pod's spec again)
+        api.bind_status = 409
+        status, res = server.post(
+            "/bind",
+            {
+                "PodName": "web-0",
+                "PodNamespace": "default",
+                "PodUID": "uid-web-0",
+                "Node": "node-1",
+            },
+        )
+        assert status == 200 and "409" in res["Error"]
+
+        status, body = server.get("/metrics")
+        assert status == 200 and b"podsift_watch_events" in body
+    finally:
+        server.stop()
+
+
+def test_serve_is_not_ready_until_the_first_list(api, kubeconfig):
+    api.upsert_node(make_node("node-0"))
+    api.fail_next_lists = 10**6  # the API server answers 500 to every List
+    server = Server("--kubeconfig", kubeconfig, ready_path="/healthz")
+    try:
+        assert wait_until(lambda: api.count("GET", "/api/v1/nodes") >= 2)
+        assert server.get("/readyz")[0] == 503
+        api.fail_next_lists = 0
+        assert wait_until(lambda: server.get("/readyz")[0] == 200)
+    finally:
+        server.stop()
