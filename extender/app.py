@@ -80,8 +80,7 @@ class ExtenderApp:
         return orjson.dumps(self.service.filter(args))
 
     def _prioritize(self, args: Any) -> bytes:
-        names, scores = self.service.prioritize(args)
-        return protocol.encode_host_priority_list(names, scores)
+        return self.service.prioritize_encoded(args)
 
     def _bind(self, args: Any) -> bytes:
         result = self.service.bind(args)
@@ -109,6 +108,17 @@ class ExtenderApp:
         start_response(status, headers)
         return [body]
 
+    @staticmethod
+    def _discard(stream: Any, length: int, cap: int = 256 * 1024 * 1024) -> None:
+        """Read and drop a refused body, so closing the connection does not reset it
+        (a TCP reset would discard the 413 answer before the client reads it)."""
+        left = min(length, cap)
+        while left > 0:
+            chunk = stream.read(min(left, 1 << 20))
+            if not chunk:
+                break
+            left -= len(chunk)
+
     def _dispatch(self, environ: dict, handler, content_error) -> tuple[str, bytes, str]:
         if environ.get("REQUEST_METHOD") != "POST":
             return "405 Method Not Allowed", _error_body("use POST for extender verbs"), "error"
@@ -117,6 +127,7 @@ class ExtenderApp:
         except ValueError:
             return "400 Bad Request", _error_body("invalid Content-Length"), "bad_request"
         if length > self.max_body:
+            self._discard(environ["wsgi.input"], length)
             return (
                 "413 Request Entity Too Large",
                 _error_body(f"request body of {length} bytes exceeds the limit of {self.max_body}"),
@@ -127,6 +138,9 @@ class ExtenderApp:
             args = protocol.decode(body)
         except InvalidInput as exc:
             return "400 Bad Request", _error_body(str(exc)), "bad_request"
+        if not isinstance(args, dict):
+            message = f"request body must be a JSON object, got {type(args).__name__}"
+            return "400 Bad Request", _error_body(message), "bad_request"
         try:
             return "200 OK", handler(args), "ok"
         except InvalidInput as exc:

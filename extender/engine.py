@@ -42,26 +42,30 @@ class Engine:
         self.filters = [base.create(e.name, e.args, "filter") for e in config.filters]
         self.scores = [(base.create(e.name, e.args, "score"), e.weight) for e in config.scores]
         self.weight_sum = sum(w for _, w in self.scores)
+        # built-in scores are tested to return int64 in 0..100; third-party ones are checked
+        self._trusted = {p for p, _ in self.scores if type(p).__module__.startswith("policies.")}
 
     # ---- filtering -------------------------------------------------------
-    def filter(self, pod: PodInfo, view: NodeView) -> FilterOutcome:
+    def filter(self, pod: PodInfo, view: NodeView, reasons: bool = True) -> FilterOutcome:
+        """Run every filter; with `reasons`, name each failed node's first failing filter."""
         passing = np.ones(view.n, bool)
         failed: dict[str, str] = {}
         unresolvable: dict[str, str] = {}
         names = None
         for policy in self.filters:
             ok = policy.filter(pod, view)
-            newly = passing & ~ok
-            if newly.any():
-                positions = np.flatnonzero(newly)
-                reasons = policy.reasons(pod, view, positions)
-                if names is None:
-                    names = view.names_array
-                target = unresolvable if policy.unresolvable else failed
-                target.update(zip(names[positions].tolist(), reasons))
-                passing &= ok
-                if not passing.any():
-                    break
+            if reasons:
+                newly = passing & ~ok
+                if newly.any():
+                    positions = np.flatnonzero(newly)
+                    texts = policy.reasons(pod, view, positions)
+                    if names is None:
+                        names = view.names_array
+                    target = unresolvable if policy.unresolvable else failed
+                    target.update(zip(names[positions].tolist(), texts))
+            passing &= ok
+            if not passing.any():
+                break
         return FilterOutcome(np.flatnonzero(passing), failed, unresolvable)
 
     # ---- scoring ---------------------------------------------------------
@@ -72,17 +76,21 @@ class Engine:
         if view.n == 0:
             return weighted, [weighted for _ in self.scores]
         for policy, weight in self.scores:
-            s = np.asarray(policy.score(pod, view), dtype=np.int64)
-            if s.shape != (view.n,):
-                raise ValueError(f"policy {policy.name} returned {s.shape} scores for {view.n} nodes")
-            np.clip(s, 0, base.MAX_NODE_SCORE, out=s)
+            s = policy.score(pod, view)
+            if policy not in self._trusted:
+                s = np.asarray(s, dtype=np.int64)
+                if s.shape != (view.n,):
+                    raise ValueError(
+                        f"policy {policy.name} returned {s.shape} scores for {view.n} nodes"
+                    )
+                s = np.clip(s, 0, base.MAX_NODE_SCORE)
             per_policy.append(s)
             weighted += weight * s
         return weighted, per_policy
 
     def prioritize(self, pod: PodInfo, view: NodeView) -> np.ndarray:
         """0..10 per node of `view`: 0 for nodes failing a filter."""
-        outcome = self.filter(pod, view)
+        outcome = self.filter(pod, view, reasons=False)
         result = np.zeros(view.n, np.int64)
         if len(outcome.passed) and self.scores:
             weighted, _ = self.score(pod, view.subset(outcome.passed))
@@ -92,7 +100,7 @@ class Engine:
     def select(self, pod: PodInfo, view: NodeView) -> int:
         """Filter, score and pick one node in one pass: the position of the
         best (highest score, first in order on ties), or -1 if none fits."""
-        outcome = self.filter(pod, view)
+        outcome = self.filter(pod, view, reasons=False)
         if not len(outcome.passed):
             return -1
         if not self.scores:

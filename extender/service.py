@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from extender import protocol
 from extender.engine import Engine
 from extender.errors import BindError, InvalidInput
 from extender.nodetable import PODS, port_key
@@ -68,6 +69,7 @@ class Service:
         self.state = state
         self.engine = engine
         self.binder = binder or SnapshotBinder(state)
+        self._fragments = protocol.HostFragments()
 
     # ---- decoding --------------------------------------------------------
     def pod(self, args: dict) -> PodInfo:
@@ -85,9 +87,15 @@ class Service:
         """Call with the state lock held."""
         names = args.get("NodeNames")
         if names is not None:
-            if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            if not isinstance(names, list):
                 raise InvalidInput("must be a list of node names", "NodeNames")
-            view, known, unknown = self.state.view(names)
+            try:
+                view, known, unknown = self.state.view(names)
+            except TypeError:  # an unhashable entry (a list or object)
+                raise InvalidInput("must be a list of node names", "NodeNames") from None
+            # known names matched the table's string keys; only the rest need a type check
+            if unknown and not all(isinstance(n, str) for n in unknown):
+                raise InvalidInput("must be a list of node names", "NodeNames")
             return Candidates(view, known, unknown, names, None)
         nodes = args.get("Nodes")
         if nodes is None:
@@ -129,19 +137,32 @@ class Service:
 
     def prioritize(self, args: Any) -> tuple[list[str], np.ndarray]:
         """(names in the order sent, 0..10 score per name)."""
+        names, scores, _ = self._prioritize(args, encode=False)
+        return names, scores
+
+    def prioritize_encoded(self, args: Any) -> bytes:
+        """The HostPriorityList as JSON bytes, from pre-encoded per-node fragments."""
+        names, scores, parts = self._prioritize(args, encode=True)
+        if parts is not None:
+            return protocol.join_fragments(parts)
+        return protocol.encode_host_priority_list(names, scores)
+
+    def _prioritize(self, args: Any, encode: bool) -> tuple[Any, np.ndarray, Any]:
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
         with self.state.lock:
             c = self.candidates(args)
             scores = self.engine.prioritize(pod, c.view)
             if c.known is None:
+                if encode and c.objects is None:
+                    return None, scores, self._fragments.gather(self.state.table, c.view.ids, scores)
                 names = c.view.names
             else:
                 names = c.sent if c.sent is not None else [_node_name(o) for o in c.objects]
                 full = np.zeros(len(names), np.int64)
                 full[c.known] = scores
                 scores = full
-        return names, scores
+        return names, scores, None
 
     def explain(self, args: Any) -> dict[str, Any]:
         args = _require_dict(args, "ExtenderArgs")

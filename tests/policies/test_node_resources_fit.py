@@ -1040,3 +1040,25 @@ def test_valid_ignored_names_are_accepted():
     )
     assert policy.ignored_resources == {"example.com/aaa", "foo"}
     assert policy.ignored_groups == {"example.com"}
+
+
+def test_full_node_objects_are_authoritative_for_allocatable():
+    # nodeCacheCapable=false: the Node objects sent carry allocatable; usage stays cached
+    from tests.helpers import make_state
+
+    cached = node_obj("n1", {"cpu": "1", "memory": "1Gi", "pods": 10})
+    sent = node_obj("n1", {"cpu": "8", "memory": "1Gi", "pods": 10, EXT_A: 2})
+    state = make_state([cached], [pod_obj("e", [ctr({"cpu": "5"})], node="n1")])
+    view, _, unknown = state.view_of_objects([sent])
+    assert unknown == []
+    policy = NodeResourcesFit({})
+    fits = make_pod(pod_obj("p", [ctr({"cpu": "3", EXT_A: "2"})]))
+    too_big = make_pod(pod_obj("q", [ctr({"cpu": "4", EXT_A: "3"})]))
+    assert policy.filter(fits, view).tolist() == [True]
+    assert policy.filter(too_big, view).tolist() == [False]
+    assert policy.reasons(too_big, view, np.array([0])) == [
+        f"Insufficient cpu, Insufficient {EXT_A}"
+    ]
+    # scores read the same allocatable: cpu (5 + 3) / 8 used -> LeastAllocated 0 for cpu
+    scores = NodeResourcesFit(_strategy("LeastAllocated", [{"name": "cpu"}])).score(fits, view)
+    assert scores.tolist() == [0]
