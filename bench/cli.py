@@ -407,7 +407,12 @@ class Bench:
             },
             "notes": self.notes,
             "runs": runs,
-            "comparison": report.compare(runs, a.nodes, len(self.pods)),
+            "comparison": report.compare(
+                runs,
+                a.nodes,
+                len(self.pods),
+                standard=a.node_cache and a.concurrency == 1 and not a.profile,
+            ),
             "environment": {
                 "python": sys.version.split()[0],
                 "cpus": os.cpu_count(),

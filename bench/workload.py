@@ -226,8 +226,13 @@ def _build_nodes(rng: random.Random, nodes: int) -> tuple[list[dict[str, Any]], 
             min(nodes * CORDONED_PER_MILLE // 1000, sum(p.name == "general" for p in pools)),
         )
     )
-    tagged_images = [(f"{repo}:{rng.choice(TAGS)}", size) for repo, size in IMAGES]
-    fleet = Fleet(total=nodes, image_names=[name for name, _ in tagged_images])
+    # (tagged name, digest name, size): an image has one digest cluster-wide
+    tagged_images = [
+        (f"{repo}:{tag}", _digest_name(rng, repo), size)
+        for repo, size in IMAGES
+        for tag in [rng.choice(TAGS)]
+    ]
+    fleet = Fleet(total=nodes, image_names=[name for name, _, _ in tagged_images])
     objects = []
     for index, pool in enumerate(pools):
         fleet.by_pool[pool.name] = fleet.by_pool.get(pool.name, 0) + 1
@@ -242,7 +247,7 @@ def _node(
     index: int,
     pool: Pool,
     cordoned: bool,
-    images: list[tuple[str, int]],
+    images: list[tuple[str, str, int]],
 ) -> dict[str, Any]:
     name = f"node-{index:05d}"
     itype = INSTANCE_TYPES[rng.choice(pool.instance_types)]
@@ -286,8 +291,7 @@ def _node(
         spec["taints"] = taints
     cached = sorted(rng.sample(range(len(images)), rng.randint(len(images) // 3, len(images))))
     node_images = [
-        {"names": [_digest_name(rng, images[i][0]), images[i][0]], "sizeBytes": images[i][1]}
-        for i in cached
+        {"names": [images[i][1], images[i][0]], "sizeBytes": images[i][2]} for i in cached
     ]
     return {
         "apiVersion": "v1",
@@ -319,8 +323,7 @@ def _node(
     }
 
 
-def _digest_name(rng: random.Random, tagged: str) -> str:
-    repo = tagged.rsplit(":", 1)[0]
+def _digest_name(rng: random.Random, repo: str) -> str:
     return f"{repo}@sha256:{rng.getrandbits(256):064x}"
 
 

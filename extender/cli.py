@@ -32,23 +32,30 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     src = p.add_mutually_exclusive_group()
     src.add_argument("--snapshot", help="a Kubernetes List of Nodes and Pods (JSON or YAML)")
     src.add_argument("--kubeconfig", help="watch a live cluster with this kubeconfig")
-    src.add_argument(
-        "--in-cluster", action="store_true", help="watch the cluster podsift runs in"
-    )
+    src.add_argument("--in-cluster", action="store_true", help="watch the cluster podsift runs in")
     p.add_argument("--listen", type=_listen, default=DEFAULT_LISTEN, help="HOST:PORT")
     p.add_argument("--path-prefix", default="", help="serve the verbs under this path")
     p.add_argument("--threads", type=_positive, default=4, help="threads of the one worker")
-    p.add_argument("--max-body", type=_positive, default=ServeOptions.max_body,
-                   help="largest request body in bytes (413 above)")
+    p.add_argument(
+        "--max-body",
+        type=_positive,
+        default=ServeOptions.max_body,
+        help="largest request body in bytes (413 above)",
+    )
     p.add_argument("--tls-cert", help="serve HTTPS with this certificate (PEM)")
     p.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
     p.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
-    p.add_argument("--log-level", default="info",
-                   choices=["debug", "info", "warning", "error", "critical"])
+    p.add_argument(
+        "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
+    )
     p.add_argument("--log-format", default="text", choices=["text", "json"])
     p.add_argument("--profile", help="write a cProfile of request handling here at exit")
-    p.add_argument("--synthetic-nodes", type=_positive, default=1000,
-                   help="size of the synthetic cluster served when no source is given")
+    p.add_argument(
+        "--synthetic-nodes",
+        type=_positive,
+        default=1000,
+        help="size of the synthetic cluster served when no source is given",
+    )
 
 
 def _synth_parser(sub: argparse._SubParsersAction) -> None:

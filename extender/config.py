@@ -21,7 +21,8 @@ DEFAULT_FILTERS = (
     "NodePorts",
     "NodeResourcesFit",
 )
-# kube-scheduler's default score plugins and weights (pkg/scheduler/apis/config/v1/default_plugins.go)
+# kube-scheduler's default score plugins and weights
+# (pkg/scheduler/apis/config/v1/default_plugins.go)
 DEFAULT_SCORES = (
     ("NodeResourcesFit", 1),
     ("NodeResourcesBalancedAllocation", 1),

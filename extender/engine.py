@@ -133,9 +133,7 @@ class Engine:
             final = final_scores(weighted, self.weight_sum)
             for k, pos in enumerate(passed.tolist()):
                 e = entries[pos]
-                e["scores"] = {
-                    p.name: int(s[k]) for (p, _), s in zip(self.scores, per_policy)
-                }
+                e["scores"] = {p.name: int(s[k]) for (p, _), s in zip(self.scores, per_policy)}
                 e["weighted"] = int(weighted[k])
                 e["score"] = int(final[k])
         return entries

@@ -47,9 +47,11 @@ class HostFragments:
 
     def gather(self, table: Any, ids: np.ndarray, scores: np.ndarray) -> list[bytes]:
         """Fragments for (ids, scores); call with the state lock held."""
-        if self._table_id != id(table) or self._version != table.version or len(
-            self._frags
-        ) < len(table.names_arr):
+        if (
+            self._table_id != id(table)
+            or self._version != table.version
+            or len(self._frags) < len(table.names_arr)
+        ):
             frags = np.empty((len(table.names_arr), 11), object)
             for nid, name in enumerate(table.names_arr.tolist()):
                 if name is not None:

@@ -38,7 +38,9 @@ class SnapshotBinder:
 
 def _require_dict(args: Any, what: str) -> dict:
     if not isinstance(args, dict):
-        raise InvalidInput(f"request body must be a JSON object ({what}), got {type(args).__name__}")
+        raise InvalidInput(
+            f"request body must be a JSON object ({what}), got {type(args).__name__}"
+        )
     return args
 
 
@@ -155,7 +157,11 @@ class Service:
             scores = self.engine.prioritize(pod, c.view)
             if c.known is None:
                 if encode and c.objects is None:
-                    return None, scores, self._fragments.gather(self.state.table, c.view.ids, scores)
+                    return (
+                        None,
+                        scores,
+                        self._fragments.gather(self.state.table, c.view.ids, scores),
+                    )
                 names = c.view.names
             else:
                 names = c.sent if c.sent is not None else [_node_name(o) for o in c.objects]
@@ -222,8 +228,10 @@ class Service:
                     raise InvalidInput("must be a list", f"{key}.{node}.Pods")
                 uids = []
                 for i, p in enumerate(pods):
-                    uid = p.get("UID") if key == "NodeNameToMetaVictims" else (
-                        (p.get("metadata") or {}).get("uid") if isinstance(p, dict) else None
+                    uid = (
+                        p.get("UID")
+                        if key == "NodeNameToMetaVictims"
+                        else ((p.get("metadata") or {}).get("uid") if isinstance(p, dict) else None)
                     )
                     if not isinstance(uid, str) or not uid:
                         raise InvalidInput("victim has no UID", f"{key}.{node}.Pods[{i}]")

@@ -231,14 +231,18 @@ class ClusterState:
         if existing is not None:
             if existing.node_name == node_name:
                 return None, -1  # idempotent retry
-            raise BindError(f"pod {pod.namespace}/{pod.name} is already bound to {existing.node_name}")
+            raise BindError(
+                f"pod {pod.namespace}/{pod.name} is already bound to {existing.node_name}"
+            )
         nid = self.table.id_of.get(node_name)
         if nid is None:
             raise BindError(f"node {node_name!r} is not known to podsift")
         rec = self._record(pod, node_name)
         short = self.table.fits(nid, rec.vector)
         if short:
-            raise BindError(f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: {short}")
+            raise BindError(
+                f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: {short}"
+            )
         if rec.ports and self.table.port_conflict_mask(rec.ports)[nid]:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: host port in use"
@@ -285,8 +289,8 @@ class ClusterState:
             ]
 
     # ---- reading ---------------------------------------------------------
-    def resolve(self, names: list[str]) -> tuple[Any, list[int], list[str]]:
-        """Map node names to ids: (ids array, positions known, unknown names).
+    def resolve(self, names: list[str]) -> tuple[Any, list[int] | None, list[str], bool]:
+        """Map node names to ids: (ids, positions known, unknown names, ids are 0..n-1).
 
         Call with the lock held. The last few name lists are cached: the
         scheduler often sends the same list again.
@@ -297,16 +301,20 @@ class ClusterState:
             return hit
         import numpy as np
 
-        get = self.table.id_of.get
-        raw = [get(n, -1) for n in names]
-        if -1 in raw:
+        id_of = self.table.id_of
+        try:  # the common case, every name known: one C-level pass
+            ids = np.fromiter(map(id_of.__getitem__, names), np.int64, len(names))
+            known, unknown = None, []
+        except KeyError:
+            raw = [id_of.get(n, -1) for n in names]
             known = [i for i, v in enumerate(raw) if v >= 0]
             unknown = [names[i] for i, v in enumerate(raw) if v < 0]
             ids = np.fromiter((raw[i] for i in known), np.int64, len(known))
-        else:
-            known, unknown = None, []
-            ids = np.array(raw, np.int64)
-        result = (ids, known, unknown)
+        n = len(ids)
+        contiguous = (
+            bool(n) and ids[0] == 0 and ids[-1] == n - 1 and bool((np.diff(ids) == 1).all())
+        )
+        result = (ids, known, unknown, contiguous)
         if len(self._resolve_cache) >= 8:
             self._resolve_cache.pop(next(iter(self._resolve_cache)))
         self._resolve_cache[key] = result
@@ -314,14 +322,14 @@ class ClusterState:
 
     def view(self, names: list[str]) -> tuple[StateView, list[int] | None, list[str]]:
         """A NodeView of the known names; (view, their positions or None if all, unknown)."""
-        ids, known, unknown = self.resolve(names)
-        return StateView(self.table, ids), known, unknown
+        ids, known, unknown, contiguous = self.resolve(names)
+        return StateView(self.table, ids, contiguous), known, unknown
 
     def view_of_objects(self, nodes: list[Any]) -> tuple[ObjectsView, list[int] | None, list[str]]:
         """A NodeView of full Node objects (authoritative for their own fields)."""
         infos = [parse_node(n, f"Nodes.items[{i}]") for i, n in enumerate(nodes)]
         names = [i.name for i in infos]
-        ids, known, unknown = self.resolve(names)
+        ids, known, unknown, _ = self.resolve(names)
         if known is not None:
             infos = [infos[i] for i in known]
         return ObjectsView(self.table, ids, infos), known, unknown

@@ -22,18 +22,27 @@ from extender.selectors import LabelIndex
 class NodeView:
     """Base of the two views; subclasses supply where each field comes from."""
 
-    def __init__(self, table: NodeTable, ids: np.ndarray) -> None:
+    def __init__(self, table: NodeTable, ids: np.ndarray, contiguous: bool = False) -> None:
         self._t = table
         self.ids = ids
         self.n = len(ids)
         self._cache: dict[Any, np.ndarray] = {}
+        # When the candidates are table rows 0..n-1 in order (a full NodeNames list in
+        # the table's order), columns are read-only slices instead of gathered copies.
+        self._sel: Any = slice(0, self.n) if contiguous else ids
+
+    def _gather(self, column: np.ndarray) -> np.ndarray:
+        arr = column[self._sel]
+        if arr.base is column:
+            arr.flags.writeable = False
+        return arr
 
     # ---- identity --------------------------------------------------------
     @property
     def names_array(self) -> np.ndarray:
         arr = self._cache.get("names")
         if arr is None:
-            arr = self._cache["names"] = self._t.names_arr[self.ids]
+            arr = self._cache["names"] = self._gather(self._t.names_arr)
         return arr
 
     @property
@@ -53,7 +62,7 @@ class NodeView:
         arr = self._cache.get(key)
         if arr is None:
             col = self._t.resource_col.get(resource)
-            arr = np.zeros(self.n, np.int64) if col is None else self._t.alloc[col][self.ids]
+            arr = np.zeros(self.n, np.int64) if col is None else self._gather(self._t.alloc[col])
             self._cache[key] = arr
         return arr
 
@@ -62,7 +71,7 @@ class NodeView:
         arr = self._cache.get(key)
         if arr is None:
             col = self._t.resource_col.get(resource)
-            arr = np.zeros(self.n, np.int64) if col is None else self._t.req[col][self.ids]
+            arr = np.zeros(self.n, np.int64) if col is None else self._gather(self._t.req[col])
             self._cache[key] = arr
         return arr
 
@@ -75,7 +84,7 @@ class NodeView:
             return self.requested(resource)
         arr = self._cache.get(key)
         if arr is None:
-            arr = self._cache[key] = src[self.ids]
+            arr = self._cache[key] = self._gather(src)
         return arr
 
     @property
@@ -87,29 +96,29 @@ class NodeView:
     def unschedulable(self) -> np.ndarray:
         arr = self._cache.get("unsched")
         if arr is None:
-            arr = self._cache["unsched"] = self._t.unschedulable[self.ids]
+            arr = self._cache["unsched"] = self._gather(self._t.unschedulable)
         return arr
 
     def taint_sets(self) -> tuple[np.ndarray, list[tuple[Taint, ...]]]:
         arr = self._cache.get("taints")
         if arr is None:
-            arr = self._cache["taints"] = self._t.taint_set[self.ids]
+            arr = self._cache["taints"] = self._gather(self._t.taint_set)
         return arr, self._t.taint_sets
 
     def label_mask(self, selector: Any) -> np.ndarray:
-        return self._t.labels.mask(selector)[self.ids]
+        return self._gather(self._t.labels.mask(selector))
 
     def preferred_weights(self, preferred: Any) -> np.ndarray:
-        return self._t.labels.weights(preferred)[self.ids]
+        return self._gather(self._t.labels.weights(preferred))
 
     def port_conflicts(self, host_ports: tuple[HostPort, ...]) -> np.ndarray:
         if not host_ports:
             return np.zeros(self.n, bool)
-        return self._t.port_conflict_mask(host_ports)[self.ids]
+        return self._gather(self._t.port_conflict_mask(host_ports))
 
     def image_sizes(self, image: str) -> np.ndarray:
         arr = self._t.image_sizes.get(image)
-        return np.zeros(self.n, np.int64) if arr is None else arr[self.ids]
+        return np.zeros(self.n, np.int64) if arr is None else self._gather(arr)
 
     def image_spread(self, image: str) -> int:
         return self._t.image_count.get(image, 0)

@@ -43,8 +43,17 @@ def make_pod(obj: dict) -> PodInfo:
     return parse_pod(obj)
 
 
-def node(name: str, cpu="4", memory="8Gi", pods="110", labels=None, taints=None,
-         unschedulable=False, images=None, extra=None) -> dict:
+def node(
+    name: str,
+    cpu="4",
+    memory="8Gi",
+    pods="110",
+    labels=None,
+    taints=None,
+    unschedulable=False,
+    images=None,
+    extra=None,
+) -> dict:
     """A v1.Node dict with the usual fields."""
     alloc = {"cpu": cpu, "memory": memory, "pods": pods, **(extra or {})}
     obj = {

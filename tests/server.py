@@ -29,7 +29,15 @@ class Server:
         self.port = free_port()
         self.log = open(os.devnull, "wb") if not os.environ.get("PODSIFT_TEST_LOG") else None
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "extender", "serve", "--listen", f"127.0.0.1:{self.port}", *args],
+            [
+                sys.executable,
+                "-m",
+                "extender",
+                "serve",
+                "--listen",
+                f"127.0.0.1:{self.port}",
+                *args,
+            ],
             cwd=ROOT,
             stdout=self.log,
             stderr=subprocess.PIPE,

@@ -96,7 +96,13 @@ def test_no_scores_means_every_node_scores_zero():
 def test_builtins_are_found_through_entry_points():
     names = base.available()
     for expected in [
-        "NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
-        "NodeResourcesFit", "NodeResourcesBalancedAllocation", "ImageLocality",
+        "NodeUnschedulable",
+        "NodeName",
+        "TaintToleration",
+        "NodeAffinity",
+        "NodePorts",
+        "NodeResourcesFit",
+        "NodeResourcesBalancedAllocation",
+        "ImageLocality",
     ]:
         assert expected in names

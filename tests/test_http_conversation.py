@@ -46,9 +46,9 @@ def _schedule(server: Server, nodes, pods, node_cache: bool) -> dict[str, str]:
         assert set(passed).isdisjoint(res["FailedNodes"]) and set(passed).isdisjoint(
             res["FailedAndUnresolvableNodes"]
         )
-        assert len(passed) + len(res["FailedNodes"]) + len(res["FailedAndUnresolvableNodes"]) == len(
-            names
-        )
+        assert len(passed) + len(res["FailedNodes"]) + len(
+            res["FailedAndUnresolvableNodes"]
+        ) == len(names)
         if not passed:
             continue
         if node_cache:
@@ -63,8 +63,12 @@ def _schedule(server: Server, nodes, pods, node_cache: bool) -> dict[str, str]:
         meta = p["metadata"]
         status, res = server.post(
             "/bind",
-            {"PodName": meta["name"], "PodNamespace": meta["namespace"], "PodUID": meta["uid"],
-             "Node": best},
+            {
+                "PodName": meta["name"],
+                "PodNamespace": meta["namespace"],
+                "PodUID": meta["uid"],
+                "Node": best,
+            },
         )
         assert status == 200 and res == {"Error": ""}
         placements[meta["uid"]] = best
@@ -94,7 +98,9 @@ def test_health_ready_metrics_and_prefix(workload):
         names = [n["metadata"]["name"] for n in nodes]
         status, res = server.post("/scheduler/filter", {"Pod": pods[0], "NodeNames": names})
         assert status == 200 and res["NodeNames"]
-        status, body = server.post_raw("/filter", orjson.dumps({"Pod": pods[0], "NodeNames": names}))
+        status, body = server.post_raw(
+            "/filter", orjson.dumps({"Pod": pods[0], "NodeNames": names})
+        )
         assert status == 404
         status, body = server.get("/metrics")
         assert status == 200

@@ -10,11 +10,7 @@ from extender import protocol
 from extender.errors import InvalidInput
 
 
-@given(
-    st.lists(
-        st.tuples(st.text(min_size=1, max_size=30), st.integers(0, 10)), max_size=50
-    )
-)
+@given(st.lists(st.tuples(st.text(min_size=1, max_size=30), st.integers(0, 10)), max_size=50))
 def test_host_priority_list_matches_plain_encoding(entries):
     names = [n for n, _ in entries]
     scores = np.array([s for _, s in entries], np.int64)

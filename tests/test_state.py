@@ -156,7 +156,11 @@ def test_load_file_yaml_and_json(tmp_path):
     import orjson
     import yaml
 
-    doc = {"apiVersion": "v1", "kind": "List", "items": [node("a"), pod("p", cpu="1", node_name="a")]}
+    doc = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [node("a"), pod("p", cpu="1", node_name="a")],
+    }
     j = tmp_path / "s.json"
     j.write_bytes(orjson.dumps(doc))
     y = tmp_path / "s.yaml"
