@@ -31,6 +31,7 @@ import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+import numpy as np
 import orjson
 
 from bench import driver, report, servers, validate
@@ -89,7 +90,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="send NodeNames (nodeCacheCapable=true, default) or full Nodes",
     )
     p.add_argument("--concurrency", type=_positive, default=1, help="scheduler threads")
-    p.add_argument("--threads", type=_positive, default=4, help="server worker threads")
+    p.add_argument(
+        "--threads",
+        type=_positive,
+        default=None,
+        help="threads of the server's one worker (default: 4, or --concurrency if larger)",
+    )
     p.add_argument(
         "--tie-break",
         choices=("first", "random"),
@@ -168,6 +174,18 @@ def _mb(value: int | None) -> float | None:
 def _write_json(path: str, obj: Any) -> None:
     with open(path, "wb") as f:
         f.write(orjson.dumps(obj, option=orjson.OPT_INDENT_2 | orjson.OPT_SERIALIZE_NUMPY))
+
+
+def _write_raw(out_dir: str, results: list[driver.RunResult]) -> str:
+    """Every run's per-pod latencies and finish times (ns), for anyone's own analysis."""
+    arrays = {}
+    for r in results:
+        for verb, latency in r.latency_ns.items():
+            arrays[f"{r.label}_{verb}_ns"] = latency
+        arrays[f"{r.label}_done_ns"] = r.done_ns
+    path = os.path.join(out_dir, "latencies.npz")
+    np.savez_compressed(path, **arrays)
+    return path
 
 
 def _install_sigterm() -> None:
@@ -426,6 +444,8 @@ def main(argv: list[str] | None = None) -> int:
     """Entry point of `podsift bench` (called by `extender.cli`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
     args = build_parser().parse_args(argv)
+    if args.threads is None:
+        args.threads = max(4, args.concurrency)
     if args.pods is None:
         args.pods = DEFAULT_PODS if args.node_cache else FULL_NODES_DEFAULT_PODS
     if not args.node_cache and args.mode != "inprocess":
@@ -457,6 +477,7 @@ def main(argv: list[str] | None = None) -> int:
                 usage = validate.utilization(bench.items, source.placements, UTILIZATION_RESOURCES)
             title = f"Node utilization at the end ({source.label if source else '-'} run)"
             files = plots.write_all(args.out, results, usage, title)
+            files["raw latencies"] = _write_raw(args.out, results)
             files["results"] = os.path.join(args.out, "results.json")
             summary["files"] = files
             _write_json(files["results"], summary)

@@ -40,6 +40,10 @@ HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
 MAX_ERRORS_KEPT = 20
 
 
+class PodFailed(Exception):
+    """One pod could not be scheduled because of an error (not because nothing fits)."""
+
+
 class HttpStatusError(Exception):
     def __init__(self, path: str, status: int, body: bytes) -> None:
         super().__init__(f"POST {path}: HTTP {status}: {body[:300]!r}")
@@ -191,15 +195,19 @@ def run_http(
                 i = next(queue)
                 if i >= n or stop.is_set():
                     return
-                outcome = _schedule_one_http(client, bodies, pods[i], i, result, tie_break, rng)
+                try:
+                    node = _schedule_one_http(client, bodies, pods[i], i, result, tie_break, rng)
+                    failure = None
+                except PodFailed as exc:
+                    node, failure = None, str(exc)
                 result.done_ns[i] = time.perf_counter_ns() - start
                 with lock:
-                    if isinstance(outcome, str) and outcome.startswith("\0"):
-                        result.record_error(outcome[1:])
-                    elif outcome is None:
+                    if failure is not None:
+                        result.record_error(failure)
+                    elif node is None:
                         result.unschedulable += 1
                     else:
-                        result.placements[pods[i]["metadata"]["uid"]] = outcome
+                        result.placements[pods[i]["metadata"]["uid"]] = node
                 if progress is not None:
                     progress(1)
         finally:
@@ -225,7 +233,7 @@ def _schedule_one_http(
     tie_break: str,
     rng: random.Random,
 ) -> str | None:
-    """The chosen node, None when no node fits, or "\\0" + message on an error."""
+    """The chosen node, or None when no node fits; PodFailed on any error."""
     meta = pod["metadata"]
     pod_head = b'{"Pod":' + orjson.dumps(pod)
     filter_body = pod_head + bodies.all_nodes
@@ -235,13 +243,13 @@ def _schedule_one_http(
         result.latency_ns["filter"][i] = time.perf_counter_ns() - t0
         answer = orjson.loads(raw)
         if answer.get("Error"):
-            return f"\0filter {meta['name']}: {answer['Error']}"
+            raise PodFailed(f"filter {meta['name']}: {answer['Error']}")
         survivors = bodies.survivors(answer)
         if not survivors:
             return None
         strangers = [s for s in survivors if s not in bodies.name_set]
         if strangers:
-            return f"\0filter {meta['name']}: answered nodes it was not sent: {strangers[:3]}"
+            raise PodFailed(f"filter {meta['name']}: answered nodes not sent: {strangers[:3]}")
         if len(survivors) == 1:
             node = survivors[0]
         else:
@@ -251,9 +259,8 @@ def _schedule_one_http(
             result.latency_ns["prioritize"][i] = time.perf_counter_ns() - t0
             entries = orjson.loads(raw)
             if len(entries) != len(survivors):
-                return (
-                    f"\0prioritize {meta['name']}: {len(entries)} entries "
-                    f"for {len(survivors)} nodes"
+                raise PodFailed(
+                    f"prioritize {meta['name']}: {len(entries)} entries for {len(survivors)} nodes"
                 )
             node = _best(entries, tie_break, rng)
         binding = orjson.dumps(
@@ -269,10 +276,10 @@ def _schedule_one_http(
         result.latency_ns["bind"][i] = time.perf_counter_ns() - t0
         error = orjson.loads(raw).get("Error")
         if error:
-            return f"\0bind {meta['name']} to {node}: {error}"
+            raise PodFailed(f"bind {meta['name']} to {node}: {error}")
         return node
     except (HttpStatusError, OSError, http.client.HTTPException, orjson.JSONDecodeError) as exc:
-        return f"\0{meta['name']}: {exc}"
+        raise PodFailed(f"{meta['name']}: {exc}") from exc
 
 
 def run_inprocess(
@@ -301,6 +308,7 @@ def run_inprocess(
     last_sample = start
     for i, pod in enumerate(pods):
         meta = pod["metadata"]
+        failure = None
         try:
             if verbs:
                 node = _verbs_inprocess(extender, pod, names, i, result, tie_break, rng)
@@ -308,14 +316,16 @@ def run_inprocess(
                 t0 = time.perf_counter_ns()
                 node = extender.schedule_one(pod, names)
                 result.latency_ns[INPROCESS_VERB][i] = time.perf_counter_ns() - t0
+        except PodFailed as exc:
+            node, failure = None, str(exc)
         except Exception as exc:  # noqa: BLE001 - an engine error is a result, not a crash
-            node = f"\0{meta['name']}: {type(exc).__name__}: {exc}"
+            node, failure = None, f"{meta['name']}: {type(exc).__name__}: {exc}"
         now = time.perf_counter_ns()
         result.done_ns[i] = now - start
-        if node is None:
+        if failure is not None:
+            result.record_error(failure)
+        elif node is None:
             result.unschedulable += 1
-        elif node.startswith("\0"):
-            result.record_error(node[1:])
         else:
             result.placements[meta["uid"]] = node
         if progress is not None and i % 256 == 255:
@@ -344,7 +354,7 @@ def _verbs_inprocess(
     answer = extender.filter({"Pod": pod, "Nodes": None, "NodeNames": names})
     result.latency_ns["filter"][i] = time.perf_counter_ns() - t0
     if answer.get("Error"):
-        return f"\0filter {meta['name']}: {answer['Error']}"
+        raise PodFailed(f"filter {meta['name']}: {answer['Error']}")
     survivors = answer.get("NodeNames") or []
     if not survivors:
         return None
@@ -365,7 +375,7 @@ def _verbs_inprocess(
     answer = extender.bind(binding)
     result.latency_ns["bind"][i] = time.perf_counter_ns() - t0
     if answer.get("Error"):
-        return f"\0bind {meta['name']} to {node}: {answer['Error']}"
+        raise PodFailed(f"bind {meta['name']} to {node}: {answer['Error']}")
     return node
 
 

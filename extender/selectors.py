@@ -398,6 +398,14 @@ _by_raw: LRUCache = LRUCache(maxsize=_CACHE_SIZE)  # (kind, sorted JSON bytes) -
 _by_key: LRUCache = LRUCache(maxsize=_CACHE_SIZE)  # canonical key -> compiled
 
 
+_stats = {"hits": 0, "misses": 0}  # plain ints: read at scrape time by extender.metrics
+
+
+def cache_stats() -> dict[str, int]:
+    """Compiled-selector cache hits and misses since start (for /metrics)."""
+    return dict(_stats)
+
+
 def _intern(kind: str, obj: object, field: str, build: Callable[[Any, str], Any]) -> Any:
     """The cached compiled form of `obj`, building (and validating) it on a miss."""
     try:
@@ -408,7 +416,9 @@ def _intern(kind: str, obj: object, field: str, build: Callable[[Any, str], Any]
         with _cache_lock:
             hit = _by_raw.get(raw_key, _by_raw)
         if hit is not _by_raw:
+            _stats["hits"] += 1
             return hit
+    _stats["misses"] += 1
     compiled = build(obj, field)
     if compiled is not None:
         with _cache_lock:

@@ -187,7 +187,7 @@ def serve(opts: ServeOptions) -> int:
     logs.configure(opts.log_level, opts.log_format)
     # Fail fast in the master on a bad configuration or unreadable file, with a clear
     # message, instead of a worker that dies at boot and is restarted forever.
-    load_configuration(opts.config)
+    Engine(load_configuration(opts.config))  # unknown policies and bad args fail here
     for path in (opts.snapshot, opts.kubeconfig, opts.tls_cert, opts.tls_key, opts.tls_client_ca):
         if path and not os.path.isfile(path):
             raise ConfigError(f"file not found: {path}")

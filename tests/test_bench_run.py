@@ -87,6 +87,9 @@ def test_ratios_checks_plots_and_profile(small_run: tuple[int, dict, str, str]) 
     for name in ("pods_over_time.png", "latency_over_time.png", "node_utilization.png"):
         data = (Path(out) / name).read_bytes()
         assert data.startswith(b"\x89PNG") and len(data) > 5000
+    raw = np.load(Path(out) / "latencies.npz")
+    assert (raw["policies_filter_ns"] > 0).all() and len(raw["policies_filter_ns"]) == 300
+    assert len(raw["calibration_done_ns"]) == 120
     assert os.path.getsize(profile) > 0
     import pstats
 

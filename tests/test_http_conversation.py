@@ -108,5 +108,6 @@ def test_health_ready_metrics_and_prefix(workload):
             b"podsift_request" in body and b'verb="filter"' in body
         )
         assert b"podsift_cache_nodes 30.0" in body
+        assert b"podsift_selector_cache_requests_total" in body
     finally:
         server.stop()
