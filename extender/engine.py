@@ -88,13 +88,19 @@ class Engine:
             weighted += weight * s
         return weighted, per_policy
 
-    def prioritize(self, pod: PodInfo, view: NodeView) -> np.ndarray:
-        """0..10 per node of `view`: 0 for nodes failing a filter."""
-        outcome = self.filter(pod, view, reasons=False)
+    def prioritize(
+        self, pod: PodInfo, view: NodeView, passed: np.ndarray | None = None
+    ) -> np.ndarray:
+        """0..10 per node of `view`: 0 for nodes failing a filter.
+
+        `passed` (positions in `view`) may be given when the filter verdicts are
+        already known for this pod and this exact state."""
+        if passed is None:
+            passed = self.filter(pod, view, reasons=False).passed
         result = np.zeros(view.n, np.int64)
-        if len(outcome.passed) and self.scores:
-            weighted, _ = self.score(pod, view.subset(outcome.passed))
-            result[outcome.passed] = final_scores(weighted, self.weight_sum)
+        if len(passed) and self.scores:
+            weighted, _ = self.score(pod, view.subset(passed))
+            result[passed] = final_scores(weighted, self.weight_sum)
         return result
 
     def select(self, pod: PodInfo, view: NodeView) -> int:

@@ -53,6 +53,48 @@ def _string(args: dict, key: str, required: bool = True) -> str:
     return value
 
 
+class FilterVerdicts:
+    """The last /filter verdicts per pod, so the /prioritize that follows can skip
+    re-running the filters. Reused only when nothing a filter reads has changed
+    since (the state generation), the pod's spec is the same parsed spec, and
+    every node asked about was filtered. Call with the state lock held."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._by_uid: dict[str, tuple] = {}
+
+    def record(
+        self, state: ClusterState, pod: PodInfo, ids: np.ndarray, passed: np.ndarray
+    ) -> None:
+        if not pod.uid:
+            return
+        capacity = state.table.capacity
+        evaluated = np.zeros(capacity, bool)
+        evaluated[ids] = True
+        passing = np.zeros(capacity, bool)
+        passing[ids[passed]] = True
+        memo = self._by_uid
+        memo.pop(pod.uid, None)
+        if len(memo) >= self.size:
+            del memo[next(iter(memo))]
+        memo[pod.uid] = (state.generation, state.table, pod.requests, evaluated, passing)
+
+    def lookup(self, state: ClusterState, pod: PodInfo, ids: np.ndarray) -> np.ndarray | None:
+        entry = self._by_uid.get(pod.uid)
+        if entry is None:
+            return None
+        generation, table, requests, evaluated, passing = entry
+        if (
+            generation != state.generation
+            or table is not state.table
+            or requests is not pod.requests
+        ):
+            return None
+        if len(evaluated) <= (ids.max() if len(ids) else 0) or not evaluated[ids].all():
+            return None
+        return np.flatnonzero(passing[ids])
+
+
 class Candidates:
     """The nodes of one request, in the order sent."""
 
@@ -72,6 +114,7 @@ class Service:
         self.engine = engine
         self.binder = binder or SnapshotBinder(state)
         self._fragments = protocol.HostFragments()
+        self._verdicts = FilterVerdicts()
 
     # ---- decoding --------------------------------------------------------
     def pod(self, args: dict) -> PodInfo:
@@ -115,6 +158,8 @@ class Service:
         with self.state.lock:
             c = self.candidates(args)
             outcome = self.engine.filter(pod, c.view)
+            if c.objects is None:
+                self._verdicts.record(self.state, pod, c.view.ids, outcome.passed)
             failed = outcome.failed
             for name in c.unknown:
                 failed[name] = UNKNOWN_NODE_REASON
@@ -154,7 +199,10 @@ class Service:
         pod = self.pod(args)
         with self.state.lock:
             c = self.candidates(args)
-            scores = self.engine.prioritize(pod, c.view)
+            passed = None
+            if c.objects is None:
+                passed = self._verdicts.lookup(self.state, pod, c.view.ids)
+            scores = self.engine.prioritize(pod, c.view, passed)
             if c.known is None:
                 if encode and c.objects is None:
                     return (

@@ -43,6 +43,9 @@ class ClusterState:
         self._resolve_cache: dict[tuple, tuple] = {}
         self.ready = False
         self.ready_reason = "cluster state not loaded yet"
+        # bumps on every change a filter could see; lets a verb reuse work done
+        # for the same pod at the same generation (see Service.prioritize)
+        self.generation = 0
         self.source = "none"
 
     # ---- readiness -------------------------------------------------------
@@ -72,6 +75,7 @@ class ClusterState:
             if nid is not None and self.table.infos[nid] == info:
                 return False
             new = nid is None
+            self.generation += 1
             self.table.set_node(info)
             if new:
                 self._resolve_cache.clear()
@@ -88,6 +92,7 @@ class ClusterState:
                     self._detach(rec)
                     self._waiting.setdefault(name, set()).add(rec.uid)
             self.table.remove_node(name)
+            self.generation += 1
             self._resolve_cache.clear()
             return True
 
@@ -114,12 +119,14 @@ class ClusterState:
             return
         self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
         rec.attached = True
+        self.generation += 1
 
     def _detach(self, rec: PodRecord) -> None:
         if rec.attached:
             nid = self.table.id_of[rec.node_name]
             self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, -1)
             rec.attached = False
+            self.generation += 1
         else:
             waiting = self._waiting.get(rec.node_name)
             if waiting is not None:
@@ -201,6 +208,7 @@ class ClusterState:
             self.pods = fresh.pods
             self._waiting = fresh._waiting
             self._resolve_cache.clear()
+            self.generation += 1
 
     def load_items(self, items: list[Any]) -> tuple[int, int]:
         """Load a `List`'s items (Nodes and Pods); returns (nodes, pods)."""

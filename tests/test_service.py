@@ -97,3 +97,25 @@ def test_bind_then_filter_sees_the_capacity_taken():
     assert svc.bind({"PodUID": "uid-p1", "Node": "a"}) == {"Error": ""}
     res = svc.filter({"Pod": p2, "NodeNames": ["a"]})
     assert res["NodeNames"] == [] and res["FailedNodes"] == {"a": "Insufficient cpu"}
+
+
+def test_prioritize_reuses_filter_verdicts_only_for_the_same_state():
+    svc = service([node("a", cpu="2"), node("b", cpu="2")])
+    p1, p2 = pod("p1", cpu="1500m"), pod("p2", cpu="1")
+    args2 = {"Pod": p2, "NodeNames": ["a", "b"]}
+    assert svc.filter(args2)["NodeNames"] == ["a", "b"]
+    fresh = service([node("a", cpu="2"), node("b", cpu="2")])
+    assert svc.prioritize(args2)[1].tolist() == fresh.prioritize(args2)[1].tolist()
+    # a bind lands between this pod's filter and prioritize: node a is full now
+    svc.filter(args2)
+    svc.filter({"Pod": p1, "NodeNames": ["a"]})
+    assert svc.bind({"PodUID": "uid-p1", "Node": "a"}) == {"Error": ""}
+    scores = svc.prioritize(args2)[1].tolist()
+    assert scores[0] == 0 and scores[1] > 0
+
+
+def test_prioritize_over_nodes_the_filter_did_not_see_runs_the_filters():
+    svc = service([node("a", cpu="2"), node("b", cpu="1")])
+    p = pod("p", cpu="1500m")
+    svc.filter({"Pod": p, "NodeNames": ["a"]})
+    assert svc.prioritize({"Pod": p, "NodeNames": ["a", "b"]})[1].tolist()[1] == 0
