@@ -263,7 +263,7 @@ class Bench:
                 "loaded_rss_mb": _mb(loaded),
                 "steady_rss_mb": _mb(sampler.max_rss or None),
                 "end_rss_mb": _mb(end.get("rss")),
-                "peak_rss_mb": _mb(end.get("hwm")),
+                "peak_rss_mb": _mb(max(end.get("hwm", 0), sampler.max_rss) or None),
                 "master_rss_mb": _mb(servers.memory_of(server.pid).get("rss")),
             }
         result.validated = validated
@@ -348,7 +348,7 @@ class Bench:
             "extender_built_delta_mb": _mb(after - before if after and before else None),
             "steady_rss_mb": _mb(sampler.max_rss or None),
             "end_rss_mb": _mb(end.get("rss")),
-            "peak_rss_mb": _mb(end.get("hwm")),
+            "peak_rss_mb": _mb(max(end.get("hwm", 0), sampler.max_rss) or None),
             "note": "includes the workload objects the bench itself holds",
         }
         return result

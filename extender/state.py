@@ -13,12 +13,12 @@ import time
 from typing import Any
 
 import orjson
-from cachetools import TTLCache
 
 from extender.errors import BindError, InvalidInput
 from extender.nodeinfo import parse_node
 from extender.nodetable import NodeTable
 from extender.podindex import PodRecord
+from extender.podmemory import PodMemory
 from extender.podinfo import PodInfo, parse_pod
 from extender.view import ObjectsView, StateView
 
@@ -39,7 +39,7 @@ class ClusterState:
         self.table = NodeTable()
         self.pods: dict[str, PodRecord] = {}
         self._waiting: dict[str, set[str]] = {}  # node name -> uids of pods whose node is unknown
-        self._seen: TTLCache = TTLCache(maxsize=remembered_pods, ttl=remember_seconds)
+        self._seen: PodMemory[PodInfo] = PodMemory(remembered_pods, remember_seconds)
         self._resolve_cache: dict[tuple, tuple] = {}
         self.ready = False
         self.ready_reason = "cluster state not loaded yet"
@@ -61,7 +61,7 @@ class ClusterState:
         """Keep the pod's parsed spec for a later /bind (bounded, expiring)."""
         if pod.uid:
             with self.lock:
-                self._seen[pod.uid] = pod
+                self._seen.put(pod.uid, pod)
 
     def remembered(self, uid: str) -> PodInfo | None:
         with self.lock:
