@@ -20,7 +20,10 @@ names list is encoded once per run). Wall time covers everything.
 
 from __future__ import annotations
 
+import functools
+import gc
 import http.client
+import inspect
 import itertools
 import os
 import random
@@ -114,6 +117,7 @@ class RunResult:
     notes: list[str] = field(default_factory=list)
     validated: bool = True  # False for the calibration run, whose binds are no-ops
     load_average: float = 0.0  # the machine's 1-minute load at the end (2 cores: noisy)
+    gc: dict[str, Any] = field(default_factory=dict)  # in-process only: collector pauses
 
     def record_error(self, message: str) -> None:
         self.error_count += 1
@@ -304,6 +308,16 @@ def run_inprocess(
     n = len(pods)
     result = _new_result(label, "inprocess", True, 1, n, VERBS if verbs else (INPROCESS_VERB,))
     rng = random.Random(seed * 1000)
+    schedule_one = extender.schedule_one
+    if not verbs and tie_break == "random":
+        if "rng" in inspect.signature(extender.schedule_one).parameters:
+            schedule_one = functools.partial(extender.schedule_one, rng=rng)
+        else:
+            result.notes.append(
+                "schedule_one takes no rng: ties went to the first node in order, not random"
+            )
+    gc_pauses = _GcPauses()
+    gc.callbacks.append(gc_pauses)
     start = time.perf_counter_ns()
     last_sample = start
     for i, pod in enumerate(pods):
@@ -314,7 +328,7 @@ def run_inprocess(
                 node = _verbs_inprocess(extender, pod, names, i, result, tie_break, rng)
             else:
                 t0 = time.perf_counter_ns()
-                node = extender.schedule_one(pod, names)
+                node = schedule_one(pod, names)
                 result.latency_ns[INPROCESS_VERB][i] = time.perf_counter_ns() - t0
         except PodFailed as exc:
             node, failure = None, str(exc)
@@ -336,8 +350,40 @@ def run_inprocess(
     if progress is not None:
         progress(n % 256)
     result.wall_ns = time.perf_counter_ns() - start
+    gc.callbacks.remove(gc_pauses)
+    result.gc = gc_pauses.summary()
     result.load_average = os.getloadavg()[0]
     return result
+
+
+class _GcPauses:
+    """gc.callbacks hook: how often the collector ran in-process and for how long."""
+
+    def __init__(self) -> None:
+        self.started = 0
+        self.count = [0, 0, 0]
+        self.total_ns = [0, 0, 0]
+        self.max_ns = [0, 0, 0]
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self.started = time.perf_counter_ns()
+            return
+        gen = info.get("generation", 0)
+        pause = time.perf_counter_ns() - self.started
+        self.count[gen] += 1
+        self.total_ns[gen] += pause
+        self.max_ns[gen] = max(self.max_ns[gen], pause)
+
+    def summary(self) -> dict[str, Any]:
+        return {
+            f"gen{g}": {
+                "collections": self.count[g],
+                "total_ms": round(self.total_ns[g] / 1e6, 1),
+                "max_ms": round(self.max_ns[g] / 1e6, 2),
+            }
+            for g in range(3)
+        }
 
 
 def _verbs_inprocess(

@@ -87,6 +87,7 @@ def summarize(result: RunResult, violations: list[Any] | None = None) -> dict[st
         "error_examples": result.errors,
         "reconnects": result.reconnects,
         "memory": result.memory,
+        "gc": result.gc,
         "notes": result.notes,
     }
     growth = {}
@@ -267,6 +268,12 @@ def format_text(report: dict[str, Any]) -> str:
         )
         for note in s.get("notes", []):
             lines.append(f"      {note}")
+        if s.get("gc"):
+            pauses = ", ".join(
+                f"{gen} {g['collections']}x max {_fmt(g['max_ms'])} ms"
+                for gen, g in s["gc"].items()
+            )
+            lines.append(f"      garbage collector during the run: {pauses}")
         for example in (v or {}).get("examples", [])[:5]:
             lines.append(f"      invalid: {example}")
         for example in s["error_examples"][:3]:

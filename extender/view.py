@@ -125,7 +125,11 @@ class NodeView:
 
     # ---- narrowing -------------------------------------------------------
     def subset(self, positions: np.ndarray) -> NodeView:
-        """The view of the nodes at `positions` (indices into this view)."""
+        """The view of the nodes at `positions` (sorted, unique indices into this view).
+
+        Every position kept is this view itself, with the columns it already read."""
+        if len(positions) == self.n:
+            return self
         return StateView(self._t, self.ids[positions])
 
 
@@ -206,5 +210,7 @@ class ObjectsView(NodeView):
         return self._label_index().weights(preferred)[: self.n]
 
     def subset(self, positions: np.ndarray) -> NodeView:
+        if len(positions) == self.n:
+            return self
         view = ObjectsView(self._t, self.ids[positions], [self._infos[p] for p in positions])
         return view

@@ -32,7 +32,7 @@ def small_run(tmp_path_factory: pytest.TempPathFactory) -> tuple[int, dict, str,
     code = main(
         [
             "--nodes", "20", "--pods", "300", "--baseline-pods", "120",
-            "--out", str(out), "--profile", profile, "--no-progress",
+            "--out", str(out), "--profile", profile, "--no-progress", "--tie-break", "first",
         ]
     )  # fmt: skip
     results = json.loads((out / "results.json").read_text())
@@ -232,3 +232,47 @@ def test_compare_flags_misses() -> None:
     assert checks["policies_invalid_placements"] is False
     assert checks["server_steady_rss_mb"] is True
     assert "floor_invalid_placements" not in checks
+
+
+def test_client_reconnects_when_the_server_closes_the_connection() -> None:
+    """A server that answers HTTP/1.1 (keep-alive) but then drops the connection:
+    each later request finds its connection gone and must reconnect once."""
+    import http.server
+    import threading
+
+    class Handler(http.server.BaseHTTPRequestHandler):
+        protocol_version = "HTTP/1.1"
+
+        def do_POST(self) -> None:  # noqa: N802 - http.server's naming
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            self.wfile.write(body)
+            self.close_connection = True  # without telling the client
+
+        def log_message(self, *args: object) -> None:
+            pass
+
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        client = driver.Client("127.0.0.1", server.server_address[1])
+        answers = [client.post("/echo", f'{{"n":{k}}}'.encode()) for k in range(3)]
+        client.close()
+    finally:
+        server.shutdown()
+        server.server_close()
+    assert answers == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
+    assert client.reconnects >= 1
+
+
+@needs_engine
+def test_inprocess_random_ties_report_gc(tmp_path: Path) -> None:
+    code = main(["--nodes", "15", "--pods", "200", "--mode", "inprocess", "--out", str(tmp_path)])
+    assert code == 0
+    run = json.loads((tmp_path / "results.json").read_text())["runs"]["inprocess"]
+    assert run["placed"] == 200 and run["validation"]["invalid_placements"] == 0
+    assert set(run["gc"]) == {"gen0", "gen1", "gen2"}
+    assert all(g["collections"] >= 0 and g["max_ms"] >= 0 for g in run["gc"].values())
