@@ -18,8 +18,8 @@ from extender.errors import BindError, InvalidInput
 from extender.nodeinfo import parse_node
 from extender.nodetable import NodeTable
 from extender.podindex import PodRecord
-from extender.podmemory import PodMemory
 from extender.podinfo import PodInfo, parse_pod
+from extender.podmemory import PodMemory
 from extender.view import ObjectsView, StateView
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
