@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-import orjson
-
+from extender.documents import decode_json_or_yaml
 from extender.errors import ConfigError
 
 API_VERSION = "podsift/v1"
@@ -115,12 +114,7 @@ def load_configuration(path: str | None) -> PolicyConfiguration:
     except OSError as exc:
         raise ConfigError(f"cannot read policy configuration {path}: {exc.strerror}") from None
     try:
-        doc = orjson.loads(raw)
-    except orjson.JSONDecodeError:
-        import yaml
-
-        try:
-            doc = yaml.safe_load(raw)
-        except yaml.YAMLError as exc:
-            raise ConfigError(f"{path}: neither valid JSON nor YAML: {exc}") from None
+        doc = decode_json_or_yaml(raw, path)
+    except ValueError as exc:
+        raise ConfigError(str(exc)) from None
     return parse_configuration(doc, path)

@@ -12,8 +12,7 @@ import threading
 import time
 from typing import Any
 
-import orjson
-
+from extender.documents import decode_json_or_yaml
 from extender.errors import BindError, InvalidInput
 from extender.nodeinfo import parse_node
 from extender.nodetable import NodeTable
@@ -358,14 +357,9 @@ class ClusterState:
         with open(path, "rb") as f:
             raw = f.read()
         try:
-            doc = orjson.loads(raw)
-        except orjson.JSONDecodeError:
-            import yaml
-
-            try:
-                doc = yaml.safe_load(raw)
-            except yaml.YAMLError as exc:
-                raise InvalidInput(f"{path}: neither valid JSON nor YAML: {exc}") from None
+            doc = decode_json_or_yaml(raw, path)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
         if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
             raise InvalidInput(f"{path}: must be a Kubernetes List with an items array")
         return self.load_items(doc["items"])

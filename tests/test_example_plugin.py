@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import signal
 import socket
 import subprocess
 import sys
@@ -33,6 +32,7 @@ except ModuleNotFoundError:  # Python 3.10
 from extender.errors import ConfigError
 from extender.podinfo import parse_pod
 from extender.state import ClusterState
+from tests.server import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "podsift-example-plugin"
@@ -267,13 +267,7 @@ def server_port(plugin_paths, tmp_path_factory) -> Iterator[int]:
             time.sleep(0.2)
         yield port
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process)
 
 
 NAMES = [n["metadata"]["name"] for n in NODES]

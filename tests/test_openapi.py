@@ -11,8 +11,6 @@ from __future__ import annotations
 import copy
 import http.client
 import json
-import os
-import signal
 import socket
 import subprocess
 import sys
@@ -25,6 +23,8 @@ from typing import Any
 import jsonschema
 import pytest
 import yaml
+
+from tests.server import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = ROOT / "extender" / "openapi.json"
@@ -249,13 +249,7 @@ def server(tmp_path_factory) -> Iterator[Client]:
             time.sleep(0.2)
         yield client
     finally:
-        if process.poll() is None:
-            os.kill(process.pid, signal.SIGTERM)
-            try:
-                process.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                os.kill(process.pid, signal.SIGKILL)
-                process.wait()
+        stop_process(process)
 
 
 def check_documented(doc, method: str, path: str, status: int, content_type: str, body: bytes):

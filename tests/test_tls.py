@@ -14,7 +14,6 @@ import http.client
 import ipaddress
 import json
 import os
-import signal
 import socket
 import ssl
 import subprocess
@@ -30,6 +29,8 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
+
+from tests.server import stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 EMPTY_POLICY = "apiVersion: podsift/v1\nkind: PolicyConfiguration\nfilters: []\nscores: []\n"
@@ -219,13 +220,7 @@ def start_server(tmp_path: Path, tls_args: list[str], probe_ctx: ssl.SSLContext)
 
 
 def stop_server(server: Server) -> None:
-    if server.process.poll() is None:
-        os.kill(server.process.pid, signal.SIGTERM)
-        try:
-            server.process.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            os.kill(server.process.pid, signal.SIGKILL)
-            server.process.wait()
+    stop_process(server.process)
 
 
 @pytest.fixture(scope="module")
