@@ -14,6 +14,7 @@ from typing import Any
 
 from extender.documents import decode_json_or_yaml
 from extender.errors import BindError, InvalidInput
+from extender.gcpolicy import FreezeAfter
 from extender.nodeinfo import parse_node
 from extender.nodetable import NodeTable
 from extender.podindex import PodRecord
@@ -45,6 +46,7 @@ class ClusterState:
         # bumps on every change a filter could see; lets a verb reuse work done
         # for the same pod at the same generation (see Service.prioritize)
         self.generation = 0
+        self._gc = FreezeAfter()
         self.source = "none"
 
     # ---- readiness -------------------------------------------------------
@@ -119,6 +121,7 @@ class ClusterState:
         self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
         rec.attached = True
         self.generation += 1
+        self._gc.note()
 
     def _detach(self, rec: PodRecord) -> None:
         if rec.attached:
