@@ -25,6 +25,7 @@ import gc
 import http.client
 import inspect
 import itertools
+import operator
 import os
 import random
 import socket
@@ -134,10 +135,17 @@ def _new_result(
     return result
 
 
+_SCORE = operator.itemgetter("Score")
+
+
 def _best(entries: list[dict[str, Any]], tie_break: str, rng: random.Random) -> str:
-    top = max(e["Score"] for e in entries)
+    """The host with the highest score; ties broken as the run asks."""
+    best = max(entries, key=_SCORE)  # the first of the best
+    if tie_break == "first":
+        return best["Host"]
+    top = best["Score"]
     tied = [e["Host"] for e in entries if e["Score"] == top]
-    return tied[0] if tie_break == "first" or len(tied) == 1 else rng.choice(tied)
+    return tied[0] if len(tied) == 1 else rng.choice(tied)
 
 
 class _NodeBodies:
@@ -251,8 +259,8 @@ def _schedule_one_http(
         survivors = bodies.survivors(answer)
         if not survivors:
             return None
-        strangers = [s for s in survivors if s not in bodies.name_set]
-        if strangers:
+        if not bodies.name_set.issuperset(survivors):
+            strangers = [s for s in survivors if s not in bodies.name_set]
             raise PodFailed(f"filter {meta['name']}: answered nodes not sent: {strangers[:3]}")
         if len(survivors) == 1:
             node = survivors[0]

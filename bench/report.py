@@ -96,6 +96,10 @@ def summarize(result: RunResult, violations: list[Any] | None = None) -> dict[st
         last = summary["last_10pct"][key].get("p99_ms")
         growth[key] = _ratio(last, first)
     summary["last_vs_first_p99"] = growth
+    mean = summary["per_pod"].get("mean_ms")
+    if result.concurrency == 1 and mean is not None and summary["ms_per_pod"] is not None:
+        # what the driver itself spends per pod (encoding, decoding, picking), not timed
+        summary["client_ms_per_pod"] = round(summary["ms_per_pod"] - mean, 4)
     if result.validated and violations is not None:
         summary["validation"] = {
             "checked": len(result.placements),
@@ -266,6 +270,11 @@ def format_text(report: dict[str, Any]) -> str:
             f"  {label:<12}placed {s['placed']}, unschedulable {s['unschedulable']}, "
             f"errors {s['errors']}, reconnects {s['reconnects']}; {valid}{rss}"
         )
+        if s.get("client_ms_per_pod") is not None:
+            lines.append(
+                f"      mean per pod {_fmt(s['per_pod'].get('mean_ms'), 3)} ms in calls, "
+                f"{_fmt(s['client_ms_per_pod'], 3)} ms in the driver between them"
+            )
         for note in s.get("notes", []):
             lines.append(f"      {note}")
         if s.get("gc"):

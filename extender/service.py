@@ -6,7 +6,6 @@ app and the in-process benchmark both call it, so they run the same code.
 
 from __future__ import annotations
 
-from collections import Counter
 from typing import Any, Protocol
 
 import numpy as np
@@ -14,10 +13,11 @@ import numpy as np
 from extender import protocol
 from extender.engine import Engine
 from extender.errors import BindError, InvalidInput
-from extender.nodetable import PODS, port_key
 from extender.podinfo import PodInfo, parse_pod
 from extender.state import ClusterState
-from extender.view import NodeView, StateView
+from extender.verdicts import FilterVerdicts
+from extender.view import NodeView
+from extender.whatif import WhatIfView
 
 UNKNOWN_NODE_REASON = "node(s) not found in podsift's cache (it may be behind the API server)"
 
@@ -51,48 +51,6 @@ def _string(args: dict, key: str, required: bool = True) -> str:
     if not isinstance(value, str) or (required and not value):
         raise InvalidInput("must be a non-empty string", key)
     return value
-
-
-class FilterVerdicts:
-    """The last /filter verdicts per pod, so the /prioritize that follows can skip
-    re-running the filters. Reused only when nothing a filter reads has changed
-    since (the state generation), the pod's spec is the same parsed spec, and
-    every node asked about was filtered. Call with the state lock held."""
-
-    def __init__(self, size: int = 256) -> None:
-        self.size = size
-        self._by_uid: dict[str, tuple] = {}
-
-    def record(
-        self, state: ClusterState, pod: PodInfo, ids: np.ndarray, passed: np.ndarray
-    ) -> None:
-        if not pod.uid:
-            return
-        capacity = state.table.capacity
-        evaluated = np.zeros(capacity, bool)
-        evaluated[ids] = True
-        passing = np.zeros(capacity, bool)
-        passing[ids[passed]] = True
-        memo = self._by_uid
-        memo.pop(pod.uid, None)
-        if len(memo) >= self.size:
-            del memo[next(iter(memo))]
-        memo[pod.uid] = (state.generation, state.table, pod.requests, evaluated, passing)
-
-    def lookup(self, state: ClusterState, pod: PodInfo, ids: np.ndarray) -> np.ndarray | None:
-        entry = self._by_uid.get(pod.uid)
-        if entry is None:
-            return None
-        generation, table, requests, evaluated, passing = entry
-        if (
-            generation != state.generation
-            or table is not state.table
-            or requests is not pod.requests
-        ):
-            return None
-        if len(evaluated) <= (ids.max() if len(ids) else 0) or not evaluated[ids].all():
-            return None
-        return np.flatnonzero(passing[ids])
 
 
 class Candidates:
@@ -303,51 +261,3 @@ class Service:
 def _node_name(obj: Any) -> str:
     meta = obj.get("metadata") if isinstance(obj, dict) else None
     return meta.get("name", "") if isinstance(meta, dict) else ""
-
-
-class WhatIfView(StateView):
-    """One node as it would be after evicting some of its pods (for /preempt)."""
-
-    def __init__(self, state: ClusterState, nid: int, victims: set[str]) -> None:
-        super().__init__(state.table, np.array([nid], np.int64))
-        node = state.table.names_arr[nid]
-        self._victims = [
-            r for u, r in state.pods.items() if u in victims and r.node_name == node and r.attached
-        ]
-        self._remaining_ports = Counter()
-        for r in state.pods.values():
-            if r.node_name == node and r.attached and r.uid not in victims:
-                for p in r.ports:
-                    self._remaining_ports[port_key(p)] += 1
-
-    def requested(self, resource: str) -> np.ndarray:
-        arr = super().requested(resource).copy()
-        col = self._t.resource_col.get(resource)
-        for r in self._victims:
-            if col == PODS:
-                arr[0] -= 1
-            else:
-                arr[0] -= sum(a for c, a in r.vector if c == col)
-        return arr
-
-    def nonzero_requested(self, resource: str) -> np.ndarray:
-        if resource not in ("cpu", "memory"):
-            return self.requested(resource)
-        arr = super().nonzero_requested(resource).copy()
-        for r in self._victims:
-            arr[0] -= r.nonzero_cpu if resource == "cpu" else r.nonzero_mem
-        return arr
-
-    def port_conflicts(self, host_ports) -> np.ndarray:
-        used = self._remaining_ports
-        for p in host_ports:
-            ip, proto, port = port_key(p)
-            for uip, uproto, uport in used:
-                if (uproto, uport) == (proto, port) and (
-                    ip == "0.0.0.0" or uip == "0.0.0.0" or uip == ip
-                ):
-                    return np.ones(1, bool)
-        return np.zeros(1, bool)
-
-    def subset(self, positions: np.ndarray) -> NodeView:
-        return self
