@@ -23,7 +23,6 @@ from __future__ import annotations
 import functools
 import gc
 import http.client
-import inspect
 import itertools
 import operator
 import os
@@ -318,12 +317,7 @@ def run_inprocess(
     rng = random.Random(seed * 1000)
     schedule_one = extender.schedule_one
     if not verbs and tie_break == "random":
-        if "rng" in inspect.signature(extender.schedule_one).parameters:
-            schedule_one = functools.partial(extender.schedule_one, rng=rng)
-        else:
-            result.notes.append(
-                "schedule_one takes no rng: ties went to the first node in order, not random"
-            )
+        schedule_one = functools.partial(extender.schedule_one, rng=rng)
     gc_pauses = _GcPauses()
     gc.callbacks.append(gc_pauses)
     start = time.perf_counter_ns()

@@ -8,6 +8,7 @@ are combined with integer arithmetic into the extender's 0..10 scale.
 
 from __future__ import annotations
 
+import random
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -103,17 +104,20 @@ class Engine:
             result[passed] = final_scores(weighted, self.weight_sum)
         return result
 
-    def select(self, pod: PodInfo, view: NodeView) -> int:
-        """Filter, score and pick one node in one pass: the position of the
-        best (highest score, first in order on ties), or -1 if none fits."""
-        outcome = self.filter(pod, view, reasons=False)
-        if not len(outcome.passed):
+    def select(self, pod: PodInfo, view: NodeView, rng: random.Random | None = None) -> int:
+        """Filter, score and pick one node in one pass: the position of the best
+        (highest 0..10 score; on ties the first in order, or a random one of the
+        best with `rng`, as kube-scheduler picks), or -1 if none fits."""
+        passed = self.filter(pod, view, reasons=False).passed
+        if not len(passed):
             return -1
-        if not self.scores:
-            return int(outcome.passed[0])
-        weighted, _ = self.score(pod, view.subset(outcome.passed))
-        final = final_scores(weighted, self.weight_sum)
-        return int(outcome.passed[int(np.argmax(final))])
+        if self.scores:
+            weighted, _ = self.score(pod, view.subset(passed))
+            final = final_scores(weighted, self.weight_sum)
+            passed = passed[final == final.max()]
+        if rng is None or len(passed) == 1:
+            return int(passed[0])
+        return int(passed[rng.randrange(len(passed))])
 
     # ---- explaining ------------------------------------------------------
     def explain(self, pod: PodInfo, view: NodeView) -> list[dict[str, Any]]:

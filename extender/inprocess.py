@@ -7,6 +7,7 @@ the protocol cost alone.
 
 from __future__ import annotations
 
+import random
 from typing import Any
 
 from extender.config import load_configuration
@@ -36,12 +37,16 @@ class InProcessExtender:
     def explain(self, args: dict) -> dict[str, Any]:
         return self.service.explain(args)
 
-    def schedule_one(self, pod: dict, node_names: list[str]) -> str | None:
-        """Filter, score, pick and bind in one engine pass; the chosen node or None."""
+    def schedule_one(
+        self, pod: dict, node_names: list[str], rng: random.Random | None = None
+    ) -> str | None:
+        """Filter, score, pick and bind in one engine pass; the chosen node or None.
+
+        Ties go to the first node in order, or to a random one of the best with `rng`."""
         info = self.service.pod({"Pod": pod})
         with self.state.lock:
             view, known, _ = self.state.view(node_names)
-            pos = self.engine.select(info, view)
+            pos = self.engine.select(info, view, rng)
             if pos < 0:
                 return None
             node = view.names_array[pos]

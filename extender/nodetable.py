@@ -47,9 +47,10 @@ class NodeTable:
         self.labels = LabelIndex()
         # (protocol, port) -> node id -> Counter of sanitized IPs in use
         self.ports: dict[tuple[str, int], dict[int, Counter]] = {}
-        # image name -> sizes per node id (0 where absent), and how many nodes have it
-        self.image_sizes: dict[str, np.ndarray] = {}
-        self.image_count: dict[str, int] = {}
+        # image name -> {node id: size}: sparse, since a cluster can have thousands of
+        # distinct image names; dense columns are built for the images pods ask about
+        self.image_nodes: dict[str, dict[int, int]] = {}
+        self._image_columns: dict[str, np.ndarray] = {}
         self._free: list[int] = []
         self._next = 0
         self.version = 0  # bumps when the node set (names/ids) changes
@@ -76,7 +77,7 @@ class NodeTable:
         self.alive = grow(self.alive)
         self.taint_set = grow(self.taint_set)
         self.names_arr = grow(self.names_arr)
-        self.image_sizes = {k: grow(v) for k, v in self.image_sizes.items()}
+        self._image_columns.clear()
         self.infos.extend([None] * (new - self.capacity))
         self.capacity = new
 
@@ -134,15 +135,36 @@ class NodeTable:
     def _set_images(self, nid: int, images, remove: bool) -> None:
         for names, size in images:
             for name in names:
-                arr = self.image_sizes.get(name)
-                if arr is None:
-                    if remove:
-                        continue
-                    arr = self.image_sizes[name] = np.zeros(self.capacity, np.int64)
-                had = arr[nid] > 0
-                arr[nid] = 0 if remove else max(size, 1)
-                now = arr[nid] > 0
-                self.image_count[name] = self.image_count.get(name, 0) + int(now) - int(had)
+                self._image_columns.pop(name, None)
+                holders = self.image_nodes.get(name)
+                if remove:
+                    if holders is not None:
+                        holders.pop(nid, None)
+                        if not holders:
+                            del self.image_nodes[name]
+                else:
+                    if holders is None:
+                        holders = self.image_nodes[name] = {}
+                    holders[nid] = size
+
+    def image_column(self, name: str) -> np.ndarray | None:
+        """Size of image `name` per node id (0 where absent); None if no node has it."""
+        column = self._image_columns.get(name)
+        if column is None:
+            holders = self.image_nodes.get(name)
+            if holders is None:
+                return None
+            column = np.zeros(self.capacity, np.int64)
+            column[list(holders)] = list(holders.values())
+            if len(self._image_columns) >= 1024:
+                del self._image_columns[next(iter(self._image_columns))]
+            self._image_columns[name] = column
+        return column
+
+    def image_spread(self, name: str) -> int:
+        """How many nodes have image `name`."""
+        holders = self.image_nodes.get(name)
+        return 0 if holders is None else len(holders)
 
     def remove_node(self, name: str) -> int | None:
         """Drop a node; its pods must have been detached by the caller first."""

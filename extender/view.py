@@ -117,11 +117,11 @@ class NodeView:
         return self._gather(self._t.port_conflict_mask(host_ports))
 
     def image_sizes(self, image: str) -> np.ndarray:
-        arr = self._t.image_sizes.get(image)
+        arr = self._t.image_column(image)
         return np.zeros(self.n, np.int64) if arr is None else self._gather(arr)
 
     def image_spread(self, image: str) -> int:
-        return self._t.image_count.get(image, 0)
+        return self._t.image_spread(image)
 
     # ---- narrowing -------------------------------------------------------
     def subset(self, positions: np.ndarray) -> NodeView:

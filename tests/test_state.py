@@ -172,3 +172,23 @@ def test_load_file_yaml_and_json(tmp_path):
     bad.write_text('{"kind": "List", "items": [{"kind": "Service"}]}')
     with pytest.raises(InvalidInput, match="kind must be Node or Pod"):
         ClusterState().load_file(str(bad))
+
+
+def test_image_index_follows_node_changes_and_id_reuse():
+    img = [{"names": ["repo/app:1", "repo/app@sha256:aa"], "sizeBytes": 500}]
+    other = [{"names": ["repo/db:2"], "sizeBytes": 900}]
+    state = make_state([node("a", images=img), node("b", images=img + other)])
+    view, _, _ = state.view(["a", "b"])
+    assert view.image_sizes("repo/app:1").tolist() == [500, 500]
+    assert view.image_spread("repo/app:1") == 2
+    assert view.image_sizes("repo/db:2").tolist() == [0, 900]
+    state.remove_node("a")
+    state.apply_node(node("c", images=other))  # takes a's id
+    view, _, _ = state.view(["c", "b"])
+    assert view.image_sizes("repo/app:1").tolist() == [0, 500]
+    assert view.image_sizes("repo/db:2").tolist() == [900, 900]
+    assert view.image_spread("repo/db:2") == 2 and view.image_spread("repo/app:1") == 1
+    state.apply_node(node("b", images=[]))
+    view, _, _ = state.view(["c", "b"])
+    assert view.image_sizes("repo/app:1").tolist() == [0, 0]
+    assert view.image_spread("repo/app:1") == 0
