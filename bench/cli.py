@@ -36,6 +36,7 @@ import orjson
 
 from bench import driver, report, servers, validate
 from bench.workload import generate
+from extender.cli import positive
 
 DEFAULT_NODES = 1000
 DEFAULT_PODS = 30000
@@ -52,14 +53,6 @@ FLOOR_CONFIG = {
 UTILIZATION_RESOURCES = ("cpu", "memory", "pods")
 
 
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {text!r}")
-    return value
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -67,10 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         prog="podsift bench",
         description="Schedule a synthetic workload through podsift and report the speed.",
     )
-    p.add_argument("--nodes", type=_positive, default=DEFAULT_NODES, help="cluster size")
+    p.add_argument("--nodes", type=positive, default=DEFAULT_NODES, help="cluster size")
     p.add_argument(
         "--pods",
-        type=_positive,
+        type=positive,
         default=None,
         help=f"pods to schedule (default {DEFAULT_PODS}; {FULL_NODES_DEFAULT_PODS} "
         "with --no-node-cache, whose 8 MB bodies make every pod cost ~0.2 s)",
@@ -89,10 +82,10 @@ def build_parser() -> argparse.ArgumentParser:
         default=True,
         help="send NodeNames (nodeCacheCapable=true, default) or full Nodes",
     )
-    p.add_argument("--concurrency", type=_positive, default=1, help="scheduler threads")
+    p.add_argument("--concurrency", type=positive, default=1, help="scheduler threads")
     p.add_argument(
         "--threads",
-        type=_positive,
+        type=positive,
         default=None,
         help="threads of the server's one worker (default: 4, or --concurrency if larger)",
     )
@@ -108,7 +101,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument(
         "--baseline-pods",
-        type=_positive,
+        type=positive,
         default=None,
         help="pods for the calibration and floor runs, a prefix of the workload (default: "
         f"all pods, at most {BASELINE_PODS_CAP}; their per-pod cost does not depend on "

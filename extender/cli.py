@@ -16,7 +16,8 @@ def _listen(value: str) -> str:
     return value
 
 
-def _positive(value: str) -> int:
+def positive(value: str) -> int:
+    """argparse type: an integer > 0."""
     try:
         n = int(value)
     except ValueError:
@@ -35,10 +36,10 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--in-cluster", action="store_true", help="watch the cluster podsift runs in")
     p.add_argument("--listen", type=_listen, default=DEFAULT_LISTEN, help="HOST:PORT")
     p.add_argument("--path-prefix", default="", help="serve the verbs under this path")
-    p.add_argument("--threads", type=_positive, default=4, help="threads of the one worker")
+    p.add_argument("--threads", type=positive, default=4, help="threads of the one worker")
     p.add_argument(
         "--max-body",
-        type=_positive,
+        type=positive,
         default=ServeOptions.max_body,
         help="largest request body in bytes (413 above)",
     )
@@ -52,7 +53,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--profile", help="write a cProfile of request handling here at exit")
     p.add_argument(
         "--synthetic-nodes",
-        type=_positive,
+        type=positive,
         default=1000,
         help="size of the synthetic cluster served when no source is given",
     )
@@ -60,7 +61,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
 
 def _synth_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="write a synthetic cluster List to stdout")
-    p.add_argument("--nodes", type=_positive, required=True)
+    p.add_argument("--nodes", type=positive, required=True)
     p.add_argument("--pods", type=int, default=0)
     p.add_argument("--seed", type=int, default=1)
 
