@@ -230,6 +230,10 @@ class Bench:
         tie_break: str,
         validated: bool = True,
     ) -> driver.RunResult:
+        # What earlier runs left alive (their results) stays alive: keep the collector
+        # from walking it during this run's timed loop.
+        gc.collect()
+        gc.freeze()
         port = servers.free_port()
         log_path = os.path.join(self.log_dir(), f"server-{label}.log")
         with servers.ServerProcess(command(port), port, log_path, label) as server:
