@@ -106,7 +106,7 @@ _spec_cache: LRUCache = LRUCache(maxsize=_SPEC_CACHE_SIZE)
 # Which resource names kube-scheduler's Resource.Add keeps
 
 
-def _is_extended_resource(name: str) -> bool:
+def is_extended_resource(name: str) -> bool:
     """v1helper.IsExtendedResourceName: outside kubernetes.io/, qualified once
     prefixed with "requests." (as quota would name it)."""
     if "/" not in name or "kubernetes.io/" in name or name.startswith("requests."):
@@ -131,7 +131,7 @@ def is_tracked_resource(name: str) -> bool:
         or name.startswith(_HUGEPAGES_PREFIX)
         or name.startswith("attachable-volumes-")
         or "kubernetes.io/" in name
-        or _is_extended_resource(name)
+        or is_extended_resource(name)
     )
 
 

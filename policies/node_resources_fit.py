@@ -24,6 +24,7 @@ from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
+from extender.podinfo import is_extended_resource
 from policies.base import MAX_NODE_SCORE, Policy
 from policies.resource_scoring import (
     FieldErrors,
@@ -32,7 +33,6 @@ from policies.resource_scoring import (
     as_int,
     check_keys,
     go_div,
-    is_extended_resource,
     is_qualified_name,
     parse_resource_specs,
     scaled_ratio,

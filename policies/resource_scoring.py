@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 
 from extender.errors import ConfigError
-from extender.podinfo import _is_extended_resource, is_tracked_resource
+from extender.podinfo import is_tracked_resource
 
 if TYPE_CHECKING:
     from extender.podinfo import PodInfo
@@ -102,11 +102,6 @@ def is_scalar_resource(name: str) -> bool:
     """schedutil.IsScalarResourceName: extended resources, hugepages-*,
     *kubernetes.io/* and attachable-volumes-*."""
     return name not in NATIVE_SCORED and is_tracked_resource(name)
-
-
-def is_extended_resource(name: str) -> bool:
-    """v1helper.IsExtendedResourceName (the only names ignoredResources can skip)."""
-    return _is_extended_resource(name)
 
 
 def is_qualified_name(value: str) -> bool:
