@@ -134,7 +134,17 @@ class ExtenderApp:
                 _error_body(f"request body of {length} bytes exceeds the limit of {self.max_body}"),
                 "bad_request",
             )
-        body = environ["wsgi.input"].read(length) if length else b""
+        stream = environ["wsgi.input"]
+        if length:
+            body = stream.read(length)
+        elif "chunked" in environ.get("HTTP_TRANSFER_ENCODING", "").lower():
+            body = stream.read(self.max_body + 1)  # no Content-Length: read to the limit
+            if len(body) > self.max_body:
+                self._discard(stream, 1 << 62)
+                message = f"request body exceeds the limit of {self.max_body} bytes"
+                return "413 Request Entity Too Large", _error_body(message), "bad_request"
+        else:
+            body = b""
         try:
             args = protocol.decode(body)
         except InvalidInput as exc:

@@ -135,3 +135,24 @@ def test_http_wrong_method_and_path(server):
     got, body = server.post_raw("/filter", b"", method="GET")
     assert got == 405 and b"POST" in body
     assert server.get("/nope")[0] == 404
+
+
+def test_http_chunked_body_is_read(server):
+    import http.client
+
+    names = ["a", "b"]
+    body = orjson.dumps({"Pod": GOOD_POD, "NodeNames": names})
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request(
+            "POST",
+            "/filter",
+            body=iter([body[:10], body[10:]]),
+            headers={"Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert orjson.loads(resp.read())["NodeNames"] == names
+    finally:
+        conn.close()
