@@ -37,6 +37,9 @@ import orjson
 from bench import driver, report, servers, validate
 from bench.workload import generate
 from extender.cli import positive
+from extender.config import load_configuration
+from extender.engine import Engine
+from extender.errors import PodsiftError
 
 DEFAULT_NODES = 1000
 DEFAULT_PODS = 30000
@@ -454,6 +457,11 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.mode == "inprocess" and not args.node_cache:
         print("podsift bench: --no-node-cache has no meaning in-process; ignored", file=sys.stderr)
+    try:  # a bad --config fails here, not after minutes of HTTP runs
+        Engine(load_configuration(args.config))
+    except PodsiftError as exc:
+        print(f"podsift bench: error: {exc}", file=sys.stderr)
+        return 2
     if args.out:
         os.makedirs(args.out, exist_ok=True)
     _install_sigterm()
@@ -480,7 +488,7 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("podsift bench: interrupted; servers stopped", file=sys.stderr)
         return 130
-    except RuntimeError as exc:
+    except (RuntimeError, PodsiftError) as exc:
         print(f"podsift bench: error: {exc}", file=sys.stderr)
         return 2
     finally:

@@ -276,3 +276,13 @@ def test_inprocess_random_ties_report_gc(tmp_path: Path) -> None:
     assert run["placed"] == 200 and run["validation"]["invalid_placements"] == 0
     assert set(run["gc"]) == {"gen0", "gen1", "gen2"}
     assert all(g["collections"] >= 0 and g["max_ms"] >= 0 for g in run["gc"].values())
+
+
+def test_bad_config_fails_before_any_run(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    from bench.cli import main
+
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("scores: [{name: NoSuchScore}]\n")
+    assert main(["--nodes", "5", "--pods", "5", "--config", str(cfg)]) == 2
+    err = capsys.readouterr().err
+    assert "unknown policy 'NoSuchScore'" in err
