@@ -8,6 +8,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 
@@ -34,11 +35,21 @@ def stop_process(process: subprocess.Popen) -> None:
 
 
 class Server:
-    """A podsift process; `stop()` sends SIGTERM to its pid and waits."""
+    """A podsift process; `stop()` sends SIGTERM to its pid and waits.
 
-    def __init__(self, *args: str, ready_path: str = "/readyz", timeout: float = 60) -> None:
+    Its output goes to a temporary log file (a pipe nobody reads could fill up
+    and block the server), shown in the error when it fails to start.
+    """
+
+    def __init__(
+        self,
+        *args: str,
+        ready_path: str = "/readyz",
+        timeout: float = 60,
+        env: dict[str, str] | None = None,
+    ) -> None:
         self.port = free_port()
-        self.log = open(os.devnull, "wb") if not os.environ.get("PODSIFT_TEST_LOG") else None
+        self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [
                 sys.executable,
@@ -51,13 +62,15 @@ class Server:
             ],
             cwd=ROOT,
             stdout=self.log,
-            stderr=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
         deadline = time.monotonic() + timeout
         while True:
             if self.proc.poll() is not None:
-                err = self.proc.stderr.read().decode(errors="replace")
-                raise RuntimeError(f"podsift serve exited with {self.proc.returncode}:\n{err}")
+                raise RuntimeError(
+                    f"podsift serve exited with {self.proc.returncode}:\n{self.output()}"
+                )
             try:
                 status, _ = self.get(ready_path)
                 if status == 200:
@@ -66,9 +79,13 @@ class Server:
                 pass
             if time.monotonic() > deadline:
                 self.stop()
-                raise RuntimeError("podsift serve did not become ready")
+                raise RuntimeError(f"podsift serve did not become ready:\n{self.output()}")
             time.sleep(0.1)
         self.conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+
+    def output(self) -> str:
+        self.log.seek(0)
+        return self.log.read().decode(errors="replace")
 
     def get(self, path: str) -> tuple[int, bytes]:
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
@@ -90,7 +107,4 @@ class Server:
 
     def stop(self) -> None:
         stop_process(self.proc)
-        if self.proc.stderr:
-            self.proc.stderr.close()
-        if self.log:
-            self.log.close()
+        self.log.close()

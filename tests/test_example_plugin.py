@@ -12,10 +12,8 @@ from __future__ import annotations
 import http.client
 import json
 import os
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
@@ -32,12 +30,11 @@ except ModuleNotFoundError:  # Python 3.10
 from extender.errors import ConfigError
 from extender.podinfo import parse_pod
 from extender.state import ClusterState
-from tests.server import stop_process
+from tests.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "podsift-example-plugin"
 GROUP = "podsift.policies"
-STARTUP_TIMEOUT = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -194,12 +191,6 @@ def test_unknown_args_are_config_errors(plugin_on_path):
 # Served by a real podsift
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def post(port: int, path: str, body: dict) -> tuple[int, dict]:
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=30)
     try:
@@ -235,39 +226,11 @@ def server_port(plugin_paths, tmp_path_factory) -> Iterator[int]:
             }
         )
     )
-    port = free_port()
-    log_path = tmp / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "extender",
-        "serve",
-        f"--listen=127.0.0.1:{port}",
-        f"--snapshot={snapshot}",
-        f"--config={config}",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(
-            cmd, cwd=ROOT, env=child_env(plugin_paths), stdout=log, stderr=subprocess.STDOUT
-        )
+    server = Server(f"--snapshot={snapshot}", f"--config={config}", env=child_env(plugin_paths))
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            assert process.poll() is None, "podsift serve exited:\n" + log_path.read_text()
-            try:
-                conn = http.client.HTTPConnection("127.0.0.1", port, timeout=2)
-                conn.request("GET", "/readyz")
-                if conn.getresponse().status == 200:
-                    conn.close()
-                    break
-                conn.close()
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "not ready:\n" + log_path.read_text()
-            time.sleep(0.2)
-        yield port
+        yield server.port
     finally:
-        stop_process(process)
+        server.stop()
 
 
 NAMES = [n["metadata"]["name"] for n in NODES]

@@ -11,10 +11,8 @@ from __future__ import annotations
 import copy
 import http.client
 import json
-import socket
 import subprocess
 import sys
-import time
 from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
@@ -24,13 +22,12 @@ import jsonschema
 import pytest
 import yaml
 
-from tests.server import stop_process
+from tests.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
 DOC_PATH = ROOT / "extender" / "openapi.json"
 VERBS = ("filter", "prioritize", "bind", "preempt", "explain")
 SERVICE_PATHS = ("/healthz", "/readyz", "/metrics", "/openapi.json")
-STARTUP_TIMEOUT = 60.0
 
 
 @pytest.fixture(scope="module")
@@ -185,12 +182,6 @@ def loadable_policy_config() -> dict[str, Any]:
     }
 
 
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 class Client:
     def __init__(self, port: int) -> None:
         self.port = port
@@ -222,34 +213,11 @@ def server(tmp_path_factory) -> Iterator[Client]:
     )
     config = tmp / "policy.yaml"
     config.write_text(yaml.safe_dump(loadable_policy_config()))
-    port = free_port()
-    log_path = tmp / "server.log"
-    cmd = [
-        sys.executable,
-        "-m",
-        "extender",
-        "serve",
-        f"--listen=127.0.0.1:{port}",
-        f"--snapshot={snapshot}",
-        f"--config={config}",
-    ]
-    with open(log_path, "wb") as log:
-        process = subprocess.Popen(cmd, cwd=ROOT, stdout=log, stderr=subprocess.STDOUT)
-    client = Client(port)
+    server = Server(f"--snapshot={snapshot}", f"--config={config}")
     try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            assert process.poll() is None, "podsift serve exited:\n" + log_path.read_text()
-            try:
-                if client.call("GET", "/readyz")[0] == 200:
-                    break
-            except OSError:
-                pass
-            assert time.monotonic() < deadline, "not ready:\n" + log_path.read_text()
-            time.sleep(0.2)
-        yield client
+        yield Client(server.port)
     finally:
-        stop_process(process)
+        server.stop()
 
 
 def check_documented(doc, method: str, path: str, status: int, content_type: str, body: bytes):

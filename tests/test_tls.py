@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.server import stop_process
+from tests.server import free_port, stop_process
 
 ROOT = Path(__file__).resolve().parent.parent
 EMPTY_POLICY = "apiVersion: podsift/v1\nkind: PolicyConfiguration\nfilters: []\nscores: []\n"
@@ -145,12 +145,6 @@ def pki(tmp_path_factory) -> Pki:
 
 # --------------------------------------------------------------------------------------
 # The server
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
