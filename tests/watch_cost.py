@@ -18,6 +18,7 @@ import time
 
 import orjson
 
+from bench.workload import DEFAULT_TOLERATIONS
 from extender.kube import WatchStream
 from extender.state import ClusterState
 from extender.watch import ClusterWatcher
@@ -85,20 +86,7 @@ def realistic_pod(i: int, node: str) -> dict:
             "nodeName": node,
             "schedulerName": "default-scheduler",
             "serviceAccountName": "web",
-            "tolerations": [
-                {
-                    "key": "node.kubernetes.io/not-ready",
-                    "operator": "Exists",
-                    "effect": "NoExecute",
-                    "tolerationSeconds": 300,
-                },
-                {
-                    "key": "node.kubernetes.io/unreachable",
-                    "operator": "Exists",
-                    "effect": "NoExecute",
-                    "tolerationSeconds": 300,
-                },
-            ],
+            "tolerations": [dict(t) for t in DEFAULT_TOLERATIONS],
             "priority": 0,
         },
         "status": {
