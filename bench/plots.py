@@ -21,6 +21,16 @@ import numpy as np  # noqa: E402
 from bench.driver import RunResult  # noqa: E402
 
 
+def _finish(fig, ax, path: str) -> str:
+    """Grid, legend, layout; save as PNG and free the figure."""
+    ax.grid(alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return path
+
+
 def pods_over_time(results: list[RunResult], path: str) -> str:
     fig, ax = plt.subplots(figsize=(8, 4.5))
     for r in results:
@@ -29,12 +39,7 @@ def pods_over_time(results: list[RunResult], path: str) -> str:
     ax.set_xlabel("wall time (s)")
     ax.set_ylabel("pods scheduled")
     ax.set_title("Pods scheduled over time")
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def latency_over_time(results: list[RunResult], path: str) -> str:
@@ -80,12 +85,7 @@ def node_utilization(usage: dict[str, dict[str, tuple[int, int]]], title: str, p
     ax.set_ylabel("% of allocatable in use")
     ax.set_ylim(0, 105)
     ax.set_title(title)
-    ax.grid(alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
-    return path
+    return _finish(fig, ax, path)
 
 
 def write_all(
