@@ -22,6 +22,7 @@ import argparse
 import contextlib
 import cProfile
 import gc
+import importlib.util
 import os
 import shutil
 import signal
@@ -36,10 +37,10 @@ import orjson
 
 from bench import driver, report, servers, validate
 from bench.workload import generate
-from extender.cli import positive
-from extender.config import load_configuration
-from extender.engine import Engine
-from extender.errors import PodsiftError
+from extender.argtypes import positive
+from extender.engine.config import load_configuration
+from extender.engine.engine import Engine
+from extender.model.errors import PodsiftError
 
 DEFAULT_NODES = 1000
 DEFAULT_PODS = 30000
@@ -54,8 +55,6 @@ FLOOR_CONFIG = {
     "scores": [],
 }
 UTILIZATION_RESOURCES = ("cpu", "memory", "pods")
-
-
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -438,6 +437,11 @@ class Bench:
         }
 
 
+def _installed(module: str) -> bool:
+    """Whether an optional dependency (the `bench` extra: matplotlib, tqdm) is importable."""
+    return importlib.util.find_spec(module) is not None
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `podsift bench` (called by `extender.cli`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -457,6 +461,19 @@ def main(argv: list[str] | None = None) -> int:
         )
     if args.mode == "inprocess" and not args.node_cache:
         print("podsift bench: --no-node-cache has no meaning in-process; ignored", file=sys.stderr)
+    if args.out and not _installed("matplotlib"):
+        print(
+            "podsift bench: error: --out writes PNG plots with matplotlib, which is not "
+            "installed; install the bench extra (pip install 'podsift[bench]', as ./dev bench "
+            "does) or leave out --out",
+            file=sys.stderr,
+        )
+        return 2
+    if args.progress is None:
+        args.progress = sys.stderr.isatty()
+    if args.progress and not _installed("tqdm"):
+        print("podsift bench: no progress bar (tqdm is not installed)", file=sys.stderr)
+        args.progress = False
     try:  # a bad --config fails here, not after minutes of HTTP runs
         Engine(load_configuration(args.config))
     except PodsiftError as exc:

@@ -1,30 +1,18 @@
-"""`podsift serve | bench | synth` (CONTRACT section 5)."""
+"""`podsift serve | bench | synth`: the command line (docs/CONTRACT.md, "Command line").
+
+The composition root, with `extender.server`: the only module that reaches
+the benchmark package (`bench`), and only lazily, for `podsift bench`,
+`podsift synth` and the synthetic cluster `serve` falls back to.
+"""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from extender.errors import PodsiftError
+from extender.argtypes import listen_address, positive
+from extender.model.errors import PodsiftError
 from extender.server import DEFAULT_LISTEN, ServeOptions
-
-
-def _listen(value: str) -> str:
-    host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
-        raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
-    return value
-
-
-def positive(value: str) -> int:
-    """argparse type: an integer > 0."""
-    try:
-        n = int(value)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}") from None
-    if n <= 0:
-        raise argparse.ArgumentTypeError(f"expected a positive integer, got {value!r}")
-    return n
 
 
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
@@ -34,7 +22,7 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     src.add_argument("--snapshot", help="a Kubernetes List of Nodes and Pods (JSON or YAML)")
     src.add_argument("--kubeconfig", help="watch a live cluster with this kubeconfig")
     src.add_argument("--in-cluster", action="store_true", help="watch the cluster podsift runs in")
-    p.add_argument("--listen", type=_listen, default=DEFAULT_LISTEN, help="HOST:PORT")
+    p.add_argument("--listen", type=listen_address, default=DEFAULT_LISTEN, help="HOST:PORT")
     p.add_argument("--path-prefix", default="", help="serve the verbs under this path")
     p.add_argument("--threads", type=positive, default=4, help="threads of the one worker")
     p.add_argument(
@@ -82,6 +70,11 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "serve":
             from extender.server import serve
 
+            items = None
+            if not (args.snapshot or args.kubeconfig or args.in_cluster):
+                from bench.workload import generate
+
+                items = generate(args.synthetic_nodes, 0)["items"]
             return serve(
                 ServeOptions(
                     listen=args.listen,
@@ -98,7 +91,7 @@ def main(argv: list[str] | None = None) -> int:
                     log_level=args.log_level,
                     log_format=args.log_format,
                     profile=args.profile,
-                    synthetic_nodes=args.synthetic_nodes,
+                    items=items,
                 )
             )
         if args.command == "synth":

@@ -10,10 +10,10 @@ from __future__ import annotations
 import random
 from typing import Any
 
-from extender.config import load_configuration
-from extender.engine import Engine
-from extender.service import Service
-from extender.state import ClusterState
+from extender.cache.state import ClusterState
+from extender.engine.config import load_configuration
+from extender.engine.engine import Engine
+from extender.wire.service import Service
 
 
 class InProcessExtender:

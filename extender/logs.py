@@ -17,7 +17,7 @@ from typing import Any
 
 import orjson
 
-from extender.errors import ConfigError
+from extender.model.errors import ConfigError
 
 LEVELS = ("debug", "info", "warning", "error", "critical")
 FORMATS = ("text", "json")

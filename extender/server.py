@@ -12,7 +12,6 @@ verb computes. The state is built in the worker after the fork (gunicorn's
 from __future__ import annotations
 
 import cProfile
-import gc
 import logging
 import os
 import ssl
@@ -22,13 +21,16 @@ from typing import Any
 
 from gunicorn.app.base import BaseApplication
 
-from extender import logs, metrics
-from extender.app import DEFAULT_MAX_BODY, ExtenderApp
-from extender.config import load_configuration
-from extender.engine import Engine
-from extender.errors import ConfigError
-from extender.service import Service, SnapshotBinder
-from extender.state import ClusterState
+from extender import logs
+from extender.cache.gcpolicy import freeze_long_lived
+from extender.cache.state import ClusterState
+from extender.engine.config import load_configuration
+from extender.engine.engine import Engine
+from extender.model import selectors
+from extender.model.errors import ConfigError
+from extender.wire import metrics
+from extender.wire.app import DEFAULT_MAX_BODY, ExtenderApp
+from extender.wire.service import Service, SnapshotBinder
 
 log = logging.getLogger("podsift.server")
 
@@ -51,7 +53,9 @@ class ServeOptions:
     log_level: str = "info"
     log_format: str = "text"
     profile: str | None = None
-    synthetic_nodes: int = 1000
+    # Items of a cluster `List` to serve when no source file is given: the CLI
+    # fills it with a synthetic cluster (bench.workload), so serving never imports bench.
+    items: list[dict] | None = None
     keepalive: int = 75
 
 
@@ -67,8 +71,9 @@ def build_app(opts: ServeOptions) -> tuple[ExtenderApp, Any]:
         state.set_ready(True)
         log.info("loaded snapshot %s: %d nodes, %d pods", opts.snapshot, n, p)
     elif opts.kubeconfig or opts.in_cluster:
-        from extender.kube import KubeApi, load_api
-        from extender.watch import ApiBinder, ClusterWatcher
+        from extender.live.binder import ApiBinder
+        from extender.live.client import KubeApi, load_api
+        from extender.live.watcher import ClusterWatcher
 
         api = KubeApi.in_cluster() if opts.in_cluster else load_api(opts.kubeconfig)
         watcher = ClusterWatcher(state, api)
@@ -79,11 +84,8 @@ def build_app(opts: ServeOptions) -> tuple[ExtenderApp, Any]:
         binder.start()
         metrics.register_source("binder", binder.stats)
         log.info("watching the API server (%s)", state.source)
-    else:
-        from bench.workload import generate
-
-        doc = generate(opts.synthetic_nodes, 0)
-        n, p = state.load_items(doc["items"])
+    elif opts.items is not None:
+        n, p = state.load_items(opts.items)
         state.source = "synthetic"
         state.set_ready(True)
         log.warning(
@@ -91,18 +93,13 @@ def build_app(opts: ServeOptions) -> tuple[ExtenderApp, Any]:
             "(podsift synth's generator); bind changes only this in-memory copy",
             n,
         )
+    else:
+        raise ConfigError("no cluster to serve: give --snapshot, --kubeconfig or --in-cluster")
     metrics.register_source("cache", state.stats)
-    try:
-        from extender import selectors
-
-        if hasattr(selectors, "cache_stats"):
-            metrics.register_source("selectors", selectors.cache_stats)
-    except ImportError:  # pragma: no cover
-        pass
+    metrics.register_source("selectors", selectors.cache_stats)
     # The long-lived state is made once; freezing it keeps full GC passes from
     # walking it on every collection (a pause the extender timeout cannot afford).
-    gc.collect()
-    gc.freeze()
+    freeze_long_lived()
     app = ExtenderApp(
         Service(state, engine, binder), path_prefix=opts.path_prefix, max_body=opts.max_body
     )
@@ -188,6 +185,8 @@ def serve(opts: ServeOptions) -> int:
     # Fail fast in the master on a bad configuration or unreadable file, with a clear
     # message, instead of a worker that dies at boot and is restarted forever.
     Engine(load_configuration(opts.config))  # unknown policies and bad args fail here
+    if not (opts.snapshot or opts.kubeconfig or opts.in_cluster or opts.items is not None):
+        raise ConfigError("no cluster to serve: give --snapshot, --kubeconfig or --in-cluster")
     for path in (opts.snapshot, opts.kubeconfig, opts.tls_cert, opts.tls_key, opts.tls_client_ca):
         if path and not os.path.isfile(path):
             raise ConfigError(f"file not found: {path}")

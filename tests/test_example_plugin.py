@@ -2,23 +2,25 @@
 
 Nothing is pip-installed: a temporary `.dist-info` built from the example's
 own pyproject.toml (its real entry points) is put on the path, which is all
-`importlib.metadata.entry_points` needs to find a distribution. A fresh
-interpreter then resolves the policies through `policies.base.lookup`, and a
-real `podsift serve` uses them from a policy configuration.
+`importlib.metadata.entry_points` needs to find a distribution. The example's
+own test suite (written against `extender.testing` only) then runs in a fresh
+interpreter, the registry resolves its policies by name, and a real
+`podsift serve` uses them from a policy configuration.
 """
 
 from __future__ import annotations
 
+import ast
 import http.client
 import json
 import os
+import re
 import subprocess
 import sys
 from collections.abc import Iterator
 from importlib.metadata import entry_points
 from pathlib import Path
 
-import numpy as np
 import pytest
 import yaml
 
@@ -27,9 +29,6 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
-from extender.errors import ConfigError
-from extender.podinfo import parse_pod
-from extender.state import ClusterState
 from tests.server import Server
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -73,26 +72,31 @@ def child_env(plugin_paths: list[str]) -> dict[str, str]:
 
 def test_example_declares_its_policies_in_the_podsift_group():
     project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
-    assert set(project["entry-points"][GROUP]) == {"PreferLabel", "RequireLabel"}
+    assert set(project["entry-points"][GROUP]) == {
+        "PreferLabel",
+        "RequireLabel",
+        "CapacityAnnotation",
+    }
 
 
 def test_entry_points_find_the_example(plugin_on_path):
     found = {ep.name: ep for ep in entry_points(group=GROUP)}
-    assert {"PreferLabel", "RequireLabel"} <= set(found)
+    assert {"PreferLabel", "RequireLabel", "CapacityAnnotation"} <= set(found)
     cls = found["PreferLabel"].load()
     assert cls.__module__ == "podsift_example_plugin.label"
     assert callable(cls.score)
     assert callable(found["RequireLabel"].load().filter)
 
 
-def test_policies_base_lookup_resolves_the_example_in_a_fresh_interpreter(plugin_paths):
+def test_the_registry_resolves_the_example_in_a_fresh_interpreter(plugin_paths):
     code = (
         "import json\n"
-        "from policies import base\n"
-        "prefer = base.create('PreferLabel', {'key': 'disk'}, 'score')\n"
-        "require = base.create('RequireLabel', {'key': 'disk'}, 'filter')\n"
-        "print(json.dumps({'available': base.available(),\n"
-        "    'prefer': type(prefer).__module__, 'require': type(require).__module__}))\n"
+        "from extender.framework import registry\n"
+        "prefer = registry.create('PreferLabel', {'key': 'disk'}, 'score')\n"
+        "require = registry.create('RequireLabel', {'key': 'disk'}, 'filter')\n"
+        "print(json.dumps({'available': registry.available(),\n"
+        "    'prefer': type(prefer).__module__, 'require': type(require).__module__,\n"
+        "    'trusted': [registry.is_trusted(n) for n in ('PreferLabel', 'NodeName')]}))\n"
     )
     result = subprocess.run(
         [sys.executable, "-c", code],
@@ -104,28 +108,73 @@ def test_policies_base_lookup_resolves_the_example_in_a_fresh_interpreter(plugin
     )
     assert result.returncode == 0, result.stderr
     out = json.loads(result.stdout)
-    assert {"PreferLabel", "RequireLabel", "NodeResourcesFit"} <= set(out["available"])
+    assert {"PreferLabel", "RequireLabel", "CapacityAnnotation", "NodeResourcesFit"} <= set(
+        out["available"]
+    )
     assert out["prefer"] == out["require"] == "podsift_example_plugin.label"
+    # a third-party plugin's answers are checked; podsift's own built-ins are trusted
+    assert out["trusted"] == [False, True]
+
+
+def test_the_example_plugins_own_tests_pass(plugin_paths):
+    """The example's suite uses only extender.api and extender.testing."""
+    result = subprocess.run(
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", str(EXAMPLE / "tests")],
+        cwd=EXAMPLE,
+        env=child_env(plugin_paths),
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert result.returncode == 0, result.stdout + result.stderr
+    passed = re.search(r"(\d+) passed", result.stdout)
+    assert passed and int(passed.group(1)) >= 10 and "failed" not in result.stdout, result.stdout
+
+
+def _imported_modules(path: Path) -> set[str]:
+    tree = ast.parse(path.read_text())
+    found = set()
+    for item in ast.walk(tree):
+        if isinstance(item, ast.Import):
+            found.update(alias.name for alias in item.names)
+        elif isinstance(item, ast.ImportFrom) and item.module and not item.level:
+            found.add(item.module)
+    return found
+
+
+def test_the_example_imports_only_the_public_api():
+    sources = list((EXAMPLE / "src").rglob("*.py")) + list((EXAMPLE / "tests").rglob("*.py"))
+    assert len(sources) >= 4
+    for path in sources:
+        podsift = {
+            m for m in _imported_modules(path) if m.split(".")[0] in ("extender", "policies")
+        }
+        assert podsift <= {"extender.api", "extender.testing"}, (path, podsift)
 
 
 # --------------------------------------------------------------------------------------
-# The policies' behaviour
+# Served by a real podsift
+
+CAPACITY = "capacity.example.com/ssd"
 
 
-def node(name: str, labels: dict[str, str]) -> dict:
+def node(name: str, labels: dict[str, str], capacity: str | None = None) -> dict:
+    metadata: dict = {"name": name, "labels": {"kubernetes.io/hostname": name, **labels}}
+    if capacity is not None:
+        metadata["annotations"] = {CAPACITY: capacity}
     return {
         "apiVersion": "v1",
         "kind": "Node",
-        "metadata": {"name": name, "labels": {"kubernetes.io/hostname": name, **labels}},
+        "metadata": metadata,
         "status": {"allocatable": {"cpu": "4", "memory": "8Gi", "pods": "110"}},
     }
 
 
 NODES = [
-    node("fast-nvme", {"example.com/disk": "nvme"}),
-    node("fast-ssd", {"example.com/disk": "ssd"}),
+    node("fast-nvme", {"example.com/disk": "nvme"}, capacity="1000"),
+    node("fast-ssd", {"example.com/disk": "ssd"}, capacity="10"),
     node("slow", {"example.com/disk": "hdd"}),
-    node("bare", {}),
+    node("bare", {}, capacity="5000"),
 ]
 POD = {
     "apiVersion": "v1",
@@ -133,62 +182,6 @@ POD = {
     "metadata": {"name": "web", "namespace": "default", "uid": "uid-web"},
     "spec": {"containers": [{"name": "c", "image": "nginx"}]},
 }
-
-
-@pytest.fixture
-def view():
-    state = ClusterState()
-    state.load_items(NODES)
-    nodes_view, _, unknown = state.view([n["metadata"]["name"] for n in NODES])
-    assert not unknown
-    return nodes_view
-
-
-def test_prefer_label_scores_100_or_0(plugin_on_path, view):
-    from podsift_example_plugin import PreferLabel
-
-    scores = PreferLabel({"key": "example.com/disk"}).score(parse_pod(POD), view)
-    assert scores.dtype == np.int64
-    assert scores.tolist() == [100, 100, 100, 0]
-    scores = PreferLabel({"key": "example.com/disk", "values": ["nvme", "ssd"]}).score(
-        parse_pod(POD), view
-    )
-    assert scores.tolist() == [100, 100, 0, 0]
-
-
-def test_require_label_filters_with_a_reason(plugin_on_path, view):
-    from podsift_example_plugin import RequireLabel
-
-    policy = RequireLabel({"key": "example.com/disk", "values": ["nvme"]})
-    passed = policy.filter(parse_pod(POD), view)
-    assert passed.tolist() == [True, False, False, False]
-    failed = np.flatnonzero(~passed)
-    reasons = policy.reasons(parse_pod(POD), view, failed)
-    assert reasons == ["node(s) didn't have label example.com/disk in (nvme)"] * 3
-    assert policy.unresolvable is True
-
-
-@pytest.mark.parametrize(
-    "args",
-    [{}, {"key": ""}, {"key": "a", "values": []}, {"key": "a", "values": "x"}, {"key": "a b"}],
-)
-def test_invalid_args_are_config_errors(plugin_on_path, args):
-    from podsift_example_plugin import PreferLabel, RequireLabel
-
-    for cls in (PreferLabel, RequireLabel):
-        with pytest.raises(ConfigError):
-            cls(args)
-
-
-def test_unknown_args_are_config_errors(plugin_on_path):
-    from podsift_example_plugin import PreferLabel
-
-    with pytest.raises(ConfigError, match="unknown args"):
-        PreferLabel({"key": "a", "value": "b"})
-
-
-# --------------------------------------------------------------------------------------
-# Served by a real podsift
 
 
 def post(port: int, path: str, body: dict) -> tuple[int, dict]:
@@ -215,6 +208,7 @@ def server_port(plugin_paths, tmp_path_factory) -> Iterator[int]:
                 "filters": [
                     "NodeUnschedulable",
                     {"name": "RequireLabel", "args": {"key": "example.com/disk"}},
+                    {"name": "CapacityAnnotation", "args": {"key": CAPACITY}},
                 ],
                 "scores": [
                     {
@@ -264,3 +258,21 @@ def test_served_filter_and_prioritize_use_the_plugin(server_port):
         {"Host": "fast-ssd", "Score": 0},
         {"Host": "slow", "Score": 0},
     ]
+
+
+def test_served_capacity_annotation_reads_node_annotations(server_port):
+    """Annotations reach a plugin from the snapshot (NodeNames) and from the request
+    itself (full Nodes, whose annotations are authoritative)."""
+    db = {**POD, "metadata": {**POD["metadata"], "annotations": {CAPACITY: "100"}}}
+    status, result = post(server_port, "/filter", {"Pod": db, "NodeNames": NAMES})
+    assert status == 200 and result["Error"] == ""
+    assert result["NodeNames"] == ["fast-nvme"]
+    assert result["FailedNodes"] == {
+        "fast-ssd": f"node(s) didn't have enough {CAPACITY}",
+        "slow": f"node(s) didn't have enough {CAPACITY}",
+    }
+    # the request's own Node objects win: fast-ssd now advertises enough
+    sent = [NODES[0], node("fast-ssd", {"example.com/disk": "ssd"}, capacity="100")]
+    status, result = post(server_port, "/filter", {"Pod": db, "Nodes": {"items": sent}})
+    assert status == 200 and result["Error"] == ""
+    assert [n["metadata"]["name"] for n in result["Nodes"]["items"]] == ["fast-nvme", "fast-ssd"]

@@ -11,7 +11,7 @@ import re
 import pytest
 
 from extender import logs
-from extender.errors import ConfigError
+from extender.model.errors import ConfigError
 
 
 class Redirect(io.StringIO):
@@ -39,10 +39,10 @@ def redirect(stream: io.StringIO) -> None:
 def test_json_lines_carry_time_level_logger_message_and_extras(captured):
     logs.configure("info", "json")
     redirect(captured)
-    logging.getLogger("extender.state").info("synced %d nodes", 12, extra={"pods": 40})
+    logging.getLogger("extender.cache.state").info("synced %d nodes", 12, extra={"pods": 40})
     entry = json.loads(captured.getvalue().strip())
     assert entry["level"] == "info"
-    assert entry["logger"] == "extender.state"
+    assert entry["logger"] == "extender.cache.state"
     assert entry["message"] == "synced 12 nodes"
     assert entry["pods"] == 40
     assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z", entry["time"])
@@ -71,12 +71,12 @@ def test_json_extra_values_that_are_not_json_are_stringified(captured):
 def test_level_filters_lines(captured):
     logs.configure("warning", "text")
     redirect(captured)
-    log = logging.getLogger("extender.app")
+    log = logging.getLogger("extender.wire.app")
     log.info("hidden")
     log.warning("shown %s", "here", extra={"verb": "filter"})
     out = captured.getvalue()
     assert "hidden" not in out
-    assert "WARNING extender.app: shown here verb=filter" in out
+    assert "WARNING extender.wire.app: shown here verb=filter" in out
 
 
 def test_gunicorn_error_logger_uses_the_same_format_and_access_log_is_silent(captured):

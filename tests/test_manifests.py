@@ -382,7 +382,7 @@ def test_every_yaml_document_is_valid_for_its_schema(path):
         elif kind == "KubeSchedulerConfiguration":
             check_scheduler_config(doc, where)
         elif kind == "PolicyConfiguration":
-            from extender.config import parse_configuration
+            from extender.engine.config import parse_configuration
 
             parse_configuration(doc, str(path))
         else:

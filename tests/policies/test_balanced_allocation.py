@@ -9,8 +9,11 @@ from __future__ import annotations
 
 import pytest
 
-from extender.errors import ConfigError
-from policies.balanced_allocation import NodeResourcesBalancedAllocation, fraction_scale
+from extender.model.errors import ConfigError
+from policies.node_resources.balanced_allocation import (
+    NodeResourcesBalancedAllocation,
+    fraction_scale,
+)
 from tests.helpers import make_pod, make_view
 
 GPU = "nvidia.com/gpu"

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import pytest
 
-from extender.errors import ConfigError
-from policies.image_locality import ImageLocality, calculate_priority
+from extender.model.errors import ConfigError
+from policies.image_locality.image_locality import ImageLocality, calculate_priority
 from tests.helpers import make_pod, make_view
 
 MB = 1024 * 1024

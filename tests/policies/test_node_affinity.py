@@ -10,8 +10,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from extender.errors import ConfigError, InvalidInput
-from extender.state import ClusterState
+from extender.cache.state import ClusterState
+from extender.model.errors import ConfigError, InvalidInput
 from policies.node_affinity import NodeAffinity
 from tests.helpers import make_pod, make_view
 

@@ -13,9 +13,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extender.errors import ConfigError
-from extender.podinfo import HostPort
-from policies.node_ports import NodePorts, ports_conflict
+from extender.model.errors import ConfigError
+from extender.model.hostports import HostPort, ports_conflict
+from policies.node_ports import NodePorts
 from tests.helpers import make_pod, make_view
 
 REASON = "node(s) didn't have free ports for the requested pod ports"

@@ -14,8 +14,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from extender.errors import ConfigError
-from policies.node_resources_fit import NodeResourcesFit, broken_linear_table
+from extender.model.errors import ConfigError
+from policies.node_resources.fit import NodeResourcesFit, broken_linear_table
 from tests.helpers import make_pod, make_view
 
 EXT_A, EXT_B = "example.com/aaa", "example.com/bbb"

@@ -5,8 +5,8 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from extender.errors import ConfigError
-from extender.state import ClusterState
+from extender.cache.state import ClusterState
+from extender.model.errors import ConfigError
 from policies.node_unschedulable import NodeUnschedulable
 from tests.helpers import make_pod, make_view
 

@@ -22,9 +22,9 @@ import numpy as np
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from policies.balanced_allocation import NodeResourcesBalancedAllocation
 from policies.image_locality import ImageLocality
-from policies.node_resources_fit import NodeResourcesFit
+from policies.node_resources.balanced_allocation import NodeResourcesBalancedAllocation
+from policies.node_resources.fit import NodeResourcesFit
 from tests.helpers import make_pod, make_view
 
 BALANCED_MAX_DEVIATION = 1
@@ -417,7 +417,7 @@ def test_image_locality_within_stated_deviation_of_upstream_float(holdings, size
     st.sampled_from([100, 1 << 20, 1 << 24, 1000]),
 )
 def test_scaled_ratio_is_exact_on_every_path(pairs, scale):
-    from policies.resource_scoring import scaled_ratio_rem
+    from policies.helper.intmath import scaled_ratio_rem
 
     dens = [d for d, _ in pairs]
     nums = [n % (d + 1) for d, n in pairs]  # 0 <= num <= den

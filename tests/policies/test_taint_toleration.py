@@ -11,15 +11,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from extender.nodeinfo import Taint
-from extender.podinfo import Toleration
-from extender.state import ClusterState
-from policies.taint_toleration import (
-    TaintToleration,
-    default_normalize_score,
-    first_untolerated_taint,
-    toleration_tolerates,
-)
+from extender.api import Taint, Toleration, default_normalize_score
+from extender.cache.state import ClusterState
+from policies.taint_toleration import TaintToleration
+from policies.taint_toleration.taint_toleration import first_untolerated_taint
 from tests.helpers import make_pod, make_view
 
 
@@ -285,6 +280,20 @@ def test_cached_verdicts_extend_when_the_table_learns_new_taint_sets():
     assert policy.reasons(the_pod, view, np.array([2])) == ["node(s) had untolerated taint {x: 2}"]
 
 
+def test_cached_verdicts_do_not_outlive_the_table_they_were_judged_for():
+    """A relist builds a new table whose taint set ids mean other taints: the
+    verdicts cached for the old table must not be reused (they are keyed by the
+    table's taint epoch, never by a Python id() that a new list could reuse)."""
+    state = ClusterState()
+    the_pod = make_pod(pod([tol("x", "1", "NoSchedule")]))
+    policy = TaintToleration({})
+    for round_ in range(20):  # old tables are freed; their ids get reused
+        value = "1" if round_ % 2 else "2"
+        state.replace_all([node("a", [taint("x", value, "NoSchedule")])], [])
+        view, _, _ = state.view(["a"])
+        assert policy.filter(the_pod, view).tolist() == [value == "1"], round_
+
+
 def test_full_node_objects_view_uses_the_objects_taints():
     state = ClusterState()
     state.load_items([node("a"), node("b")])
@@ -318,7 +327,7 @@ def test_default_normalize_score(raw, reverse, expected):
 
 
 def test_unknown_args_are_a_config_error():
-    from extender.errors import ConfigError
+    from extender.model.errors import ConfigError
 
     with pytest.raises(ConfigError, match="takes no args"):
         TaintToleration({"foo": 1})
@@ -368,9 +377,7 @@ def test_vectorized_equals_reference(node_taints, tolerations):
             for t in ts
             if t.effect == "PreferNoSchedule"
             and not any(
-                toleration_tolerates(x, t)
-                for x in the_pod.tolerations
-                if x.effect in ("", "PreferNoSchedule")
+                x.tolerates(t) for x in the_pod.tolerations if x.effect in ("", "PreferNoSchedule")
             )
         )
         for ts in node_taints

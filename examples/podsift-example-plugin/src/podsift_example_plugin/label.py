@@ -14,20 +14,23 @@ per-node Python loop and no floating point.
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import numpy as np
 
-from extender.errors import ConfigError, InvalidInput
-from extender.selectors import compile_node_selector
-from policies.base import MAX_NODE_SCORE, Policy
+from extender.api import (
+    MAX_NODE_SCORE,
+    CompiledNodeSelector,
+    ConfigError,
+    InvalidInput,
+    NodeView,
+    PodInfo,
+    Policy,
+    compile_node_selector,
+)
 
-if TYPE_CHECKING:
-    from extender.podinfo import PodInfo
-    from extender.view import NodeView
 
-
-def _label_selector(name: str, args: dict[str, Any]) -> Any:
+def _label_selector(name: str, args: dict[str, Any]) -> CompiledNodeSelector:
     """A compiled v1.NodeSelector for `key` (Exists) or `key In values`."""
     unknown = set(args) - {"key", "values"}
     if unknown:
@@ -86,7 +89,7 @@ class RequireLabel(Policy):
         self.reason = f"node(s) didn't have label {_describe(self.args)}"
 
     def filter(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
-        return np.asarray(nodes.label_mask(self.selector), dtype=bool)
+        return nodes.label_mask(self.selector)
 
     def reasons(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> list[str]:
         return [self.reason] * len(failed)

@@ -1,0 +1,77 @@
+"""podsift's plugin API: everything a policy plugin imports, from one module.
+
+    from extender.api import MAX_NODE_SCORE, NodeView, PodInfo, Policy
+
+A plugin is a class registered under the `podsift.policies` entry-point group
+(docs/PLUGINS.md walks through one). Its tests need only `extender.testing`.
+Everything else under `extender` is internal and may change without notice;
+the names below are the supported surface.
+
+podsift's own built-in policies (`policies/`) import nothing else either.
+"""
+
+from extender.cache.view import NodeView, TaintSets
+from extender.framework.args import ArgsErrors, as_int
+from extender.framework.normalize import default_normalize_score
+from extender.framework.policy import MAX_NODE_SCORE, FilterPolicy, Policy, ScorePolicy
+from extender.model.errors import ConfigError, InvalidInput
+from extender.model.hostports import HostPort
+from extender.model.names import is_qualified_name
+from extender.model.pod import PodInfo
+from extender.model.resources import (
+    NATIVE_RESOURCES,
+    is_extended_resource,
+    is_scalar_resource,
+)
+from extender.model.selectors import (
+    CompiledNodeSelector,
+    CompiledPreferredTerms,
+    compile_label_map,
+    compile_node_selector,
+    compile_preferred_terms,
+)
+from extender.model.taints import (
+    NO_EXECUTE,
+    NO_SCHEDULE,
+    PREFER_NO_SCHEDULE,
+    Taint,
+    Toleration,
+    tolerations_tolerate,
+)
+
+__all__ = [
+    # the interface
+    "Policy",
+    "FilterPolicy",
+    "ScorePolicy",
+    "MAX_NODE_SCORE",
+    # what a policy is called with
+    "NodeView",
+    "TaintSets",
+    "PodInfo",
+    "Taint",
+    "Toleration",
+    "HostPort",
+    # errors: ConfigError from __init__ for bad args; InvalidInput for bad pod data
+    "ConfigError",
+    "InvalidInput",
+    # node selectors, compiled once (in __init__) and evaluated by NodeView.label_mask
+    "CompiledNodeSelector",
+    "CompiledPreferredTerms",
+    "compile_label_map",
+    "compile_node_selector",
+    "compile_preferred_terms",
+    # helpers with kube-scheduler's semantics
+    "default_normalize_score",
+    "tolerations_tolerate",
+    "NO_SCHEDULE",
+    "PREFER_NO_SCHEDULE",
+    "NO_EXECUTE",
+    "NATIVE_RESOURCES",
+    "is_extended_resource",
+    "is_scalar_resource",
+    "is_qualified_name",
+    # validating args
+    "ArgsErrors",
+    "as_int",
+]

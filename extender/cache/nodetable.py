@@ -1,0 +1,274 @@
+"""Columnar node table: dense integer ids and integer numpy columns.
+
+Every node gets a small integer id (reused after deletion), so per-request
+work is array indexing instead of dict walks. Resource amounts are int64
+(CPU in millicores, everything else in whole units). The table is not
+thread-safe on its own: `ClusterState` holds the lock around every use.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections import Counter
+
+import numpy as np
+
+from extender.cache.labelindex import LabelIndex
+from extender.model.hostports import HostPort, ip_conflicts, sanitize
+from extender.model.node import NodeInfo
+from extender.model.taints import Taint
+
+FIXED_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
+PODS = FIXED_RESOURCES.index("pods")
+_COLUMN_CACHE_SIZE = 1024
+
+# Every table gets its own taint epoch: a (table, taint set id) pair never means
+# two different taint sets, so a policy may cache per-set verdicts by epoch.
+_taint_epochs = itertools.count(1)
+
+
+class NodeTable:
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self.resource_col: dict[str, int] = {r: i for i, r in enumerate(FIXED_RESOURCES)}
+        self.resources: list[str] = list(FIXED_RESOURCES)
+        self.alloc: list[np.ndarray] = [np.zeros(capacity, np.int64) for _ in self.resources]
+        self.req: list[np.ndarray] = [np.zeros(capacity, np.int64) for _ in self.resources]
+        self.nonzero_cpu = np.zeros(capacity, np.int64)
+        self.nonzero_mem = np.zeros(capacity, np.int64)
+        self.unschedulable = np.zeros(capacity, bool)
+        self.taint_set = np.zeros(capacity, np.int32)
+        # append-only: a set id keeps its meaning for the life of the table
+        self.taint_sets: list[tuple[Taint, ...]] = [()]
+        self._taint_set_ids: dict[tuple[Taint, ...], int] = {(): 0}
+        self.taint_epoch = next(_taint_epochs)
+        self.names_arr = np.empty(capacity, dtype=object)
+        self.id_of: dict[str, int] = {}
+        self.infos: list[NodeInfo | None] = [None] * capacity
+        self.labels = LabelIndex()
+        # (protocol, port) -> node id -> Counter of sanitized IPs in use
+        self.ports: dict[tuple[str, int], dict[int, Counter]] = {}
+        # image name -> {node id: size}: sparse, since a cluster can have thousands of
+        # distinct image names; dense columns are built for the images pods ask about
+        self.image_nodes: dict[str, dict[int, int]] = {}
+        self._image_columns: dict[str, np.ndarray] = {}
+        # annotation key -> value per node id (None where absent), built on demand
+        self._annotation_columns: dict[str, np.ndarray] = {}
+        self._free: list[int] = []
+        self._next = 0
+        self.version = 0  # bumps when the node set (names/ids) changes
+
+    # ---- structure -------------------------------------------------------
+    def __len__(self) -> int:
+        return len(self.id_of)
+
+    def _grow(self, needed: int) -> None:
+        if needed <= self.capacity:
+            return
+        new = max(needed, self.capacity * 2)
+
+        def grow(a: np.ndarray) -> np.ndarray:
+            b = np.zeros(new, a.dtype) if a.dtype != object else np.empty(new, object)
+            b[: self.capacity] = a
+            return b
+
+        self.alloc = [grow(a) for a in self.alloc]
+        self.req = [grow(a) for a in self.req]
+        self.nonzero_cpu = grow(self.nonzero_cpu)
+        self.nonzero_mem = grow(self.nonzero_mem)
+        self.unschedulable = grow(self.unschedulable)
+        self.taint_set = grow(self.taint_set)
+        self.names_arr = grow(self.names_arr)
+        self._image_columns.clear()
+        self._annotation_columns.clear()
+        self.infos.extend([None] * (new - self.capacity))
+        self.capacity = new
+
+    def column(self, resource: str) -> int:
+        """Column of `resource`, adding an all-zero column for a new one."""
+        col = self.resource_col.get(resource)
+        if col is None:
+            col = len(self.resources)
+            self.resources.append(resource)
+            self.resource_col[resource] = col
+            self.alloc.append(np.zeros(self.capacity, np.int64))
+            self.req.append(np.zeros(self.capacity, np.int64))
+        return col
+
+    def intern_taints(self, taints: tuple[Taint, ...]) -> int:
+        tid = self._taint_set_ids.get(taints)
+        if tid is None:
+            tid = len(self.taint_sets)
+            self.taint_sets.append(taints)
+            self._taint_set_ids[taints] = tid
+        return tid
+
+    # ---- nodes -----------------------------------------------------------
+    def set_node(self, info: NodeInfo) -> int:
+        """Insert or update a node's own data (not its pods); returns its id."""
+        nid = self.id_of.get(info.name)
+        if nid is None:
+            if self._free:
+                nid = self._free.pop()
+            else:
+                nid = self._next
+                self._next += 1
+                self._grow(self._next)
+            self.id_of[info.name] = nid
+            self.names_arr[nid] = info.name
+            self.version += 1
+        old = self.infos[nid]
+        self.infos[nid] = info
+        if old is None or old.allocatable != info.allocatable:
+            for a in self.alloc:
+                a[nid] = 0
+            for res, amount in info.allocatable:
+                self.alloc[self.column(res)][nid] = amount
+        self.unschedulable[nid] = info.unschedulable
+        self.taint_set[nid] = self.intern_taints(info.taints)
+        if old is None or old.labels != info.labels:
+            self.labels.set_node(nid, info.name, dict(info.labels))
+        if old is None or old.images != info.images:
+            if old is not None:
+                self._set_images(nid, old.images, remove=True)
+            self._set_images(nid, info.images, remove=False)
+        if old is None or old.annotations != info.annotations:
+            self._annotation_columns.clear()
+        return nid
+
+    def _set_images(self, nid: int, images, remove: bool) -> None:
+        for names, size in images:
+            for name in names:
+                self._image_columns.pop(name, None)
+                holders = self.image_nodes.get(name)
+                if remove:
+                    if holders is not None:
+                        holders.pop(nid, None)
+                        if not holders:
+                            del self.image_nodes[name]
+                else:
+                    if holders is None:
+                        holders = self.image_nodes[name] = {}
+                    holders[nid] = size
+
+    def image_column(self, name: str) -> np.ndarray | None:
+        """Size of image `name` per node id (0 where absent); None if no node has it."""
+        column = self._image_columns.get(name)
+        if column is None:
+            holders = self.image_nodes.get(name)
+            if holders is None:
+                return None
+            column = np.zeros(self.capacity, np.int64)
+            column[list(holders)] = list(holders.values())
+            if len(self._image_columns) >= _COLUMN_CACHE_SIZE:
+                del self._image_columns[next(iter(self._image_columns))]
+            self._image_columns[name] = column
+        return column
+
+    def annotation_column(self, key: str) -> np.ndarray:
+        """Value of annotation `key` per node id (None where absent), read-only.
+
+        Annotations are not indexed (no built-in policy reads them): the first
+        request for a key walks the nodes once; the column is then kept until
+        some node's annotations change.
+        """
+        column = self._annotation_columns.get(key)
+        if column is None:
+            column = np.full(self.capacity, None, dtype=object)
+            for nid, info in enumerate(self.infos):
+                if info is not None and info.annotations:
+                    for k, v in info.annotations:
+                        if k == key:
+                            column[nid] = v
+                            break
+            column.flags.writeable = False
+            if len(self._annotation_columns) >= _COLUMN_CACHE_SIZE:
+                del self._annotation_columns[next(iter(self._annotation_columns))]
+            self._annotation_columns[key] = column
+        return column
+
+    def image_spread(self, name: str) -> int:
+        """How many nodes have image `name`."""
+        holders = self.image_nodes.get(name)
+        return 0 if holders is None else len(holders)
+
+    def remove_node(self, name: str) -> int | None:
+        """Drop a node; its pods must have been detached by the caller first."""
+        nid = self.id_of.pop(name, None)
+        if nid is None:
+            return None
+        info = self.infos[nid]
+        if info is not None:
+            self._set_images(nid, info.images, remove=True)
+            if info.annotations:
+                self._annotation_columns.clear()
+        self.infos[nid] = None
+        for a in self.alloc:
+            a[nid] = 0
+        for a in self.req:
+            a[nid] = 0
+        self.nonzero_cpu[nid] = 0
+        self.nonzero_mem[nid] = 0
+        self.unschedulable[nid] = False
+        self.taint_set[nid] = 0
+        self.names_arr[nid] = None
+        self.labels.remove_node(nid)
+        for by_node in self.ports.values():
+            by_node.pop(nid, None)
+        self._free.append(nid)
+        self.version += 1
+        return nid
+
+    # ---- pods on nodes ---------------------------------------------------
+    def add_usage(
+        self,
+        nid: int,
+        vector: tuple[tuple[int, int], ...],
+        nonzero_cpu: int,
+        nonzero_mem: int,
+        ports: tuple[HostPort, ...],
+        sign: int,
+    ) -> None:
+        """Add (sign=1) or remove (sign=-1) one pod's usage on node `nid`."""
+        req = self.req
+        for col, amount in vector:
+            req[col][nid] += sign * amount
+        req[PODS][nid] += sign
+        self.nonzero_cpu[nid] += sign * nonzero_cpu
+        self.nonzero_mem[nid] += sign * nonzero_mem
+        for p in ports:
+            ip, proto, port = sanitize(p)
+            by_node = self.ports.setdefault((proto, port), {})
+            ips = by_node.get(nid)
+            if sign > 0:
+                if ips is None:
+                    ips = by_node[nid] = Counter()
+                ips[ip] += 1
+            elif ips is not None:
+                ips[ip] -= 1
+                if ips[ip] <= 0:
+                    del ips[ip]
+                if not ips:
+                    del by_node[nid]
+
+    def fits(self, nid: int, vector: tuple[tuple[int, int], ...]) -> str:
+        """'' if a pod with `vector` fits on `nid` now, else the first shortfall."""
+        if self.req[PODS][nid] + 1 > self.alloc[PODS][nid]:
+            return "Too many pods"
+        for col, amount in vector:
+            if amount and self.req[col][nid] + amount > self.alloc[col][nid]:
+                return f"Insufficient {self.resources[col]}"
+        return ""
+
+    def port_conflict_mask(self, wanted: tuple[HostPort, ...]) -> np.ndarray:
+        """Per-node-id mask: the node already uses one of the wanted host ports."""
+        mask = np.zeros(self.capacity, bool)
+        for p in wanted:
+            ip, proto, port = sanitize(p)
+            by_node = self.ports.get((proto, port))
+            if not by_node:
+                continue
+            for nid, ips in by_node.items():
+                if ip_conflicts(ip, ips):
+                    mask[nid] = True
+        return mask

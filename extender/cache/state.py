@@ -1,0 +1,355 @@
+"""ClusterState: the extender's own view of the cluster, kept lean and consistent.
+
+One lock guards everything. Each mutation validates and parses first, then
+applies without any step that can fail, so it applies fully or not at all.
+Readers (the verbs) take the same lock for the length of one evaluation, so
+a /filter never sees half of a /bind.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import Any
+
+from extender.cache.gcpolicy import FreezeAfter
+from extender.cache.nodetable import NodeTable
+from extender.cache.podindex import PodRecord
+from extender.cache.podmemory import PodMemory
+from extender.cache.view import ObjectsView, StateView
+from extender.model.documents import decode_json_or_yaml
+from extender.model.errors import BindError, InvalidInput
+from extender.model.node import parse_node
+from extender.model.pod import PodInfo, parse_pod
+
+TERMINAL_PHASES = ("Succeeded", "Failed")
+
+
+def _pod_placement(obj: dict) -> tuple[str, bool]:
+    spec = obj.get("spec") or {}
+    status = obj.get("status") or {}
+    node = spec.get("nodeName") or "" if isinstance(spec, dict) else ""
+    phase = status.get("phase", "") if isinstance(status, dict) else ""
+    return node, phase in TERMINAL_PHASES
+
+
+class ClusterState:
+    def __init__(self, remembered_pods: int = 100_000, remember_seconds: float = 600.0) -> None:
+        self.lock = threading.RLock()
+        self.table = NodeTable()
+        self.pods: dict[str, PodRecord] = {}
+        self._waiting: dict[str, set[str]] = {}  # node name -> uids of pods whose node is unknown
+        self._seen: PodMemory[PodInfo] = PodMemory(remembered_pods, remember_seconds)
+        self._resolve_cache: dict[tuple, tuple] = {}
+        self.ready = False
+        self.ready_reason = "cluster state not loaded yet"
+        # bumps on every change a filter could see; lets a verb reuse work done
+        # for the same pod at the same generation (see Service.prioritize)
+        self.generation = 0
+        self._gc = FreezeAfter()
+        self.source = "none"
+
+    # ---- readiness -------------------------------------------------------
+    def set_ready(self, ready: bool, reason: str = "") -> None:
+        self.ready = ready
+        self.ready_reason = "" if ready else (reason or "not ready")
+
+    def stats(self) -> dict[str, float]:
+        return {"nodes": len(self.table), "pods": len(self.pods)}
+
+    # ---- pods seen in /filter and /prioritize ----------------------------
+    def remember(self, pod: PodInfo) -> None:
+        """Keep the pod's parsed spec for a later /bind (bounded, expiring)."""
+        if pod.uid:
+            with self.lock:
+                self._seen.put(pod.uid, pod)
+
+    # ---- node mutations --------------------------------------------------
+    def apply_node(self, obj: dict) -> bool:
+        info = parse_node(obj)
+        with self.lock:
+            nid = self.table.id_of.get(info.name)
+            if nid is not None and self.table.infos[nid] == info:
+                return False
+            new = nid is None
+            self.generation += 1
+            self.table.set_node(info)
+            if new:
+                self._resolve_cache.clear()
+                for uid in self._waiting.pop(info.name, ()):
+                    self._attach(self.pods[uid])
+            return True
+
+    def remove_node(self, name: str) -> bool:
+        with self.lock:
+            if name not in self.table.id_of:
+                return False
+            for rec in self.pods.values():
+                if rec.node_name == name and rec.attached:
+                    self._detach(rec)
+                    self._waiting.setdefault(name, set()).add(rec.uid)
+            self.table.remove_node(name)
+            self.generation += 1
+            self._resolve_cache.clear()
+            return True
+
+    # ---- pod mutations ---------------------------------------------------
+    def _record(self, pod: PodInfo, node_name: str) -> PodRecord:
+        col = self.table.column
+        requests = tuple(sorted(pod.requests.items()))
+        return PodRecord(
+            uid=pod.uid,
+            namespace=pod.namespace,
+            name=pod.name,
+            node_name=node_name,
+            vector=tuple((col(r), a) for r, a in requests if r != "pods"),
+            nonzero_cpu=pod.nonzero_cpu,
+            nonzero_mem=pod.nonzero_memory,
+            ports=pod.host_ports,
+            requests=requests,
+        )
+
+    def _attach(self, rec: PodRecord) -> None:
+        nid = self.table.id_of.get(rec.node_name)
+        if nid is None:
+            self._waiting.setdefault(rec.node_name, set()).add(rec.uid)
+            return
+        self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
+        rec.attached = True
+        self.generation += 1
+        self._gc.note()
+
+    def _detach(self, rec: PodRecord) -> None:
+        if rec.attached:
+            nid = self.table.id_of[rec.node_name]
+            self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, -1)
+            rec.attached = False
+            self.generation += 1
+        else:
+            waiting = self._waiting.get(rec.node_name)
+            if waiting is not None:
+                waiting.discard(rec.uid)
+                if not waiting:
+                    del self._waiting[rec.node_name]
+
+    def _drop(self, uid: str) -> bool:
+        rec = self.pods.pop(uid, None)
+        if rec is None:
+            return False
+        self._detach(rec)
+        return True
+
+    def apply_pod(self, obj: dict) -> bool:
+        """Add or update a pod from the API server (or a snapshot).
+
+        Pods with a node and a non-terminal phase count on their node; others
+        are dropped. Returns False when nothing scheduling-relevant changed,
+        which for a status-only update costs one cached spec parse and a
+        tuple comparison.
+        """
+        node_name, terminal = _pod_placement(obj)
+        if terminal or not node_name:
+            meta = obj.get("metadata") or {}
+            uid = meta.get("uid") if isinstance(meta, dict) else None
+            if not uid:
+                return False
+            with self.lock:
+                rec = self.pods.get(uid)
+                if rec is not None and rec.assumed and not terminal:
+                    # a late update of the still-pending pod: our bind is not visible yet
+                    return False
+                return self._drop(uid)
+        pod = parse_pod(obj)
+        if not pod.uid:
+            raise InvalidInput("must be set for a pod placed on a node", "metadata.uid")
+        with self.lock:
+            old = self.pods.get(pod.uid)
+            requests = tuple(sorted(pod.requests.items()))
+            if old is not None and old.same_usage(
+                node_name, requests, pod.nonzero_cpu, pod.nonzero_memory, pod.host_ports
+            ):
+                if old.assumed:
+                    old.assumed = False  # the API server confirmed our bind
+                return False
+            rec = self._record(pod, node_name)
+            if old is not None:
+                self._detach(old)
+            self.pods[pod.uid] = rec
+            self._attach(rec)
+            return True
+
+    def remove_pod(self, uid: str) -> bool:
+        with self.lock:
+            return self._drop(uid)
+
+    def replace_all(self, nodes: list[dict], pods: list[dict]) -> None:
+        """Replace everything at once (initial load, relist); atomic on errors."""
+        fresh = ClusterState()
+        for i, n in enumerate(nodes):
+            try:
+                fresh.apply_node(n)
+            except InvalidInput as exc:
+                raise InvalidInput(f"node #{i}: {exc}") from None
+        for i, p in enumerate(pods):
+            try:
+                fresh.apply_pod(p)
+            except InvalidInput as exc:
+                raise InvalidInput(f"pod #{i}: {exc}") from None
+        with self.lock:
+            # keep assumptions the new listing does not know about yet
+            for uid, rec in self.pods.items():
+                if rec.assumed and uid not in fresh.pods:
+                    fresh.pods[uid] = rec
+                    rec.attached = False
+                    fresh._attach(rec)
+            self.table = fresh.table
+            self.pods = fresh.pods
+            self._waiting = fresh._waiting
+            self._resolve_cache.clear()
+            self.generation += 1
+
+    def load_items(self, items: list[Any]) -> tuple[int, int]:
+        """Load a `List`'s items (Nodes and Pods); returns (nodes, pods)."""
+        nodes, pods = [], []
+        for i, item in enumerate(items):
+            kind = item.get("kind") if isinstance(item, dict) else None
+            if kind == "Node":
+                nodes.append(item)
+            elif kind == "Pod":
+                pods.append(item)
+            else:
+                raise InvalidInput(f"items[{i}]: kind must be Node or Pod, got {kind!r}")
+        self.replace_all(nodes, pods)
+        return len(nodes), len(pods)
+
+    # ---- binding ---------------------------------------------------------
+    def _check_bind(self, uid: str, node_name: str) -> tuple[PodInfo | None, int]:
+        pod = self._seen.get(uid)
+        if pod is None:
+            existing = self.pods.get(uid)
+            if existing is not None and existing.node_name == node_name:
+                return None, -1
+            raise BindError(
+                f"pod UID {uid!r} was not seen in /filter or /prioritize (or expired); "
+                "podsift needs its spec to bind it"
+            )
+        existing = self.pods.get(uid)
+        if existing is not None:
+            if existing.node_name == node_name:
+                return None, -1  # idempotent retry
+            raise BindError(
+                f"pod {pod.namespace}/{pod.name} is already bound to {existing.node_name}"
+            )
+        nid = self.table.id_of.get(node_name)
+        if nid is None:
+            raise BindError(f"node {node_name!r} is not known to podsift")
+        rec = self._record(pod, node_name)
+        short = self.table.fits(nid, rec.vector)
+        if short:
+            raise BindError(
+                f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: {short}"
+            )
+        if rec.ports and self.table.port_conflict_mask(rec.ports)[nid]:
+            raise BindError(
+                f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: host port in use"
+            )
+        return pod, nid
+
+    def bind(self, uid: str, node_name: str, assumed: bool = False) -> PodInfo | None:
+        """Commit a remembered pod to a node; BindError and no change if it cannot.
+
+        Returns the pod, or None when the pod is already bound there (a retry).
+        """
+        with self.lock:
+            pod, _ = self._check_bind(uid, node_name)
+            if pod is None:
+                return None
+            rec = self._record(pod, node_name)
+            rec.assumed = assumed
+            self.pods[uid] = rec
+            self._attach(rec)
+            return pod
+
+    def assume(self, uid: str, node_name: str) -> None:
+        """Count a pod on a node before the API server confirms the binding."""
+        self.bind(uid, node_name, assumed=True)
+
+    def forget(self, uid: str) -> None:
+        """Drop an assumption that was not confirmed (bind failed or timed out)."""
+        with self.lock:
+            rec = self.pods.get(uid)
+            if rec is not None and rec.assumed:
+                self._drop(uid)
+
+    def is_assumed(self, uid: str) -> bool:
+        with self.lock:
+            rec = self.pods.get(uid)
+            return rec is not None and rec.assumed
+
+    # ---- reading ---------------------------------------------------------
+    def resolve(self, names: list[str]) -> tuple[Any, list[int] | None, list[str], bool]:
+        """Map node names to ids: (ids, positions known, unknown names, ids are 0..n-1).
+
+        Call with the lock held. The last few name lists are cached: the
+        scheduler often sends the same list again.
+        """
+        key = tuple(names)
+        hit = self._resolve_cache.get(key)
+        if hit is not None:
+            return hit
+        import numpy as np
+
+        id_of = self.table.id_of
+        try:  # the common case, every name known: one C-level pass
+            ids = np.fromiter(map(id_of.__getitem__, names), np.int64, len(names))
+            known, unknown = None, []
+        except KeyError:
+            raw = [id_of.get(n, -1) for n in names]
+            known = [i for i, v in enumerate(raw) if v >= 0]
+            unknown = [names[i] for i, v in enumerate(raw) if v < 0]
+            ids = np.fromiter((raw[i] for i in known), np.int64, len(known))
+        n = len(ids)
+        contiguous = (
+            bool(n) and ids[0] == 0 and ids[-1] == n - 1 and bool((np.diff(ids) == 1).all())
+        )
+        result = (ids, known, unknown, contiguous)
+        if len(self._resolve_cache) >= 8:
+            self._resolve_cache.pop(next(iter(self._resolve_cache)))
+        self._resolve_cache[key] = result
+        return result
+
+    def view(self, names: list[str]) -> tuple[StateView, list[int] | None, list[str]]:
+        """A NodeView of the known names; (view, their positions or None if all, unknown)."""
+        ids, known, unknown, contiguous = self.resolve(names)
+        return StateView(self.table, ids, contiguous), known, unknown
+
+    def view_of_objects(self, nodes: list[Any]) -> tuple[ObjectsView, list[int] | None, list[str]]:
+        """A NodeView of full Node objects (authoritative for their own fields)."""
+        infos = [parse_node(n, f"Nodes.items[{i}]") for i, n in enumerate(nodes)]
+        names = [i.name for i in infos]
+        ids, known, unknown, _ = self.resolve(names)
+        if known is not None:
+            infos = [infos[i] for i in known]
+        return ObjectsView(self.table, ids, infos), known, unknown
+
+    def truth(self) -> dict:
+        """Plain summary of the cache, for comparing with an API server's truth."""
+        with self.lock:
+            t = self.table
+            nodes = {}
+            for name, nid in t.id_of.items():
+                nodes[name] = {
+                    r: int(t.req[c][nid]) for c, r in enumerate(t.resources) if t.req[c][nid]
+                }
+            return {"nodes": nodes, "pods": {u: r.node_name for u, r in self.pods.items()}}
+
+    def load_file(self, path: str) -> tuple[int, int]:
+        """Load a snapshot file: a `List` in JSON or YAML."""
+        with open(path, "rb") as f:
+            raw = f.read()
+        try:
+            doc = decode_json_or_yaml(raw, path)
+        except ValueError as exc:
+            raise InvalidInput(str(exc)) from None
+        if not isinstance(doc, dict) or not isinstance(doc.get("items"), list):
+            raise InvalidInput(f"{path}: must be a Kubernetes List with an items array")
+        return self.load_items(doc["items"])

@@ -1,0 +1,287 @@
+"""NodeView: what a policy sees of the candidate nodes of one request.
+
+A view is columnar: every accessor returns a numpy array aligned with
+`view.names` (the candidates, in request order). Columns are gathered from
+the node table lazily and cached for the life of the view, so a policy pays
+only for what it reads. Views live for one request, under the state lock.
+
+Every array a view hands out is read-only. Some are slices of the node table
+itself and the rest are shared by every policy of the request, so an in-place
+edit by one plugin would corrupt the cache or the next plugin's input; numpy
+refuses such an edit instead. Compute into new arrays (`a & b`, `a - b`).
+
+The public part of this class is documented in docs/PLUGINS.md; plugin
+authors import it from `extender.api`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any, NamedTuple
+
+import numpy as np
+
+from extender.cache.labelindex import LabelIndex
+from extender.cache.nodetable import NodeTable
+from extender.model.hostports import HostPort
+from extender.model.node import NodeInfo
+from extender.model.selectors import CompiledNodeSelector, CompiledPreferredTerms
+from extender.model.taints import Taint
+
+
+def read_only(arr: np.ndarray) -> np.ndarray:
+    arr.flags.writeable = False
+    return arr
+
+
+def _zeros(n: int, dtype: Any = np.int64) -> np.ndarray:
+    return read_only(np.zeros(n, dtype))
+
+
+class TaintSets(NamedTuple):
+    """The candidates' taints, grouped: nodes share few distinct taint sets.
+
+    Node `i` has the taints `sets[ids[i]]`. `epoch` is a hashable token: while
+    it stays the same, a set id keeps its meaning and `sets` only grows at the
+    end, so a policy may judge each set once and cache the verdicts by
+    `(epoch, set id)` across requests (TaintToleration does).
+    """
+
+    ids: np.ndarray  # int32[n], read-only
+    sets: Sequence[tuple[Taint, ...]]
+    epoch: Any
+
+
+class NodeView:
+    """The candidates of one request; subclasses say where each column comes from."""
+
+    def __init__(self, table: NodeTable, ids: np.ndarray, contiguous: bool = False) -> None:
+        self._t = table
+        self.ids = ids  # node table ids (internal: the engine's memo keys on them)
+        self.n = len(ids)
+        self._cache: dict[Any, np.ndarray] = {}
+        # When the candidates are table rows 0..n-1 in order (a full NodeNames list in
+        # the table's order), columns are slices instead of gathered copies.
+        self._sel: Any = slice(0, self.n) if contiguous else ids
+
+    def _gather(self, column: np.ndarray) -> np.ndarray:
+        return read_only(column[self._sel])
+
+    def _column(self, key: Any, build: Any) -> np.ndarray:
+        arr = self._cache.get(key)
+        if arr is None:
+            arr = self._cache[key] = build()
+        return arr
+
+    # ---- identity --------------------------------------------------------
+    @property
+    def names_array(self) -> np.ndarray:
+        """object[n]: the node names, read-only (compare it with `==` for a mask)."""
+        arr = self._cache.get("names")
+        if arr is None:
+            arr = self._cache["names"] = self._gather(self._t.names_arr)
+        return arr
+
+    @property
+    def names(self) -> list[str]:
+        """The node names as a list, in request order."""
+        return self.names_array.tolist()
+
+    @property
+    def total_nodes(self) -> int:
+        """How many nodes the cluster has (not only the candidates)."""
+        return len(self._t)
+
+    def resource_names(self) -> list[str]:
+        """Every resource some node has or some pod requested."""
+        return list(self._t.resources)
+
+    # ---- resources -------------------------------------------------------
+    # The hot accessors spell the cache lookup out: no closure per call.
+    def allocatable(self, resource: str) -> np.ndarray:
+        """int64[n]: allocatable amount (cpu in millicores, else whole units); 0 if none."""
+        key = ("alloc", resource)
+        arr = self._cache.get(key)
+        if arr is None:
+            arr = self._cache[key] = self._resource(self._t.alloc, resource)
+        return arr
+
+    def requested(self, resource: str) -> np.ndarray:
+        """int64[n]: sum of the requests of the pods on the node; "pods" is the pod count."""
+        key = ("req", resource)
+        arr = self._cache.get(key)
+        if arr is None:
+            arr = self._cache[key] = self._resource(self._t.req, resource)
+        return arr
+
+    def _resource(self, columns: list[np.ndarray], resource: str) -> np.ndarray:
+        col = self._t.resource_col.get(resource)
+        return _zeros(self.n) if col is None else self._gather(columns[col])
+
+    def nonzero_requested(self, resource: str) -> np.ndarray:
+        """int64[n]: as `requested`, with the scoring defaults for cpu and memory
+        (100m and 200Mi for a container that requests none), as kube-scheduler scores."""
+        if resource == "cpu":
+            key, source = "nz_cpu", self._t.nonzero_cpu
+        elif resource == "memory":
+            key, source = "nz_memory", self._t.nonzero_mem
+        else:
+            return self.requested(resource)
+        arr = self._cache.get(key)
+        if arr is None:
+            arr = self._cache[key] = self._gather(source)
+        return arr
+
+    # ---- node properties -------------------------------------------------
+    @property
+    def unschedulable(self) -> np.ndarray:
+        """bool[n]: the node is cordoned (`spec.unschedulable`)."""
+        arr = self._cache.get("unsched")
+        if arr is None:
+            arr = self._cache["unsched"] = self._gather(self._t.unschedulable)
+        return arr
+
+    def taint_sets(self) -> TaintSets:
+        """The candidates' taints as distinct sets (see TaintSets)."""
+        ids = self._cache.get("taints")
+        if ids is None:
+            ids = self._cache["taints"] = self._gather(self._t.taint_set)
+        return TaintSets(ids, self._t.taint_sets, self._t.taint_epoch)
+
+    def label_mask(self, selector: CompiledNodeSelector) -> np.ndarray:
+        """bool[n]: the nodes a compiled selector matches (masks are cached per selector)."""
+        return self._gather(self._t.labels.mask(selector))
+
+    def preferred_weights(self, preferred: CompiledPreferredTerms) -> np.ndarray:
+        """int64[n]: per node, the sum of the weights of the preferred terms it matches."""
+        return self._gather(self._t.labels.weights(preferred))
+
+    def label_values(self, key: str) -> np.ndarray:
+        """object[n]: each node's value of label `key`, None where the node lacks it.
+
+        For labels no selector can express (a numeric comparison a plugin does
+        itself, say); a selector through `label_mask` is cheaper when one fits."""
+        return self._column(("label", key), lambda: self._gather(self._t.labels.values(key)))
+
+    def annotation_values(self, key: str) -> np.ndarray:
+        """object[n]: each node's value of annotation `key`, None where absent.
+
+        Annotations are not indexed: the first request for a key after a change
+        walks the nodes once (about 0.2 ms at 1,000 nodes); later requests reuse it."""
+        return self._column(
+            ("annotation", key), lambda: self._gather(self._t.annotation_column(key))
+        )
+
+    def port_conflicts(self, host_ports: tuple[HostPort, ...]) -> np.ndarray:
+        """bool[n]: one of `host_ports` is already in use on the node."""
+        if not host_ports:
+            return _zeros(self.n, bool)
+        return self._gather(self._t.port_conflict_mask(host_ports))
+
+    def image_sizes(self, image: str) -> np.ndarray:
+        """int64[n]: size in bytes of the (normalized) image on the node, 0 if absent."""
+        arr = self._t.image_column(image)
+        return _zeros(self.n) if arr is None else self._gather(arr)
+
+    def image_spread(self, image: str) -> int:
+        """How many nodes of the whole cluster have the image."""
+        return self._t.image_spread(image)
+
+    # ---- narrowing -------------------------------------------------------
+    def subset(self, positions: np.ndarray) -> NodeView:
+        """The view of the nodes at `positions` (sorted, unique indices into this view).
+
+        Every position kept is this view itself, with the columns it already read."""
+        if len(positions) == self.n:
+            return self
+        return StateView(self._t, self.ids[positions])
+
+
+class StateView(NodeView):
+    """Candidates named by NodeNames: everything comes from the cache."""
+
+
+class ObjectsView(NodeView):
+    """Candidates sent as full Node objects: the objects are authoritative for
+    labels, annotations, taints, allocatable and the unschedulable flag; the pods
+    on each node (requested, ports) still come from the cache."""
+
+    def __init__(self, table: NodeTable, ids: np.ndarray, infos: list[NodeInfo]) -> None:
+        super().__init__(table, ids)
+        self._infos = infos
+        self._labels: LabelIndex | None = None
+
+    def _from_infos(self, values: Any, dtype: Any) -> np.ndarray:
+        if dtype is object:
+            arr = np.empty(self.n, object)
+            arr[:] = list(values)
+            return read_only(arr)
+        return read_only(np.fromiter(values, dtype, self.n))
+
+    @property
+    def names_array(self) -> np.ndarray:
+        return self._column(
+            "names", lambda: self._from_infos((i.name for i in self._infos), object)
+        )
+
+    def resource_names(self) -> list[str]:
+        names = list(self._t.resources)
+        seen = set(names)
+        for info in self._infos:
+            for res, _ in info.allocatable:
+                if res not in seen:
+                    seen.add(res)
+                    names.append(res)
+        return names
+
+    def allocatable(self, resource: str) -> np.ndarray:
+        return self._column(
+            ("alloc", resource),
+            lambda: self._from_infos(
+                (dict(i.allocatable).get(resource, 0) for i in self._infos), np.int64
+            ),
+        )
+
+    @property
+    def unschedulable(self) -> np.ndarray:
+        return self._column(
+            "unsched", lambda: self._from_infos((i.unschedulable for i in self._infos), bool)
+        )
+
+    def taint_sets(self) -> TaintSets:
+        found = self._cache.get("taint_sets")
+        if found is None:
+            index: dict[tuple[Taint, ...], int] = {}
+            ids = self._from_infos(
+                (index.setdefault(i.taints, len(index)) for i in self._infos), np.int32
+            )
+            # the sets are this request's own: an epoch no other view shares
+            found = self._cache["taint_sets"] = TaintSets(ids, list(index), object())
+        return found  # type: ignore[return-value]
+
+    def _label_index(self) -> LabelIndex:
+        if self._labels is None:
+            self._labels = LabelIndex.from_nodes(
+                [i.name for i in self._infos], [dict(i.labels) for i in self._infos]
+            )
+        return self._labels
+
+    def label_mask(self, selector: CompiledNodeSelector) -> np.ndarray:
+        return self._label_index().mask(selector)[: self.n]
+
+    def preferred_weights(self, preferred: CompiledPreferredTerms) -> np.ndarray:
+        return self._label_index().weights(preferred)[: self.n]
+
+    def label_values(self, key: str) -> np.ndarray:
+        return self._label_index().values(key)[: self.n]
+
+    def annotation_values(self, key: str) -> np.ndarray:
+        return self._column(
+            ("annotation", key),
+            lambda: self._from_infos((dict(i.annotations).get(key) for i in self._infos), object),
+        )
+
+    def subset(self, positions: np.ndarray) -> NodeView:
+        if len(positions) == self.n:
+            return self
+        return ObjectsView(self._t, self.ids[positions], [self._infos[p] for p in positions])

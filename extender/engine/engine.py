@@ -1,0 +1,198 @@
+"""The engine: runs the configured policies over the candidates of one request.
+
+Filters run in the configured order over the whole candidate view (each one a
+few vector operations); a node's reason is the first filter it fails, as in
+kube-scheduler. Scores run only over the nodes that passed every filter, and
+are combined with integer arithmetic into the extender's 0..10 scale.
+
+Every policy's answer goes through `extender.framework.checks` unless the
+registry trusts it (podsift's own built-ins): a plugin that returns the wrong
+thing fails the request with a PolicyError naming it.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from extender.cache.view import NodeView
+from extender.engine.config import PolicyConfiguration
+from extender.framework import registry
+from extender.framework.checks import checked_filter, checked_reasons, checked_scores
+from extender.framework.policy import MAX_NODE_SCORE
+from extender.model.pod import PodInfo
+
+MAX_EXTENDER_PRIORITY = 10  # kube-scheduler's extender scores are 0..10
+
+
+@dataclass
+class FilterOutcome:
+    passed: np.ndarray  # positions (into the view) of nodes that passed every filter
+    failed: dict[str, str] = field(default_factory=dict)  # name -> reason (resolvable)
+    unresolvable: dict[str, str] = field(default_factory=dict)
+
+
+def final_scores(weighted: np.ndarray, weight_sum: int) -> np.ndarray:
+    """weighted x 10 / (100 x sum of weights), rounding half up, in integers."""
+    if weight_sum == 0:
+        return np.zeros(len(weighted), np.int64)
+    denom = 2 * MAX_NODE_SCORE * weight_sum
+    return (weighted * (2 * MAX_EXTENDER_PRIORITY) + denom // 2) // denom
+
+
+class _Filter:
+    """A configured filter policy and how much the engine checks it."""
+
+    __slots__ = ("policy", "name", "unresolvable", "checked")
+
+    def __init__(self, policy: Any, checked: bool) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.unresolvable = bool(getattr(policy, "unresolvable", False))
+        self.checked = checked
+
+    def run(self, pod: PodInfo, view: NodeView) -> np.ndarray:
+        ok = self.policy.filter(pod, view)
+        return checked_filter(self.name, ok, view.n) if self.checked else ok
+
+    def reasons(self, pod: PodInfo, view: NodeView, positions: np.ndarray) -> list[str]:
+        texts = self.policy.reasons(pod, view, positions)
+        return checked_reasons(self.name, texts, len(positions))
+
+
+class _Score:
+    """A configured score policy, its weight, and how much the engine checks it."""
+
+    __slots__ = ("policy", "name", "weight", "checked")
+
+    def __init__(self, policy: Any, weight: int, checked: bool) -> None:
+        self.policy = policy
+        self.name = policy.name
+        self.weight = weight
+        self.checked = checked
+
+    def run(self, pod: PodInfo, view: NodeView) -> np.ndarray:
+        s = self.policy.score(pod, view)
+        return checked_scores(self.name, s, view.n) if self.checked else s
+
+
+class Engine:
+    def __init__(self, config: PolicyConfiguration, *, check_all: bool = False) -> None:
+        """Build every configured policy (ConfigError on unknown names or bad args).
+
+        `check_all` checks the trusted built-ins' answers too (the tests use it)."""
+        self.config = config
+        self.filters = [
+            _Filter(
+                registry.create(e.name, e.args, "filter"),
+                check_all or not registry.is_trusted(e.name),
+            )
+            for e in config.filters
+        ]
+        self.scores = [
+            _Score(
+                registry.create(e.name, e.args, "score"),
+                e.weight,
+                check_all or not registry.is_trusted(e.name),
+            )
+            for e in config.scores
+        ]
+        self.weight_sum = sum(s.weight for s in self.scores)
+
+    # ---- filtering -------------------------------------------------------
+    def filter(self, pod: PodInfo, view: NodeView, reasons: bool = True) -> FilterOutcome:
+        """Run every filter; with `reasons`, name each failed node's first failing filter."""
+        passing = np.ones(view.n, bool)
+        failed: dict[str, str] = {}
+        unresolvable: dict[str, str] = {}
+        names = None
+        for f in self.filters:
+            ok = f.run(pod, view)
+            if reasons:
+                newly = passing & ~ok
+                if newly.any():
+                    positions = np.flatnonzero(newly)
+                    texts = f.reasons(pod, view, positions)
+                    if names is None:
+                        names = view.names_array
+                    target = unresolvable if f.unresolvable else failed
+                    target.update(zip(names[positions].tolist(), texts))
+            passing &= ok
+            if not passing.any():
+                break
+        return FilterOutcome(np.flatnonzero(passing), failed, unresolvable)
+
+    # ---- scoring ---------------------------------------------------------
+    def score(self, pod: PodInfo, view: NodeView) -> tuple[np.ndarray, list[np.ndarray]]:
+        """Weighted totals over `view` (already the passing nodes) and each policy's scores."""
+        weighted = np.zeros(view.n, np.int64)
+        if view.n == 0:
+            return weighted, [weighted for _ in self.scores]
+        per_policy = []
+        for s in self.scores:
+            values = s.run(pod, view)
+            per_policy.append(values)
+            weighted += s.weight * values
+        return weighted, per_policy
+
+    def prioritize(
+        self, pod: PodInfo, view: NodeView, passed: np.ndarray | None = None
+    ) -> np.ndarray:
+        """0..10 per node of `view`: 0 for nodes failing a filter.
+
+        `passed` (positions in `view`) may be given when the filter verdicts are
+        already known for this pod and this exact state."""
+        if passed is None:
+            passed = self.filter(pod, view, reasons=False).passed
+        result = np.zeros(view.n, np.int64)
+        if len(passed) and self.scores:
+            weighted, _ = self.score(pod, view.subset(passed))
+            result[passed] = final_scores(weighted, self.weight_sum)
+        return result
+
+    def select(self, pod: PodInfo, view: NodeView, rng: random.Random | None = None) -> int:
+        """Filter, score and pick one node in one pass: the position of the best
+        (highest 0..10 score; on ties the first in order, or a random one of the
+        best with `rng`, as kube-scheduler picks), or -1 if none fits."""
+        passed = self.filter(pod, view, reasons=False).passed
+        if not len(passed):
+            return -1
+        if self.scores:
+            weighted, _ = self.score(pod, view.subset(passed))
+            final = final_scores(weighted, self.weight_sum)
+            passed = passed[final == final.max()]
+        if rng is None or len(passed) == 1:
+            return int(passed[0])
+        return int(passed[rng.randrange(len(passed))])
+
+    # ---- explaining ------------------------------------------------------
+    def explain(self, pod: PodInfo, view: NodeView) -> list[dict[str, Any]]:
+        """Every filter's verdict and every score per node (docs/CONTRACT.md, /explain)."""
+        names = view.names
+        entries = [
+            {"name": n, "passed": True, "filters": {}, "scores": {}, "weighted": 0, "score": 0}
+            for n in names
+        ]
+        passing = np.ones(view.n, bool)
+        for f in self.filters:
+            ok = f.run(pod, view)
+            failed_pos = np.flatnonzero(~ok)
+            reasons = dict(zip(failed_pos.tolist(), f.reasons(pod, view, failed_pos)))
+            for i, entry in enumerate(entries):
+                entry["filters"][f.name] = {"pass": bool(ok[i]), "reason": reasons.get(i, "")}
+            passing &= ok
+        passed = np.flatnonzero(passing)
+        for i, entry in enumerate(entries):
+            entry["passed"] = bool(passing[i])
+        if len(passed) and self.scores:
+            weighted, per_policy = self.score(pod, view.subset(passed))
+            final = final_scores(weighted, self.weight_sum)
+            for k, pos in enumerate(passed.tolist()):
+                e = entries[pos]
+                e["scores"] = {s.name: int(v[k]) for s, v in zip(self.scores, per_policy)}
+                e["weighted"] = int(weighted[k])
+                e["score"] = int(final[k])
+        return entries

@@ -1,0 +1,50 @@
+"""Filter verdicts remembered between a pod's /filter and its /prioritize."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from extender.cache.state import ClusterState
+from extender.model.pod import PodInfo
+
+
+class FilterVerdicts:
+    """The last /filter verdicts per pod, so the /prioritize that follows can skip
+    re-running the filters. Reused only when nothing a filter reads has changed
+    since (the state generation), the pod's spec is the same parsed spec, and
+    every node asked about was filtered. Call with the state lock held."""
+
+    def __init__(self, size: int = 256) -> None:
+        self.size = size
+        self._by_uid: dict[str, tuple] = {}
+
+    def record(
+        self, state: ClusterState, pod: PodInfo, ids: np.ndarray, passed: np.ndarray
+    ) -> None:
+        if not pod.uid:
+            return
+        capacity = state.table.capacity
+        evaluated = np.zeros(capacity, bool)
+        evaluated[ids] = True
+        passing = np.zeros(capacity, bool)
+        passing[ids[passed]] = True
+        memo = self._by_uid
+        memo.pop(pod.uid, None)
+        if len(memo) >= self.size:
+            del memo[next(iter(memo))]
+        memo[pod.uid] = (state.generation, state.table, pod.requests, evaluated, passing)
+
+    def lookup(self, state: ClusterState, pod: PodInfo, ids: np.ndarray) -> np.ndarray | None:
+        entry = self._by_uid.get(pod.uid)
+        if entry is None:
+            return None
+        generation, table, requests, evaluated, passing = entry
+        if (
+            generation != state.generation
+            or table is not state.table
+            or requests is not pod.requests
+        ):
+            return None
+        if len(evaluated) <= (ids.max() if len(ids) else 0) or not evaluated[ids].all():
+            return None
+        return np.flatnonzero(passing[ids])

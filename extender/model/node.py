@@ -1,0 +1,118 @@
+"""The lean, parsed form of a Node: only what scheduling decisions read."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from extender.model.errors import InvalidInput
+from extender.model.quantity import resource_amount
+from extender.model.taints import TAINT_EFFECTS, Taint
+
+
+@dataclass(frozen=True)
+class NodeInfo:
+    """A node as the cache keeps it. Equality is what decides whether a watch
+    event changed anything worth re-indexing."""
+
+    name: str
+    labels: tuple[tuple[str, str], ...]
+    taints: tuple[Taint, ...]
+    allocatable: tuple[tuple[str, int], ...]
+    unschedulable: bool
+    images: tuple[tuple[tuple[str, ...], int], ...]
+    # Kept for plugins that read them (a TopoLVM-style capacity annotation, say);
+    # no built-in does. Sorted pairs, so equality still spots a real change.
+    annotations: tuple[tuple[str, str], ...] = ()
+
+
+def _mapping(value: Any, field: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"must be an object, got {type(value).__name__}", field)
+    return value
+
+
+def _string_map(value: Any, field: str, what: str) -> dict[str, str]:
+    mapping = _mapping(value, field)
+    for k, v in mapping.items():
+        if not isinstance(v, str):
+            raise InvalidInput(f"{what} values must be strings", f"{field}.{k}")
+    return mapping
+
+
+def parse_node(obj: Any, field: str = "node") -> NodeInfo:
+    """Parse a v1.Node JSON object; raises InvalidInput naming the bad field."""
+    if not isinstance(obj, dict):
+        raise InvalidInput(f"must be a Node object, got {type(obj).__name__}", field)
+    meta = _mapping(obj.get("metadata"), f"{field}.metadata")
+    name = meta.get("name")
+    if not isinstance(name, str) or not name:
+        raise InvalidInput("must be a non-empty string", f"{field}.metadata.name")
+    labels = _string_map(meta.get("labels"), f"{field}.metadata.labels", "label")
+    annotations = _string_map(
+        meta.get("annotations"), f"{field}.metadata.annotations", "annotation"
+    )
+    spec = _mapping(obj.get("spec"), f"{field}.spec")
+    status = _mapping(obj.get("status"), f"{field}.status")
+
+    taints = []
+    raw_taints = spec.get("taints") or []
+    if not isinstance(raw_taints, list):
+        raise InvalidInput("must be a list", f"{field}.spec.taints")
+    for i, t in enumerate(raw_taints):
+        tf = f"{field}.spec.taints[{i}]"
+        if not isinstance(t, dict):
+            raise InvalidInput("must be an object", tf)
+        key, value, effect = t.get("key", ""), t.get("value", ""), t.get("effect", "")
+        if not isinstance(key, str) or not key:
+            raise InvalidInput("must be a non-empty string", f"{tf}.key")
+        if value is None:
+            value = ""
+        if not isinstance(value, str):
+            raise InvalidInput("must be a string", f"{tf}.value")
+        if effect not in TAINT_EFFECTS:
+            raise InvalidInput(f"must be one of {', '.join(TAINT_EFFECTS)}", f"{tf}.effect")
+        taints.append(Taint(key, value, effect))
+
+    raw_alloc = status.get("allocatable")
+    if raw_alloc is None:
+        raw_alloc = status.get("capacity")
+    alloc = _mapping(raw_alloc, f"{field}.status.allocatable")
+    allocatable = tuple(
+        sorted(
+            (res, resource_amount(res, q, f"{field}.status.allocatable.{res}"))
+            for res, q in alloc.items()
+        )
+    )
+
+    images = []
+    raw_images = status.get("images") or []
+    if not isinstance(raw_images, list):
+        raise InvalidInput("must be a list", f"{field}.status.images")
+    for i, img in enumerate(raw_images):
+        if not isinstance(img, dict):
+            raise InvalidInput("must be an object", f"{field}.status.images[{i}]")
+        names = img.get("names") or []
+        size = img.get("sizeBytes", 0) or 0
+        if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
+            raise InvalidInput("must be a list of strings", f"{field}.status.images[{i}].names")
+        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+            raise InvalidInput(
+                "must be a non-negative integer", f"{field}.status.images[{i}].sizeBytes"
+            )
+        images.append((tuple(names), size))
+
+    unschedulable = spec.get("unschedulable", False)
+    if not isinstance(unschedulable, bool):
+        raise InvalidInput("must be a boolean", f"{field}.spec.unschedulable")
+    return NodeInfo(
+        name=name,
+        labels=tuple(sorted(labels.items())),
+        taints=tuple(taints),
+        allocatable=allocatable,
+        unschedulable=unschedulable,
+        images=tuple(images),
+        annotations=tuple(sorted(annotations.items())),
+    )

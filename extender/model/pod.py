@@ -1,0 +1,490 @@
+"""The lean, parsed form of a Pod: only what scheduling decisions read.
+
+A `PodInfo` is built once per distinct pod spec (see `parse_pod`) and is
+immutable afterwards, so policies and the cache can share it freely.
+
+`parse_pod` mirrors kube-scheduler: requests as component-helpers
+`PodRequests` computes them (containers, sidecars vs. init containers,
+pod-level requests, overhead), the non-zero scoring requests as the
+scheduler's `PodInfo.CalculateResource` does, host ports as
+`GetHostPorts`, image names as ImageLocality's `normalizedImageName`.
+Quantities are summed exactly (integer nano units) and only the totals are
+rounded, as Kubernetes sums Quantity values before `MilliValue`/`Value`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import threading
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Any
+
+import orjson
+from cachetools import LRUCache
+
+from extender.model import selectors
+from extender.model.errors import InvalidInput
+from extender.model.hostports import DEFAULT_PROTOCOL, HostPort
+from extender.model.quantity import nano_value, nanos_to_amount
+from extender.model.resources import HUGEPAGES_PREFIX, is_tracked_resource
+from extender.model.taints import TOLERATION_EFFECTS, TOLERATION_OPERATORS, Toleration
+
+# kube-scheduler's defaults for containers that request nothing, used only by
+# scoring (pkg/scheduler/util: DefaultMilliCPURequest, DefaultMemoryRequest).
+DEFAULT_MILLI_CPU_REQUEST = 100
+DEFAULT_MEMORY_REQUEST = 200 * 1024 * 1024
+
+
+_NO_STRINGS: Any = MappingProxyType({})
+
+
+@dataclass(frozen=True, eq=False)
+class PodInfo:
+    """What the policies need to know about one pod.
+
+    `requests` maps resource name to an integer amount: CPU in millicores,
+    everything else in whole units (bytes for memory, storage, hugepages),
+    computed as kube-scheduler does (containers + sidecars vs. init
+    containers, plus overhead). Resources the pod does not request are absent.
+    `nonzero_cpu` / `nonzero_memory` are the same totals with kube-scheduler's
+    scoring defaults substituted for containers that request nothing.
+    """
+
+    uid: str
+    name: str
+    namespace: str
+    requests: dict[str, int]
+    nonzero_cpu: int
+    nonzero_memory: int
+    node_name: str = ""
+    node_selector: Any = None  # CompiledNodeSelector or None (from extender.model.selectors)
+    required_affinity: Any = None  # CompiledNodeSelector or None
+    preferred_affinity: Any = None  # CompiledPreferredTerms or None
+    tolerations: tuple[Toleration, ...] = ()
+    host_ports: tuple[HostPort, ...] = ()
+    images: tuple[str, ...] = ()  # normalized image names of the regular containers
+    init_images: tuple[str, ...] = ()
+    scheduler_name: str = "default-scheduler"
+    priority: int = 0
+    # The pod's own metadata, read-only, for plugins that key on it (no built-in
+    # policy reads them yet). Per pod, not per spec: see `_with_identity`.
+    labels: Any = dataclasses.field(default_factory=lambda: _NO_STRINGS)  # Mapping[str, str]
+    annotations: Any = dataclasses.field(default_factory=lambda: _NO_STRINGS)  # Mapping[str, str]
+
+
+DEFAULT_SCHEDULER_NAME = "default-scheduler"
+
+# Resources a pod-level `spec.resources` may set (component-helpers
+# IsSupportedPodLevelResource): cpu, memory and hugepages-*.
+_POD_LEVEL_RESOURCES = ("cpu", "memory")
+
+# Nano units of the scoring defaults, summed like any other request.
+_DEFAULT_CPU_NANOS = DEFAULT_MILLI_CPU_REQUEST * 10**6
+_DEFAULT_MEMORY_NANOS = DEFAULT_MEMORY_REQUEST * 10**9
+_ALL_NON_ZERO_DEFAULTS = {"cpu": _DEFAULT_CPU_NANOS, "memory": _DEFAULT_MEMORY_NANOS}
+
+_SPEC_CACHE_SIZE = 4096
+_spec_lock = threading.Lock()
+_spec_cache: LRUCache = LRUCache(maxsize=_SPEC_CACHE_SIZE)
+
+
+# ---------------------------------------------------------------------------
+# Field access that turns shape errors into InvalidInput with the field path
+
+
+def _object(value: Any, field: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"must be an object, got {type(value).__name__}", field)
+    return value
+
+
+def _list(value: Any, field: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(f"must be a list, got {type(value).__name__}", field)
+    return value
+
+
+def _string(value: Any, field: str, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidInput(f"must be a string, got {type(value).__name__}", field)
+    return value or default
+
+
+def _integer(value: Any, field: str, default: int = 0) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"must be an integer, got {type(value).__name__}", field)
+    return value
+
+
+def _resource_list(value: Any, field: str) -> dict[str, int]:
+    """A v1.ResourceList as {name: exact nano units}; negative amounts refused."""
+    out: dict[str, int] = {}
+    for name, quantity in _object(value, field).items():
+        where = f"{field}.{name}"
+        try:
+            nanos = nano_value(quantity)
+        except InvalidInput as err:
+            raise InvalidInput(str(err), where) from None
+        if nanos < 0:
+            raise InvalidInput(f"must not be negative, got {quantity!r}", where)
+        out[name] = nanos
+    return out
+
+
+def _requests_with_limit_defaults(resources: dict, field: str) -> dict[str, int]:
+    """`requests`, plus each limit that has no request (API defaulting of a Pod)."""
+    requests = _resource_list(resources.get("requests"), f"{field}.requests")
+    limits = _resource_list(resources.get("limits"), f"{field}.limits")
+    for name, nanos in limits.items():
+        requests.setdefault(name, nanos)
+    return requests
+
+
+# ---------------------------------------------------------------------------
+# Request arithmetic over {name: nanos}; a present key with 0 differs from absent
+
+
+def _add_into(total: dict[str, int], more: dict[str, int]) -> None:
+    for name, nanos in more.items():
+        total[name] = total.get(name, 0) + nanos
+
+
+def _max_into(total: dict[str, int], other: dict[str, int]) -> None:
+    for name, nanos in other.items():
+        if name not in total or nanos > total[name]:
+            total[name] = nanos
+
+
+def _with_defaults(requests: dict[str, int], defaults: dict[str, int] | None) -> dict[str, int]:
+    if not defaults:
+        return requests
+    missing = {k: v for k, v in defaults.items() if k not in requests}
+    return {**requests, **missing} if missing else requests
+
+
+def _aggregate_requests(
+    containers: list[dict[str, int]],
+    init_containers: list[tuple[dict[str, int], bool]],
+    defaults: dict[str, int] | None,
+) -> dict[str, int]:
+    """component-helpers aggregateContainerResourcesByFn.
+
+    Containers and sidecars (restartable init containers) add up; each regular
+    init container needs its own request plus the sidecars started before it;
+    the pod needs the larger of the two for every resource.
+    """
+    total: dict[str, int] = {}
+    for requests in containers:
+        _add_into(total, _with_defaults(requests, defaults))
+    sidecars: dict[str, int] = {}
+    init_peak: dict[str, int] = {}
+    for requests, restartable in init_containers:
+        requests = _with_defaults(requests, defaults)
+        if restartable:
+            _add_into(total, requests)
+            _add_into(sidecars, requests)
+            _max_into(init_peak, sidecars)
+        else:
+            running = dict(requests)
+            _add_into(running, sidecars)
+            _max_into(init_peak, running)
+    _max_into(total, init_peak)
+    return total
+
+
+def _is_pod_level_resource(name: str) -> bool:
+    return name in _POD_LEVEL_RESOURCES or name.startswith(HUGEPAGES_PREFIX)
+
+
+def _pod_level_requests(
+    spec: dict,
+    containers: list[dict[str, int]],
+    init_containers: list[tuple[dict[str, int], bool]],
+) -> dict[str, int]:
+    """`spec.resources.requests` for the pod-level resources, with the API
+    defaulting a raw pod may lack (requests default to the containers'
+    aggregate, else to the pod-level limits)."""
+    resources = _object(spec.get("resources"), "spec.resources")
+    if not resources:
+        return {}
+    requests = _resource_list(resources.get("requests"), "spec.resources.requests")
+    limits = _resource_list(resources.get("limits"), "spec.resources.limits")
+    if limits:
+        for name, nanos in _aggregate_requests(containers, init_containers, None).items():
+            if _is_pod_level_resource(name):
+                requests.setdefault(name, nanos)
+        for name, nanos in limits.items():
+            if _is_pod_level_resource(name):
+                requests.setdefault(name, nanos)
+    return {k: v for k, v in requests.items() if _is_pod_level_resource(k)}
+
+
+def _pod_requests(
+    containers: list[dict[str, int]],
+    init_containers: list[tuple[dict[str, int], bool]],
+    pod_level: dict[str, int],
+    overhead: dict[str, int],
+    defaults: dict[str, int] | None,
+) -> dict[str, int]:
+    """component-helpers PodRequests (spec only): aggregate, pod-level, overhead."""
+    total = _aggregate_requests(containers, init_containers, defaults)
+    total.update(pod_level)
+    _add_into(total, overhead)
+    return total
+
+
+# ---------------------------------------------------------------------------
+# Pieces of the spec
+
+
+def normalized_image_name(name: str) -> str:
+    """ImageLocality's normalizedImageName: add ":latest" when there is no tag or digest."""
+    if name.rfind(":") <= name.rfind("/"):
+        return name + ":latest"
+    return name
+
+
+def _tolerations(spec: dict) -> tuple[Toleration, ...]:
+    out = []
+    for i, raw in enumerate(_list(spec.get("tolerations"), "spec.tolerations")):
+        where = f"spec.tolerations[{i}]"
+        if not isinstance(raw, dict):
+            raise InvalidInput(f"must be an object, got {type(raw).__name__}", where)
+        operator = _string(raw.get("operator"), f"{where}.operator", "Equal")
+        if operator not in TOLERATION_OPERATORS:
+            raise InvalidInput(
+                f"must be one of {', '.join(TOLERATION_OPERATORS)}, got {operator!r}",
+                f"{where}.operator",
+            )
+        effect = _string(raw.get("effect"), f"{where}.effect")
+        if effect not in TOLERATION_EFFECTS:
+            raise InvalidInput(
+                f"must be empty or one of {', '.join(TOLERATION_EFFECTS[1:])}, got {effect!r}",
+                f"{where}.effect",
+            )
+        out.append(
+            Toleration(
+                key=_string(raw.get("key"), f"{where}.key"),
+                operator=operator,
+                value=_string(raw.get("value"), f"{where}.value"),
+                effect=effect,
+            )
+        )
+    return tuple(out)
+
+
+def _host_ports(container: dict, where: str, into: list[HostPort]) -> None:
+    for j, port in enumerate(_list(container.get("ports"), f"{where}.ports")):
+        port_field = f"{where}.ports[{j}]"
+        if not isinstance(port, dict):
+            raise InvalidInput(f"must be an object, got {type(port).__name__}", port_field)
+        number = _integer(port.get("hostPort"), f"{port_field}.hostPort")
+        if number <= 0:
+            continue
+        host_port = HostPort(
+            ip=_string(port.get("hostIP"), f"{port_field}.hostIP"),
+            protocol=_string(port.get("protocol"), f"{port_field}.protocol", DEFAULT_PROTOCOL),
+            port=number,
+        )
+        if host_port not in into:
+            into.append(host_port)
+
+
+def _image(container: dict, where: str) -> str | None:
+    image = _string(container.get("image"), f"{where}.image")
+    return normalized_image_name(image) if image else None
+
+
+def _node_affinity(spec: dict) -> tuple[Any, Any]:
+    affinity = _object(spec.get("affinity"), "spec.affinity")
+    node_affinity = _object(affinity.get("nodeAffinity"), "spec.affinity.nodeAffinity")
+    if not node_affinity:
+        return None, None
+    base = "spec.affinity.nodeAffinity"
+    required_key = "requiredDuringSchedulingIgnoredDuringExecution"
+    preferred_key = "preferredDuringSchedulingIgnoredDuringExecution"
+    required = node_affinity.get(required_key)
+    preferred = node_affinity.get(preferred_key)
+    return (
+        None
+        if required is None
+        else selectors.compile_node_selector(required, f"{base}.{required_key}"),
+        None
+        if preferred is None
+        else selectors.compile_preferred_terms(preferred, f"{base}.{preferred_key}"),
+    )
+
+
+def _to_amounts(requests: dict[str, int]) -> dict[str, int]:
+    """Totals in the scheduler's units, keeping only counted, non-zero resources."""
+    out = {}
+    for name, nanos in requests.items():
+        if nanos and is_tracked_resource(name):
+            amount = nanos_to_amount(name, nanos)
+            if amount:
+                out[name] = amount
+    return out
+
+
+def _parse_spec(spec: dict) -> PodInfo:
+    """Everything in a PodInfo that depends on the spec alone."""
+    containers: list[dict[str, int]] = []
+    init_containers: list[tuple[dict[str, int], bool]] = []
+    host_ports: list[HostPort] = []
+    images: list[str] = []
+    init_images: list[str] = []
+
+    raw_init = _list(spec.get("initContainers"), "spec.initContainers")
+    for i, container in enumerate(raw_init):
+        where = f"spec.initContainers[{i}]"
+        if not isinstance(container, dict):
+            raise InvalidInput(f"must be an object, got {type(container).__name__}", where)
+        resources = _object(container.get("resources"), f"{where}.resources")
+        requests = _requests_with_limit_defaults(resources, f"{where}.resources")
+        policy = _string(container.get("restartPolicy"), f"{where}.restartPolicy")
+        restartable = policy == "Always"
+        init_containers.append((requests, restartable))
+        if restartable:  # only sidecars hold their host ports for the pod's lifetime
+            _host_ports(container, where, host_ports)
+        image = _image(container, where)
+        if image is not None:
+            init_images.append(image)
+
+    for i, container in enumerate(_list(spec.get("containers"), "spec.containers")):
+        where = f"spec.containers[{i}]"
+        if not isinstance(container, dict):
+            raise InvalidInput(f"must be an object, got {type(container).__name__}", where)
+        resources = _object(container.get("resources"), f"{where}.resources")
+        containers.append(_requests_with_limit_defaults(resources, f"{where}.resources"))
+        _host_ports(container, where, host_ports)
+        image = _image(container, where)
+        if image is not None:
+            images.append(image)
+
+    overhead = _resource_list(spec.get("overhead"), "spec.overhead")
+    pod_level = _pod_level_requests(spec, containers, init_containers)
+    requests = _pod_requests(containers, init_containers, pod_level, overhead, None)
+
+    # Scoring's non-zero requests (scheduler PodInfo.CalculateResource): every
+    # container lacking a cpu/memory request counts the default; with pod-level
+    # requests, only for a resource the pod as a whole still lacks.
+    if pod_level:
+        defaults = {k: v for k, v in _ALL_NON_ZERO_DEFAULTS.items() if k not in requests}
+    else:
+        defaults = _ALL_NON_ZERO_DEFAULTS
+    non_zero = (
+        _pod_requests(containers, init_containers, pod_level, overhead, defaults)
+        if defaults
+        else requests
+    )
+
+    node_selector = spec.get("nodeSelector")
+    required, preferred = _node_affinity(spec)
+    return PodInfo(
+        uid="",
+        name="",
+        namespace="default",
+        requests=_to_amounts(requests),
+        nonzero_cpu=nanos_to_amount("cpu", non_zero.get("cpu", 0)),
+        nonzero_memory=nanos_to_amount("memory", non_zero.get("memory", 0)),
+        node_name=_string(spec.get("nodeName"), "spec.nodeName"),
+        node_selector=None
+        if node_selector is None
+        else selectors.compile_label_map(node_selector, "spec.nodeSelector"),
+        required_affinity=required,
+        preferred_affinity=preferred,
+        tolerations=_tolerations(spec),
+        host_ports=tuple(host_ports),
+        images=tuple(images),
+        init_images=tuple(init_images),
+        scheduler_name=_string(
+            spec.get("schedulerName"), "spec.schedulerName", DEFAULT_SCHEDULER_NAME
+        ),
+        priority=_integer(spec.get("priority"), "spec.priority"),
+    )
+
+
+def _spec_template(spec: dict) -> PodInfo:
+    """The parsed spec, from the cache when a pod with the same spec was seen."""
+    try:
+        key: bytes | None = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
+    except (TypeError, orjson.JSONEncodeError):
+        key = None  # not plain JSON: parse it uncached and let validation explain
+    if key is not None:
+        with _spec_lock:
+            hit = _spec_cache.get(key)
+        if hit is not None:
+            return hit
+    template = _parse_spec(spec)
+    if key is not None:
+        with _spec_lock:
+            _spec_cache[key] = template
+    return template
+
+
+def parse_pod(obj: Any) -> PodInfo:
+    """Parse a v1.Pod JSON object (as orjson decodes it) into a PodInfo.
+
+    Raises InvalidInput naming the field path for anything malformed. Pods of
+    one deployment share a spec, so the spec-derived part is cached and only
+    the metadata (uid, name, namespace, labels, annotations) is filled in per
+    pod. Returned objects share their
+    `requests` dict and tuples with other pods of the same spec: never mutate.
+    """
+    if not isinstance(obj, dict):
+        raise InvalidInput(f"must be a Pod object, got {type(obj).__name__}", "pod")
+    metadata = _object(obj.get("metadata"), "metadata")
+    spec = obj.get("spec")
+    if not isinstance(spec, dict):
+        raise InvalidInput(
+            "is missing" if spec is None else f"must be an object, got {type(spec).__name__}",
+            "spec",
+        )
+    return _with_identity(_spec_template(spec), metadata)
+
+
+def _string_map(value: Any, field: str) -> Any:
+    """metadata.labels / annotations as a read-only mapping of strings."""
+    if not value:
+        if value is None or isinstance(value, dict):
+            return _NO_STRINGS
+    if not isinstance(value, dict):
+        raise InvalidInput(f"must be an object, got {type(value).__name__}", field)
+    for key, item in value.items():
+        if item.__class__ is not str:
+            raise InvalidInput(f"must be a string, got {type(item).__name__}", f"{field}.{key}")
+    return MappingProxyType(value)
+
+
+def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:
+    """The template with this pod's identity and metadata.
+
+    Equivalent to `dataclasses.replace(template, uid=..., ...)`, done by copying
+    the instance dict: about 7x cheaper (0.4 us vs 2.9 us) on the cache-hit
+    path, and safe since the fields copied are all immutable or shared
+    read-only by design.
+    """
+    pod = object.__new__(PodInfo)
+    fields = pod.__dict__
+    fields.update(template.__dict__)
+    fields["uid"] = _string(metadata.get("uid"), "metadata.uid")
+    fields["name"] = _string(metadata.get("name"), "metadata.name")
+    fields["namespace"] = _string(metadata.get("namespace"), "metadata.namespace", "default")
+    fields["labels"] = _string_map(metadata.get("labels"), "metadata.labels")
+    fields["annotations"] = _string_map(metadata.get("annotations"), "metadata.annotations")
+    return pod
+
+
+def clear_cache() -> None:
+    """Forget every cached spec (tests, and memory pressure)."""
+    with _spec_lock:
+        _spec_cache.clear()

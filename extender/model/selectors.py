@@ -1,0 +1,450 @@
+"""Compiled node selectors and a columnar label index to evaluate them over all nodes.
+
+Semantics mirror kube-scheduler's NodeAffinity plugin (component-helpers
+`nodeaffinity` and apimachinery `labels.Requirement`):
+
+- `spec.nodeSelector` is a map whose every key=value must be a node label.
+- A `v1.NodeSelector` ORs its terms and ANDs the requirements inside a term.
+  An empty term list, or a term with neither expressions nor fields, matches
+  nothing. `matchFields` only knows `metadata.name` with In/NotIn and one value.
+- Preferred terms score a node with the sum of the weights of the terms it
+  matches; weight-0 terms and empty preferences are skipped, as upstream.
+
+Selectors are validated and compiled once, into immutable objects with a
+canonical `key`, and interned in a thread-safe LRU cache: the same selector
+compiled twice is the same object, so later caches can key on it cheaply.
+`extender.cache.labelindex.LabelIndex` evaluates them over every node at once.
+
+Invalid selectors raise `InvalidInput` naming the field path. (Upstream's
+required affinity is "lazy": an unparseable term only fails to match. The API
+server rejects most such pods before they reach a scheduler, so podsift
+reports them instead of guessing.)
+"""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Callable, Hashable, Mapping
+from typing import Any
+
+import orjson
+from cachetools import LRUCache
+
+from extender.model.errors import InvalidInput
+from extender.model.names import is_dns1123_subdomain, is_label_value, is_name_part
+
+__all__ = [
+    "CompiledNodeSelector",
+    "CompiledPreferredTerms",
+    "compile_label_map",
+    "compile_node_selector",
+    "compile_preferred_terms",
+    "parse_label_int",
+]
+
+IN, NOT_IN, EXISTS, DOES_NOT_EXIST, GT, LT = "In", "NotIn", "Exists", "DoesNotExist", "Gt", "Lt"
+LABEL_OPERATORS = (IN, NOT_IN, EXISTS, DOES_NOT_EXIST, GT, LT)
+FIELD_OPERATORS = (IN, NOT_IN)
+NODE_NAME_FIELD = "metadata.name"
+MAX_PREFERRED_WEIGHT = 100
+
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+_DECIMAL_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_label_int(value: object) -> int | None:
+    """Go's strconv.ParseInt(value, 10, 64), as Gt/Lt use it; None when it fails.
+
+    Python's int() is laxer (spaces, underscores, non-ASCII digits), hence the regex.
+    """
+    if not isinstance(value, str) or not _DECIMAL_INT.fullmatch(value):
+        return None
+    number = int(value)
+    return number if _INT64_MIN <= number <= _INT64_MAX else None
+
+
+# ---------------------------------------------------------------------------
+# Compiled forms
+
+
+class Requirement:
+    """One label requirement of a term, in canonical form (values sorted, unique)."""
+
+    __slots__ = ("label", "operator", "values", "value_set", "number", "key")
+
+    def __init__(self, label: str, operator: str, values: tuple[str, ...], number: int | None):
+        self.label = label
+        self.operator = operator
+        self.values = values
+        self.value_set = frozenset(values)
+        self.number = number  # the parsed bound of Gt/Lt
+        self.key = (label, operator, values)
+
+    def matches(self, labels: Mapping[str, str]) -> bool:
+        op = self.operator
+        if op == IN:
+            value = labels.get(self.label)
+            return value is not None and value in self.value_set
+        if op == NOT_IN:
+            return self.label not in labels or labels[self.label] not in self.value_set
+        if op == EXISTS:
+            return self.label in labels
+        if op == DOES_NOT_EXIST:
+            return self.label not in labels
+        number = parse_label_int(labels.get(self.label))
+        if number is None:
+            return False
+        return number > self.number if op == GT else number < self.number
+
+
+class FieldRequirement:
+    """A `metadata.name` In/NotIn requirement (upstream allows exactly one value)."""
+
+    __slots__ = ("operator", "value", "key")
+
+    def __init__(self, operator: str, value: str):
+        self.operator = operator
+        self.value = value
+        self.key = (NODE_NAME_FIELD, operator, (value,))
+
+    def matches(self, name: str) -> bool:
+        return (name == self.value) == (self.operator == IN)
+
+
+class Term:
+    """Requirements ANDed; a term never is empty (empty terms are dropped at compile)."""
+
+    __slots__ = ("requirements", "fields", "key")
+
+    def __init__(self, requirements: tuple[Requirement, ...], fields: tuple[FieldRequirement, ...]):
+        self.requirements = requirements
+        self.fields = fields
+        self.key = (tuple(r.key for r in requirements), tuple(f.key for f in fields))
+
+    def matches(self, labels: Mapping[str, str], name: str) -> bool:
+        for requirement in self.requirements:
+            if not requirement.matches(labels):
+                return False
+        # Upstream only checks fields of a node that has a name.
+        if name:
+            for requirement in self.fields:
+                if not requirement.matches(name):
+                    return False
+        return True
+
+
+class _Compiled:
+    """Immutable, hashed and compared by its canonical `key`."""
+
+    __slots__ = ("key", "_hash")
+
+    def __init__(self, key: tuple) -> None:
+        self.key = key
+        self._hash = hash(key)
+
+    def __hash__(self) -> int:
+        return self._hash
+
+    def __eq__(self, other: object) -> bool:
+        if self is other:
+            return True
+        return type(other) is type(self) and other._hash == self._hash and other.key == self.key
+
+    def __setattr__(self, name: str, value: Any) -> None:
+        if hasattr(self, "_hash"):
+            raise AttributeError(f"{type(self).__name__} is immutable")
+        object.__setattr__(self, name, value)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.key!r})"
+
+
+class CompiledNodeSelector(_Compiled):
+    """Terms ORed. No terms at all means the selector matches nothing."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, terms: tuple[Term, ...]) -> None:
+        terms = tuple(sorted({t.key: t for t in terms}.values(), key=lambda t: t.key))
+        object.__setattr__(self, "terms", terms)
+        super().__init__(("NodeSelector", tuple(t.key for t in terms)))
+
+    def matches(self, labels: Mapping[str, str], name: str) -> bool:
+        """Whether one node (its labels and name) satisfies the selector."""
+        for term in self.terms:
+            if term.matches(labels, name):
+                return True
+        return False
+
+
+class CompiledPreferredTerms(_Compiled):
+    """(weight, term) pairs; identical terms are merged by adding their weights."""
+
+    __slots__ = ("terms",)
+
+    def __init__(self, weighted_terms: tuple[tuple[int, Term], ...]) -> None:
+        merged: dict[tuple, list] = {}
+        for weight, term in weighted_terms:
+            entry = merged.setdefault(term.key, [0, term])
+            entry[0] += weight
+        terms = tuple((w, t) for w, t in sorted(merged.values(), key=lambda e: e[1].key))
+        object.__setattr__(self, "terms", terms)
+        super().__init__(("Preferred", tuple((t.key, w) for w, t in terms)))
+
+    def weight(self, labels: Mapping[str, str], name: str) -> int:
+        """Sum of the weights of the terms one node matches."""
+        return sum(w for w, term in self.terms if term.matches(labels, name))
+
+
+# ---------------------------------------------------------------------------
+# Validation and compilation
+
+
+def _is_list(value: object) -> bool:
+    return isinstance(value, (list, tuple))
+
+
+def _validate_label_key(key: object, path: str) -> str:
+    if not isinstance(key, str):
+        raise InvalidInput(f"must be a string, got {type(key).__name__}", path)
+    prefix, slash, name = key.rpartition("/")
+    if slash and (not prefix or not is_dns1123_subdomain(prefix)):
+        raise InvalidInput(
+            f"invalid label key {key!r}: prefix must be a lowercase DNS-1123 subdomain", path
+        )
+    if not is_name_part(name):
+        raise InvalidInput(
+            f"invalid label key {key!r}: name part must be 1-63 alphanumeric characters, "
+            "'-', '_' or '.', starting and ending with an alphanumeric character",
+            path,
+        )
+    return key
+
+
+def _validate_label_value(value: object, path: str) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(f"must be a string, got {type(value).__name__}", path)
+    if not is_label_value(value):
+        raise InvalidInput(
+            f"invalid label value {value!r}: must be empty or 1-63 alphanumeric characters, "
+            "'-', '_' or '.', starting and ending with an alphanumeric character",
+            path,
+        )
+    return value
+
+
+def _values_of(expr: Mapping, path: str) -> list:
+    values = expr.get("values")
+    if values is None:
+        return []
+    if not _is_list(values):
+        raise InvalidInput(f"must be a list of strings, got {type(values).__name__}", path)
+    return list(values)
+
+
+def _compile_requirement(expr: object, path: str) -> Requirement:
+    if not isinstance(expr, Mapping):
+        raise InvalidInput("must be an object with key, operator and values", path)
+    key = _validate_label_key(expr.get("key", ""), f"{path}.key")
+    operator = expr.get("operator", "")
+    if operator not in LABEL_OPERATORS:
+        raise InvalidInput(
+            f"unsupported operator {operator!r}: must be one of {', '.join(LABEL_OPERATORS)}",
+            f"{path}.operator",
+        )
+    values_path = f"{path}.values"
+    values = _values_of(expr, values_path)
+    for i, value in enumerate(values):
+        _validate_label_value(value, f"{values_path}[{i}]")
+    number = None
+    if operator in (IN, NOT_IN):
+        if not values:
+            raise InvalidInput(f"operator {operator} needs at least one value", values_path)
+    elif operator in (EXISTS, DOES_NOT_EXIST):
+        if values:
+            raise InvalidInput(f"operator {operator} takes no values", values_path)
+    else:
+        if len(values) != 1:
+            raise InvalidInput(f"operator {operator} needs exactly one value", values_path)
+        number = parse_label_int(values[0])
+        if number is None:
+            raise InvalidInput(
+                f"operator {operator} needs an integer value, got {values[0]!r}",
+                f"{values_path}[0]",
+            )
+        values = [str(number)]
+    return Requirement(key, operator, tuple(sorted(set(values))), number)
+
+
+def _compile_field_requirement(expr: object, path: str) -> FieldRequirement:
+    if not isinstance(expr, Mapping):
+        raise InvalidInput("must be an object with key, operator and values", path)
+    key = expr.get("key", "")
+    if key != NODE_NAME_FIELD:
+        raise InvalidInput(f"unsupported field {key!r}: must be {NODE_NAME_FIELD!r}", f"{path}.key")
+    operator = expr.get("operator", "")
+    if operator not in FIELD_OPERATORS:
+        raise InvalidInput(
+            f"unsupported operator {operator!r}: must be one of {', '.join(FIELD_OPERATORS)}",
+            f"{path}.operator",
+        )
+    values = _values_of(expr, f"{path}.values")
+    if len(values) != 1:
+        raise InvalidInput("must have one element", f"{path}.values")
+    if not isinstance(values[0], str):
+        raise InvalidInput(f"must be a string, got {type(values[0]).__name__}", f"{path}.values[0]")
+    return FieldRequirement(operator, values[0])
+
+
+def _requirement_list(term: Mapping, name: str, path: str) -> list:
+    items = term.get(name)
+    if items is None:
+        return []
+    if not _is_list(items):
+        raise InvalidInput(f"must be a list, got {type(items).__name__}", f"{path}.{name}")
+    return list(items)
+
+
+def _compile_term(term: object, path: str) -> Term | None:
+    """The compiled term, or None for an empty term (which matches nothing)."""
+    if term is None:
+        return None
+    if not isinstance(term, Mapping):
+        raise InvalidInput(f"must be a node selector term object, got {type(term).__name__}", path)
+    expressions = _requirement_list(term, "matchExpressions", path)
+    fields = _requirement_list(term, "matchFields", path)
+    if not expressions and not fields:
+        return None
+    requirements = {}
+    for i, expr in enumerate(expressions):
+        requirement = _compile_requirement(expr, f"{path}.matchExpressions[{i}]")
+        requirements[requirement.key] = requirement
+    field_requirements = {}
+    for i, expr in enumerate(fields):
+        requirement = _compile_field_requirement(expr, f"{path}.matchFields[{i}]")
+        field_requirements[requirement.key] = requirement
+    return Term(
+        tuple(requirements[k] for k in sorted(requirements)),
+        tuple(field_requirements[k] for k in sorted(field_requirements)),
+    )
+
+
+def _build_label_map(selector: object, field: str) -> CompiledNodeSelector | None:
+    if not isinstance(selector, Mapping):
+        raise InvalidInput(f"must be a map of strings, got {type(selector).__name__}", field)
+    requirements = []
+    for key, value in selector.items():
+        if not isinstance(key, str):
+            raise InvalidInput(f"label key must be a string, got {type(key).__name__}", field)
+        if not isinstance(value, str):
+            raise InvalidInput(f"must be a string, got {type(value).__name__}", f"{field}[{key}]")
+        requirements.append(Requirement(key, IN, (value,), None))
+    if not requirements:
+        return None
+    requirements.sort(key=lambda r: r.key)
+    return CompiledNodeSelector((Term(tuple(requirements), ()),))
+
+
+def _build_node_selector(obj: object, field: str) -> CompiledNodeSelector:
+    if not isinstance(obj, Mapping):
+        raise InvalidInput(f"must be a node selector object, got {type(obj).__name__}", field)
+    path = f"{field}.nodeSelectorTerms"
+    raw_terms = obj.get("nodeSelectorTerms")
+    if raw_terms is None:
+        raw_terms = []
+    if not _is_list(raw_terms):
+        raise InvalidInput(f"must be a list, got {type(raw_terms).__name__}", path)
+    terms = [_compile_term(term, f"{path}[{i}]") for i, term in enumerate(raw_terms)]
+    return CompiledNodeSelector(tuple(t for t in terms if t is not None))
+
+
+def _build_preferred_terms(terms: object, field: str) -> CompiledPreferredTerms | None:
+    if not _is_list(terms):
+        raise InvalidInput(f"must be a list, got {type(terms).__name__}", field)
+    weighted = []
+    for i, item in enumerate(terms):
+        path = f"{field}[{i}]"
+        if not isinstance(item, Mapping):
+            raise InvalidInput("must be an object with weight and preference", path)
+        weight = item.get("weight", 0)
+        if isinstance(weight, bool) or not isinstance(weight, int):
+            raise InvalidInput(f"must be an integer, got {weight!r}", f"{path}.weight")
+        if weight == 0:
+            continue  # upstream skips (and does not parse) weight-0 terms
+        if not 1 <= weight <= MAX_PREFERRED_WEIGHT:
+            raise InvalidInput(
+                f"must be in the range 1-{MAX_PREFERRED_WEIGHT}, got {weight}", f"{path}.weight"
+            )
+        term = _compile_term(item.get("preference"), f"{path}.preference")
+        if term is not None:
+            weighted.append((weight, term))
+    if not weighted:
+        return None
+    return CompiledPreferredTerms(tuple(weighted))
+
+
+# ---------------------------------------------------------------------------
+# Interning cache
+
+_CACHE_SIZE = 8192
+_cache_lock = threading.Lock()
+_by_raw: LRUCache = LRUCache(maxsize=_CACHE_SIZE)  # (kind, sorted JSON bytes) -> compiled
+_by_key: LRUCache = LRUCache(maxsize=_CACHE_SIZE)  # canonical key -> compiled
+
+
+_stats = {"hits": 0, "misses": 0}  # plain ints: read at scrape time by extender.wire.metrics
+
+
+def cache_stats() -> dict[str, int]:
+    """Compiled-selector cache hits and misses since start (for /metrics)."""
+    return dict(_stats)
+
+
+def _intern(kind: str, obj: object, field: str, build: Callable[[Any, str], Any]) -> Any:
+    """The cached compiled form of `obj`, building (and validating) it on a miss."""
+    try:
+        raw_key: Hashable | None = (kind, orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
+    except (TypeError, orjson.JSONEncodeError):
+        raw_key = None  # not JSON-like: let the builder explain what is wrong
+    if raw_key is not None:
+        with _cache_lock:
+            hit = _by_raw.get(raw_key, _by_raw)
+        if hit is not _by_raw:
+            _stats["hits"] += 1
+            return hit
+    _stats["misses"] += 1
+    compiled = build(obj, field)
+    if compiled is not None:
+        with _cache_lock:
+            compiled = _by_key.setdefault(compiled.key, compiled)
+            if raw_key is not None:
+                _by_raw[raw_key] = compiled
+    elif raw_key is not None:
+        with _cache_lock:
+            _by_raw[raw_key] = None
+    return compiled
+
+
+def compile_label_map(
+    selector: dict[str, str] | None, field: str = "spec.nodeSelector"
+) -> CompiledNodeSelector | None:
+    """`spec.nodeSelector`: every key=value must be a node label; None when empty."""
+    if not selector:
+        if selector is None or isinstance(selector, Mapping):
+            return None
+    return _intern("labels", selector, field, _build_label_map)
+
+
+def compile_node_selector(obj: dict | None, field: str) -> CompiledNodeSelector | None:
+    """A v1.NodeSelector; None only for None (an empty selector matches nothing)."""
+    if obj is None:
+        return None
+    return _intern("selector", obj, field, _build_node_selector)
+
+
+def compile_preferred_terms(terms: list | None, field: str) -> CompiledPreferredTerms | None:
+    """[]v1.PreferredSchedulingTerm; None when no term can add weight."""
+    if terms is None or (_is_list(terms) and not terms):
+        return None
+    return _intern("preferred", terms, field, _build_preferred_terms)

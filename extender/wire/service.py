@@ -1,0 +1,263 @@
+"""The extender verbs over decoded JSON: validation, locking, engine calls.
+
+This layer knows the wire shapes (as Python objects) but not HTTP; the WSGI
+app and the in-process benchmark both call it, so they run the same code.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Protocol
+
+import numpy as np
+
+from extender.cache.state import ClusterState
+from extender.cache.view import NodeView
+from extender.cache.whatif import WhatIfView
+from extender.engine.engine import Engine
+from extender.engine.verdicts import FilterVerdicts
+from extender.model.errors import BindError, InvalidInput
+from extender.model.pod import PodInfo, parse_pod
+from extender.wire import protocol
+
+UNKNOWN_NODE_REASON = "node(s) not found in podsift's cache (it may be behind the API server)"
+
+
+class Binder(Protocol):
+    def bind(self, uid: str, namespace: str, name: str, node: str) -> None: ...
+
+
+class SnapshotBinder:
+    """Binds in memory: the snapshot mode's source of truth is the state itself."""
+
+    def __init__(self, state: ClusterState) -> None:
+        self.state = state
+
+    def bind(self, uid: str, namespace: str, name: str, node: str) -> None:
+        self.state.bind(uid, node)
+
+
+def _require_dict(args: Any, what: str) -> dict:
+    if not isinstance(args, dict):
+        raise InvalidInput(
+            f"request body must be a JSON object ({what}), got {type(args).__name__}"
+        )
+    return args
+
+
+def _string(args: dict, key: str, required: bool = True) -> str:
+    value = args.get(key)
+    if value is None and not required:
+        return ""
+    if not isinstance(value, str) or (required and not value):
+        raise InvalidInput("must be a non-empty string", key)
+    return value
+
+
+class Candidates:
+    """The nodes of one request, in the order sent."""
+
+    __slots__ = ("view", "known", "unknown", "sent", "objects")
+
+    def __init__(self, view, known, unknown, sent, objects) -> None:
+        self.view: NodeView = view
+        self.known: list[int] | None = known  # positions of known nodes in `sent`; None = all
+        self.unknown: list[str] = unknown
+        self.sent: list[str] | None = sent  # NodeNames as sent (names mode)
+        self.objects: list[Any] | None = objects  # Node objects as sent (Nodes mode)
+
+
+class Service:
+    def __init__(self, state: ClusterState, engine: Engine, binder: Binder | None = None) -> None:
+        self.state = state
+        self.engine = engine
+        self.binder = binder or SnapshotBinder(state)
+        self._fragments = protocol.HostFragments()
+        self._verdicts = FilterVerdicts()
+
+    # ---- decoding --------------------------------------------------------
+    def pod(self, args: dict) -> PodInfo:
+        raw = args.get("Pod")
+        if not isinstance(raw, dict):
+            raise InvalidInput("is required and must be a v1.Pod object", "Pod")
+        try:
+            pod = parse_pod(raw)
+        except InvalidInput as exc:
+            raise InvalidInput(str(exc), "Pod") from None
+        self.state.remember(pod)
+        return pod
+
+    def candidates(self, args: dict) -> Candidates:
+        """Call with the state lock held."""
+        names = args.get("NodeNames")
+        if names is not None:
+            if not isinstance(names, list):
+                raise InvalidInput("must be a list of node names", "NodeNames")
+            try:
+                view, known, unknown = self.state.view(names)
+            except TypeError:  # an unhashable entry (a list or object)
+                raise InvalidInput("must be a list of node names", "NodeNames") from None
+            # known names matched the table's string keys; only the rest need a type check
+            if unknown and not all(isinstance(n, str) for n in unknown):
+                raise InvalidInput("must be a list of node names", "NodeNames")
+            return Candidates(view, known, unknown, names, None)
+        nodes = args.get("Nodes")
+        if nodes is None:
+            raise InvalidInput("one of NodeNames or Nodes is required")
+        if not isinstance(nodes, dict) or not isinstance(nodes.get("items"), list):
+            raise InvalidInput("must be a v1.NodeList with an items array", "Nodes")
+        items = nodes["items"]
+        view, known, unknown = self.state.view_of_objects(items)
+        return Candidates(view, known, unknown, None, items)
+
+    # ---- verbs -----------------------------------------------------------
+    def filter(self, args: Any) -> dict[str, Any]:
+        args = _require_dict(args, "ExtenderArgs")
+        pod = self.pod(args)
+        with self.state.lock:
+            c = self.candidates(args)
+            outcome = self.engine.filter(pod, c.view)
+            if c.objects is None:
+                self._verdicts.record(self.state, pod, c.view.ids, outcome.passed)
+            failed = outcome.failed
+            for name in c.unknown:
+                failed[name] = UNKNOWN_NODE_REASON
+            if c.objects is None:
+                return {
+                    "Nodes": None,
+                    "NodeNames": c.view.names_array[outcome.passed].tolist(),
+                    "FailedNodes": failed,
+                    "FailedAndUnresolvableNodes": outcome.unresolvable,
+                    "Error": "",
+                }
+            positions = outcome.passed.tolist()
+            if c.known is not None:
+                positions = [c.known[p] for p in positions]
+            return {
+                "Nodes": {"metadata": {}, "items": [c.objects[p] for p in positions]},
+                "NodeNames": None,
+                "FailedNodes": failed,
+                "FailedAndUnresolvableNodes": outcome.unresolvable,
+                "Error": "",
+            }
+
+    def prioritize(self, args: Any) -> tuple[list[str], np.ndarray]:
+        """(names in the order sent, 0..10 score per name)."""
+        names, scores, _ = self._prioritize(args, encode=False)
+        return names, scores
+
+    def prioritize_encoded(self, args: Any) -> bytes:
+        """The HostPriorityList as JSON bytes, from pre-encoded per-node fragments."""
+        names, scores, parts = self._prioritize(args, encode=True)
+        if parts is not None:
+            return protocol.join_fragments(parts)
+        return protocol.encode_host_priority_list(names, scores)
+
+    def _prioritize(self, args: Any, encode: bool) -> tuple[Any, np.ndarray, Any]:
+        args = _require_dict(args, "ExtenderArgs")
+        pod = self.pod(args)
+        with self.state.lock:
+            c = self.candidates(args)
+            passed = None
+            if c.objects is None:
+                passed = self._verdicts.lookup(self.state, pod, c.view.ids)
+            scores = self.engine.prioritize(pod, c.view, passed)
+            if c.known is None:
+                if encode and c.objects is None:
+                    return (
+                        None,
+                        scores,
+                        self._fragments.gather(self.state.table, c.view.ids, scores),
+                    )
+                names = c.view.names
+            else:
+                names = c.sent if c.sent is not None else [_node_name(o) for o in c.objects]
+                full = np.zeros(len(names), np.int64)
+                full[c.known] = scores
+                scores = full
+        return names, scores, None
+
+    def explain(self, args: Any) -> dict[str, Any]:
+        args = _require_dict(args, "ExtenderArgs")
+        pod = self.pod(args)
+        with self.state.lock:
+            c = self.candidates(args)
+            entries = self.engine.explain(pod, c.view)
+        if c.known is None:
+            return {"nodes": entries}
+        names = c.sent if c.sent is not None else [_node_name(o) for o in c.objects]
+        out: list[dict[str, Any]] = [
+            {
+                "name": n,
+                "passed": False,
+                "filters": {},
+                "scores": {},
+                "weighted": 0,
+                "score": 0,
+                "error": UNKNOWN_NODE_REASON,
+            }
+            for n in names
+        ]
+        for entry, pos in zip(entries, c.known):
+            out[pos] = entry
+        return {"nodes": out}
+
+    def bind(self, args: Any) -> dict[str, str]:
+        args = _require_dict(args, "ExtenderBindingArgs")
+        uid = _string(args, "PodUID")
+        node = _string(args, "Node")
+        name = _string(args, "PodName", required=False)
+        namespace = _string(args, "PodNamespace", required=False)
+        try:
+            self.binder.bind(uid, namespace, name, node)
+        except BindError as exc:
+            return {"Error": str(exc)}
+        return {"Error": ""}
+
+    def preempt(self, args: Any) -> dict[str, Any]:
+        """Keep the candidate nodes where evicting the proposed victims lets the
+        pod pass every filter; drop the others (and nodes podsift does not know)."""
+        args = _require_dict(args, "ExtenderPreemptionArgs")
+        pod = self.pod(args)
+        meta = args.get("NodeNameToMetaVictims")
+        full = args.get("NodeNameToVictims")
+        proposals: dict[str, tuple[list[str], int]] = {}
+        for key, source in (("NodeNameToMetaVictims", meta), ("NodeNameToVictims", full)):
+            if source is None:
+                continue
+            if not isinstance(source, dict):
+                raise InvalidInput("must be an object keyed by node name", key)
+            for node, victims in source.items():
+                if not isinstance(victims, dict):
+                    raise InvalidInput("must be an object with Pods", f"{key}.{node}")
+                pods = victims.get("Pods") or []
+                if not isinstance(pods, list):
+                    raise InvalidInput("must be a list", f"{key}.{node}.Pods")
+                uids = []
+                for i, p in enumerate(pods):
+                    uid = (
+                        p.get("UID")
+                        if key == "NodeNameToMetaVictims"
+                        else ((p.get("metadata") or {}).get("uid") if isinstance(p, dict) else None)
+                    )
+                    if not isinstance(uid, str) or not uid:
+                        raise InvalidInput("victim has no UID", f"{key}.{node}.Pods[{i}]")
+                    uids.append(uid)
+                pdb = victims.get("NumPDBViolations", 0)
+                if not isinstance(pdb, int):
+                    raise InvalidInput("must be an integer", f"{key}.{node}.NumPDBViolations")
+                proposals.setdefault(node, (uids, pdb))
+        result: dict[str, Any] = {}
+        with self.state.lock:
+            for node, (uids, pdb) in proposals.items():
+                nid = self.state.table.id_of.get(node)
+                if nid is None:
+                    continue
+                view = WhatIfView(self.state, nid, set(uids))
+                if self.engine.filter(pod, view).passed.size:
+                    result[node] = {"Pods": [{"UID": u} for u in uids], "NumPDBViolations": pdb}
+        return {"NodeNameToMetaVictims": result}
+
+
+def _node_name(obj: Any) -> str:
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    return meta.get("name", "") if isinstance(meta, dict) else ""

@@ -1,0 +1,149 @@
+"""NodeResourcesFit: does the pod fit the node's free resources, and how full is it.
+
+Mirrors kube-scheduler's noderesources plugin (fit.go, least_allocated.go,
+most_allocated.go, requested_to_capacity_ratio.go, resource_allocation.go):
+
+- Filter (fitsRequest): one more pod must fit the node's pod count; every
+  resource the pod requests (> 0) must fit allocatable - requested, where a
+  resource the node does not have counts as 0 allocatable. ignoredResources
+  and ignoredResourceGroups skip extended resources only. All shortfalls are
+  reported, joined with ", ": "Too many pods", "Insufficient cpu", ...
+- Score, by scoringStrategy.type: LeastAllocated (free share), MostAllocated
+  (used share) or RequestedToCapacityRatio (a broken-linear shape over the
+  utilization), each per resource on 0..100, combined as the weighted mean
+  over the resources the node has. cpu/memory use the non-zero scoring requests.
+
+Args are the v1 NodeResourcesFitArgs, defaulted and validated as upstream.
+Integer arithmetic only; RequestedToCapacityRatio's float math.Round of the
+weighted mean is computed exactly as a half-up integer division.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from extender.api import MAX_NODE_SCORE, NodeView, PodInfo, Policy, is_extended_resource
+from policies.helper.intmath import go_div, scaled_ratio
+from policies.node_resources.allocation import allocation_columns
+from policies.node_resources.args import (
+    LEAST_ALLOCATED,
+    MAX_UTILIZATION,
+    REQUESTED_TO_CAPACITY_RATIO,
+    FitArgs,
+)
+
+FIXED_ORDER = ("cpu", "memory", "ephemeral-storage")
+
+
+def broken_linear_table(shape: list[tuple[int, int]]) -> np.ndarray:
+    """helper.BuildBrokenLinearFunction evaluated at every utilization 0..100.
+
+    Utilizations reaching the function are always integers in 0..100, so the
+    function is a 101-entry lookup table (built with Go's truncating division).
+    """
+    table = []
+    for p in range(MAX_UTILIZATION + 1):
+        value = shape[-1][1]
+        for i, (util, score) in enumerate(shape):
+            if p <= util:
+                if i == 0:
+                    value = score
+                else:
+                    prev_util, prev_score = shape[i - 1]
+                    value = prev_score + go_div(
+                        (score - prev_score) * (p - prev_util), util - prev_util
+                    )
+                break
+        table.append(value)
+    return np.array(table, np.int64)
+
+
+class NodeResourcesFit(Policy):
+    name = "NodeResourcesFit"
+    unresolvable = False
+
+    def __init__(self, args: dict[str, Any] | None = None) -> None:
+        super().__init__(args)
+        parsed = FitArgs(self.args)
+        self.ignored_resources = parsed.ignored_resources
+        self.ignored_groups = parsed.ignored_groups
+        self.strategy = parsed.type
+        self.resources = parsed.resources
+        self._table = (
+            broken_linear_table(parsed.shape)
+            if self.strategy == REQUESTED_TO_CAPACITY_RATIO
+            else None
+        )
+
+    # ---- filter ----------------------------------------------------------
+    def _ignored(self, resource: str) -> bool:
+        if not is_extended_resource(resource):
+            return False
+        return (
+            resource in self.ignored_resources or resource.split("/", 1)[0] in self.ignored_groups
+        )
+
+    def _checks(self, pod: PodInfo) -> list[tuple[str, int]]:
+        """(resource, amount) the node must have free, in upstream's reason order
+        (cpu, memory, ephemeral-storage, then the scalar resources by name)."""
+        requests = pod.requests
+        first = [(r, requests[r]) for r in FIXED_ORDER if requests.get(r, 0) > 0]
+        rest = [
+            (r, a)
+            for r, a in sorted(requests.items())
+            if r not in FIXED_ORDER and a > 0 and not self._ignored(r)
+        ]
+        return first + rest
+
+    def filter(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        ok = nodes.requested("pods") < nodes.allocatable("pods")
+        for resource, amount in self._checks(pod):
+            ok &= nodes.allocatable(resource) - nodes.requested(resource) >= amount
+        return ok
+
+    def reasons(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> list[str]:
+        failed = np.asarray(failed, dtype=np.intp)
+        if failed.size == 0:
+            return []
+        parts: list[list[str]] = [[] for _ in range(failed.size)]
+        short = nodes.requested("pods")[failed] >= nodes.allocatable("pods")[failed]
+        for pos in np.flatnonzero(short).tolist():
+            parts[pos].append("Too many pods")
+        for resource, amount in self._checks(pod):
+            free = nodes.allocatable(resource)[failed] - nodes.requested(resource)[failed]
+            reason = f"Insufficient {resource}"
+            for pos in np.flatnonzero(free < amount).tolist():
+                parts[pos].append(reason)
+        return [", ".join(p) for p in parts]
+
+    # ---- score -----------------------------------------------------------
+    def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        total = np.zeros(nodes.n, np.int64)
+        weights = np.zeros(nodes.n, np.int64)
+        if nodes.n == 0:
+            return total
+        rtcr = self._table is not None
+        for weight, alloc, req in allocation_columns(pod, nodes, self.resources, False):
+            has = alloc > 0
+            capacity = np.maximum(alloc, 1)  # allocatable is never negative
+            if self.strategy == LEAST_ALLOCATED:
+                free = capacity - req
+                np.maximum(free, 0, out=free)
+                part = scaled_ratio(free, capacity, MAX_NODE_SCORE)
+            else:
+                used = np.minimum(req, capacity)
+                part = scaled_ratio(used, capacity, MAX_UTILIZATION if rtcr else MAX_NODE_SCORE)
+                if rtcr:
+                    part = self._table[part]
+                    has &= part > 0  # upstream counts only resources scoring above 0
+            counted = has * np.int64(weight)
+            total += part * counted
+            weights += counted
+        safe = np.maximum(weights, 1)
+        if rtcr:  # int64(math.Round(nodeScore / weightSum)), exactly: half up
+            result = (2 * total + safe) // (2 * safe)
+        else:
+            result = total // safe
+        return np.where(weights > 0, result, 0)

@@ -1,0 +1,194 @@
+"""ClusterState: atomic mutations, binding rules, views."""
+
+import numpy as np
+import pytest
+
+from extender.cache.state import ClusterState
+from extender.model.errors import BindError, InvalidInput
+from extender.model.pod import parse_pod
+from tests.helpers import make_state, node, pod
+
+
+def usage(state: ClusterState) -> dict:
+    return state.truth()
+
+
+def test_pods_count_on_their_node_and_terminal_pods_do_not():
+    done = pod("done", cpu="1", node_name="a")
+    done["status"]["phase"] = "Succeeded"
+    state = make_state([node("a")], [pod("p", cpu="500m", memory="1Gi", node_name="a"), done])
+    assert usage(state)["nodes"]["a"] == {"cpu": 500, "memory": 1024**3, "pods": 1}
+    assert list(usage(state)["pods"]) == ["uid-p"]
+
+
+def test_status_only_update_is_skipped_and_spec_change_applied():
+    state = make_state([node("a")])
+    p = pod("p", cpu="1", node_name="a")
+    assert state.apply_pod(p) is True
+    p2 = {**p, "status": {"phase": "Running", "conditions": [{"type": "Ready"}]}}
+    assert state.apply_pod(p2) is False
+    moved = pod("p", cpu="2", node_name="a")
+    assert state.apply_pod(moved) is True
+    assert usage(state)["nodes"]["a"]["cpu"] == 2000
+
+
+def test_pod_before_its_node_is_counted_when_the_node_arrives():
+    state = make_state([])
+    state.apply_pod(pod("p", cpu="1", node_name="late"))
+    assert usage(state)["nodes"] == {}
+    state.apply_node(node("late"))
+    assert usage(state)["nodes"]["late"]["cpu"] == 1000
+    state.remove_node("late")
+    assert usage(state)["nodes"] == {}
+    state.apply_node(node("late"))
+    assert usage(state)["nodes"]["late"]["cpu"] == 1000
+    state.remove_pod("uid-p")
+    assert usage(state)["nodes"]["late"] == {}
+
+
+def test_invalid_pod_changes_nothing():
+    state = make_state([node("a")], [pod("p", cpu="1", node_name="a")])
+    before = usage(state)
+    bad = pod("q", cpu="lots", node_name="a")
+    with pytest.raises(InvalidInput, match="cpu"):
+        state.apply_pod(bad)
+    assert usage(state) == before
+
+
+def test_replace_all_is_atomic_on_error():
+    state = make_state([node("a")], [pod("p", cpu="1", node_name="a")])
+    before = usage(state)
+    with pytest.raises(InvalidInput, match="node #1"):
+        state.replace_all([node("b"), {"kind": "Node", "metadata": {}}], [])
+    assert usage(state) == before
+
+
+def test_bind_commits_remembered_pod_and_rejects_what_does_not_fit():
+    state = make_state([node("a", cpu="2")])
+    first = parse_pod(pod("p1", cpu="1500m"))
+    second = parse_pod(pod("p2", cpu="1"))
+    state.remember(first)
+    state.remember(second)
+    state.bind("uid-p1", "a")
+    before = usage(state)
+    with pytest.raises(BindError, match="no longer fits on a: Insufficient cpu"):
+        state.bind("uid-p2", "a")
+    assert usage(state) == before
+    assert state.bind("uid-p1", "a") is None  # a retry of the same bind is harmless
+    with pytest.raises(BindError, match="already bound to a"):
+        state.apply_node(node("b"))
+        state.bind("uid-p1", "b")
+    with pytest.raises(BindError, match="not seen"):
+        state.bind("uid-nobody", "a")
+    state.remember(parse_pod(pod("p3", cpu="1m")))
+    with pytest.raises(BindError, match="not known"):
+        state.bind("uid-p3", "ghost")
+    assert usage(state)["pods"] == {"uid-p1": "a"}
+
+
+def test_bind_refuses_a_host_port_in_use():
+    ports = [{"containerPort": 80, "hostPort": 8080}]
+    p1 = pod("p1", cpu="1m")
+    p1["spec"]["containers"][0]["ports"] = ports
+    p2 = pod("p2", cpu="1m")
+    p2["spec"]["containers"][0]["ports"] = ports
+    state = make_state([node("a")])
+    state.remember(parse_pod(p1))
+    state.remember(parse_pod(p2))
+    state.bind("uid-p1", "a")
+    with pytest.raises(BindError, match="host port"):
+        state.bind("uid-p2", "a")
+
+
+def test_too_many_pods():
+    state = make_state([node("a", pods="1")], [pod("p", cpu="1m", node_name="a")])
+    state.remember(parse_pod(pod("q", cpu="1m")))
+    with pytest.raises(BindError, match="Too many pods"):
+        state.bind("uid-q", "a")
+
+
+def test_assume_and_forget():
+    state = make_state([node("a")])
+    state.remember(parse_pod(pod("p", cpu="1")))
+    state.assume("uid-p", "a")
+    assert state.is_assumed("uid-p")
+    assert usage(state)["nodes"]["a"]["cpu"] == 1000
+    state.forget("uid-p")
+    assert not state.is_assumed("uid-p")
+    assert usage(state)["nodes"]["a"] == {}
+
+
+def test_watch_confirms_assumption():
+    state = make_state([node("a")])
+    state.remember(parse_pod(pod("p", cpu="1")))
+    state.assume("uid-p", "a")
+    assert state.apply_pod(pod("p", cpu="1", node_name="a")) is False
+    assert not state.is_assumed("uid-p")
+    assert usage(state)["nodes"]["a"]["cpu"] == 1000
+
+
+def test_views_resolve_unknown_names_and_reuse_ids():
+    state = make_state([node("a"), node("b", cpu="8")])
+    view, known, unknown = state.view(["b", "zz", "a"])
+    assert known == [0, 2] and unknown == ["zz"]
+    assert view.names == ["b", "a"]
+    assert view.allocatable("cpu").tolist() == [8000, 4000]
+    state.remove_node("a")
+    state.apply_node(node("c", cpu="1"))
+    view, known, unknown = state.view(["a", "c"])
+    assert unknown == ["a"] and view.names == ["c"]
+    assert view.allocatable("cpu").tolist() == [1000]
+
+
+def test_objects_view_takes_node_fields_from_the_objects():
+    state = make_state([node("a", cpu="4")], [pod("p", cpu="1", node_name="a")])
+    sent = node("a", cpu="16", labels={"x": "y"}, unschedulable=True)
+    view, known, unknown = state.view_of_objects([sent])
+    assert known is None and not unknown
+    assert view.allocatable("cpu").tolist() == [16000]
+    assert view.requested("cpu").tolist() == [1000]
+    assert view.unschedulable.tolist() == [True]
+    sub = view.subset(np.array([0]))
+    assert sub.names == ["a"]
+
+
+def test_load_file_yaml_and_json(tmp_path):
+    import orjson
+    import yaml
+
+    doc = {
+        "apiVersion": "v1",
+        "kind": "List",
+        "items": [node("a"), pod("p", cpu="1", node_name="a")],
+    }
+    j = tmp_path / "s.json"
+    j.write_bytes(orjson.dumps(doc))
+    y = tmp_path / "s.yaml"
+    y.write_text(yaml.safe_dump(doc))
+    for path in (j, y):
+        state = ClusterState()
+        assert state.load_file(str(path)) == (1, 1)
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "List", "items": [{"kind": "Service"}]}')
+    with pytest.raises(InvalidInput, match="kind must be Node or Pod"):
+        ClusterState().load_file(str(bad))
+
+
+def test_image_index_follows_node_changes_and_id_reuse():
+    img = [{"names": ["repo/app:1", "repo/app@sha256:aa"], "sizeBytes": 500}]
+    other = [{"names": ["repo/db:2"], "sizeBytes": 900}]
+    state = make_state([node("a", images=img), node("b", images=img + other)])
+    view, _, _ = state.view(["a", "b"])
+    assert view.image_sizes("repo/app:1").tolist() == [500, 500]
+    assert view.image_spread("repo/app:1") == 2
+    assert view.image_sizes("repo/db:2").tolist() == [0, 900]
+    state.remove_node("a")
+    state.apply_node(node("c", images=other))  # takes a's id
+    view, _, _ = state.view(["c", "b"])
+    assert view.image_sizes("repo/app:1").tolist() == [0, 500]
+    assert view.image_sizes("repo/db:2").tolist() == [900, 900]
+    assert view.image_spread("repo/db:2") == 2 and view.image_spread("repo/app:1") == 1
+    state.apply_node(node("b", images=[]))
+    view, _, _ = state.view(["c", "b"])
+    assert view.image_sizes("repo/app:1").tolist() == [0, 0]
+    assert view.image_spread("repo/app:1") == 0

@@ -1,0 +1,158 @@
+"""Malformed input for every verb: a precise answer, and the cache unchanged.
+
+Checked twice: through the Service (comparing the cache itself before and after)
+and through a real gunicorn server (status codes and bodies on the wire).
+"""
+
+from __future__ import annotations
+
+import copy
+
+import orjson
+import pytest
+
+from extender.engine.config import default_configuration
+from extender.engine.engine import Engine
+from extender.wire.service import Service
+from tests.helpers import make_state, node, pod
+from tests.server import Server
+
+NODES = [node("a", cpu="2"), node("b", cpu="4")]
+RUNNING = [pod("r", cpu="1", node_name="a")]
+GOOD_POD = pod("new", cpu="500m")
+
+# (verb, body object or raw bytes, expected substring of the message)
+CONTENT_ERRORS = [
+    ("filter", {"NodeNames": ["a"]}, "Pod: is required"),
+    ("filter", {"Pod": "x", "NodeNames": ["a"]}, "Pod: is required"),
+    ("filter", {"Pod": GOOD_POD}, "one of NodeNames or Nodes is required"),
+    ("filter", {"Pod": GOOD_POD, "NodeNames": "a"}, "NodeNames: must be a list"),
+    ("filter", {"Pod": GOOD_POD, "NodeNames": [1]}, "NodeNames: must be a list"),
+    ("filter", {"Pod": GOOD_POD, "Nodes": {"items": "x"}}, "Nodes: must be a v1.NodeList"),
+    ("filter", {"Pod": GOOD_POD, "Nodes": {"items": [{"metadata": {}}]}}, "Nodes.items[0]"),
+    ("filter", {"Pod": pod("bad", cpu="1.2.3"), "NodeNames": ["a"]}, "requests.cpu"),
+    ("filter", [1, 2], "must be a JSON object"),
+    ("prioritize", {"Pod": GOOD_POD}, "one of NodeNames or Nodes is required"),
+    ("prioritize", {"Pod": {"spec": {"containers": 5}}, "NodeNames": ["a"]}, "containers"),
+    ("explain", {"NodeNames": ["a"]}, "Pod: is required"),
+    ("bind", {"PodUID": "uid-new"}, "Node: must be a non-empty string"),
+    ("bind", {"Node": "a"}, "PodUID: must be a non-empty string"),
+    ("bind", {"PodUID": 5, "Node": "a"}, "PodUID"),
+    ("preempt", {"Pod": GOOD_POD, "NodeNameToMetaVictims": []}, "NodeNameToMetaVictims"),
+]
+
+
+def fresh_service() -> Service:
+    return Service(make_state(NODES, copy.deepcopy(RUNNING)), Engine(default_configuration()))
+
+
+@pytest.mark.parametrize("verb, args, message", CONTENT_ERRORS)
+def test_service_rejects_and_changes_nothing(verb, args, message):
+    from extender.model.errors import InvalidInput
+
+    service = fresh_service()
+    before = service.state.truth()
+    with pytest.raises(InvalidInput) as err:
+        getattr(service, verb)(args)
+    assert message in str(err.value)
+    assert service.state.truth() == before
+
+
+def test_bind_errors_come_back_in_error_and_change_nothing():
+    service = fresh_service()
+    before = service.state.truth()
+    res = service.bind({"PodUID": "never-seen", "Node": "a", "PodName": "x", "PodNamespace": "d"})
+    assert "was not seen" in res["Error"]
+    big = pod("big", cpu="3")
+    service.filter({"Pod": big, "NodeNames": ["a", "b"]})
+    res = service.bind({"PodUID": "uid-big", "Node": "a"})
+    assert "no longer fits on a: Insufficient cpu" in res["Error"]
+    res = service.bind({"PodUID": "uid-big", "Node": "nowhere"})
+    assert "not known" in res["Error"]
+    assert service.state.truth() == before
+    assert service.bind({"PodUID": "uid-big", "Node": "b"}) == {"Error": ""}
+    assert service.state.truth()["pods"]["uid-big"] == "b"
+
+
+def test_unknown_nodes_fail_only_themselves():
+    service = fresh_service()
+    res = service.filter({"Pod": GOOD_POD, "NodeNames": ["a", "ghost", "b"]})
+    assert res["NodeNames"] == ["a", "b"]
+    assert "not found in podsift's cache" in res["FailedNodes"]["ghost"]
+    names, scores = service.prioritize({"Pod": GOOD_POD, "NodeNames": ["ghost", "b"]})
+    assert names == ["ghost", "b"] and scores[0] == 0
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    path = tmp_path_factory.mktemp("bad") / "s.json"
+    path.write_bytes(orjson.dumps({"kind": "List", "items": NODES + RUNNING}))
+    s = Server("--snapshot", str(path), "--max-body", "100000")
+    yield s
+    s.stop()
+
+
+def _fingerprint(server: Server) -> object:
+    status, res = server.post("/explain", {"Pod": GOOD_POD, "NodeNames": ["a", "b"]})
+    assert status == 200
+    return res
+
+
+@pytest.mark.parametrize("verb, args, message", CONTENT_ERRORS)
+def test_http_answers_precisely(server, verb, args, message):
+    before = _fingerprint(server)
+    status, res = server.post_raw(f"/{verb}", orjson.dumps(args))
+    body = orjson.loads(res)
+    if isinstance(args, list):
+        assert status == 400
+    elif verb in ("filter", "bind"):
+        assert status == 200  # the protocol's Error field carries the message
+    else:
+        assert status == 400
+    assert message in body["Error"]
+    assert "Traceback" not in body["Error"]
+    assert _fingerprint(server) == before
+
+
+@pytest.mark.parametrize(
+    "verb, raw, status, message",
+    [
+        ("filter", b"{not json", 400, "not valid JSON"),
+        ("prioritize", b"", 400, "body is empty"),
+        ("bind", b"\xff\xfe", 400, "not valid JSON"),
+        ("filter", b" " * 100_001, 413, "exceeds the limit"),
+    ],
+)
+def test_http_malformed_bodies(server, verb, raw, status, message):
+    before = _fingerprint(server)
+    got, body = server.post_raw(f"/{verb}", raw)
+    assert got == status
+    assert message in orjson.loads(body)["Error"]
+    assert _fingerprint(server) == before
+
+
+def test_http_wrong_method_and_path(server):
+    got, body = server.post_raw("/filter", b"", method="GET")
+    assert got == 405 and b"POST" in body
+    assert server.get("/nope")[0] == 404
+
+
+def test_http_chunked_body_is_read(server):
+    import http.client
+
+    names = ["a", "b"]
+    body = orjson.dumps({"Pod": GOOD_POD, "NodeNames": names})
+    conn = http.client.HTTPConnection("127.0.0.1", server.port, timeout=10)
+    try:
+        conn.request(
+            "POST",
+            "/filter",
+            body=iter([body[:10], body[10:]]),
+            headers={"Content-Type": "application/json"},
+            encode_chunked=True,
+        )
+        resp = conn.getresponse()
+        assert resp.status == 200
+        assert orjson.loads(resp.read())["NodeNames"] == names
+    finally:
+        conn.close()

@@ -1,0 +1,121 @@
+"""Service verbs over decoded JSON: explain, preempt, both node-cache modes."""
+
+from __future__ import annotations
+
+from extender.engine.config import default_configuration, parse_configuration
+from extender.engine.engine import Engine
+from extender.wire.service import Service
+from tests.helpers import make_state, node, pod
+
+
+def service(nodes, pods=(), config=None) -> Service:
+    cfg = default_configuration() if config is None else parse_configuration(config)
+    return Service(make_state(nodes, pods), Engine(cfg))
+
+
+def test_explain_matches_contract_shape_and_prioritize():
+    svc = service([node("a", cpu="2"), node("b", cpu="8")], [pod("r", cpu="1500m", node_name="a")])
+    args = {"Pod": pod("p", cpu="1"), "NodeNames": ["a", "b"]}
+    out = svc.explain(args)["nodes"]
+    assert [n["name"] for n in out] == ["a", "b"]
+    a, b = out
+    assert a["passed"] is False
+    assert a["filters"]["NodeResourcesFit"] == {"pass": False, "reason": "Insufficient cpu"}
+    assert a["scores"] == {} and a["score"] == 0
+    assert b["passed"] is True
+    assert set(b["scores"]) == {
+        "NodeResourcesFit",
+        "NodeResourcesBalancedAllocation",
+        "ImageLocality",
+        "NodeAffinity",
+        "TaintToleration",
+    }
+    weights = {
+        "NodeResourcesFit": 1,
+        "NodeResourcesBalancedAllocation": 1,
+        "ImageLocality": 1,
+        "NodeAffinity": 2,
+        "TaintToleration": 3,
+    }
+    assert b["weighted"] == sum(weights[k] * v for k, v in b["scores"].items())
+    assert b["score"] == (2 * b["weighted"] * 10 + 800) // 1600
+    names, scores = svc.prioritize(args)
+    assert names == ["a", "b"] and scores.tolist() == [0, b["score"]]
+
+
+def test_nodes_mode_answers_with_the_same_objects():
+    nodes = [node("a", cpu="1"), node("b", cpu="8")]
+    svc = service(nodes)
+    res = svc.filter({"Pod": pod("p", cpu="2"), "Nodes": {"items": nodes}})
+    assert res["NodeNames"] is None
+    assert res["Nodes"]["items"] == [nodes[1]]
+    assert res["FailedNodes"] == {"a": "Insufficient cpu"}
+
+
+def test_nodes_mode_objects_are_authoritative_for_taints():
+    tainted = node("a", taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])
+    svc = service([node("a")])
+    res = svc.filter({"Pod": pod("p", cpu="1"), "Nodes": {"items": [tainted]}})
+    assert res["Nodes"]["items"] == []
+    assert "untolerated taint" in res["FailedAndUnresolvableNodes"]["a"]
+
+
+def test_preempt_keeps_nodes_where_the_victims_make_room():
+    svc = service(
+        [node("a", cpu="2"), node("b", cpu="2")],
+        [
+            pod("va", cpu="1500m", node_name="a", uid="ua"),
+            pod("vb1", cpu="1", node_name="b", uid="ub1"),
+            pod("vb2", cpu="1", node_name="b", uid="ub2"),
+        ],
+    )
+    args = {
+        "Pod": pod("p", cpu="1500m"),
+        "NodeNameToMetaVictims": {
+            "a": {"Pods": [{"UID": "ua"}], "NumPDBViolations": 0},
+            "b": {"Pods": [{"UID": "ub1"}], "NumPDBViolations": 1},
+            "ghost": {"Pods": [], "NumPDBViolations": 0},
+        },
+    }
+    before = svc.state.truth()
+    out = svc.preempt(args)["NodeNameToMetaVictims"]
+    assert out == {"a": {"Pods": [{"UID": "ua"}], "NumPDBViolations": 0}}
+    assert svc.state.truth() == before
+
+
+def test_empty_configuration_passes_every_node_and_scores_zero():
+    svc = service([node("a", cpu="1"), node("b")], config={"filters": [], "scores": []})
+    res = svc.filter({"Pod": pod("p", cpu="64"), "NodeNames": ["a", "b"]})
+    assert res["NodeNames"] == ["a", "b"]
+    assert svc.prioritize({"Pod": pod("p"), "NodeNames": ["b", "a"]})[1].tolist() == [0, 0]
+
+
+def test_bind_then_filter_sees_the_capacity_taken():
+    svc = service([node("a", cpu="2")])
+    p1, p2 = pod("p1", cpu="1500m"), pod("p2", cpu="1")
+    assert svc.filter({"Pod": p1, "NodeNames": ["a"]})["NodeNames"] == ["a"]
+    assert svc.bind({"PodUID": "uid-p1", "Node": "a"}) == {"Error": ""}
+    res = svc.filter({"Pod": p2, "NodeNames": ["a"]})
+    assert res["NodeNames"] == [] and res["FailedNodes"] == {"a": "Insufficient cpu"}
+
+
+def test_prioritize_reuses_filter_verdicts_only_for_the_same_state():
+    svc = service([node("a", cpu="2"), node("b", cpu="2")])
+    p1, p2 = pod("p1", cpu="1500m"), pod("p2", cpu="1")
+    args2 = {"Pod": p2, "NodeNames": ["a", "b"]}
+    assert svc.filter(args2)["NodeNames"] == ["a", "b"]
+    fresh = service([node("a", cpu="2"), node("b", cpu="2")])
+    assert svc.prioritize(args2)[1].tolist() == fresh.prioritize(args2)[1].tolist()
+    # a bind lands between this pod's filter and prioritize: node a is full now
+    svc.filter(args2)
+    svc.filter({"Pod": p1, "NodeNames": ["a"]})
+    assert svc.bind({"PodUID": "uid-p1", "Node": "a"}) == {"Error": ""}
+    scores = svc.prioritize(args2)[1].tolist()
+    assert scores[0] == 0 and scores[1] > 0
+
+
+def test_prioritize_over_nodes_the_filter_did_not_see_runs_the_filters():
+    svc = service([node("a", cpu="2"), node("b", cpu="1")])
+    p = pod("p", cpu="1500m")
+    svc.filter({"Pod": p, "NodeNames": ["a"]})
+    assert svc.prioritize({"Pod": p, "NodeNames": ["a", "b"]})[1].tolist()[1] == 0
