@@ -46,7 +46,7 @@ DEFAULT_NODES = 1000
 DEFAULT_PODS = 30000
 BASELINE_PODS_CAP = 30000  # above this, calibration and floor run on a prefix
 FULL_NODES_DEFAULT_PODS = 300  # full-Nodes bodies cost ~0.2 s a pod at 1,000 nodes
-FULL_NODES_MS_PER_POD_PER_1000_NODES = 215.0  # measured, see PERFORMANCE-NOTES
+FULL_NODES_MS_PER_POD_PER_1000_NODES = 215.0  # measured, see docs/PERFORMANCE.md
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
 FLOOR_CONFIG = {
     "apiVersion": "podsift/v1",

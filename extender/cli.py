@@ -1,4 +1,4 @@
-"""`podsift serve | bench | synth`: the command line (docs/CONTRACT.md, "Command line").
+"""`podsift serve | bench | synth`: the command line (docs/CONTRACT.md §5).
 
 The composition root, with `extender.server`: the only module that reaches
 the benchmark package (`bench`), and only lazily, for `podsift bench`,

@@ -25,6 +25,7 @@ from extender.cache.state import ClusterState
 from extender.cache.view import NodeView
 from extender.framework import registry
 from extender.framework.checks import checked_filter, checked_reasons, checked_scores
+from extender.framework.policy import FilterPolicy, ScorePolicy
 from extender.model.pod import PodInfo, parse_pod
 
 __all__ = [
@@ -153,7 +154,7 @@ def load_policy(name: str, args: dict | None = None, kind: str = "filter") -> An
     return registry.create(name, args, kind)
 
 
-def run_filter(policy: Any, pod: PodInfo, nodes: NodeView) -> dict[str, str]:
+def run_filter(policy: FilterPolicy, pod: PodInfo, nodes: NodeView) -> dict[str, str]:
     """{node name: "" if it passes, else its reason}, with the engine's checks of
     the filter's verdict and reasons (PolicyError if the plugin breaks them)."""
     name = policy.name or type(policy).__name__
@@ -165,7 +166,7 @@ def run_filter(policy: Any, pod: PodInfo, nodes: NodeView) -> dict[str, str]:
     return result
 
 
-def run_score(policy: Any, pod: PodInfo, nodes: NodeView) -> dict[str, int]:
+def run_score(policy: ScorePolicy, pod: PodInfo, nodes: NodeView) -> dict[str, int]:
     """{node name: score}, with the engine's checks of the answer, and stricter: a
     value outside 0..100, which the engine would clamp, is a PolicyError here."""
     name = policy.name or type(policy).__name__

@@ -1,4 +1,4 @@
-"""The command line (CONTRACT section 5): clear errors before anything starts."""
+"""The command line (docs/CONTRACT.md §5): clear errors before anything starts."""
 
 import subprocess
 import sys

@@ -47,7 +47,7 @@ K8S_KINDS = {
 }
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
-# podsift's defaults (CONTRACT sections 1 and 5).
+# podsift's defaults (docs/CONTRACT.md §1 and §5).
 PODSIFT_VERBS = {"filterVerb": "filter", "prioritizeVerb": "prioritize", "bindVerb": "bind"}
 DEFAULT_LISTEN = "127.0.0.1:8888"
 

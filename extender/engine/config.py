@@ -1,4 +1,4 @@
-"""The policy configuration file (CONTRACT section 4) and the default profile."""
+"""The policy configuration file (docs/CONTRACT.md §4) and the default profile."""
 
 from __future__ import annotations
 

@@ -22,7 +22,7 @@ from extender.cache.view import NodeView
 from extender.engine.config import PolicyConfiguration
 from extender.framework import registry
 from extender.framework.checks import checked_filter, checked_reasons, checked_scores
-from extender.framework.policy import MAX_NODE_SCORE
+from extender.framework.policy import MAX_NODE_SCORE, FilterPolicy, ScorePolicy
 from extender.model.pod import PodInfo
 
 MAX_EXTENDER_PRIORITY = 10  # kube-scheduler's extender scores are 0..10
@@ -48,7 +48,7 @@ class _Filter:
 
     __slots__ = ("policy", "name", "unresolvable", "checked")
 
-    def __init__(self, policy: Any, checked: bool) -> None:
+    def __init__(self, policy: FilterPolicy, checked: bool) -> None:
         self.policy = policy
         self.name = policy.name
         self.unresolvable = bool(getattr(policy, "unresolvable", False))
@@ -68,7 +68,7 @@ class _Score:
 
     __slots__ = ("policy", "name", "weight", "checked")
 
-    def __init__(self, policy: Any, weight: int, checked: bool) -> None:
+    def __init__(self, policy: ScorePolicy, weight: int, checked: bool) -> None:
         self.policy = policy
         self.name = policy.name
         self.weight = weight
@@ -170,7 +170,7 @@ class Engine:
 
     # ---- explaining ------------------------------------------------------
     def explain(self, pod: PodInfo, view: NodeView) -> list[dict[str, Any]]:
-        """Every filter's verdict and every score per node (docs/CONTRACT.md, /explain)."""
+        """Every filter's verdict and every score per node (docs/CONTRACT.md §2)."""
         names = view.names
         entries = [
             {"name": n, "passed": True, "filters": {}, "scores": {}, "weighted": 0, "score": 0}

@@ -60,7 +60,8 @@ class Policy:
 
     Set `takes_args = False` on a policy without args: any args given are then
     a ConfigError naming them, as kube-scheduler's strict decoding makes them.
-    The registry sets `name` to the name the configuration used.
+    `name` defaults to the class name; the registry sets it to the name the
+    configuration used.
     """
 
     name: str = ""
@@ -70,9 +71,12 @@ class Policy:
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         if args is None:
             args = {}
-        label = self.name or type(self).__name__
+        if not self.name:  # so messages from __init__ name the policy even when built by hand
+            self.name = type(self).__name__
         if not isinstance(args, dict):
-            raise ConfigError(f"{label}: args must be a mapping, got {type(args).__name__}")
+            raise ConfigError(f"{self.name}: args must be a mapping, got {type(args).__name__}")
         if args and not self.takes_args:
-            raise ConfigError(f"{label} takes no args, got: {', '.join(sorted(map(str, args)))}")
+            raise ConfigError(
+                f"{self.name} takes no args, got: {', '.join(sorted(map(str, args)))}"
+            )
         self.args = args

@@ -3,7 +3,7 @@
 The kubernetes package is used only to load a kubeconfig or the in-cluster
 configuration (host, TLS files, bearer token with its refresh hook). Requests
 go through urllib3 and bodies are decoded with orjson into plain dicts: the
-client's model objects cost ~1 ms and ~59 KiB per pod (PERFORMANCE-NOTES), far
+client's model objects cost ~1 ms and ~59 KiB per pod (docs/PERFORMANCE.md), far
 too much for a watch stream carrying thousands of pod updates.
 """
 

@@ -286,3 +286,20 @@ def test_bad_config_fails_before_any_run(tmp_path: Path, capsys: pytest.CaptureF
     assert main(["--nodes", "5", "--pods", "5", "--config", str(cfg)]) == 2
     err = capsys.readouterr().err
     assert "unknown policy 'NoSuchScore'" in err
+
+
+def test_plots_without_the_bench_extra_fail_at_once(
+    tmp_path: Path, capsys: pytest.CaptureFixture, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image ships without matplotlib and tqdm (the `bench` extra): --out says so
+    before running anything, and a missing progress bar is only noted."""
+    import bench.cli
+
+    monkeypatch.setattr(bench.cli, "_installed", lambda module: False)
+    args = ["--nodes", "5", "--pods", "5", "--mode", "inprocess", "--out", str(tmp_path / "o")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert "matplotlib, which is not installed" in err and "podsift[bench]" in err
+    assert not (tmp_path / "o").exists()
+    assert main(["--nodes", "5", "--pods", "5", "--mode", "inprocess", "--progress"]) == 0
+    assert "no progress bar (tqdm is not installed)" in capsys.readouterr().err

@@ -1,4 +1,4 @@
-"""Policy configuration file (CONTRACT section 4)."""
+"""Policy configuration file (docs/CONTRACT.md §4)."""
 
 import pytest
 

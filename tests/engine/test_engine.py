@@ -15,7 +15,7 @@ from tests.helpers import make_pod, make_view, node, pod
 
 
 def test_final_score_rounds_half_up_in_integers():
-    # docs/CONTRACT.md (/explain): 153 with weights 1+1 gives 8
+    # docs/CONTRACT.md §2: 153 with weights 1+1 gives 8
     assert final_scores(np.array([153, 150, 149, 0, 200]), 2).tolist() == [8, 8, 7, 0, 10]
     assert final_scores(np.array([5, 95]), 1).tolist() == [1, 10]
     assert final_scores(np.array([4]), 1).tolist() == [0]

@@ -18,10 +18,10 @@ from extender.model.pod import (
     HostPort,
     PodInfo,
     Toleration,
-    is_tracked_resource,
     normalized_image_name,
     parse_pod,
 )
+from extender.model.resources import is_tracked_resource
 
 MI = 1 << 20
 GI = 1 << 30
