@@ -696,3 +696,19 @@ def test_fallback_renderer_matches_kustomize(variant):
         )
 
     assert identities(render(variant)) == identities(render_without_kustomize(variant))
+
+
+def test_the_image_leaves_the_benchmark_extras_out():
+    """matplotlib and tqdm serve only `podsift bench`: they are the `bench` extra,
+    and the image installs podsift without extras."""
+    try:
+        import tomllib
+    except ModuleNotFoundError:  # Python 3.10
+        tomllib = pytest.importorskip("tomli")
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]
+    runtime = " ".join(project["dependencies"])
+    assert "matplotlib" not in runtime and "tqdm" not in runtime
+    bench = " ".join(project["optional-dependencies"]["bench"])
+    assert "matplotlib" in bench and "tqdm" in bench
+    installs = re.findall(r"pip install [^\n&]*", (ROOT / "Dockerfile").read_text())
+    assert installs and all("[" not in line for line in installs), installs

@@ -452,8 +452,16 @@ def parse_pod(obj: Any) -> PodInfo:
     return _with_identity(_spec_template(spec), metadata)
 
 
+# Pods of one Deployment carry the same labels, and every request brings its own
+# freshly decoded copy of them: interning one read-only mapping per distinct set
+# keeps the pods podsift remembers for /bind from holding 30,000 copies (~9 MB
+# at 30,000 pods, and as many more objects for the cyclic GC to walk).
+_METADATA_MAPS_LIMIT = 4096
+_metadata_maps: dict[tuple, Any] = {}
+
+
 def _string_map(value: Any, field: str) -> Any:
-    """metadata.labels / annotations as a read-only mapping of strings."""
+    """metadata.labels / annotations as an interned read-only mapping of strings."""
     if not value:
         if value is None or isinstance(value, dict):
             return _NO_STRINGS
@@ -462,7 +470,13 @@ def _string_map(value: Any, field: str) -> Any:
     for key, item in value.items():
         if item.__class__ is not str:
             raise InvalidInput(f"must be a string, got {type(item).__name__}", f"{field}.{key}")
-    return MappingProxyType(value)
+    items = tuple(value.items())
+    found = _metadata_maps.get(items)
+    if found is None:
+        if len(_metadata_maps) >= _METADATA_MAPS_LIMIT:
+            _metadata_maps.clear()
+        found = _metadata_maps[items] = MappingProxyType(dict(items))
+    return found
 
 
 def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:

@@ -804,6 +804,19 @@ def test_pods_sharing_a_spec_share_the_parse() -> None:
     assert parse_pod(c).requests is pa.requests
 
 
+def test_equal_labels_share_one_mapping() -> None:
+    """Pods of one Deployment bring equal labels: one interned mapping, not a copy each."""
+    a, b, c = pod([ctr()]), pod([ctr()]), pod([ctr()])
+    a["metadata"] = {"name": "a", "labels": {"app": "web", "tier": "1"}}
+    b["metadata"] = {"name": "b", "labels": {"app": "web", "tier": "1"}}
+    c["metadata"] = {"name": "c", "labels": {"app": "web", "tier": "2"}}
+    pa, pb, pc = parse_pod(a), parse_pod(b), parse_pod(c)
+    assert pa.labels is pb.labels and pa.labels is not pc.labels
+    assert dict(pc.labels) == {"app": "web", "tier": "2"}
+    a["metadata"]["labels"]["app"] = "changed"  # the request's dict is not kept
+    assert pa.labels["app"] == "web"
+
+
 def test_labels_and_annotations_are_read_only_strings() -> None:
     obj = pod([ctr()])
     obj["metadata"] = {"name": "p", "labels": {"app": "web"}, "annotations": {"a": "1"}}
