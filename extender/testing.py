@@ -143,8 +143,7 @@ def make_objects_view(nodes: Iterable[dict], pods: Iterable[dict] = ()) -> NodeV
     objects are authoritative for their labels, annotations, taints and allocatable."""
     nodes = list(nodes)
     state = _state(nodes, pods)
-    view, _, unknown = state.view_of_objects(nodes)
-    assert not unknown
+    view, _, _ = state.view_of_objects(nodes)  # every node was just loaded: all known
     return view
 
 

@@ -27,6 +27,40 @@ _COLUMN_CACHE_SIZE = 1024
 _taint_epochs = itertools.count(1)
 
 
+def _read_only(column: np.ndarray) -> np.ndarray:
+    view = column.view()
+    view.flags.writeable = False
+    return view
+
+
+class ReadOnlyColumns:
+    """Read-only views of the table's columns, for the NodeViews policies read.
+
+    A slice of a read-only array is read-only for free, where flagging each
+    gathered column costs ~0.3 µs (~40 times a request); and nothing that reads
+    through these can write into the table. Rebuilt when the table replaces its
+    arrays (growth), extended when it adds a resource column."""
+
+    __slots__ = (
+        "names",
+        "alloc",
+        "req",
+        "nonzero_cpu",
+        "nonzero_mem",
+        "unschedulable",
+        "taint_set",
+    )
+
+    def __init__(self, table: NodeTable) -> None:
+        self.names = _read_only(table.names_arr)
+        self.alloc = [_read_only(a) for a in table.alloc]
+        self.req = [_read_only(a) for a in table.req]
+        self.nonzero_cpu = _read_only(table.nonzero_cpu)
+        self.nonzero_mem = _read_only(table.nonzero_mem)
+        self.unschedulable = _read_only(table.unschedulable)
+        self.taint_set = _read_only(table.taint_set)
+
+
 class NodeTable:
     def __init__(self, capacity: int = 256) -> None:
         self.capacity = capacity
@@ -57,6 +91,7 @@ class NodeTable:
         self._free: list[int] = []
         self._next = 0
         self.version = 0  # bumps when the node set (names/ids) changes
+        self.read = ReadOnlyColumns(self)
 
     # ---- structure -------------------------------------------------------
     def __len__(self) -> int:
@@ -83,6 +118,7 @@ class NodeTable:
         self._annotation_columns.clear()
         self.infos.extend([None] * (new - self.capacity))
         self.capacity = new
+        self.read = ReadOnlyColumns(self)
 
     def column(self, resource: str) -> int:
         """Column of `resource`, adding an all-zero column for a new one."""
@@ -93,6 +129,8 @@ class NodeTable:
             self.resource_col[resource] = col
             self.alloc.append(np.zeros(self.capacity, np.int64))
             self.req.append(np.zeros(self.capacity, np.int64))
+            self.read.alloc.append(_read_only(self.alloc[-1]))
+            self.read.req.append(_read_only(self.req[-1]))
         return col
 
     def intern_taints(self, taints: tuple[Taint, ...]) -> int:
@@ -160,6 +198,7 @@ class NodeTable:
                 return None
             column = np.zeros(self.capacity, np.int64)
             column[list(holders)] = list(holders.values())
+            column.flags.writeable = False
             if len(self._image_columns) >= _COLUMN_CACHE_SIZE:
                 del self._image_columns[next(iter(self._image_columns))]
             self._image_columns[name] = column
@@ -261,7 +300,7 @@ class NodeTable:
         return ""
 
     def port_conflict_mask(self, wanted: tuple[HostPort, ...]) -> np.ndarray:
-        """Per-node-id mask: the node already uses one of the wanted host ports."""
+        """Per-node-id mask, read-only: the node already uses one of the wanted host ports."""
         mask = np.zeros(self.capacity, bool)
         for p in wanted:
             ip, proto, port = sanitize(p)
@@ -271,4 +310,5 @@ class NodeTable:
             for nid, ips in by_node.items():
                 if ip_conflicts(ip, ips):
                     mask[nid] = True
+        mask.flags.writeable = False
         return mask

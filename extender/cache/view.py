@@ -57,15 +57,21 @@ class NodeView:
 
     def __init__(self, table: NodeTable, ids: np.ndarray, contiguous: bool = False) -> None:
         self._t = table
+        self._cols = table.read  # the table's columns, read-only
         self.ids = ids  # node table ids (internal: the engine's memo keys on them)
         self.n = len(ids)
         self._cache: dict[Any, np.ndarray] = {}
         # When the candidates are table rows 0..n-1 in order (a full NodeNames list in
         # the table's order), columns are slices instead of gathered copies.
-        self._sel: Any = slice(0, self.n) if contiguous else ids
+        self._contiguous = contiguous
 
     def _gather(self, column: np.ndarray) -> np.ndarray:
-        return read_only(column[self._sel])
+        """The candidates' rows of a read-only per-node-id column, read-only."""
+        if self._contiguous:
+            return column[: self.n]  # a slice of a read-only array is read-only
+        arr = column[self.ids]
+        arr.setflags(write=False)
+        return arr
 
     def _column(self, key: Any, build: Any) -> np.ndarray:
         arr = self._cache.get(key)
@@ -79,7 +85,7 @@ class NodeView:
         """object[n]: the node names, read-only (compare it with `==` for a mask)."""
         arr = self._cache.get("names")
         if arr is None:
-            arr = self._cache["names"] = self._gather(self._t.names_arr)
+            arr = self._cache["names"] = self._gather(self._cols.names)
         return arr
 
     @property
@@ -103,7 +109,9 @@ class NodeView:
         key = ("alloc", resource)
         arr = self._cache.get(key)
         if arr is None:
-            arr = self._cache[key] = self._resource(self._t.alloc, resource)
+            col = self._t.resource_col.get(resource)
+            arr = _zeros(self.n) if col is None else self._gather(self._cols.alloc[col])
+            self._cache[key] = arr
         return arr
 
     def requested(self, resource: str) -> np.ndarray:
@@ -111,20 +119,18 @@ class NodeView:
         key = ("req", resource)
         arr = self._cache.get(key)
         if arr is None:
-            arr = self._cache[key] = self._resource(self._t.req, resource)
+            col = self._t.resource_col.get(resource)
+            arr = _zeros(self.n) if col is None else self._gather(self._cols.req[col])
+            self._cache[key] = arr
         return arr
-
-    def _resource(self, columns: list[np.ndarray], resource: str) -> np.ndarray:
-        col = self._t.resource_col.get(resource)
-        return _zeros(self.n) if col is None else self._gather(columns[col])
 
     def nonzero_requested(self, resource: str) -> np.ndarray:
         """int64[n]: as `requested`, with the scoring defaults for cpu and memory
         (100m and 200Mi for a container that requests none), as kube-scheduler scores."""
         if resource == "cpu":
-            key, source = "nz_cpu", self._t.nonzero_cpu
+            key, source = "nz_cpu", self._cols.nonzero_cpu
         elif resource == "memory":
-            key, source = "nz_memory", self._t.nonzero_mem
+            key, source = "nz_memory", self._cols.nonzero_mem
         else:
             return self.requested(resource)
         arr = self._cache.get(key)
@@ -138,14 +144,14 @@ class NodeView:
         """bool[n]: the node is cordoned (`spec.unschedulable`)."""
         arr = self._cache.get("unsched")
         if arr is None:
-            arr = self._cache["unsched"] = self._gather(self._t.unschedulable)
+            arr = self._cache["unsched"] = self._gather(self._cols.unschedulable)
         return arr
 
     def taint_sets(self) -> TaintSets:
         """The candidates' taints as distinct sets (see TaintSets)."""
         ids = self._cache.get("taints")
         if ids is None:
-            ids = self._cache["taints"] = self._gather(self._t.taint_set)
+            ids = self._cache["taints"] = self._gather(self._cols.taint_set)
         return TaintSets(ids, self._t.taint_sets, self._t.taint_epoch)
 
     def label_mask(self, selector: CompiledNodeSelector) -> np.ndarray:

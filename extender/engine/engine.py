@@ -54,13 +54,13 @@ class _Filter:
         self.unresolvable = bool(getattr(policy, "unresolvable", False))
         self.checked = checked
 
-    def run(self, pod: PodInfo, view: NodeView) -> np.ndarray:
+    def verdict(self, pod: PodInfo, view: NodeView) -> np.ndarray:
         ok = self.policy.filter(pod, view)
         return checked_filter(self.name, ok, view.n) if self.checked else ok
 
     def reasons(self, pod: PodInfo, view: NodeView, positions: np.ndarray) -> list[str]:
         texts = self.policy.reasons(pod, view, positions)
-        return checked_reasons(self.name, texts, len(positions))
+        return checked_reasons(self.name, texts, len(positions), strings=self.checked)
 
 
 class _Score:
@@ -73,10 +73,6 @@ class _Score:
         self.name = policy.name
         self.weight = weight
         self.checked = checked
-
-    def run(self, pod: PodInfo, view: NodeView) -> np.ndarray:
-        s = self.policy.score(pod, view)
-        return checked_scores(self.name, s, view.n) if self.checked else s
 
 
 class Engine:
@@ -110,7 +106,10 @@ class Engine:
         unresolvable: dict[str, str] = {}
         names = None
         for f in self.filters:
-            ok = f.run(pod, view)
+            # f.verdict(), inlined: the trusted path is one call per policy
+            ok = f.policy.filter(pod, view)
+            if f.checked:
+                ok = checked_filter(f.name, ok, view.n)
             if reasons:
                 newly = passing & ~ok
                 if newly.any():
@@ -133,7 +132,9 @@ class Engine:
             return weighted, [weighted for _ in self.scores]
         per_policy = []
         for s in self.scores:
-            values = s.run(pod, view)
+            values = s.policy.score(pod, view)
+            if s.checked:
+                values = checked_scores(s.name, values, view.n)
             per_policy.append(values)
             weighted += s.weight * values
         return weighted, per_policy
@@ -178,7 +179,7 @@ class Engine:
         ]
         passing = np.ones(view.n, bool)
         for f in self.filters:
-            ok = f.run(pod, view)
+            ok = f.verdict(pod, view)
             failed_pos = np.flatnonzero(~ok)
             reasons = dict(zip(failed_pos.tolist(), f.reasons(pod, view, failed_pos)))
             for i, entry in enumerate(entries):
