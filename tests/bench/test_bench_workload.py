@@ -132,3 +132,18 @@ def test_every_pod_is_placeable_even_first_fit_at_scale(nodes: int, seed: int) -
 def test_rejects_pods_without_nodes() -> None:
     with pytest.raises(ValueError):
         generate(0, 5)
+
+
+def test_answers_digest_is_deterministic_and_sees_a_change() -> None:
+    from bench import digest
+
+    first = digest.answers_digest(20, 40, seed=3)
+    assert first == digest.answers_digest(20, 40, seed=3)
+    assert len(first) == 64 and first != digest.answers_digest(20, 40, seed=4)
+
+
+def test_instructions_driver_places_pods(capsys) -> None:
+    from bench import instructions
+
+    assert instructions.main(["--nodes", "20", "--pods", "10"]) == 0
+    assert capsys.readouterr().out.strip() == "placed 10 of 10"
