@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from extender.model.errors import InvalidInput
+from extender.model.fields import object_field
 from extender.model.quantity import resource_amount
 from extender.model.taints import TAINT_EFFECTS, Taint
 
@@ -26,16 +27,8 @@ class NodeInfo:
     annotations: tuple[tuple[str, str], ...] = ()
 
 
-def _mapping(value: Any, field: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput(f"must be an object, got {type(value).__name__}", field)
-    return value
-
-
 def _string_map(value: Any, field: str, what: str) -> dict[str, str]:
-    mapping = _mapping(value, field)
+    mapping = object_field(value, field)
     for k, v in mapping.items():
         if not isinstance(v, str):
             raise InvalidInput(f"{what} values must be strings", f"{field}.{k}")
@@ -46,7 +39,7 @@ def parse_node(obj: Any, field: str = "node") -> NodeInfo:
     """Parse a v1.Node JSON object; raises InvalidInput naming the bad field."""
     if not isinstance(obj, dict):
         raise InvalidInput(f"must be a Node object, got {type(obj).__name__}", field)
-    meta = _mapping(obj.get("metadata"), f"{field}.metadata")
+    meta = object_field(obj.get("metadata"), f"{field}.metadata")
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidInput("must be a non-empty string", f"{field}.metadata.name")
@@ -54,8 +47,8 @@ def parse_node(obj: Any, field: str = "node") -> NodeInfo:
     annotations = _string_map(
         meta.get("annotations"), f"{field}.metadata.annotations", "annotation"
     )
-    spec = _mapping(obj.get("spec"), f"{field}.spec")
-    status = _mapping(obj.get("status"), f"{field}.status")
+    spec = object_field(obj.get("spec"), f"{field}.spec")
+    status = object_field(obj.get("status"), f"{field}.status")
 
     taints = []
     raw_taints = spec.get("taints") or []
@@ -79,7 +72,7 @@ def parse_node(obj: Any, field: str = "node") -> NodeInfo:
     raw_alloc = status.get("allocatable")
     if raw_alloc is None:
         raw_alloc = status.get("capacity")
-    alloc = _mapping(raw_alloc, f"{field}.status.allocatable")
+    alloc = object_field(raw_alloc, f"{field}.status.allocatable")
     allocatable = tuple(
         sorted(
             (res, resource_amount(res, q, f"{field}.status.allocatable.{res}"))

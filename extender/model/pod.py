@@ -25,6 +25,7 @@ from cachetools import LRUCache
 
 from extender.model import selectors
 from extender.model.errors import InvalidInput
+from extender.model.fields import integer_field, list_field, object_field, string_field
 from extender.model.hostports import DEFAULT_PROTOCOL, HostPort
 from extender.model.quantity import nano_value, nanos_to_amount
 from extender.model.resources import HUGEPAGES_PREFIX, is_tracked_resource
@@ -89,46 +90,10 @@ _spec_lock = threading.Lock()
 _spec_cache: LRUCache = LRUCache(maxsize=_SPEC_CACHE_SIZE)
 
 
-# ---------------------------------------------------------------------------
-# Field access that turns shape errors into InvalidInput with the field path
-
-
-def _object(value: Any, field: str) -> dict:
-    if value is None:
-        return {}
-    if not isinstance(value, dict):
-        raise InvalidInput(f"must be an object, got {type(value).__name__}", field)
-    return value
-
-
-def _list(value: Any, field: str) -> list:
-    if value is None:
-        return []
-    if not isinstance(value, list):
-        raise InvalidInput(f"must be a list, got {type(value).__name__}", field)
-    return value
-
-
-def _string(value: Any, field: str, default: str = "") -> str:
-    if value is None:
-        return default
-    if not isinstance(value, str):
-        raise InvalidInput(f"must be a string, got {type(value).__name__}", field)
-    return value or default
-
-
-def _integer(value: Any, field: str, default: int = 0) -> int:
-    if value is None:
-        return default
-    if isinstance(value, bool) or not isinstance(value, int):
-        raise InvalidInput(f"must be an integer, got {type(value).__name__}", field)
-    return value
-
-
 def _resource_list(value: Any, field: str) -> dict[str, int]:
     """A v1.ResourceList as {name: exact nano units}; negative amounts refused."""
     out: dict[str, int] = {}
-    for name, quantity in _object(value, field).items():
+    for name, quantity in object_field(value, field).items():
         where = f"{field}.{name}"
         try:
             nanos = nano_value(quantity)
@@ -213,7 +178,7 @@ def _pod_level_requests(
     """`spec.resources.requests` for the pod-level resources, with the API
     defaulting a raw pod may lack (requests default to the containers'
     aggregate, else to the pod-level limits)."""
-    resources = _object(spec.get("resources"), "spec.resources")
+    resources = object_field(spec.get("resources"), "spec.resources")
     if not resources:
         return {}
     requests = _resource_list(resources.get("requests"), "spec.resources.requests")
@@ -255,17 +220,17 @@ def normalized_image_name(name: str) -> str:
 
 def _tolerations(spec: dict) -> tuple[Toleration, ...]:
     out = []
-    for i, raw in enumerate(_list(spec.get("tolerations"), "spec.tolerations")):
+    for i, raw in enumerate(list_field(spec.get("tolerations"), "spec.tolerations")):
         where = f"spec.tolerations[{i}]"
         if not isinstance(raw, dict):
             raise InvalidInput(f"must be an object, got {type(raw).__name__}", where)
-        operator = _string(raw.get("operator"), f"{where}.operator", "Equal")
+        operator = string_field(raw.get("operator"), f"{where}.operator", "Equal")
         if operator not in TOLERATION_OPERATORS:
             raise InvalidInput(
                 f"must be one of {', '.join(TOLERATION_OPERATORS)}, got {operator!r}",
                 f"{where}.operator",
             )
-        effect = _string(raw.get("effect"), f"{where}.effect")
+        effect = string_field(raw.get("effect"), f"{where}.effect")
         if effect not in TOLERATION_EFFECTS:
             raise InvalidInput(
                 f"must be empty or one of {', '.join(TOLERATION_EFFECTS[1:])}, got {effect!r}",
@@ -273,9 +238,9 @@ def _tolerations(spec: dict) -> tuple[Toleration, ...]:
             )
         out.append(
             Toleration(
-                key=_string(raw.get("key"), f"{where}.key"),
+                key=string_field(raw.get("key"), f"{where}.key"),
                 operator=operator,
-                value=_string(raw.get("value"), f"{where}.value"),
+                value=string_field(raw.get("value"), f"{where}.value"),
                 effect=effect,
             )
         )
@@ -283,16 +248,16 @@ def _tolerations(spec: dict) -> tuple[Toleration, ...]:
 
 
 def _host_ports(container: dict, where: str, into: list[HostPort]) -> None:
-    for j, port in enumerate(_list(container.get("ports"), f"{where}.ports")):
+    for j, port in enumerate(list_field(container.get("ports"), f"{where}.ports")):
         port_field = f"{where}.ports[{j}]"
         if not isinstance(port, dict):
             raise InvalidInput(f"must be an object, got {type(port).__name__}", port_field)
-        number = _integer(port.get("hostPort"), f"{port_field}.hostPort")
+        number = integer_field(port.get("hostPort"), f"{port_field}.hostPort")
         if number <= 0:
             continue
         host_port = HostPort(
-            ip=_string(port.get("hostIP"), f"{port_field}.hostIP"),
-            protocol=_string(port.get("protocol"), f"{port_field}.protocol", DEFAULT_PROTOCOL),
+            ip=string_field(port.get("hostIP"), f"{port_field}.hostIP"),
+            protocol=string_field(port.get("protocol"), f"{port_field}.protocol", DEFAULT_PROTOCOL),
             port=number,
         )
         if host_port not in into:
@@ -300,13 +265,13 @@ def _host_ports(container: dict, where: str, into: list[HostPort]) -> None:
 
 
 def _image(container: dict, where: str) -> str | None:
-    image = _string(container.get("image"), f"{where}.image")
+    image = string_field(container.get("image"), f"{where}.image")
     return normalized_image_name(image) if image else None
 
 
 def _node_affinity(spec: dict) -> tuple[Any, Any]:
-    affinity = _object(spec.get("affinity"), "spec.affinity")
-    node_affinity = _object(affinity.get("nodeAffinity"), "spec.affinity.nodeAffinity")
+    affinity = object_field(spec.get("affinity"), "spec.affinity")
+    node_affinity = object_field(affinity.get("nodeAffinity"), "spec.affinity.nodeAffinity")
     if not node_affinity:
         return None, None
     base = "spec.affinity.nodeAffinity"
@@ -343,14 +308,14 @@ def _parse_spec(spec: dict) -> PodInfo:
     images: list[str] = []
     init_images: list[str] = []
 
-    raw_init = _list(spec.get("initContainers"), "spec.initContainers")
+    raw_init = list_field(spec.get("initContainers"), "spec.initContainers")
     for i, container in enumerate(raw_init):
         where = f"spec.initContainers[{i}]"
         if not isinstance(container, dict):
             raise InvalidInput(f"must be an object, got {type(container).__name__}", where)
-        resources = _object(container.get("resources"), f"{where}.resources")
+        resources = object_field(container.get("resources"), f"{where}.resources")
         requests = _requests_with_limit_defaults(resources, f"{where}.resources")
-        policy = _string(container.get("restartPolicy"), f"{where}.restartPolicy")
+        policy = string_field(container.get("restartPolicy"), f"{where}.restartPolicy")
         restartable = policy == "Always"
         init_containers.append((requests, restartable))
         if restartable:  # only sidecars hold their host ports for the pod's lifetime
@@ -359,11 +324,11 @@ def _parse_spec(spec: dict) -> PodInfo:
         if image is not None:
             init_images.append(image)
 
-    for i, container in enumerate(_list(spec.get("containers"), "spec.containers")):
+    for i, container in enumerate(list_field(spec.get("containers"), "spec.containers")):
         where = f"spec.containers[{i}]"
         if not isinstance(container, dict):
             raise InvalidInput(f"must be an object, got {type(container).__name__}", where)
-        resources = _object(container.get("resources"), f"{where}.resources")
+        resources = object_field(container.get("resources"), f"{where}.resources")
         containers.append(_requests_with_limit_defaults(resources, f"{where}.resources"))
         _host_ports(container, where, host_ports)
         image = _image(container, where)
@@ -396,7 +361,7 @@ def _parse_spec(spec: dict) -> PodInfo:
         requests=_to_amounts(requests),
         nonzero_cpu=nanos_to_amount("cpu", non_zero.get("cpu", 0)),
         nonzero_memory=nanos_to_amount("memory", non_zero.get("memory", 0)),
-        node_name=_string(spec.get("nodeName"), "spec.nodeName"),
+        node_name=string_field(spec.get("nodeName"), "spec.nodeName"),
         node_selector=None
         if node_selector is None
         else selectors.compile_label_map(node_selector, "spec.nodeSelector"),
@@ -406,10 +371,10 @@ def _parse_spec(spec: dict) -> PodInfo:
         host_ports=tuple(host_ports),
         images=tuple(images),
         init_images=tuple(init_images),
-        scheduler_name=_string(
+        scheduler_name=string_field(
             spec.get("schedulerName"), "spec.schedulerName", DEFAULT_SCHEDULER_NAME
         ),
-        priority=_integer(spec.get("priority"), "spec.priority"),
+        priority=integer_field(spec.get("priority"), "spec.priority"),
     )
 
 
@@ -442,7 +407,7 @@ def parse_pod(obj: Any) -> PodInfo:
     """
     if not isinstance(obj, dict):
         raise InvalidInput(f"must be a Pod object, got {type(obj).__name__}", "pod")
-    metadata = _object(obj.get("metadata"), "metadata")
+    metadata = object_field(obj.get("metadata"), "metadata")
     spec = obj.get("spec")
     if not isinstance(spec, dict):
         raise InvalidInput(
@@ -490,9 +455,9 @@ def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:
     pod = object.__new__(PodInfo)
     fields = pod.__dict__
     fields.update(template.__dict__)
-    fields["uid"] = _string(metadata.get("uid"), "metadata.uid")
-    fields["name"] = _string(metadata.get("name"), "metadata.name")
-    fields["namespace"] = _string(metadata.get("namespace"), "metadata.namespace", "default")
+    fields["uid"] = string_field(metadata.get("uid"), "metadata.uid")
+    fields["name"] = string_field(metadata.get("name"), "metadata.name")
+    fields["namespace"] = string_field(metadata.get("namespace"), "metadata.namespace", "default")
     fields["labels"] = _string_map(metadata.get("labels"), "metadata.labels")
     fields["annotations"] = _string_map(metadata.get("annotations"), "metadata.annotations")
     return pod

@@ -1,0 +1,45 @@
+"""Reading fields of decoded JSON: shape errors become InvalidInput naming the field.
+
+Pods and nodes arrive as plain dicts (orjson), never as client models; every
+field is read through these, so a wrong type anywhere yields a message like
+`spec.containers[0].ports: must be a list, got str` instead of a traceback.
+A missing (None) field reads as its empty default.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from extender.model.errors import InvalidInput
+
+
+def object_field(value: Any, field: str) -> dict:
+    if value is None:
+        return {}
+    if not isinstance(value, dict):
+        raise InvalidInput(f"must be an object, got {type(value).__name__}", field)
+    return value
+
+
+def list_field(value: Any, field: str) -> list:
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise InvalidInput(f"must be a list, got {type(value).__name__}", field)
+    return value
+
+
+def string_field(value: Any, field: str, default: str = "") -> str:
+    if value is None:
+        return default
+    if not isinstance(value, str):
+        raise InvalidInput(f"must be a string, got {type(value).__name__}", field)
+    return value or default
+
+
+def integer_field(value: Any, field: str, default: int = 0) -> int:
+    if value is None:
+        return default
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"must be an integer, got {type(value).__name__}", field)
+    return value
