@@ -16,15 +16,13 @@ import hashlib
 
 import orjson
 
-from bench.workload import generate
+from bench.workload import generate_split
 from extender.argtypes import positive
 from extender.inprocess import InProcessExtender
 
 
 def answers_digest(nodes: int, pods: int, seed: int) -> str:
-    doc = generate(nodes, pods, seed=seed)
-    node_items = [i for i in doc["items"] if i["kind"] == "Node"]
-    pod_items = [i for i in doc["items"] if i["kind"] == "Pod"]
+    node_items, pod_items = generate_split(nodes, pods, seed)
     names = [n["metadata"]["name"] for n in node_items]
     ext = InProcessExtender(node_items)
     digest = hashlib.sha256()

@@ -14,7 +14,7 @@ from __future__ import annotations
 import argparse
 import random
 
-from bench.workload import generate
+from bench.workload import generate_split
 from extender.inprocess import InProcessExtender
 from extender.model.errors import BindError
 
@@ -29,9 +29,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pods", type=int, default=300, help="pods measured after the warm-up")
     p.add_argument("--config", help="policy configuration (default: the default policies)")
     args = p.parse_args(argv)
-    doc = generate(args.nodes, WARM_UP + max(args.pods, 0), seed=1)
-    nodes = [i for i in doc["items"] if i["kind"] == "Node"]
-    pods = [i for i in doc["items"] if i["kind"] == "Pod"]
+    nodes, pods = generate_split(args.nodes, WARM_UP + max(args.pods, 0))
     names = [n["metadata"]["name"] for n in nodes]
     ext = InProcessExtender(nodes, args.config)
     for pod in pods[:WARM_UP]:

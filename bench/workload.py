@@ -195,6 +195,12 @@ def generate(nodes: int, pods: int, seed: int = 1) -> dict[str, Any]:
     }
 
 
+def generate_split(nodes: int, pods: int, seed: int = 1) -> tuple[list[dict], list[dict]]:
+    """`generate`, as (the Node items, the pending Pod items in scheduling order)."""
+    items = generate(nodes, pods, seed)["items"]
+    return items[:nodes], items[nodes:]
+
+
 # ----------------------------------------------------------------------------- nodes
 
 

@@ -35,6 +35,7 @@ from extender.wire.service import Service, SnapshotBinder
 log = logging.getLogger("podsift.server")
 
 DEFAULT_LISTEN = "127.0.0.1:8888"
+NO_SOURCE = "no cluster to serve: give --snapshot, --kubeconfig or --in-cluster"
 
 
 @dataclass
@@ -94,7 +95,7 @@ def build_app(opts: ServeOptions) -> tuple[ExtenderApp, Any]:
             n,
         )
     else:
-        raise ConfigError("no cluster to serve: give --snapshot, --kubeconfig or --in-cluster")
+        raise ConfigError(NO_SOURCE)
     metrics.register_source("cache", state.stats)
     metrics.register_source("selectors", selectors.cache_stats)
     # The long-lived state is made once; freezing it keeps full GC passes from
@@ -186,7 +187,7 @@ def serve(opts: ServeOptions) -> int:
     # message, instead of a worker that dies at boot and is restarted forever.
     Engine(load_configuration(opts.config))  # unknown policies and bad args fail here
     if not (opts.snapshot or opts.kubeconfig or opts.in_cluster or opts.items is not None):
-        raise ConfigError("no cluster to serve: give --snapshot, --kubeconfig or --in-cluster")
+        raise ConfigError(NO_SOURCE)
     for path in (opts.snapshot, opts.kubeconfig, opts.tls_cert, opts.tls_key, opts.tls_client_ca):
         if path and not os.path.isfile(path):
             raise ConfigError(f"file not found: {path}")

@@ -27,7 +27,7 @@ _COLUMN_CACHE_SIZE = 1024
 _taint_epochs = itertools.count(1)
 
 
-def _read_only(column: np.ndarray) -> np.ndarray:
+def _read_only_view(column: np.ndarray) -> np.ndarray:
     view = column.view()
     view.flags.writeable = False
     return view
@@ -52,13 +52,13 @@ class ReadOnlyColumns:
     )
 
     def __init__(self, table: NodeTable) -> None:
-        self.names = _read_only(table.names_arr)
-        self.alloc = [_read_only(a) for a in table.alloc]
-        self.req = [_read_only(a) for a in table.req]
-        self.nonzero_cpu = _read_only(table.nonzero_cpu)
-        self.nonzero_mem = _read_only(table.nonzero_mem)
-        self.unschedulable = _read_only(table.unschedulable)
-        self.taint_set = _read_only(table.taint_set)
+        self.names = _read_only_view(table.names_arr)
+        self.alloc = [_read_only_view(a) for a in table.alloc]
+        self.req = [_read_only_view(a) for a in table.req]
+        self.nonzero_cpu = _read_only_view(table.nonzero_cpu)
+        self.nonzero_mem = _read_only_view(table.nonzero_mem)
+        self.unschedulable = _read_only_view(table.unschedulable)
+        self.taint_set = _read_only_view(table.taint_set)
 
 
 class NodeTable:
@@ -129,8 +129,8 @@ class NodeTable:
             self.resource_col[resource] = col
             self.alloc.append(np.zeros(self.capacity, np.int64))
             self.req.append(np.zeros(self.capacity, np.int64))
-            self.read.alloc.append(_read_only(self.alloc[-1]))
-            self.read.req.append(_read_only(self.req[-1]))
+            self.read.alloc.append(_read_only_view(self.alloc[-1]))
+            self.read.req.append(_read_only_view(self.req[-1]))
         return col
 
     def intern_taints(self, taints: tuple[Taint, ...]) -> int:

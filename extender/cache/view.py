@@ -60,7 +60,7 @@ class NodeView:
         self._cols = table.read  # the table's columns, read-only
         self.ids = ids  # node table ids (internal: the engine's memo keys on them)
         self.n = len(ids)
-        self._cache: dict[Any, np.ndarray] = {}
+        self._cache: dict[Any, Any] = {}  # columns and the TaintSets, per request
         # When the candidates are table rows 0..n-1 in order (a full NodeNames list in
         # the table's order), columns are slices instead of gathered copies.
         self._contiguous = contiguous
@@ -149,10 +149,12 @@ class NodeView:
 
     def taint_sets(self) -> TaintSets:
         """The candidates' taints as distinct sets (see TaintSets)."""
-        ids = self._cache.get("taints")
-        if ids is None:
-            ids = self._cache["taints"] = self._gather(self._cols.taint_set)
-        return TaintSets(ids, self._t.taint_sets, self._t.taint_epoch)
+        found = self._cache.get("taint_sets")
+        if found is None:  # one per view: the policies of a request share it
+            ids = self._gather(self._cols.taint_set)
+            found = TaintSets(ids, self._t.taint_sets, self._t.taint_epoch)
+            self._cache["taint_sets"] = found
+        return found
 
     def label_mask(self, selector: CompiledNodeSelector) -> np.ndarray:
         """bool[n]: the nodes a compiled selector matches (masks are cached per selector)."""
@@ -263,7 +265,7 @@ class ObjectsView(NodeView):
             )
             # the sets are this request's own: an epoch no other view shares
             found = self._cache["taint_sets"] = TaintSets(ids, list(index), object())
-        return found  # type: ignore[return-value]
+        return found
 
     def _label_index(self) -> LabelIndex:
         if self._labels is None:

@@ -27,7 +27,7 @@ def _describe(value: Any) -> str:
 
 def checked_filter(name: str, result: Any, n: int) -> np.ndarray:
     """`result` as bool[n], or PolicyError naming the policy."""
-    arr = np.asarray(result) if not isinstance(result, np.ndarray) else result
+    arr = np.asarray(result)  # the array itself when it is one
     if arr.dtype != np.bool_ or arr.shape != (n,):
         raise PolicyError(
             f"policy {name}: filter() must return a bool array of shape ({n},), "
@@ -41,8 +41,8 @@ def checked_reasons(name: str, reasons: Any, count: int, strings: bool = True) -
 
     `strings=False` checks only the length (the trusted built-ins: a check per
     reason costs ~4 µs a pod when a selector fails hundreds of nodes)."""
-    if not isinstance(reasons, list):
-        reasons = list(reasons) if isinstance(reasons, tuple) else reasons
+    if isinstance(reasons, tuple):
+        reasons = list(reasons)
     if not isinstance(reasons, list) or len(reasons) != count:
         got = f"{len(reasons)} reasons" if isinstance(reasons, list) else _describe(reasons)
         raise PolicyError(f"policy {name}: reasons() must return {count} strings, got {got}")

@@ -43,3 +43,12 @@ def integer_field(value: Any, field: str, default: int = 0) -> int:
     if isinstance(value, bool) or not isinstance(value, int):
         raise InvalidInput(f"must be an integer, got {type(value).__name__}", field)
     return value
+
+
+def string_map(value: Any, field: str) -> dict[str, str]:
+    """A map of strings (labels, annotations, a nodeSelector's shape)."""
+    mapping = object_field(value, field)
+    for key, item in mapping.items():
+        if item.__class__ is not str:
+            raise InvalidInput(f"must be a string, got {type(item).__name__}", f"{field}.{key}")
+    return mapping

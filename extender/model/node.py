@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from extender.model.errors import InvalidInput
-from extender.model.fields import object_field
+from extender.model.fields import object_field, string_map
 from extender.model.quantity import resource_amount
 from extender.model.taints import TAINT_EFFECTS, Taint
 
@@ -27,14 +27,6 @@ class NodeInfo:
     annotations: tuple[tuple[str, str], ...] = ()
 
 
-def _string_map(value: Any, field: str, what: str) -> dict[str, str]:
-    mapping = object_field(value, field)
-    for k, v in mapping.items():
-        if not isinstance(v, str):
-            raise InvalidInput(f"{what} values must be strings", f"{field}.{k}")
-    return mapping
-
-
 def parse_node(obj: Any, field: str = "node") -> NodeInfo:
     """Parse a v1.Node JSON object; raises InvalidInput naming the bad field."""
     if not isinstance(obj, dict):
@@ -43,10 +35,8 @@ def parse_node(obj: Any, field: str = "node") -> NodeInfo:
     name = meta.get("name")
     if not isinstance(name, str) or not name:
         raise InvalidInput("must be a non-empty string", f"{field}.metadata.name")
-    labels = _string_map(meta.get("labels"), f"{field}.metadata.labels", "label")
-    annotations = _string_map(
-        meta.get("annotations"), f"{field}.metadata.annotations", "annotation"
-    )
+    labels = string_map(meta.get("labels"), f"{field}.metadata.labels")
+    annotations = string_map(meta.get("annotations"), f"{field}.metadata.annotations")
     spec = object_field(obj.get("spec"), f"{field}.spec")
     status = object_field(obj.get("status"), f"{field}.status")
 

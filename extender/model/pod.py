@@ -25,7 +25,13 @@ from cachetools import LRUCache
 
 from extender.model import selectors
 from extender.model.errors import InvalidInput
-from extender.model.fields import integer_field, list_field, object_field, string_field
+from extender.model.fields import (
+    integer_field,
+    list_field,
+    object_field,
+    string_field,
+    string_map,
+)
 from extender.model.hostports import DEFAULT_PROTOCOL, HostPort
 from extender.model.quantity import nano_value, nanos_to_amount
 from extender.model.resources import HUGEPAGES_PREFIX, is_tracked_resource
@@ -425,17 +431,12 @@ _METADATA_MAPS_LIMIT = 4096
 _metadata_maps: dict[tuple, Any] = {}
 
 
-def _string_map(value: Any, field: str) -> Any:
+def _interned_strings(value: Any, field: str) -> Any:
     """metadata.labels / annotations as an interned read-only mapping of strings."""
-    if not value:
-        if value is None or isinstance(value, dict):
-            return _NO_STRINGS
-    if not isinstance(value, dict):
-        raise InvalidInput(f"must be an object, got {type(value).__name__}", field)
-    for key, item in value.items():
-        if item.__class__ is not str:
-            raise InvalidInput(f"must be a string, got {type(item).__name__}", f"{field}.{key}")
-    items = tuple(value.items())
+    if value is None or value.__class__ is dict and not value:  # most pods: no annotations
+        return _NO_STRINGS
+    mapping = string_map(value, field)
+    items = tuple(mapping.items())
     found = _metadata_maps.get(items)
     if found is None:
         if len(_metadata_maps) >= _METADATA_MAPS_LIMIT:
@@ -458,8 +459,8 @@ def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:
     fields["uid"] = string_field(metadata.get("uid"), "metadata.uid")
     fields["name"] = string_field(metadata.get("name"), "metadata.name")
     fields["namespace"] = string_field(metadata.get("namespace"), "metadata.namespace", "default")
-    fields["labels"] = _string_map(metadata.get("labels"), "metadata.labels")
-    fields["annotations"] = _string_map(metadata.get("annotations"), "metadata.annotations")
+    fields["labels"] = _interned_strings(metadata.get("labels"), "metadata.labels")
+    fields["annotations"] = _interned_strings(metadata.get("annotations"), "metadata.annotations")
     return pod
 
 

@@ -63,10 +63,7 @@ def join_fragments(parts: list[bytes]) -> bytes:
     return b"[" + b",".join(parts) + b"]"
 
 
-def encode_host_priority_list(names: list[str], scores: np.ndarray) -> bytes:
-    """`[{"Host": name, "Score": n}, ...]` built on the spot, for answers that are
-    not all known nodes in the table (unknown names, full Node objects): rare
-    paths that do not earn a cache of their own."""
-    return join_fragments(
-        [_host_head(n) + _SCORE_SUFFIX[s] for n, s in zip(names, scores.tolist())]
-    )
+def host_fragment(name: str, score: int) -> bytes:
+    """One `{"Host": name, "Score": n}` encoded on the spot, for a node outside the
+    table (a name podsift does not know): too rare a path for a cache of its own."""
+    return _host_head(name) + _SCORE_SUFFIX[score]

@@ -65,6 +65,12 @@ class Candidates:
         self.sent: list[str] | None = sent  # NodeNames as sent (names mode)
         self.objects: list[Any] | None = objects  # Node objects as sent (Nodes mode)
 
+    def names_sent(self) -> list[str]:
+        """Every node name of the request, in the order sent, known or not."""
+        if self.sent is None:
+            self.sent = [_node_name(o) for o in self.objects or ()]
+        return self.sent
+
 
 class Service:
     def __init__(self, state: ClusterState, engine: Engine, binder: Binder | None = None) -> None:
@@ -142,39 +148,41 @@ class Service:
 
     def prioritize(self, args: Any) -> tuple[list[str], np.ndarray]:
         """(names in the order sent, 0..10 score per name)."""
-        names, scores, _ = self._prioritize(args, encode=False)
-        return names, scores
-
-    def prioritize_encoded(self, args: Any) -> bytes:
-        """The HostPriorityList as JSON bytes, from pre-encoded per-node fragments."""
-        names, scores, parts = self._prioritize(args, encode=True)
-        if parts is not None:
-            return protocol.join_fragments(parts)
-        return protocol.encode_host_priority_list(names, scores)
-
-    def _prioritize(self, args: Any, encode: bool) -> tuple[Any, np.ndarray, Any]:
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
         with self.state.lock:
-            c = self.candidates(args)
-            passed = None
-            if c.objects is None:
-                passed = self._verdicts.lookup(self.state, pod, c.view.ids)
-            scores = self.engine.prioritize(pod, c.view, passed)
+            c, scores = self._scores(pod, args)
             if c.known is None:
-                if encode and c.objects is None:
-                    return (
-                        None,
-                        scores,
-                        self._fragments.gather(self.state.table, c.view.ids, scores),
-                    )
-                names = c.view.names
-            else:
-                names = c.sent if c.sent is not None else [_node_name(o) for o in c.objects]
-                full = np.zeros(len(names), np.int64)
-                full[c.known] = scores
-                scores = full
-        return names, scores, None
+                return c.view.names, scores
+        full = np.zeros(len(c.names_sent()), np.int64)
+        full[c.known] = scores
+        return c.names_sent(), full
+
+    def prioritize_encoded(self, args: Any) -> bytes:
+        """The HostPriorityList as JSON bytes, joined from pre-encoded per-node fragments;
+        only a node podsift does not know (score 0) is encoded on the spot."""
+        args = _require_dict(args, "ExtenderArgs")
+        pod = self.pod(args)
+        with self.state.lock:
+            c, scores = self._scores(pod, args)
+            parts = self._fragments.gather(self.state.table, c.view.ids, scores)
+        if c.known is not None:
+            sent: list[bytes | None] = [None] * len(c.names_sent())
+            for pos, part in zip(c.known, parts):
+                sent[pos] = part
+            parts = [
+                protocol.host_fragment(name, 0) if part is None else part
+                for name, part in zip(c.names_sent(), sent)
+            ]
+        return protocol.join_fragments(parts)
+
+    def _scores(self, pod: PodInfo, args: dict) -> tuple[Candidates, np.ndarray]:
+        """The candidates and their 0..10 scores; call with the state lock held."""
+        c = self.candidates(args)
+        passed = None
+        if c.objects is None:
+            passed = self._verdicts.lookup(self.state, pod, c.view.ids)
+        return c, self.engine.prioritize(pod, c.view, passed)
 
     def explain(self, args: Any) -> dict[str, Any]:
         args = _require_dict(args, "ExtenderArgs")
@@ -184,7 +192,7 @@ class Service:
             entries = self.engine.explain(pod, c.view)
         if c.known is None:
             return {"nodes": entries}
-        names = c.sent if c.sent is not None else [_node_name(o) for o in c.objects]
+        names = c.names_sent()
         out: list[dict[str, Any]] = [
             {
                 "name": n,

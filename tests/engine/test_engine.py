@@ -209,11 +209,9 @@ def test_only_podsifts_own_builtins_skip_the_checks():
 
 def test_builtins_pass_the_checks_they_are_trusted_to_pass():
     """The default policies over a varied cluster, every answer checked."""
-    from bench.workload import generate
+    from bench.workload import generate_split
 
-    doc = generate(60, 200, seed=3)
-    nodes = [i for i in doc["items"] if i["kind"] == "Node"]
-    pods = [i for i in doc["items"] if i["kind"] == "Pod"]
+    nodes, pods = generate_split(60, 200, seed=3)
     engine = Engine(default_configuration(), check_all=True)
     view = make_view(nodes)
     for obj in pods:

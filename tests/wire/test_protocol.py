@@ -14,7 +14,9 @@ from extender.wire import protocol
 def test_host_priority_list_matches_plain_encoding(entries):
     names = [n for n, _ in entries]
     scores = np.array([s for _, s in entries], np.int64)
-    encoded = protocol.encode_host_priority_list(names, scores)
+    encoded = protocol.join_fragments(
+        [protocol.host_fragment(n, s) for n, s in zip(names, scores.tolist())]
+    )
     assert orjson.loads(encoded) == [{"Host": n, "Score": s} for n, s in entries]
 
 

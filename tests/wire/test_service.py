@@ -119,3 +119,26 @@ def test_prioritize_over_nodes_the_filter_did_not_see_runs_the_filters():
     p = pod("p", cpu="1500m")
     svc.filter({"Pod": p, "NodeNames": ["a"]})
     assert svc.prioritize({"Pod": p, "NodeNames": ["a", "b"]})[1].tolist()[1] == 0
+
+
+def test_encoded_priorities_equal_the_plain_answer_in_every_mode():
+    """The pre-encoded HostPriorityList is the plain one, byte for byte in meaning:
+    names in table order, a reordered subset, unknown names among known ones, and
+    full Node objects (known and unknown)."""
+    import orjson
+
+    nodes = [node(f"n{i}", cpu=str(2 + i)) for i in range(5)]
+    svc = service(nodes, [pod("r", cpu="1", node_name="n1")])
+    the_pod = pod("p", cpu="500m")
+    for args in (
+        {"Pod": the_pod, "NodeNames": ["n0", "n1", "n2", "n3", "n4"]},
+        {"Pod": the_pod, "NodeNames": ["n3", "n0"]},
+        {"Pod": the_pod, "NodeNames": ["ghost", "n2", "elsewhere", "n4"]},
+        {"Pod": the_pod, "Nodes": {"items": [nodes[2], node("ghost"), nodes[0]]}},
+        {"Pod": the_pod, "Nodes": {"items": nodes[::-1]}},
+    ):
+        names, scores = svc.prioritize(args)
+        plain = [{"Host": n, "Score": s} for n, s in zip(names, scores.tolist())]
+        assert orjson.loads(svc.prioritize_encoded(args)) == plain, args
+        assert len(plain) == len(args.get("NodeNames") or args["Nodes"]["items"])
+        assert any(s > 0 for s in scores.tolist())
