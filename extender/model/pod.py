@@ -285,13 +285,15 @@ def _node_affinity(spec: dict) -> tuple[Any, Any]:
     preferred_key = "preferredDuringSchedulingIgnoredDuringExecution"
     required = node_affinity.get(required_key)
     preferred = node_affinity.get(preferred_key)
+    # Lazily, as kube-scheduler reads a pod's own affinity: a term that does not
+    # parse matches no node (required) or is kept as an error for the score.
     return (
         None
         if required is None
-        else selectors.compile_node_selector(required, f"{base}.{required_key}"),
+        else selectors.compile_node_selector(required, f"{base}.{required_key}", lazy=True),
         None
         if preferred is None
-        else selectors.compile_preferred_terms(preferred, f"{base}.{preferred_key}"),
+        else selectors.compile_preferred_terms(preferred, f"{base}.{preferred_key}", lazy=True),
     )
 
 

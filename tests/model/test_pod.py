@@ -516,10 +516,12 @@ PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
 
 def test_selectors_are_compiled_with_field_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, Any, str]] = []
+    lazy: dict[str, bool] = {}
 
     def stub(kind: str):
-        def compile_(value: Any, field: str) -> Any:
+        def compile_(value: Any, field: str, **options: Any) -> Any:
             calls.append((kind, value, field))
+            lazy[kind] = options.get("lazy", False)
             return (kind, field)
 
         return compile_
@@ -542,6 +544,8 @@ def test_selectors_are_compiled_with_field_paths(monkeypatch: pytest.MonkeyPatch
     assert info.required_affinity == ("required", f"spec.affinity.nodeAffinity.{REQUIRED}")
     assert info.preferred_affinity == ("preferred", f"spec.affinity.nodeAffinity.{PREFERRED}")
     assert [c[1] for c in calls] == [required, preferred, {"disk": "ssd"}]
+    # the pod's own affinity is read lazily, as kube-scheduler reads it (issue 9)
+    assert lazy == {"required": True, "preferred": True, "labels": False}
     calls.clear()
     podinfo.clear_cache()
     info = parse_pod(pod(affinity={"podAntiAffinity": {}}))

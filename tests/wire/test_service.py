@@ -142,3 +142,48 @@ def test_encoded_priorities_equal_the_plain_answer_in_every_mode():
         assert orjson.loads(svc.prioritize_encoded(args)) == plain, args
         assert len(plain) == len(args.get("NodeNames") or args["Nodes"]["items"])
         assert any(s > 0 for s in scores.tolist())
+
+
+def _affinity_pod(name, *terms, preferred=None):
+    node_affinity = {}
+    if terms:
+        node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {
+            "nodeSelectorTerms": list(terms)
+        }
+    if preferred is not None:
+        node_affinity["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
+    return pod(name, cpu="100m", affinity={"nodeAffinity": node_affinity})
+
+
+def test_unparseable_required_term_is_unschedulable_not_an_error():
+    # Issue 9: upstream's lazy selector lets such a term match nothing, so the
+    # pod is unschedulable with NodeAffinity's reason instead of failing.
+    svc = service([node("a", labels={"zone": "z1"}), node("b", labels={"zone": "z2"})])
+    bad = {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["not valid!"]}]}
+    good = {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z2"]}]}
+    res = svc.filter({"Pod": _affinity_pod("only-bad", bad), "NodeNames": ["a", "b"]})
+    assert res["Error"] == "" and res["NodeNames"] == [] and res["FailedNodes"] == {}
+    reason = "node(s) didn't match Pod's node affinity/selector"
+    assert res["FailedAndUnresolvableNodes"] == {"a": reason, "b": reason}
+    args = {"Pod": _affinity_pod("bad-and-good", bad, good), "NodeNames": ["a", "b"]}
+    res = svc.filter(args)
+    assert res["Error"] == "" and res["NodeNames"] == ["b"]
+    assert res["FailedAndUnresolvableNodes"] == {"a": reason}
+    names, scores = svc.prioritize(args)
+    assert names == ["a", "b"] and scores[0] == 0 and scores[1] > 0
+    explained = svc.explain(args)["nodes"]
+    assert explained[0]["filters"]["NodeAffinity"] == {"pass": False, "reason": reason}
+    assert explained[1]["passed"] is True
+
+
+def test_unparseable_preferred_term_does_not_fail_the_filter():
+    svc = service([node("a"), node("b")])
+    preferred = [
+        {
+            "weight": 5,
+            "preference": {"matchFields": [{"key": "metadata.name", "operator": "In"}]},
+        }
+    ]
+    res = svc.filter({"Pod": _affinity_pod("p", preferred=preferred), "NodeNames": ["a", "b"]})
+    assert res["Error"] == "" and res["NodeNames"] == ["a", "b"]
+
