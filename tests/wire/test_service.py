@@ -49,7 +49,9 @@ def test_nodes_mode_answers_with_the_same_objects():
     res = svc.filter({"Pod": pod("p", cpu="2"), "Nodes": {"items": nodes}})
     assert res["NodeNames"] is None
     assert res["Nodes"]["items"] == [nodes[1]]
-    assert res["FailedNodes"] == {"a": "Insufficient cpu"}
+    # 2 cpu can never fit a 1-cpu node: preemption cannot help (kube-scheduler 1.34)
+    assert res["FailedAndUnresolvableNodes"] == {"a": "Insufficient cpu"}
+    assert res["FailedNodes"] == {}
 
 
 def test_nodes_mode_objects_are_authoritative_for_taints():
@@ -186,4 +188,25 @@ def test_unparseable_preferred_term_does_not_fail_the_filter():
     ]
     res = svc.filter({"Pod": _affinity_pod("p", preferred=preferred), "NodeNames": ["a", "b"]})
     assert res["Error"] == "" and res["NodeNames"] == ["a", "b"]
+
+
+def test_too_big_for_the_node_is_unresolvable_and_explain_and_bind_agree():
+    svc = service(
+        [node("small", cpu="1"), node("busy", cpu="4"), node("free", cpu="4")],
+        [pod("e", cpu="3", node_name="busy")],
+    )
+    args = {"Pod": pod("p", cpu="2"), "NodeNames": ["small", "busy", "free"]}
+    res = svc.filter(args)
+    assert res["NodeNames"] == ["free"]
+    assert res["FailedAndUnresolvableNodes"] == {"small": "Insufficient cpu"}
+    assert res["FailedNodes"] == {"busy": "Insufficient cpu"}
+    explained = {e["name"]: e for e in svc.explain(args)["nodes"]}
+    for name in ("small", "busy"):
+        verdict = explained[name]["filters"]["NodeResourcesFit"]
+        assert verdict == {"pass": False, "reason": "Insufficient cpu"}
+    for name in ("small", "busy"):
+        assert svc.bind({"PodUID": "uid-p", "Node": name})["Error"].endswith(
+            f"no longer fits on {name}: Insufficient cpu"
+        )
+    assert svc.bind({"PodUID": "uid-p", "Node": "free"}) == {"Error": ""}
 
