@@ -210,3 +210,16 @@ def test_too_big_for_the_node_is_unresolvable_and_explain_and_bind_agree():
         )
     assert svc.bind({"PodUID": "uid-p", "Node": "free"}) == {"Error": ""}
 
+
+def test_a_pod_resized_in_place_holds_its_allocation_for_filter_and_bind():
+    resizing = pod("r", cpu="1", node_name="a")
+    resizing["status"]["containerStatuses"] = [
+        {"name": "c", "resources": {"requests": {"cpu": "3"}}, "allocatedResources": {"cpu": "3"}}
+    ]  # downsized from 3 cpu in the spec, not yet actuated by the kubelet
+    svc = service([node("a", cpu="4"), node("b", cpu="4")], [resizing])
+    args = {"Pod": pod("p", cpu="2"), "NodeNames": ["a", "b"]}
+    res = svc.filter(args)
+    assert res["NodeNames"] == ["b"] and res["FailedNodes"] == {"a": "Insufficient cpu"}
+    explained = svc.explain(args)["nodes"][0]
+    assert explained["filters"]["NodeResourcesFit"]["reason"] == "Insufficient cpu"
+    assert "Insufficient cpu" in svc.bind({"PodUID": "uid-p", "Node": "a"})["Error"]
