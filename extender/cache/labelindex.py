@@ -261,6 +261,10 @@ class LabelIndex:
         if term.fields:
             fields = np.ones(self._capacity, dtype=bool)
             for requirement in term.fields:
+                if not requirement.on_name:  # another field reads "" on every node
+                    if (requirement.value == "") != (requirement.operator == IN):
+                        fields[:] = False
+                    continue
                 same = self._names.equal_any((requirement.value,))
                 fields &= same if requirement.operator == IN else ~same
             # Upstream ignores matchFields for a node without a name.

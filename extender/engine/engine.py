@@ -21,7 +21,12 @@ import numpy as np
 from extender.cache.view import NodeView
 from extender.engine.config import PolicyConfiguration
 from extender.framework import registry
-from extender.framework.checks import checked_filter, checked_reasons, checked_scores
+from extender.framework.checks import (
+    checked_filter,
+    checked_reasons,
+    checked_scores,
+    checked_unresolvable,
+)
 from extender.framework.policy import MAX_NODE_SCORE, FilterPolicy, ScorePolicy
 from extender.model.pod import PodInfo
 
@@ -46,12 +51,14 @@ def final_scores(weighted: np.ndarray, weight_sum: int) -> np.ndarray:
 class _Filter:
     """A configured filter policy and how much the engine checks it."""
 
-    __slots__ = ("policy", "name", "unresolvable", "checked")
+    __slots__ = ("policy", "name", "unresolvable", "per_node", "checked")
 
     def __init__(self, policy: FilterPolicy, checked: bool) -> None:
         self.policy = policy
         self.name = policy.name
         self.unresolvable = bool(getattr(policy, "unresolvable", False))
+        mask = getattr(policy, "unresolvable_mask", None)
+        self.per_node = mask if callable(mask) else None
         self.checked = checked
 
     def verdict(self, pod: PodInfo, view: NodeView) -> np.ndarray:
@@ -61,6 +68,26 @@ class _Filter:
     def reasons(self, pod: PodInfo, view: NodeView, positions: np.ndarray) -> list[str]:
         texts = self.policy.reasons(pod, view, positions)
         return checked_reasons(self.name, texts, len(positions), strings=self.checked)
+
+    def sort_failures(
+        self,
+        pod: PodInfo,
+        view: NodeView,
+        positions: np.ndarray,
+        failed_names: list[str],
+        texts: list[str],
+        failed: dict[str, str],
+        unresolvable: dict[str, str],
+    ) -> None:
+        """File each failed node under FailedNodes or FailedAndUnresolvableNodes."""
+        if self.per_node is None:
+            (unresolvable if self.unresolvable else failed).update(zip(failed_names, texts))
+            return
+        mask = self.per_node(pod, view, positions)
+        if self.checked:
+            mask = checked_unresolvable(self.name, mask, len(positions))
+        for name, text, hopeless in zip(failed_names, texts, mask.tolist()):
+            (unresolvable if hopeless else failed)[name] = text
 
 
 class _Score:
@@ -117,8 +144,9 @@ class Engine:
                     texts = f.reasons(pod, view, positions)
                     if names is None:
                         names = view.names_array
-                    target = unresolvable if f.unresolvable else failed
-                    target.update(zip(names[positions].tolist(), texts))
+                    f.sort_failures(
+                        pod, view, positions, names[positions].tolist(), texts, failed, unresolvable
+                    )
             passing &= ok
             if not passing.any():
                 break

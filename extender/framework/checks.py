@@ -3,10 +3,11 @@
 A filter's verdict decides where a pod may go and a score how it is ranked,
 so a plugin that returns the wrong thing must fail loudly rather than place
 pods wrongly: a filter must return bool[n], `reasons` one string per failed
-node, a score integers of shape (n,) (clamped to 0..MAX_NODE_SCORE, as a pure
-score function should be). The registry's trusted built-ins skip the filter
-and score checks (their tests prove them); the length of `reasons` is checked
-always, since a short list would silently drop failed nodes.
+node (and `unresolvable_mask` one bool), a score integers of shape (n,)
+(clamped to 0..MAX_NODE_SCORE, as a pure score function should be). The
+registry's trusted built-ins skip the filter and score checks (their tests
+prove them); the length of `reasons` is checked always, since a short list
+would silently drop failed nodes.
 """
 
 from __future__ import annotations
@@ -53,6 +54,17 @@ def checked_reasons(name: str, reasons: Any, count: int, strings: bool = True) -
                     f"policy {name}: reasons() must return strings, got {type(reason).__name__}"
                 )
     return reasons
+
+
+def checked_unresolvable(name: str, result: Any, count: int) -> np.ndarray:
+    """`unresolvable_mask`'s answer as bool[count], or PolicyError naming the policy."""
+    arr = np.asarray(result)
+    if arr.dtype != np.bool_ or arr.shape != (count,):
+        raise PolicyError(
+            f"policy {name}: unresolvable_mask() must return a bool array of shape ({count},), "
+            f"got {_describe(result)}"
+        )
+    return arr
 
 
 def checked_scores(name: str, scores: Any, n: int, strict: bool = False) -> np.ndarray:

@@ -9,7 +9,11 @@ candidate set, as numpy columns, so it can be vectorized:
   `reasons(pod, nodes, failed)` is asked only for the positions that failed and
   returns one reason per position (kube-scheduler's wording). `unresolvable`
   says whether preemption could help: True sends failures to
-  FailedAndUnresolvableNodes.
+  FailedAndUnresolvableNodes. A filter whose answer differs per node (as
+  NodeResourcesFit's: a node too small for the pod even when empty is
+  unresolvable, a merely full one is not) also defines
+  `unresolvable_mask(pod, nodes, failed)`: bool per failed position, which
+  then decides instead of `unresolvable`.
 - `score(pod, nodes)` returns int64[n] in 0..MAX_NODE_SCORE: the value after
   the plugin's own NormalizeScore over exactly the nodes given (the ones that
   passed every filter), before weighting.

@@ -8,6 +8,15 @@ immutable afterwards, so policies and the cache can share it freely.
 pod-level requests, overhead), the non-zero scoring requests as the
 scheduler's `PodInfo.CalculateResource` does, host ports as
 `GetHostPorts`, image names as ImageLocality's `normalizedImageName`.
+
+In-place resize (InPlacePodVerticalScaling, on by default since 1.33): the
+scheduler counts a container whose status reports `resources` at the larger
+of its spec requests, its status requests and its `allocatedResources`; when
+the pod's PodResizePending condition says Infeasible, at the larger of the
+two status values only (component-helpers `determineContainerReqs`). Regular
+containers and sidecars take part; plain init containers, pod-level requests
+and overhead stay the spec's. A pod not yet running has no such status, so
+its requests are its spec's.
 Quantities are summed exactly (integer nano units) and only the totals are
 rounded, as Kubernetes sums Quantity values before `MilliValue`/`Value`.
 """
@@ -285,13 +294,15 @@ def _node_affinity(spec: dict) -> tuple[Any, Any]:
     preferred_key = "preferredDuringSchedulingIgnoredDuringExecution"
     required = node_affinity.get(required_key)
     preferred = node_affinity.get(preferred_key)
+    # Lazily, as kube-scheduler reads a pod's own affinity: a term that does not
+    # parse matches no node (required) or is kept as an error for the score.
     return (
         None
         if required is None
-        else selectors.compile_node_selector(required, f"{base}.{required_key}"),
+        else selectors.compile_node_selector(required, f"{base}.{required_key}", lazy=True),
         None
         if preferred is None
-        else selectors.compile_preferred_terms(preferred, f"{base}.{preferred_key}"),
+        else selectors.compile_preferred_terms(preferred, f"{base}.{preferred_key}", lazy=True),
     )
 
 
@@ -306,13 +317,89 @@ def _to_amounts(requests: dict[str, int]) -> dict[str, int]:
     return out
 
 
-def _parse_spec(spec: dict) -> PodInfo:
-    """Everything in a PodInfo that depends on the spec alone."""
+# ---------------------------------------------------------------------------
+# In-place resize: what a pod's status says about its containers' resources
+
+# status.conditions: the PodResizePending condition and its Infeasible reason
+_RESIZE_PENDING = "PodResizePending"
+_INFEASIBLE = "Infeasible"
+
+
+class ResizeStatus:
+    """The part of a pod's status the scheduler's request arithmetic reads.
+
+    `containers` maps a container name to (status requests, allocatedResources)
+    as decoded JSON, for each container status that reports `resources`, the
+    init container statuses after the regular ones (a later one of the same
+    name wins, as upstream's lookup map does). `key` identifies it for the
+    spec cache.
+    """
+
+    __slots__ = ("containers", "infeasible", "key")
+
+    def __init__(self, containers: dict[str, tuple[Any, Any, str]], infeasible: bool) -> None:
+        self.containers = containers
+        self.infeasible = infeasible
+        self.key = orjson.dumps(
+            [infeasible, sorted((n, r, a) for n, (r, a, _) in containers.items())],
+            option=orjson.OPT_SORT_KEYS,
+        )
+
+    def effective(self, name: str, spec_requests: dict[str, int]) -> dict[str, int]:
+        """component-helpers determineContainerReqs for one container."""
+        found = self.containers.get(name)
+        if found is None:
+            return spec_requests
+        requests, allocated, where = found
+        total = {} if self.infeasible else dict(spec_requests)
+        _max_into(total, _resource_list(requests, f"{where}.resources.requests"))
+        _max_into(total, _resource_list(allocated, f"{where}.allocatedResources"))
+        return total
+
+
+def _resize_status(status: Any) -> ResizeStatus | None:
+    """The pod's container statuses that report resources; None when none does."""
+    if status is None:
+        return None
+    status = object_field(status, "status")
+    found: dict[str, tuple[Any, Any, str] | None] = {}
+    for kind in ("containerStatuses", "initContainerStatuses"):
+        for i, item in enumerate(list_field(status.get(kind), f"status.{kind}")):
+            where = f"status.{kind}[{i}]"
+            if not isinstance(item, dict):
+                raise InvalidInput(f"must be an object, got {type(item).__name__}", where)
+            name = string_field(item.get("name"), f"{where}.name")
+            resources = item.get("resources")
+            if resources is None:  # upstream: the status is found, but reports nothing
+                found[name] = None
+                continue
+            resources = object_field(resources, f"{where}.resources")
+            found[name] = (resources.get("requests"), item.get("allocatedResources"), where)
+    containers = {name: entry for name, entry in found.items() if entry is not None}
+    if not containers:
+        return None
+    infeasible = False
+    for condition in list_field(status.get("conditions"), "status.conditions"):
+        if isinstance(condition, dict) and condition.get("type") == _RESIZE_PENDING:
+            infeasible = condition.get("reason") == _INFEASIBLE
+            break
+    return ResizeStatus(containers, infeasible)
+
+
+def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
+    """Everything in a PodInfo that depends on the spec (and, for a pod being
+    resized in place, on its containers' status resources)."""
     containers: list[dict[str, int]] = []
     init_containers: list[tuple[dict[str, int], bool]] = []
     host_ports: list[HostPort] = []
     images: list[str] = []
     init_images: list[str] = []
+    # the same, with the status resources a resize reports (PodRequests with
+    # UseStatusResources); the spec's own lists still default pod-level requests
+    counted = containers
+    counted_init = init_containers
+    if resize is not None:
+        counted, counted_init = [], []
 
     raw_init = list_field(spec.get("initContainers"), "spec.initContainers")
     for i, container in enumerate(raw_init):
@@ -324,6 +411,11 @@ def _parse_spec(spec: dict) -> PodInfo:
         policy = string_field(container.get("restartPolicy"), f"{where}.restartPolicy")
         restartable = policy == "Always"
         init_containers.append((requests, restartable))
+        if resize is not None:
+            if restartable:  # upstream reads the status of sidecars only
+                name = string_field(container.get("name"), f"{where}.name")
+                requests = resize.effective(name, requests)
+            counted_init.append((requests, restartable))
         if restartable:  # only sidecars hold their host ports for the pod's lifetime
             _host_ports(container, where, host_ports)
         image = _image(container, where)
@@ -335,7 +427,11 @@ def _parse_spec(spec: dict) -> PodInfo:
         if not isinstance(container, dict):
             raise InvalidInput(f"must be an object, got {type(container).__name__}", where)
         resources = object_field(container.get("resources"), f"{where}.resources")
-        containers.append(_requests_with_limit_defaults(resources, f"{where}.resources"))
+        requests = _requests_with_limit_defaults(resources, f"{where}.resources")
+        containers.append(requests)
+        if resize is not None:
+            name = string_field(container.get("name"), f"{where}.name")
+            counted.append(resize.effective(name, requests))
         _host_ports(container, where, host_ports)
         image = _image(container, where)
         if image is not None:
@@ -343,7 +439,7 @@ def _parse_spec(spec: dict) -> PodInfo:
 
     overhead = _resource_list(spec.get("overhead"), "spec.overhead")
     pod_level = _pod_level_requests(spec, containers, init_containers)
-    requests = _pod_requests(containers, init_containers, pod_level, overhead, None)
+    requests = _pod_requests(counted, counted_init, pod_level, overhead, None)
 
     # Scoring's non-zero requests (scheduler PodInfo.CalculateResource): every
     # container lacking a cpu/memory request counts the default; with pod-level
@@ -353,7 +449,7 @@ def _parse_spec(spec: dict) -> PodInfo:
     else:
         defaults = _ALL_NON_ZERO_DEFAULTS
     non_zero = (
-        _pod_requests(containers, init_containers, pod_level, overhead, defaults)
+        _pod_requests(counted, counted_init, pod_level, overhead, defaults)
         if defaults
         else requests
     )
@@ -384,22 +480,28 @@ def _parse_spec(spec: dict) -> PodInfo:
     )
 
 
-def _spec_template(spec: dict) -> PodInfo:
-    """The parsed spec, from the cache when a pod with the same spec was seen."""
+def _spec_template(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
+    """The parsed spec, from the cache when a pod with the same spec (and the
+    same resize status, if any) was seen."""
     try:
-        key: bytes | None = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
+        key: Any = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
         key = None  # not plain JSON: parse it uncached and let validation explain
+    if key is not None and resize is not None:
+        key = (key, resize.key)
     if key is not None:
         with _spec_lock:
             hit = _spec_cache.get(key)
         if hit is not None:
             return hit
-    template = _parse_spec(spec)
+    template = _parse_spec(spec, resize)
     if key is not None:
         with _spec_lock:
             _spec_cache[key] = template
     return template
+
+
+_NO_STATUSES = (None, [])
 
 
 def parse_pod(obj: Any) -> PodInfo:
@@ -408,7 +510,8 @@ def parse_pod(obj: Any) -> PodInfo:
     Raises InvalidInput naming the field path for anything malformed. Pods of
     one deployment share a spec, so the spec-derived part is cached and only
     the metadata (uid, name, namespace, labels, annotations) is filled in per
-    pod. Returned objects share their
+    pod; of the status, only container resources a resize reports count (and
+    key the cache). Returned objects share their
     `requests` dict and tuples with other pods of the same spec: never mutate.
     """
     if not isinstance(obj, dict):
@@ -420,7 +523,18 @@ def parse_pod(obj: Any) -> PodInfo:
             "is missing" if spec is None else f"must be an object, got {type(spec).__name__}",
             "spec",
         )
-    return _with_identity(_spec_template(spec), metadata)
+    status = obj.get("status")
+    if status is None or (
+        status.__class__ is dict  # a pending pod: nothing about resources yet
+        and status.get("containerStatuses") in _NO_STATUSES
+        and status.get("initContainerStatuses") in _NO_STATUSES
+    ):
+        return _with_identity(_spec_template(spec), metadata)
+    try:
+        resize = _resize_status(status)
+    except (TypeError, orjson.JSONEncodeError):  # not plain JSON in a status resource list
+        raise InvalidInput("must be plain JSON", "status") from None
+    return _with_identity(_spec_template(spec, resize), metadata)
 
 
 # Pods of one Deployment carry the same labels, and every request brings its own

@@ -15,10 +15,21 @@ canonical `key`, and interned in a thread-safe LRU cache: the same selector
 compiled twice is the same object, so later caches can key on it cheaply.
 `extender.cache.labelindex.LabelIndex` evaluates them over every node at once.
 
-Invalid selectors raise `InvalidInput` naming the field path. (Upstream's
-required affinity is "lazy": an unparseable term only fails to match. The API
-server rejects most such pods before they reach a scheduler, so podsift
-reports them instead of guessing.)
+Two kinds of problems, as upstream tells them apart:
+
+- A value Go could not even decode into the API type (a key that is not a
+  string, `values` that is not a list, a term that is not an object) raises
+  `InvalidInput` naming the field path, always.
+- A term that decodes but does not parse (an invalid label key or value, an
+  unknown operator, `Gt`/`Lt` with a non-integer, the wrong number of values,
+  a `matchFields` requirement without exactly one value) is a *parse error*.
+  By default (`lazy=False`, upstream's `NewNodeSelector` and
+  `NewPreferredSchedulingTerms`, used for configuration) it raises too. With
+  `lazy=True` (how kube-scheduler reads a pod's own affinity) the term is left
+  out and its errors are kept on the compiled object: a required selector then
+  matches by its valid terms only (`LazyErrorNodeSelector`: such a term
+  matches no node), and preferred terms keep `errors` for the score to report,
+  as the NodeAffinity plugin's PreScore fails on them.
 """
 
 from __future__ import annotations
@@ -47,7 +58,6 @@ IN, NOT_IN, EXISTS, DOES_NOT_EXIST, GT, LT = "In", "NotIn", "Exists", "DoesNotEx
 LABEL_OPERATORS = (IN, NOT_IN, EXISTS, DOES_NOT_EXIST, GT, LT)
 FIELD_OPERATORS = (IN, NOT_IN)
 NODE_NAME_FIELD = "metadata.name"
-MAX_PREFERRED_WEIGHT = 100
 
 _INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
 _DECIMAL_INT = re.compile(r"[+-]?[0-9]+")
@@ -99,17 +109,25 @@ class Requirement:
 
 
 class FieldRequirement:
-    """A `metadata.name` In/NotIn requirement (upstream allows exactly one value)."""
+    """A matchFields In/NotIn requirement with its one value.
 
-    __slots__ = ("operator", "value", "key")
+    A node's only field is `metadata.name`; upstream's field selector reads any
+    other field of a named node as "" (the API server refuses such keys in new
+    pods, old objects may still carry one), so `on_name` is False for them.
+    """
 
-    def __init__(self, operator: str, value: str):
+    __slots__ = ("field", "operator", "value", "on_name", "key")
+
+    def __init__(self, operator: str, value: str, field: str = NODE_NAME_FIELD):
+        self.field = field
         self.operator = operator
         self.value = value
-        self.key = (NODE_NAME_FIELD, operator, (value,))
+        self.on_name = field == NODE_NAME_FIELD
+        self.key = (field, operator, (value,))
 
     def matches(self, name: str) -> bool:
-        return (name == self.value) == (self.operator == IN)
+        actual = name if self.on_name else ""
+        return (actual == self.value) == (self.operator == IN)
 
 
 class Term:
@@ -160,15 +178,28 @@ class _Compiled:
         return f"{type(self).__name__}({self.key!r})"
 
 
+ParseErrors = tuple[tuple[str, str], ...]  # (field path, message) per problem, in order
+
+
+def describe_errors(errors: ParseErrors) -> str:
+    """One line naming every problem: "path: message; path: message"."""
+    return "; ".join(f"{path}: {message}" for path, message in errors)
+
+
 class CompiledNodeSelector(_Compiled):
-    """Terms ORed. No terms at all means the selector matches nothing."""
+    """Terms ORed. No terms at all means the selector matches nothing.
 
-    __slots__ = ("terms",)
+    `errors` are the parse errors of the terms left out (lazy compilation only);
+    they are part of the key, so two selectors differing in them stay distinct.
+    """
 
-    def __init__(self, terms: tuple[Term, ...]) -> None:
+    __slots__ = ("terms", "errors")
+
+    def __init__(self, terms: tuple[Term, ...], errors: ParseErrors = ()) -> None:
         terms = tuple(sorted({t.key: t for t in terms}.values(), key=lambda t: t.key))
         object.__setattr__(self, "terms", terms)
-        super().__init__(("NodeSelector", tuple(t.key for t in terms)))
+        object.__setattr__(self, "errors", errors)
+        super().__init__(("NodeSelector", tuple(t.key for t in terms), errors))
 
     def matches(self, labels: Mapping[str, str], name: str) -> bool:
         """Whether one node (its labels and name) satisfies the selector."""
@@ -179,18 +210,25 @@ class CompiledNodeSelector(_Compiled):
 
 
 class CompiledPreferredTerms(_Compiled):
-    """(weight, term) pairs; identical terms are merged by adding their weights."""
+    """(weight, term) pairs; identical terms are merged by adding their weights.
 
-    __slots__ = ("terms",)
+    `errors` (lazy compilation only) are the parse errors of terms left out:
+    upstream cannot score a pod with any of them, so a scorer must report them.
+    """
 
-    def __init__(self, weighted_terms: tuple[tuple[int, Term], ...]) -> None:
+    __slots__ = ("terms", "errors")
+
+    def __init__(
+        self, weighted_terms: tuple[tuple[int, Term], ...], errors: ParseErrors = ()
+    ) -> None:
         merged: dict[tuple, list] = {}
         for weight, term in weighted_terms:
             entry = merged.setdefault(term.key, [0, term])
             entry[0] += weight
         terms = tuple((w, t) for w, t in sorted(merged.values(), key=lambda e: e[1].key))
         object.__setattr__(self, "terms", terms)
-        super().__init__(("Preferred", tuple((t.key, w) for w, t in terms)))
+        object.__setattr__(self, "errors", errors)
+        super().__init__(("Preferred", tuple((t.key, w) for w, t in terms), errors))
 
     def weight(self, labels: Mapping[str, str], name: str) -> int:
         """Sum of the weights of the terms one node matches."""
@@ -205,96 +243,117 @@ def _is_list(value: object) -> bool:
     return isinstance(value, (list, tuple))
 
 
-def _validate_label_key(key: object, path: str) -> str:
-    if not isinstance(key, str):
-        raise InvalidInput(f"must be a string, got {type(key).__name__}", path)
+def _label_key_problem(key: str) -> str | None:
     prefix, slash, name = key.rpartition("/")
     if slash and (not prefix or not is_dns1123_subdomain(prefix)):
-        raise InvalidInput(
-            f"invalid label key {key!r}: prefix must be a lowercase DNS-1123 subdomain", path
-        )
+        return f"invalid label key {key!r}: prefix must be a lowercase DNS-1123 subdomain"
     if not is_name_part(name):
-        raise InvalidInput(
+        return (
             f"invalid label key {key!r}: name part must be 1-63 alphanumeric characters, "
-            "'-', '_' or '.', starting and ending with an alphanumeric character",
-            path,
+            "'-', '_' or '.', starting and ending with an alphanumeric character"
         )
-    return key
+    return None
 
 
-def _validate_label_value(value: object, path: str) -> str:
+def _label_value_problem(value: str) -> str | None:
+    if is_label_value(value):
+        return None
+    return (
+        f"invalid label value {value!r}: must be empty or 1-63 alphanumeric characters, "
+        "'-', '_' or '.', starting and ending with an alphanumeric character"
+    )
+
+
+def _string(value: object, path: str, default: str = "") -> str:
+    """A string field as Go decodes it (absent or null: the zero value)."""
+    if value is None:
+        return default
     if not isinstance(value, str):
         raise InvalidInput(f"must be a string, got {type(value).__name__}", path)
-    if not is_label_value(value):
-        raise InvalidInput(
-            f"invalid label value {value!r}: must be empty or 1-63 alphanumeric characters, "
-            "'-', '_' or '.', starting and ending with an alphanumeric character",
-            path,
-        )
     return value
 
 
-def _values_of(expr: Mapping, path: str) -> list:
+def _values_of(expr: Mapping, path: str) -> list[str]:
     values = expr.get("values")
     if values is None:
         return []
     if not _is_list(values):
         raise InvalidInput(f"must be a list of strings, got {type(values).__name__}", path)
+    for i, value in enumerate(values):
+        if not isinstance(value, str):
+            raise InvalidInput(f"must be a string, got {type(value).__name__}", f"{path}[{i}]")
     return list(values)
 
 
-def _compile_requirement(expr: object, path: str) -> Requirement:
+def _compile_requirement(expr: object, path: str, errors: list) -> Requirement | None:
+    """labels.NewRequirement: the requirement, or None with its parse errors added."""
     if not isinstance(expr, Mapping):
         raise InvalidInput("must be an object with key, operator and values", path)
-    key = _validate_label_key(expr.get("key", ""), f"{path}.key")
-    operator = expr.get("operator", "")
-    if operator not in LABEL_OPERATORS:
-        raise InvalidInput(
-            f"unsupported operator {operator!r}: must be one of {', '.join(LABEL_OPERATORS)}",
-            f"{path}.operator",
-        )
+    key = _string(expr.get("key"), f"{path}.key")
+    operator = _string(expr.get("operator"), f"{path}.operator")
     values_path = f"{path}.values"
     values = _values_of(expr, values_path)
-    for i, value in enumerate(values):
-        _validate_label_value(value, f"{values_path}[{i}]")
+    if operator not in LABEL_OPERATORS:
+        # upstream checks the operator first and skips the rest of the requirement
+        errors.append(
+            (
+                f"{path}.operator",
+                f"unsupported operator {operator!r}: must be one of {', '.join(LABEL_OPERATORS)}",
+            )
+        )
+        return None
+    found = len(errors)
+    problem = _label_key_problem(key)
+    if problem:
+        errors.append((f"{path}.key", problem))
     number = None
     if operator in (IN, NOT_IN):
         if not values:
-            raise InvalidInput(f"operator {operator} needs at least one value", values_path)
+            errors.append((values_path, f"operator {operator} needs at least one value"))
     elif operator in (EXISTS, DOES_NOT_EXIST):
         if values:
-            raise InvalidInput(f"operator {operator} takes no values", values_path)
+            errors.append((values_path, f"operator {operator} takes no values"))
+    elif len(values) != 1:
+        errors.append((values_path, f"operator {operator} needs exactly one value"))
     else:
-        if len(values) != 1:
-            raise InvalidInput(f"operator {operator} needs exactly one value", values_path)
         number = parse_label_int(values[0])
         if number is None:
-            raise InvalidInput(
-                f"operator {operator} needs an integer value, got {values[0]!r}",
-                f"{values_path}[0]",
+            errors.append(
+                (
+                    f"{values_path}[0]",
+                    f"operator {operator} needs an integer value, got {values[0]!r}",
+                )
             )
+    for i, value in enumerate(values):
+        problem = _label_value_problem(value)
+        if problem:
+            errors.append((f"{values_path}[{i}]", problem))
+    if len(errors) > found:
+        return None
+    if number is not None:
         values = [str(number)]
     return Requirement(key, operator, tuple(sorted(set(values))), number)
 
 
-def _compile_field_requirement(expr: object, path: str) -> FieldRequirement:
+def _compile_field_requirement(expr: object, path: str, errors: list) -> FieldRequirement | None:
+    """nodeSelectorRequirementsAsFieldSelector: In/NotIn with exactly one value."""
     if not isinstance(expr, Mapping):
         raise InvalidInput("must be an object with key, operator and values", path)
-    key = expr.get("key", "")
-    if key != NODE_NAME_FIELD:
-        raise InvalidInput(f"unsupported field {key!r}: must be {NODE_NAME_FIELD!r}", f"{path}.key")
-    operator = expr.get("operator", "")
-    if operator not in FIELD_OPERATORS:
-        raise InvalidInput(
-            f"unsupported operator {operator!r}: must be one of {', '.join(FIELD_OPERATORS)}",
-            f"{path}.operator",
-        )
+    key = _string(expr.get("key"), f"{path}.key")
+    operator = _string(expr.get("operator"), f"{path}.operator")
     values = _values_of(expr, f"{path}.values")
+    if operator not in FIELD_OPERATORS:
+        errors.append(
+            (
+                f"{path}.operator",
+                f"unsupported operator {operator!r}: must be one of {', '.join(FIELD_OPERATORS)}",
+            )
+        )
+        return None
     if len(values) != 1:
-        raise InvalidInput("must have one element", f"{path}.values")
-    if not isinstance(values[0], str):
-        raise InvalidInput(f"must be a string, got {type(values[0]).__name__}", f"{path}.values[0]")
-    return FieldRequirement(operator, values[0])
+        errors.append((f"{path}.values", f"must have one element, got {len(values)}"))
+        return None
+    return FieldRequirement(operator, values[0], key)
 
 
 def _requirement_list(term: Mapping, name: str, path: str) -> list:
@@ -306,8 +365,18 @@ def _requirement_list(term: Mapping, name: str, path: str) -> list:
     return list(items)
 
 
-def _compile_term(term: object, path: str) -> Term | None:
-    """The compiled term, or None for an empty term (which matches nothing)."""
+def _is_empty_term(term: object, path: str) -> bool:
+    """Neither expressions nor fields: such a term (or a null one) selects nothing."""
+    if term is None:
+        return True
+    if not isinstance(term, Mapping):
+        raise InvalidInput(f"must be a node selector term object, got {type(term).__name__}", path)
+    return not term.get("matchExpressions") and not term.get("matchFields")
+
+
+def _compile_term(term: object, path: str, errors: list) -> Term | None:
+    """The compiled term; None for an empty term (which matches nothing) and for a
+    term that does not parse (its parse errors added to `errors`)."""
     if term is None:
         return None
     if not isinstance(term, Mapping):
@@ -316,14 +385,19 @@ def _compile_term(term: object, path: str) -> Term | None:
     fields = _requirement_list(term, "matchFields", path)
     if not expressions and not fields:
         return None
+    found = len(errors)
     requirements = {}
     for i, expr in enumerate(expressions):
-        requirement = _compile_requirement(expr, f"{path}.matchExpressions[{i}]")
-        requirements[requirement.key] = requirement
+        requirement = _compile_requirement(expr, f"{path}.matchExpressions[{i}]", errors)
+        if requirement is not None:
+            requirements[requirement.key] = requirement
     field_requirements = {}
     for i, expr in enumerate(fields):
-        requirement = _compile_field_requirement(expr, f"{path}.matchFields[{i}]")
-        field_requirements[requirement.key] = requirement
+        field_requirement = _compile_field_requirement(expr, f"{path}.matchFields[{i}]", errors)
+        if field_requirement is not None:
+            field_requirements[field_requirement.key] = field_requirement
+    if len(errors) > found:
+        return None
     return Term(
         tuple(requirements[k] for k in sorted(requirements)),
         tuple(field_requirements[k] for k in sorted(field_requirements)),
@@ -355,33 +429,40 @@ def _build_node_selector(obj: object, field: str) -> CompiledNodeSelector:
         raw_terms = []
     if not _is_list(raw_terms):
         raise InvalidInput(f"must be a list, got {type(raw_terms).__name__}", path)
-    terms = [_compile_term(term, f"{path}[{i}]") for i, term in enumerate(raw_terms)]
-    return CompiledNodeSelector(tuple(t for t in terms if t is not None))
+    errors: list = []
+    terms = [_compile_term(term, f"{path}[{i}]", errors) for i, term in enumerate(raw_terms)]
+    return CompiledNodeSelector(tuple(t for t in terms if t is not None), tuple(errors))
+
+
+# Go decodes a PreferredSchedulingTerm's weight into an int32.
+_INT32_MIN, _INT32_MAX = -(2**31), 2**31 - 1
 
 
 def _build_preferred_terms(terms: object, field: str) -> CompiledPreferredTerms | None:
     if not _is_list(terms):
         raise InvalidInput(f"must be a list, got {type(terms).__name__}", field)
     weighted = []
+    errors: list = []
     for i, item in enumerate(terms):
         path = f"{field}[{i}]"
         if not isinstance(item, Mapping):
             raise InvalidInput("must be an object with weight and preference", path)
         weight = item.get("weight", 0)
+        if weight is None:
+            weight = 0
         if isinstance(weight, bool) or not isinstance(weight, int):
             raise InvalidInput(f"must be an integer, got {weight!r}", f"{path}.weight")
-        if weight == 0:
-            continue  # upstream skips (and does not parse) weight-0 terms
-        if not 1 <= weight <= MAX_PREFERRED_WEIGHT:
-            raise InvalidInput(
-                f"must be in the range 1-{MAX_PREFERRED_WEIGHT}, got {weight}", f"{path}.weight"
-            )
-        term = _compile_term(item.get("preference"), f"{path}.preference")
+        if not _INT32_MIN <= weight <= _INT32_MAX:
+            raise InvalidInput(f"must fit in 32 bits, got {weight}", f"{path}.weight")
+        preference = item.get("preference")
+        if weight == 0 or _is_empty_term(preference, f"{path}.preference"):
+            continue  # upstream skips (and does not parse) these
+        term = _compile_term(preference, f"{path}.preference", errors)
         if term is not None:
             weighted.append((weight, term))
-    if not weighted:
+    if not weighted and not errors:
         return None
-    return CompiledPreferredTerms(tuple(weighted))
+    return CompiledPreferredTerms(tuple(weighted), tuple(errors))
 
 
 # ---------------------------------------------------------------------------
@@ -389,7 +470,8 @@ def _build_preferred_terms(terms: object, field: str) -> CompiledPreferredTerms 
 
 _CACHE_SIZE = 8192
 _cache_lock = threading.Lock()
-_by_raw: LRUCache = LRUCache(maxsize=_CACHE_SIZE)  # (kind, sorted JSON bytes) -> compiled
+# (kind, field, sorted JSON bytes) -> compiled: the field too, as parse errors name it
+_by_raw: LRUCache = LRUCache(maxsize=_CACHE_SIZE)
 _by_key: LRUCache = LRUCache(maxsize=_CACHE_SIZE)  # canonical key -> compiled
 
 
@@ -404,7 +486,7 @@ def cache_stats() -> dict[str, int]:
 def _intern(kind: str, obj: object, field: str, build: Callable[[Any, str], Any]) -> Any:
     """The cached compiled form of `obj`, building (and validating) it on a miss."""
     try:
-        raw_key: Hashable | None = (kind, orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
+        raw_key: Hashable | None = (kind, field, orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
     except (TypeError, orjson.JSONEncodeError):
         raw_key = None  # not JSON-like: let the builder explain what is wrong
     if raw_key is not None:
@@ -436,15 +518,37 @@ def compile_label_map(
     return _intern("labels", selector, field, _build_label_map)
 
 
-def compile_node_selector(obj: dict | None, field: str) -> CompiledNodeSelector | None:
-    """A v1.NodeSelector; None only for None (an empty selector matches nothing)."""
+def _strict(compiled: Any) -> Any:
+    """Raise the parse errors of a compiled selector, as upstream's strict constructors do."""
+    if compiled is not None and compiled.errors:
+        (path, message), rest = compiled.errors[0], compiled.errors[1:]
+        if rest:
+            message = f"{message}; {describe_errors(rest)}"
+        raise InvalidInput(message, path)
+    return compiled
+
+
+def compile_node_selector(
+    obj: dict | None, field: str, *, lazy: bool = False
+) -> CompiledNodeSelector | None:
+    """A v1.NodeSelector; None only for None (an empty selector matches nothing).
+
+    A term that does not parse raises InvalidInput, or with `lazy` is left out
+    (it matches no node) and its problems are kept in `errors`."""
     if obj is None:
         return None
-    return _intern("selector", obj, field, _build_node_selector)
+    compiled = _intern("selector", obj, field, _build_node_selector)
+    return compiled if lazy else _strict(compiled)
 
 
-def compile_preferred_terms(terms: list | None, field: str) -> CompiledPreferredTerms | None:
-    """[]v1.PreferredSchedulingTerm; None when no term can add weight."""
+def compile_preferred_terms(
+    terms: list | None, field: str, *, lazy: bool = False
+) -> CompiledPreferredTerms | None:
+    """[]v1.PreferredSchedulingTerm; None when no term can add weight.
+
+    Weight-0 and empty terms are skipped unparsed, as upstream. A term that does
+    not parse raises InvalidInput, or with `lazy` is kept as `errors`."""
     if terms is None or (_is_list(terms) and not terms):
         return None
-    return _intern("preferred", terms, field, _build_preferred_terms)
+    compiled = _intern("preferred", terms, field, _build_preferred_terms)
+    return compiled if lazy else _strict(compiled)

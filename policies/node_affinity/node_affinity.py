@@ -9,6 +9,13 @@ Mirrors kube-scheduler's plugin:
 - Score: the sum of the weights of the matching preferred terms, the pod's
   and `addedAffinity`'s, then DefaultNormalizeScore(100, reverse=False).
 
+A pod's own terms are read lazily, as upstream: a required term that does not
+parse matches no node (the other terms still count), while a preferred term
+that does not parse makes the score fail with InvalidInput naming it, where
+kube-scheduler's PreScore fails the pod's scheduling cycle. So does a negative
+weight that would push a node's score below 0 (upstream's framework refuses
+that score). `addedAffinity` is configuration and is parsed strictly.
+
 Args are NodeAffinityArgs: `{addedAffinity: {requiredDuringSchedulingIgnoredDuringExecution,
 preferredDuringSchedulingIgnoredDuringExecution}}`, validated and compiled once.
 """
@@ -20,6 +27,7 @@ from typing import Any
 import numpy as np
 
 from extender.api import (
+    MAX_NODE_SCORE,
     ConfigError,
     InvalidInput,
     NodeView,
@@ -109,8 +117,39 @@ class NodeAffinity(Policy):
         return [ERR_REASON_POD if ok else ERR_REASON_ENFORCED for ok in enforced[failed].tolist()]
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        own = pod.preferred_affinity
+        if own is not None and own.errors:
+            raise InvalidInput(
+                "; ".join(f"{path}: {message}" for path, message in own.errors), "Pod"
+            )
         raw = np.zeros(nodes.n, dtype=np.int64)
-        for preferred in (self.added_preferred, pod.preferred_affinity):
+        for preferred in (self.added_preferred, own):
             if preferred is not None:
                 raw += nodes.preferred_weights(preferred)
+        if nodes.n and int(raw.min()) < 0:
+            return _with_negative_weights(raw, nodes)
         return default_normalize_score(raw, reverse=False)
+
+
+def _with_negative_weights(raw: np.ndarray, nodes: NodeView) -> np.ndarray:
+    """DefaultNormalizeScore of sums some negative weights made negative.
+
+    Go's division truncates toward zero, so a small negative sum may still
+    normalize to 0; a node whose score stays below 0 fails the request, as
+    kube-scheduler's framework fails a plugin returning a score out of range.
+    """
+    max_count = int(raw.max())
+    if max_count > 0:
+        scaled = MAX_NODE_SCORE * raw
+        scores = np.where(scaled < 0, -(-scaled // max_count), scaled // max_count)
+    else:
+        scores = raw
+    below = np.flatnonzero(scores < 0)
+    if below.size:
+        first = int(below[0])
+        raise InvalidInput(
+            f"negative preferred node affinity weights give node {nodes.names[first]!r} "
+            f"the score {int(scores[first])}, outside 0..{MAX_NODE_SCORE}",
+            "Pod",
+        )
+    return scores

@@ -8,6 +8,11 @@ most_allocated.go, requested_to_capacity_ratio.go, resource_allocation.go):
   resource the node does not have counts as 0 allocatable. ignoredResources
   and ignoredResourceGroups skip extended resources only. All shortfalls are
   reported, joined with ", ": "Too many pods", "Insufficient cpu", ...
+  A node is UnschedulableAndUnresolvable when some request is larger than
+  its whole allocatable (an extended resource it lacks: allocatable 0), since
+  no preemption can free that much (kube-scheduler 1.34, InsufficientResource's
+  Unresolvable); a full pod count, or a shortfall that evicting pods could
+  cover, stays Unschedulable.
 - Score, by scoringStrategy.type: LeastAllocated (free share), MostAllocated
   (used share) or RequestedToCapacityRatio (a broken-linear shape over the
   utilization), each per resource on 0..100, combined as the weighted mean
@@ -102,6 +107,14 @@ class NodeResourcesFit(Policy):
         for resource, amount in self._checks(pod):
             ok &= nodes.allocatable(resource) - nodes.requested(resource) >= amount
         return ok
+
+    def unresolvable_mask(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> np.ndarray:
+        """Per failed node: a request exceeds its whole allocatable (pods excepted)."""
+        failed = np.asarray(failed, dtype=np.intp)
+        hopeless = np.zeros(failed.size, dtype=bool)
+        for resource, amount in self._checks(pod):
+            hopeless |= nodes.allocatable(resource)[failed] < amount
+        return hopeless
 
     def reasons(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> list[str]:
         failed = np.asarray(failed, dtype=np.intp)

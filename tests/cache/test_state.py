@@ -32,6 +32,42 @@ def test_status_only_update_is_skipped_and_spec_change_applied():
     assert usage(state)["nodes"]["a"]["cpu"] == 2000
 
 
+def test_a_resize_in_progress_counts_the_larger_of_spec_and_allocation():
+    # kube-scheduler 1.33+ (PodRequests with UseStatusResources): a running pod
+    # being resized holds max(spec, status, allocated) on its node (issue 9).
+    state = make_state([node("a", cpu="4")])
+    p = pod("p", cpu="1", node_name="a")
+    p["status"]["containerStatuses"] = [
+        {"name": "c", "resources": {"requests": {"cpu": "1"}}, "allocatedResources": {"cpu": "1"}}
+    ]
+    assert state.apply_pod(p) is True
+    assert usage(state)["nodes"]["a"]["cpu"] == 1000
+    # a downsize to 500m: the spec changes first, the node still holds 1 cpu
+    down = pod("p", cpu="500m", node_name="a")
+    down["status"] = p["status"]
+    assert state.apply_pod(down) is False  # the spec changed, the usage did not
+    assert usage(state)["nodes"]["a"]["cpu"] == 1000
+    # the kubelet allocates and actuates it: a status-only update frees the rest
+    done = pod("p", cpu="500m", node_name="a")
+    done["status"]["containerStatuses"] = [
+        {
+            "name": "c",
+            "resources": {"requests": {"cpu": "500m"}},
+            "allocatedResources": {"cpu": "500m"},
+        }
+    ]
+    assert state.apply_pod(done) is True
+    assert usage(state)["nodes"]["a"]["cpu"] == 500
+    # an upsize the node cannot take: Infeasible, so only what it holds counts
+    up = pod("p", cpu="8", node_name="a")
+    up["status"] = {
+        **done["status"],
+        "conditions": [{"type": "PodResizePending", "status": "True", "reason": "Infeasible"}],
+    }
+    assert state.apply_pod(up) is False  # the usage is unchanged
+    assert usage(state)["nodes"]["a"]["cpu"] == 500
+
+
 def test_pod_before_its_node_is_counted_when_the_node_arrives():
     state = make_state([])
     state.apply_pod(pod("p", cpu="1", node_name="late"))

@@ -59,12 +59,26 @@ class _Never(_Half):
         return ["never" for _ in failed]
 
 
+class _Split(_Never):
+    """Fails every node; only nodes whose digit is at least 2 are unresolvable."""
+
+    unresolvable = False
+
+    def unresolvable_mask(self, pod, nodes, failed):
+        return type(self).mask(nodes, failed)
+
+    @staticmethod
+    def mask(nodes, failed):
+        return np.array([int(nodes.names[i][-1]) >= 2 for i in failed])
+
+
 @pytest.fixture(autouse=True)
 def _test_policies():
     registry.register("TestHalf", _Half)
     registry.register("TestNever", _Never)
+    registry.register("TestSplit", _Split)
     yield
-    for name in ("TestHalf", "TestNever", "TestBroken"):
+    for name in ("TestHalf", "TestNever", "TestSplit", "TestBroken"):
         registry.unregister(name)
 
 
@@ -85,6 +99,51 @@ def test_first_failing_filter_gives_the_reason_and_its_kind():
     assert out.passed.tolist() == []
     assert out.failed == {"n1": "odd", "n3": "odd"}
     assert out.unresolvable == {"n0": "never", "n2": "never"}
+
+
+def test_a_filter_may_tell_unresolvable_nodes_apart():
+    engine = _engine(["TestHalf", "TestSplit"], [])
+    view = make_view([node(f"n{i}") for i in range(5)])
+    out = engine.filter(make_pod(pod("p", cpu="1")), view)
+    assert out.failed == {"n0": "never", "n1": "odd", "n3": "odd"}
+    assert out.unresolvable == {"n2": "never", "n4": "never"}
+
+
+@pytest.mark.parametrize(
+    "mask, got",
+    [
+        (lambda nodes, failed: [1] * len(failed), "got a list"),
+        (lambda nodes, failed: np.ones(len(failed) - 1, bool), "shape \\(3,\\)"),
+    ],
+)
+def test_an_unresolvable_mask_of_the_wrong_shape_fails_the_request(monkeypatch, mask, got):
+    monkeypatch.setattr(_Split, "mask", staticmethod(mask))
+    engine = _engine(["TestSplit"], [])
+    with pytest.raises(
+        PolicyError, match="unresolvable_mask\\(\\) must return a bool array.*" + got
+    ):
+        engine.filter(make_pod(pod("p")), make_view(VIEW_NODES))
+
+
+def test_too_big_for_the_node_goes_to_unresolvable_and_full_nodes_stay_resolvable():
+    # kube-scheduler 1.34 (PR #131345): preemption cannot make room on a node
+    # whose whole allocatable is smaller than the request.
+    engine = Engine(default_configuration())
+    nodes = [node("small", cpu="1"), node("busy", cpu="4"), node("fits", cpu="4")]
+    view = make_view(nodes, [pod("e", cpu="3", node_name="busy")])
+    out = engine.filter(make_pod(pod("p", cpu="2")), view)
+    assert view.names_array[out.passed].tolist() == ["fits"]
+    assert out.unresolvable == {"small": "Insufficient cpu"}
+    assert out.failed == {"busy": "Insufficient cpu"}
+    gpu_pod = pod("g", cpu="1")
+    gpu_pod["spec"]["containers"][0]["resources"]["requests"]["example.com/gpu"] = "1"
+    out = engine.filter(make_pod(gpu_pod), view)
+    assert out.failed == {}  # no node has the resource at all
+    assert out.unresolvable == {
+        "small": "Insufficient example.com/gpu",
+        "busy": "Insufficient example.com/gpu",
+        "fits": "Insufficient example.com/gpu",
+    }
 
 
 def test_prioritize_zero_for_filtered_nodes_and_explain_agrees():

@@ -516,10 +516,12 @@ PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
 
 def test_selectors_are_compiled_with_field_paths(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[tuple[str, Any, str]] = []
+    lazy: dict[str, bool] = {}
 
     def stub(kind: str):
-        def compile_(value: Any, field: str) -> Any:
+        def compile_(value: Any, field: str, **options: Any) -> Any:
             calls.append((kind, value, field))
+            lazy[kind] = options.get("lazy", False)
             return (kind, field)
 
         return compile_
@@ -542,6 +544,8 @@ def test_selectors_are_compiled_with_field_paths(monkeypatch: pytest.MonkeyPatch
     assert info.required_affinity == ("required", f"spec.affinity.nodeAffinity.{REQUIRED}")
     assert info.preferred_affinity == ("preferred", f"spec.affinity.nodeAffinity.{PREFERRED}")
     assert [c[1] for c in calls] == [required, preferred, {"disk": "ssd"}]
+    # the pod's own affinity is read lazily, as kube-scheduler reads it (issue 9)
+    assert lazy == {"required": True, "preferred": True, "labels": False}
     calls.clear()
     podinfo.clear_cache()
     info = parse_pod(pod(affinity={"podAntiAffinity": {}}))
@@ -853,3 +857,200 @@ def test_podinfo_is_frozen() -> None:
     info = parse_pod(pod())
     with pytest.raises(AttributeError):
         info.name = "other"  # type: ignore[misc]
+
+
+# ---- in-place resize (issue 9): PodRequests with UseStatusResources -------------
+#
+# kube-scheduler 1.33+ counts a container whose status reports `resources` at the
+# larger of its spec requests, its status requests and its allocatedResources; when
+# the PodResizePending condition says Infeasible, at the larger of the two status
+# values (component-helpers determineContainerReqs).
+
+
+def named(name: str, req: dict | None = None, **extra: Any) -> dict:
+    return ctr(req, name=name, **extra)
+
+
+def status(*statuses: dict, init: list | None = None, condition: str | None = None) -> dict:
+    out: dict[str, Any] = {"phase": "Running", "containerStatuses": list(statuses)}
+    if init is not None:
+        out["initContainerStatuses"] = init
+    if condition is not None:
+        out["conditions"] = [
+            {"type": "PodScheduled", "status": "True"},
+            {"type": "PodResizePending", "status": "True", "reason": condition},
+        ]
+    return out
+
+
+def cstatus(name: str, requests: dict | None = None, allocated: dict | None = None) -> dict:
+    out: dict[str, Any] = {"name": name, "ready": True}
+    if requests is not None:
+        out["resources"] = {"requests": requests}
+    if allocated is not None:
+        out["allocatedResources"] = allocated
+    return out
+
+
+def resized(containers: list, the_status: dict, **spec: Any) -> dict:
+    obj = pod(containers, **spec)
+    obj["status"] = the_status
+    return obj
+
+
+RESIZE_CASES = [
+    (
+        "upsize in progress: the spec asks more than allocated",
+        resized([named("a", {"cpu": "2"})], status(cstatus("a", {"cpu": "1"}, {"cpu": "1"}))),
+        {"cpu": 2000},
+    ),
+    (
+        "downsize not yet actuated: the status still holds more",
+        resized(
+            [named("a", {"cpu": "1", "memory": "1Gi"})],
+            status(cstatus("a", {"cpu": "2", "memory": "1Gi"}, {"cpu": "2", "memory": "1Gi"})),
+        ),
+        {"cpu": 2000, "memory": GI},
+    ),
+    (
+        "allocated but not yet actuated",
+        resized([named("a", {"cpu": "1"})], status(cstatus("a", {"cpu": "1"}, {"cpu": "3"}))),
+        {"cpu": 3000},
+    ),
+    (
+        "deferred resize: the spec still counts",
+        resized(
+            [named("a", {"cpu": "4"})],
+            status(cstatus("a", {"cpu": "1"}, {"cpu": "1"}), condition="Deferred"),
+        ),
+        {"cpu": 4000},
+    ),
+    (
+        "infeasible resize: only what the node holds counts",
+        resized(
+            [named("a", {"cpu": "4", "memory": "2Gi"})],
+            status(
+                cstatus("a", {"cpu": "1"}, {"cpu": "1", "memory": "1Gi"}), condition="Infeasible"
+            ),
+        ),
+        {"cpu": 1000, "memory": GI},
+    ),
+    (
+        "a status without resources: allocatedResources alone is not read",
+        resized([named("a", {"cpu": "1"})], status(cstatus("a", None, {"cpu": "3"}))),
+        {"cpu": 1000},
+    ),
+    (
+        "statuses match containers by name",
+        resized(
+            [named("a", {"cpu": "1"}), named("b", {"cpu": "1"})],
+            status(cstatus("b", {"cpu": "2"}), cstatus("ghost", {"cpu": "9"})),
+        ),
+        {"cpu": 3000},
+    ),
+    (
+        "a limit-only spec request is the spec's request",
+        resized(
+            [ctr(None, {"cpu": "2"}, name="a")],
+            status(cstatus("a", {"cpu": "1"}, {"cpu": "1"})),
+        ),
+        {"cpu": 2000},
+    ),
+    (
+        "sidecars read their status, plain init containers do not",
+        resized(
+            [named("main", {"cpu": "1"})],
+            status(
+                cstatus("main", {"cpu": "1"}),
+                init=[cstatus("side", {"cpu": "3"}, {"cpu": "3"}), cstatus("init", {"cpu": "9"})],
+            ),
+            initContainers=[
+                named("init", {"cpu": "1"}),
+                named("side", {"cpu": "1"}, restartPolicy="Always"),
+            ],
+        ),
+        {"cpu": 4000},
+    ),
+    (
+        "pod-level requests and overhead stay the spec's",
+        resized(
+            [named("a", {"cpu": "1", "memory": "1Gi"})],
+            status(cstatus("a", {"cpu": "2", "memory": "2Gi"}, {"cpu": "2", "memory": "2Gi"})),
+            resources={"requests": {"cpu": "1500m"}},
+            overhead={"cpu": "100m"},
+        ),
+        {"cpu": 1600, "memory": 2 * GI},
+    ),
+    (
+        "an extended resource only the allocation reports",
+        resized(
+            [named("a", {"cpu": "1"})],
+            status(cstatus("a", {"cpu": "1"}, {"cpu": "1", "example.com/gpu": "1"})),
+        ),
+        {"cpu": 1000, "example.com/gpu": 1},
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "obj, expected", [c[1:] for c in RESIZE_CASES], ids=[c[0] for c in RESIZE_CASES]
+)
+def test_requests_during_an_in_place_resize(obj: dict, expected: dict) -> None:
+    assert parse_pod(obj).requests == expected
+
+
+def test_resize_sets_the_non_zero_scoring_requests_too() -> None:
+    # NonMissingContainerRequests fills in a default only where the status-aware
+    # requests of a container still lack the resource.
+    obj = resized(
+        [named("a"), named("b")],
+        status(cstatus("a", {"cpu": "500m"}, {"cpu": "500m"})),
+    )
+    info = parse_pod(obj)
+    assert info.requests == {"cpu": 500}
+    assert info.nonzero_cpu == 500 + DEFAULT_MILLI_CPU_REQUEST
+    assert info.nonzero_memory == 2 * DEFAULT_MEMORY_REQUEST
+
+
+def test_the_resize_status_keys_the_spec_cache() -> None:
+    spec_pod = pod([named("a", {"cpu": "1"})])
+    plain = parse_pod(spec_pod)
+    smaller = parse_pod({**spec_pod, "status": status(cstatus("a", {"cpu": "1"}, {"cpu": "1"}))})
+    bigger = parse_pod({**spec_pod, "status": status(cstatus("a", {"cpu": "1"}, {"cpu": "2"}))})
+    again = parse_pod({**spec_pod, "status": status(cstatus("a", {"cpu": "1"}, {"cpu": "2"}))})
+    assert plain.requests == smaller.requests == {"cpu": 1000}
+    assert bigger.requests == {"cpu": 2000}
+    assert again.requests is bigger.requests  # one parse per distinct spec and status
+    infeasible = status(cstatus("a", {"cpu": "1"}, {"cpu": "1"}), condition="Infeasible")
+    upsized = pod([named("a", {"cpu": "3"})])
+    assert parse_pod({**upsized, "status": infeasible}).requests == {"cpu": 1000}
+    assert parse_pod({**upsized, "status": {**infeasible, "conditions": []}}).requests == {
+        "cpu": 3000
+    }
+
+
+@pytest.mark.parametrize(
+    "the_status, field",
+    [
+        ("Running", "status"),
+        ({"containerStatuses": {}}, "status.containerStatuses"),
+        ({"containerStatuses": [1]}, "status.containerStatuses[0]"),
+        ({"containerStatuses": [{"name": 1, "resources": {}}]}, "status.containerStatuses[0].name"),
+        (
+            {"containerStatuses": [{"name": "c", "resources": []}]},
+            "status.containerStatuses[0].resources",
+        ),
+        (
+            {"containerStatuses": [{"name": "c", "resources": {"requests": {"cpu": "lots"}}}]},
+            "status.containerStatuses[0].resources.requests.cpu",
+        ),
+        (
+            {"initContainerStatuses": [{"name": "c", "resources": {}, "allocatedResources": 5}]},
+            "status.initContainerStatuses[0].allocatedResources",
+        ),
+    ],
+)
+def test_malformed_resize_status_names_the_field(the_status: Any, field: str) -> None:
+    with pytest.raises(InvalidInput) as err:
+        parse_pod({**pod([ctr({"cpu": "1"})]), "status": the_status})
+    assert err.value.field == field

@@ -12,6 +12,8 @@ import threading
 
 import numpy as np
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from extender.cache.labelindex import LabelIndex
 from extender.model.errors import InvalidInput
@@ -494,9 +496,9 @@ INVALID_REQUIRED = [
         f"{REQUIRED}.nodeSelectorTerms[0].matchFields[0].values",
     ),
     (
-        "matchFields on another field",
-        terms({"matchFields": [{"key": "spec.unschedulable", "operator": "In", "values": ["x"]}]}),
-        f"{REQUIRED}.nodeSelectorTerms[0].matchFields[0].key",
+        "matchFields without values",
+        terms({"matchFields": [{"key": "metadata.name", "operator": "NotIn"}]}),
+        f"{REQUIRED}.nodeSelectorTerms[0].matchFields[0].values",
     ),
     (
         "matchFields with Exists",
@@ -534,8 +536,12 @@ INVALID_PREFERRED = [
     ("item not an object", ["x"], f"{PREFERRED}[0]"),
     ("weight not an integer", [{"weight": "5", "preference": {}}], f"{PREFERRED}[0].weight"),
     ("weight a boolean", [{"weight": True, "preference": {}}], f"{PREFERRED}[0].weight"),
-    ("weight above 100", [{"weight": 101, "preference": {}}], f"{PREFERRED}[0].weight"),
-    ("weight negative", [{"weight": -1, "preference": {}}], f"{PREFERRED}[0].weight"),
+    ("weight beyond int32", [{"weight": 2**31, "preference": {}}], f"{PREFERRED}[0].weight"),
+    (
+        "preference not an object",
+        [{"weight": 1, "preference": ["a"]}],
+        f"{PREFERRED}[0].preference",
+    ),
     (
         "bad operator inside a preference",
         [
@@ -580,11 +586,184 @@ def test_label_map_does_not_check_label_syntax():
     assert not selector.matches({"odd key": "other"}, "n")
 
 
-def test_invalid_input_is_not_cached():
+def test_strict_compilation_raises_every_time():
     bad = terms({"matchExpressions": [expr("a", "Gt", "x")]})
     for _ in range(2):
         with pytest.raises(InvalidInput):
             compile_node_selector(bad, REQUIRED)
+    assert compile_node_selector(bad, REQUIRED, lazy=True).errors  # cached, errors kept
+
+
+def test_strict_compilation_reports_every_problem():
+    bad = terms(
+        {"matchExpressions": [expr("a", "Gt", "x"), expr("b c", "In", "ok")]},
+        {"matchFields": [name_field("In", "n1", "n2")]},
+    )
+    with pytest.raises(InvalidInput) as info:
+        compile_node_selector(bad, REQUIRED)
+    message = str(info.value)
+    assert info.value.field == f"{REQUIRED}.nodeSelectorTerms[0].matchExpressions[0].values[0]"
+    assert f"{REQUIRED}.nodeSelectorTerms[0].matchExpressions[1].key: invalid label key" in message
+    assert f"{REQUIRED}.nodeSelectorTerms[1].matchFields[0].values: must have one" in message
+
+
+# --- lazy compilation: how kube-scheduler reads a pod's own affinity ----------
+#
+# component-helpers' LazyErrorNodeSelector: a term that does not parse matches
+# no node and the other terms still count (issue 9).
+
+LAZY_CASES = [
+    # (description, bad term, a good term or None, node labels, node name, want)
+    (
+        "invalid label value alone matches nothing (upstream table)",
+        {"matchExpressions": [expr("foo", "NotIn", "invalid value: ___@#$%^")]},
+        None,
+        {"foo": "bar"},
+        "n",
+        False,
+    ),
+    (
+        "invalid value beside a matching term",
+        {"matchExpressions": [expr("foo", "In", "b@d")]},
+        {"matchExpressions": [expr("foo", "In", "bar")]},
+        {"foo": "bar"},
+        "n",
+        True,
+    ),
+    (
+        "Gt with a non-integer beside a matching term",
+        {"matchExpressions": [expr("gen", "Gt", "v2")]},
+        {"matchExpressions": [expr("zone", "Exists")]},
+        {"zone": "a", "gen": "9"},
+        "n",
+        True,
+    ),
+    (
+        "a good requirement in a bad term does not match on its own",
+        {"matchExpressions": [expr("zone", "Exists"), expr("gen", "Lt", "1.5")]},
+        None,
+        {"zone": "a", "gen": "1"},
+        "n",
+        False,
+    ),
+    (
+        "matchFields with two values beside a matching term",
+        {"matchFields": [name_field("In", "n", "m")]},
+        {"matchFields": [name_field("In", "n")]},
+        {},
+        "n",
+        True,
+    ),
+    (
+        "unknown operator matches nothing",
+        {"matchExpressions": [expr("zone", "Like", "a")]},
+        None,
+        {"zone": "a"},
+        "n",
+        False,
+    ),
+    (
+        "invalid key beside a non-matching term",
+        {"matchExpressions": [expr("a b", "Exists")]},
+        {"matchExpressions": [expr("zone", "In", "b")]},
+        {"zone": "a", "a b": "x"},
+        "n",
+        False,
+    ),
+    (
+        "Exists with values matches nothing (upstream table)",
+        {"matchExpressions": [expr("foo", "Exists", "bar", "baz")]},
+        None,
+        {"foo": "bar"},
+        "n",
+        False,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "bad, good, labels, name, want",
+    [case[1:] for case in LAZY_CASES],
+    ids=[case[0] for case in LAZY_CASES],
+)
+def test_lazy_selector_ignores_terms_that_do_not_parse(bad, good, labels, name, want):
+    obj = terms(bad) if good is None else terms(bad, good)
+    with pytest.raises(InvalidInput):
+        compile_node_selector(obj, REQUIRED)  # the strict form refuses it
+    lazy = compile_node_selector(obj, REQUIRED, lazy=True)
+    assert lazy.errors and lazy.errors[0][0].startswith(f"{REQUIRED}.nodeSelectorTerms[0].")
+    assert lazy.matches(labels, name) is want
+    index = LabelIndex.from_nodes(["other", name], [{}, labels])
+    assert bool(index.mask(lazy)[1]) is want
+
+
+def test_lazy_errors_follow_the_callers_field():
+    bad = terms({"matchExpressions": [expr("a", "Gt", "x")]})
+    first = compile_node_selector(bad, "spec.one", lazy=True)
+    second = compile_node_selector(bad, "spec.two", lazy=True)
+    assert first.errors[0][0].startswith("spec.one.")
+    assert second.errors[0][0].startswith("spec.two.")
+    assert first is not second and first != second
+
+
+def test_lazy_preferred_terms_keep_errors_and_valid_terms():
+    preferred = [
+        {"weight": 3, "preference": {"matchExpressions": [expr("a", "Exists")]}},
+        {"weight": 5, "preference": {"matchExpressions": [expr("b", "In", "no way")]}},
+        {"weight": 0, "preference": {"matchExpressions": [expr("c", "Gt", "x")]}},  # skipped
+    ]
+    with pytest.raises(InvalidInput) as info:
+        compile_preferred_terms(preferred, PREFERRED)
+    assert info.value.field == f"{PREFERRED}[1].preference.matchExpressions[0].values[0]"
+    lazy = compile_preferred_terms(preferred, PREFERRED, lazy=True)
+    assert [path for path, _ in lazy.errors] == [
+        f"{PREFERRED}[1].preference.matchExpressions[0].values[0]"
+    ]
+    assert lazy.weight({"a": "1", "b": "no way"}, "n") == 3
+
+
+def test_lazy_preferred_terms_with_only_bad_terms_still_carry_the_errors():
+    preferred = [{"weight": 2, "preference": {"matchFields": [name_field("In")]}}]
+    lazy = compile_preferred_terms(preferred, PREFERRED, lazy=True)
+    assert lazy is not None and lazy.terms == ()
+    assert lazy.errors[0][0] == f"{PREFERRED}[0].preference.matchFields[0].values"
+
+
+def test_preferred_weights_are_not_range_checked():
+    # NewPreferredSchedulingTerms takes any int32 weight; only the API server's
+    # validation of new pods keeps them in 1..100.
+    preferred = compile_preferred_terms(
+        [
+            {"weight": 150, "preference": {"matchExpressions": [expr("a", "Exists")]}},
+            {"weight": -20, "preference": {"matchExpressions": [expr("b", "Exists")]}},
+        ],
+        PREFERRED,
+    )
+    assert preferred.weight({"a": "1"}, "n") == 150
+    assert preferred.weight({"a": "1", "b": "1"}, "n") == 130
+    assert preferred.weight({"b": "1"}, "n") == -20
+
+
+@pytest.mark.parametrize(
+    "operator, value, name, want",
+    [
+        ("In", "x", "n", False),
+        ("NotIn", "x", "n", True),
+        ("In", "", "n", True),
+        ("NotIn", "", "n", False),
+        ("In", "x", "", True),  # a node without a name: fields are not checked
+    ],
+)
+def test_match_fields_on_another_field_read_an_empty_value(operator, value, name, want):
+    # Upstream builds a field selector on any key; a node's fields hold only
+    # metadata.name, so another key reads "" (the API server refuses such keys
+    # in new pods).
+    requirement = {"key": "spec.unschedulable", "operator": operator, "values": [value]}
+    selector = compile_node_selector(terms({"matchFields": [requirement]}), REQUIRED)
+    assert selector.matches({}, name) is want
+    index = LabelIndex()
+    index.set_node(0, name, {})
+    assert bool(index.mask(selector)[0]) is want
 
 
 ADDED = "args.addedAffinity.requiredDuringSchedulingIgnoredDuringExecution"
@@ -685,3 +864,101 @@ def test_concurrent_compilation_yields_one_object():
     for thread in threads:
         thread.join()
     assert len({id(r) for r in results}) == 1
+
+
+# --- property: a lazy selector is the OR of its valid terms ------------------
+
+_KEYS = ("a", "b", "zone")
+_VALUES = ("1", "2", "x", "")
+_NAMES = ("n0", "n1", "n2")
+
+_valid_requirement = st.one_of(
+    st.builds(
+        lambda k, op, vs: expr(k, op, *vs),
+        st.sampled_from(_KEYS),
+        st.sampled_from(["In", "NotIn"]),
+        st.lists(st.sampled_from(_VALUES), min_size=1, max_size=2),
+    ),
+    st.builds(expr, st.sampled_from(_KEYS), st.sampled_from(["Exists", "DoesNotExist"])),
+    st.builds(expr, st.sampled_from(_KEYS), st.sampled_from(["Gt", "Lt"]), st.sampled_from("015")),
+)
+_invalid_requirement = st.one_of(
+    st.builds(expr, st.sampled_from(_KEYS), st.just("In"), st.sampled_from(["b@d", "-x", "a b"])),
+    st.builds(
+        expr, st.sampled_from(_KEYS), st.sampled_from(["Gt", "Lt"]), st.sampled_from(["x", "1.5"])
+    ),
+    st.builds(expr, st.sampled_from(_KEYS), st.sampled_from(["Like", "", "in"]), st.just("1")),
+    st.builds(expr, st.sampled_from(_KEYS), st.just("Exists"), st.just("1")),
+    st.builds(expr, st.sampled_from(_KEYS), st.sampled_from(["In", "NotIn", "Gt"])),
+    st.builds(expr, st.sampled_from(["a b", "-a", "x/"]), st.just("Exists")),
+)
+_valid_field = st.builds(name_field, st.sampled_from(["In", "NotIn"]), st.sampled_from(_NAMES))
+_invalid_field = st.one_of(
+    st.builds(lambda op: name_field(op, "n0", "n1"), st.sampled_from(["In", "NotIn"])),
+    st.builds(lambda op: name_field(op), st.sampled_from(["In", "NotIn"])),
+    st.just({"key": "metadata.name", "operator": "Exists", "values": ["n0"]}),
+)
+
+
+@st.composite
+def _term(draw):
+    """(term object, whether it parses): a term parses iff every requirement does."""
+    exprs = draw(st.lists(st.tuples(st.booleans(), st.data()), max_size=3))
+    fields = draw(st.lists(st.booleans(), max_size=2))
+    out, valid = {}, True
+    if exprs:
+        items = []
+        for ok, data in exprs:
+            items.append(data.draw(_valid_requirement if ok else _invalid_requirement))
+            valid &= ok
+        out["matchExpressions"] = items
+    if fields:
+        out["matchFields"] = [draw(_valid_field if ok else _invalid_field) for ok in fields]
+        valid &= all(fields)
+    return out, valid and bool(exprs or fields)
+
+
+_node_labels = st.dictionaries(st.sampled_from(_KEYS), st.sampled_from(_VALUES + ("7", "-3")))
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(_term(), max_size=4), st.lists(_node_labels, min_size=3, max_size=3))
+def test_lazy_selector_is_the_or_of_its_valid_terms(mixed, labels):
+    selector = compile_node_selector(terms(*[t for t, _ in mixed]), REQUIRED, lazy=True)
+    valid = [compile_node_selector(terms(t), REQUIRED) for t, ok in mixed if ok]
+    assert bool(selector.errors) == any(
+        not ok and (t.get("matchExpressions") or t.get("matchFields")) for t, ok in mixed
+    )
+    index = LabelIndex.from_nodes(list(_NAMES), labels)
+    mask = index.mask(selector)
+    for i, name in enumerate(_NAMES):
+        want = any(v.matches(labels[i], name) for v in valid)
+        assert selector.matches(labels[i], name) is want
+        assert bool(mask[i]) is want
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    st.lists(st.tuples(_term(), st.integers(0, 100)), max_size=4),
+    st.lists(_node_labels, min_size=3, max_size=3),
+)
+def test_lazy_preferred_terms_weigh_their_valid_terms_only(mixed, labels):
+    items = [{"weight": w, "preference": t} for (t, _), w in mixed]
+    lazy = compile_preferred_terms(items, PREFERRED, lazy=True)
+    counted = [(w, t) for (t, ok), w in mixed if ok and w]
+    skipped_bad = [
+        t
+        for (t, ok), w in mixed
+        if not ok and w and (t.get("matchExpressions") or t.get("matchFields"))
+    ]
+    if lazy is None:
+        assert not counted and not skipped_bad
+        return
+    assert bool(lazy.errors) == bool(skipped_bad)
+    for i, name in enumerate(_NAMES):
+        want = sum(
+            w
+            for w, t in counted
+            if compile_node_selector(terms(t), REQUIRED).matches(labels[i], name)
+        )
+        assert lazy.weight(labels[i], name) == want

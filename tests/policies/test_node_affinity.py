@@ -338,12 +338,147 @@ def test_filter_upstream_cases(the_pod, node_name, labels, args, reason):
     assert policy.unresolvable is True
 
 
-def test_invalid_value_in_a_required_term_is_rejected_at_parse():
-    # Upstream's lazy selector lets such a term match nothing; podsift's selector
-    # compiler (extender/selectors.py) rejects the pod instead, naming the field.
-    bad = pod(None, required(term([expr("foo", "NotIn", "invalid value: ___@#$%^")])))
-    with pytest.raises(InvalidInput, match="values"):
-        make_pod(bad)
+# A pod's own required terms are read lazily (component-helpers
+# LazyErrorNodeSelector): a term that does not parse matches no node, the other
+# terms still count, and the filter answers with its usual reason (issue 9).
+LAZY_FILTER_CASES = [
+    (
+        "invalid value in the only term (upstream table): unschedulable, not an error",
+        pod(None, required(term([expr("foo", "NotIn", "invalid value: ___@#$%^")]))),
+        {"foo": "bar"},
+        POD_REASON,
+    ),
+    (
+        "invalid value beside a matching term",
+        pod(
+            None,
+            required(term([expr("foo", "In", "b@r")]), term([expr("foo", "In", "bar")])),
+        ),
+        {"foo": "bar"},
+        None,
+    ),
+    (
+        "Gt with a non-integer beside a matching term",
+        pod(None, required(term([expr("gen", "Gt", "2.5")]), term([expr("foo", "Exists")]))),
+        {"foo": "bar", "gen": "3"},
+        None,
+    ),
+    (
+        "matchFields with two values beside a matching term",
+        pod(
+            None,
+            required(
+                term(None, [expr("metadata.name", "In", "node", "other")]),
+                term([expr("foo", "Exists")]),
+            ),
+        ),
+        {"foo": "bar"},
+        None,
+    ),
+    (
+        "matchFields with two values alone",
+        pod(None, required(term(None, [expr("metadata.name", "In", "node", "other")]))),
+        {},
+        POD_REASON,
+    ),
+    (
+        "the nodeSelector still applies beside an unparseable term",
+        pod(
+            {"disk": "ssd"}, required(term([expr("gen", "Lt", "x")]), term([expr("foo", "Exists")]))
+        ),
+        {"foo": "bar"},
+        POD_REASON,
+    ),
+]
+
+
+@pytest.mark.parametrize(
+    "the_pod, labels, reason",
+    [c[1:] for c in LAZY_FILTER_CASES],
+    ids=[c[0] for c in LAZY_FILTER_CASES],
+)
+def test_unparseable_required_terms_match_no_node(the_pod, labels, reason):
+    view = make_view([node("node", labels)])
+    info = make_pod(the_pod)  # parsing the pod does not fail
+    policy = NodeAffinity({})
+    assert policy.filter(info, view).tolist() == [reason is None]
+    if reason is not None:
+        assert policy.reasons(info, view, np.array([0])) == [reason]
+
+
+def test_nodeselector_with_odd_values_is_matched_as_is():
+    # Upstream builds spec.nodeSelector with SelectorFromSet, which validates
+    # nothing: the pair must simply be among the node's labels.
+    the_pod = pod({"odd key!": "not a label value?"})
+    view = make_view([node("a", {"odd key!": "not a label value?"}), node("b", {"odd key!": "x"})])
+    info = make_pod(the_pod)
+    assert NodeAffinity({}).filter(info, view).tolist() == [True, False]
+
+
+def test_unparseable_preferred_term_fails_the_score_not_the_filter():
+    # NewPreferredSchedulingTerms fails on it, so the plugin's PreScore fails
+    # the pod's scheduling cycle; the filter never reads preferred terms.
+    affinity = {
+        PREFERRED: [
+            {"weight": 2, "preference": term([expr("foo", "In", "bar")])},
+            {"weight": 3, "preference": term([expr("gen", "Gt", "two")])},
+        ]
+    }
+    view = make_view([node("a", {"foo": "bar"}), node("b")])
+    info = make_pod(pod(None, affinity))
+    policy = NodeAffinity({})
+    assert policy.filter(info, view).tolist() == [True, True]
+    with pytest.raises(InvalidInput) as err:
+        policy.score(info, view)
+    assert str(err.value).startswith(
+        f"Pod: spec.affinity.nodeAffinity.{PREFERRED}[1].preference.matchExpressions[0].values[0]: "
+    )
+
+
+def test_weight_zero_or_empty_preferred_terms_are_never_parsed():
+    affinity = {
+        PREFERRED: [
+            {"weight": 0, "preference": term([expr("gen", "Gt", "two")])},
+            {"weight": 4, "preference": term([])},
+            {"weight": 2, "preference": term([expr("foo", "In", "bar")])},
+        ]
+    }
+    view = make_view([node("a", {"foo": "bar"}), node("b")])
+    assert NodeAffinity({}).score(make_pod(pod(None, affinity)), view).tolist() == [100, 0]
+
+
+def test_weights_above_100_score_as_upstream():
+    affinity = {
+        PREFERRED: [
+            {"weight": 150, "preference": term([expr("foo", "In", "bar")])},
+            {"weight": 50, "preference": term([expr("key", "In", "value")])},
+        ]
+    }
+    view = make_view([node("a", LABEL1), node("b", LABEL2), node("c", LABEL5)])
+    assert NodeAffinity({}).score(make_pod(pod(None, affinity)), view).tolist() == [75, 25, 100]
+
+
+def test_negative_weights_fail_only_when_a_score_stays_negative():
+    def affinity(negative):
+        return {
+            PREFERRED: [
+                {"weight": 100, "preference": term([expr("foo", "In", "bar")])},
+                {"weight": negative, "preference": term([expr("key", "In", "value")])},
+            ]
+        }
+
+    view = make_view([node("a", LABEL1), node("b", LABEL2), node("c", {})])
+    # -100 x 1 / 100 truncates to -1: out of range, as kube-scheduler's framework says
+    with pytest.raises(InvalidInput, match="node 'b' the score -1"):
+        NodeAffinity({}).score(make_pod(pod(None, affinity(-1))), view)
+    # a sum of -1 against a maximum of 200 truncates to 0 in Go: no error
+    wide = {
+        PREFERRED: [
+            *affinity(-1)[PREFERRED],
+            {"weight": 100, "preference": term([expr("foo", "Exists")])},
+        ]
+    }
+    assert NodeAffinity({}).score(make_pod(pod(None, wide)), view).tolist() == [100, 0, 0]
 
 
 LABEL1 = {"foo": "bar"}
@@ -513,10 +648,14 @@ def test_invalid_added_affinity_reports_every_field():
         (
             {
                 "addedAffinity": {
-                    PREFERRED: [{"weight": 101, "preference": term([expr("a", "Exists")])}]
+                    PREFERRED: [{"weight": "heavy", "preference": term([expr("a", "Exists")])}]
                 }
             },
             "weight",
+        ),
+        (
+            {"addedAffinity": {REQUIRED: {"nodeSelectorTerms": [term([expr("a", "Gt", "x")])]}}},
+            "matchExpressions[0].values[0]",
         ),
     ],
 )
@@ -524,6 +663,16 @@ def test_bad_args_are_config_errors(args, fragment):
     with pytest.raises(ConfigError, match="NodeAffinity args") as err:
         NodeAffinity(args)
     assert fragment in str(err.value)
+
+
+def test_added_affinity_weight_is_not_range_checked():
+    # ValidateNodeAffinityArgs parses the terms (NewPreferredSchedulingTerms) and
+    # checks nothing else: a weight of 101 is accepted.
+    args = {
+        "addedAffinity": {PREFERRED: [{"weight": 101, "preference": term([expr("a", "Exists")])}]}
+    }
+    view = make_view([node("x", {"a": "1"}), node("y")])
+    assert NodeAffinity(args).score(make_pod(pod()), view).tolist() == [100, 0]
 
 
 def test_added_required_with_no_terms_matches_nothing():

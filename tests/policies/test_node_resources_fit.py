@@ -394,6 +394,28 @@ ENOUGH_REQUESTS = [
 ]
 
 
+# The cases above whose node is too small for the pod even when empty: a request
+# larger than the node's whole allocatable (0 for a resource it lacks) makes
+# kube-scheduler 1.34 answer UnschedulableAndUnresolvable (InsufficientResource's
+# Unresolvable, kubernetes PR #131345); every other failure stays Unschedulable.
+TOO_BIG_FOR_THE_NODE = {
+    "extended resource capacity enforced",
+    "extended resource capacity enforced for init container",
+    "extended resource allocatable enforced for multiple containers",
+    "extended resource allocatable enforced for multiple init containers",
+    "extended resource allocatable enforced for unknown resource",
+    "extended resource allocatable enforced for unknown resource for init container",
+    "kubernetes.io resource capacity enforced",
+    "kubernetes.io resource capacity enforced for init container",
+    "hugepages resource capacity enforced",
+    "hugepages resource capacity enforced for init container",
+    "hugepages resource allocatable enforced for multiple containers",
+    "skip checking ignored extended resource via resource groups",
+    "ignoring a hugepages or kubernetes.io name has no effect",
+}
+assert TOO_BIG_FOR_THE_NODE <= {case[0] for case in ENOUGH_REQUESTS}
+
+
 def _fit_view(existing: dict, alloc: dict = FIT_NODE):
     existing_pod = pod_obj("existing", [ctr(existing)], node="n1")
     return make_view([node_obj("n1", alloc)], [existing_pod])
@@ -414,6 +436,68 @@ def test_enough_requests(containers, init, overhead, existing, args, reason):
     if reason:
         assert policy.reasons(pod, view, np.array([0])) == [reason]
     assert policy.unresolvable is False
+
+
+@pytest.mark.parametrize(
+    "name, containers, init, overhead, existing, args",
+    [(case[0], *case[1:6]) for case in ENOUGH_REQUESTS if case[6]],
+    ids=[case[0] for case in ENOUGH_REQUESTS if case[6]],
+)
+def test_too_big_for_the_node_is_unresolvable(name, containers, init, overhead, existing, args):
+    view = _fit_view(existing)
+    pod = make_pod(pod_obj("incoming", containers, init, overhead))
+    policy = NodeResourcesFit(args)
+    hopeless = policy.unresolvable_mask(pod, view, np.array([0]))
+    assert hopeless.dtype == bool
+    assert hopeless.tolist() == [name in TOO_BIG_FOR_THE_NODE]
+
+
+def test_unresolvable_per_node_and_pods_never():
+    nodes = [
+        node_obj("small", {"cpu": "1", "memory": "8Gi", "pods": 10}),  # cpu too small
+        node_obj("busy", {"cpu": "4", "memory": "8Gi", "pods": 10}),  # cpu taken
+        node_obj("full", {"cpu": "4", "memory": "8Gi", "pods": 1}),  # pod count only
+        node_obj("nopods", {"cpu": "4", "memory": "8Gi", "pods": 0}),  # pods 0: resolvable
+        node_obj("nogpu", {"cpu": "4", "memory": "8Gi", "pods": 10}),  # lacks the gpu
+        node_obj("exact", {"cpu": "2", "memory": "8Gi", "pods": 10, "example.com/gpu": 1}),
+    ]
+    existing = [
+        pod_obj("e1", [ctr({"cpu": "3"})], node="busy"),
+        pod_obj("e2", [ctr({"cpu": "1"})], node="full"),
+        pod_obj("e3", [ctr({"cpu": "1"})], node="exact"),
+    ]
+    view = make_view(nodes, existing)
+    policy = NodeResourcesFit({})
+    pod = make_pod(pod_obj("p", [ctr({"cpu": "2"})]))
+    failed = np.flatnonzero(~policy.filter(pod, view))
+    assert [view.names[i] for i in failed] == ["small", "busy", "full", "nopods", "exact"]
+    assert policy.unresolvable_mask(pod, view, failed).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,  # 2 cpu fit an empty "exact": evicting e3 would help
+    ]
+    gpu = make_pod(pod_obj("g", [ctr({"cpu": "2", "example.com/gpu": "1"})]))
+    failed = np.flatnonzero(~policy.filter(gpu, view))
+    assert [view.names[i] for i in failed] == ["small", "busy", "full", "nopods", "nogpu", "exact"]
+    assert policy.unresolvable_mask(gpu, view, failed).tolist() == [
+        True,
+        True,  # no example.com/gpu at all
+        True,
+        True,
+        True,
+        False,
+    ]
+    ignoring = NodeResourcesFit({"ignoredResourceGroups": ["example.com"]})
+    failed = np.flatnonzero(~ignoring.filter(gpu, view))
+    assert ignoring.unresolvable_mask(gpu, view, failed).tolist() == [
+        True,
+        False,
+        False,
+        False,
+        False,
+    ]
 
 
 NOT_ENOUGH_PODS = [

@@ -20,6 +20,26 @@ from tests.server import Server
 NODES = [node("a", cpu="2"), node("b", cpu="4")]
 RUNNING = [pod("r", cpu="1", node_name="a")]
 GOOD_POD = pod("new", cpu="500m")
+PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+# a preferred term that does not parse: kube-scheduler's NodeAffinity PreScore
+# fails on it, so scoring (not filtering) answers an error naming it
+BAD_PREFERENCE = pod(
+    "pref",
+    cpu="500m",
+    affinity={
+        "nodeAffinity": {
+            PREFERRED: [
+                {
+                    "weight": 1,
+                    "preference": {
+                        "matchExpressions": [{"key": "gen", "operator": "Gt", "values": ["v2"]}]
+                    },
+                }
+            ]
+        }
+    },
+)
+BAD_PREFERENCE_FIELD = f"{PREFERRED}[0].preference.matchExpressions[0].values[0]"
 
 # (verb, body object or raw bytes, expected substring of the message)
 CONTENT_ERRORS = [
@@ -34,7 +54,9 @@ CONTENT_ERRORS = [
     ("filter", [1, 2], "must be a JSON object"),
     ("prioritize", {"Pod": GOOD_POD}, "one of NodeNames or Nodes is required"),
     ("prioritize", {"Pod": {"spec": {"containers": 5}}, "NodeNames": ["a"]}, "containers"),
+    ("prioritize", {"Pod": BAD_PREFERENCE, "NodeNames": ["a", "b"]}, BAD_PREFERENCE_FIELD),
     ("explain", {"NodeNames": ["a"]}, "Pod: is required"),
+    ("explain", {"Pod": BAD_PREFERENCE, "NodeNames": ["a", "b"]}, BAD_PREFERENCE_FIELD),
     ("bind", {"PodUID": "uid-new"}, "Node: must be a non-empty string"),
     ("bind", {"Node": "a"}, "PodUID: must be a non-empty string"),
     ("bind", {"PodUID": 5, "Node": "a"}, "PodUID"),

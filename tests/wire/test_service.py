@@ -49,7 +49,9 @@ def test_nodes_mode_answers_with_the_same_objects():
     res = svc.filter({"Pod": pod("p", cpu="2"), "Nodes": {"items": nodes}})
     assert res["NodeNames"] is None
     assert res["Nodes"]["items"] == [nodes[1]]
-    assert res["FailedNodes"] == {"a": "Insufficient cpu"}
+    # 2 cpu can never fit a 1-cpu node: preemption cannot help (kube-scheduler 1.34)
+    assert res["FailedAndUnresolvableNodes"] == {"a": "Insufficient cpu"}
+    assert res["FailedNodes"] == {}
 
 
 def test_nodes_mode_objects_are_authoritative_for_taints():
@@ -142,3 +144,82 @@ def test_encoded_priorities_equal_the_plain_answer_in_every_mode():
         assert orjson.loads(svc.prioritize_encoded(args)) == plain, args
         assert len(plain) == len(args.get("NodeNames") or args["Nodes"]["items"])
         assert any(s > 0 for s in scores.tolist())
+
+
+def _affinity_pod(name, *terms, preferred=None):
+    node_affinity = {}
+    if terms:
+        node_affinity["requiredDuringSchedulingIgnoredDuringExecution"] = {
+            "nodeSelectorTerms": list(terms)
+        }
+    if preferred is not None:
+        node_affinity["preferredDuringSchedulingIgnoredDuringExecution"] = preferred
+    return pod(name, cpu="100m", affinity={"nodeAffinity": node_affinity})
+
+
+def test_unparseable_required_term_is_unschedulable_not_an_error():
+    # Issue 9: upstream's lazy selector lets such a term match nothing, so the
+    # pod is unschedulable with NodeAffinity's reason instead of failing.
+    svc = service([node("a", labels={"zone": "z1"}), node("b", labels={"zone": "z2"})])
+    bad = {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["not valid!"]}]}
+    good = {"matchExpressions": [{"key": "zone", "operator": "In", "values": ["z2"]}]}
+    res = svc.filter({"Pod": _affinity_pod("only-bad", bad), "NodeNames": ["a", "b"]})
+    assert res["Error"] == "" and res["NodeNames"] == [] and res["FailedNodes"] == {}
+    reason = "node(s) didn't match Pod's node affinity/selector"
+    assert res["FailedAndUnresolvableNodes"] == {"a": reason, "b": reason}
+    args = {"Pod": _affinity_pod("bad-and-good", bad, good), "NodeNames": ["a", "b"]}
+    res = svc.filter(args)
+    assert res["Error"] == "" and res["NodeNames"] == ["b"]
+    assert res["FailedAndUnresolvableNodes"] == {"a": reason}
+    names, scores = svc.prioritize(args)
+    assert names == ["a", "b"] and scores[0] == 0 and scores[1] > 0
+    explained = svc.explain(args)["nodes"]
+    assert explained[0]["filters"]["NodeAffinity"] == {"pass": False, "reason": reason}
+    assert explained[1]["passed"] is True
+
+
+def test_unparseable_preferred_term_does_not_fail_the_filter():
+    svc = service([node("a"), node("b")])
+    preferred = [
+        {
+            "weight": 5,
+            "preference": {"matchFields": [{"key": "metadata.name", "operator": "In"}]},
+        }
+    ]
+    res = svc.filter({"Pod": _affinity_pod("p", preferred=preferred), "NodeNames": ["a", "b"]})
+    assert res["Error"] == "" and res["NodeNames"] == ["a", "b"]
+
+
+def test_too_big_for_the_node_is_unresolvable_and_explain_and_bind_agree():
+    svc = service(
+        [node("small", cpu="1"), node("busy", cpu="4"), node("free", cpu="4")],
+        [pod("e", cpu="3", node_name="busy")],
+    )
+    args = {"Pod": pod("p", cpu="2"), "NodeNames": ["small", "busy", "free"]}
+    res = svc.filter(args)
+    assert res["NodeNames"] == ["free"]
+    assert res["FailedAndUnresolvableNodes"] == {"small": "Insufficient cpu"}
+    assert res["FailedNodes"] == {"busy": "Insufficient cpu"}
+    explained = {e["name"]: e for e in svc.explain(args)["nodes"]}
+    for name in ("small", "busy"):
+        verdict = explained[name]["filters"]["NodeResourcesFit"]
+        assert verdict == {"pass": False, "reason": "Insufficient cpu"}
+    for name in ("small", "busy"):
+        assert svc.bind({"PodUID": "uid-p", "Node": name})["Error"].endswith(
+            f"no longer fits on {name}: Insufficient cpu"
+        )
+    assert svc.bind({"PodUID": "uid-p", "Node": "free"}) == {"Error": ""}
+
+
+def test_a_pod_resized_in_place_holds_its_allocation_for_filter_and_bind():
+    resizing = pod("r", cpu="1", node_name="a")
+    resizing["status"]["containerStatuses"] = [
+        {"name": "c", "resources": {"requests": {"cpu": "3"}}, "allocatedResources": {"cpu": "3"}}
+    ]  # downsized from 3 cpu in the spec, not yet actuated by the kubelet
+    svc = service([node("a", cpu="4"), node("b", cpu="4")], [resizing])
+    args = {"Pod": pod("p", cpu="2"), "NodeNames": ["a", "b"]}
+    res = svc.filter(args)
+    assert res["NodeNames"] == ["b"] and res["FailedNodes"] == {"a": "Insufficient cpu"}
+    explained = svc.explain(args)["nodes"][0]
+    assert explained["filters"]["NodeResourcesFit"]["reason"] == "Insufficient cpu"
+    assert "Insufficient cpu" in svc.bind({"PodUID": "uid-p", "Node": "a"})["Error"]
