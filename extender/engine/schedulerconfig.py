@@ -366,7 +366,7 @@ def _warning(
     unknown = [n for n in dropped if n not in IN_TREE_POINTS]
     if in_tree:
         listed = ", ".join(f"{n} ({'+'.join(dropped[n])})" for n in in_tree)
-        parts.append(f"left to kube-scheduler, podsift does not implement {listed}")
+        parts.append(f"not implemented by podsift, left to kube-scheduler: {listed}")
     if unknown:
         listed = ", ".join(f"{n} ({'+'.join(dropped[n])})" for n in unknown)
         parts.append(f"ignored, unknown to podsift and to kube-scheduler 1.34: {listed}")

@@ -72,7 +72,9 @@ def test_an_empty_configuration_is_kube_schedulers_default_profile():
     assert all(e.args == {} for e in (*cfg.filters, *cfg.scores))
     assert default.filters == cfg.filters[: len(default.filters)]
     (warning,) = cfg.warnings
-    assert warning.startswith("k.yaml: profile 'default-scheduler': left to kube-scheduler")
+    assert warning.startswith(
+        "k.yaml: profile 'default-scheduler': not implemented by podsift, left to kube-scheduler: "
+    )
     for dropped in ("VolumeBinding (filter+score)", "VolumeZone (filter)", "NodeVolumeLimits"):
         assert dropped in warning
     for quiet in ("PrioritySort", "DefaultBinder", "DefaultPreemption", "SchedulingGates"):
