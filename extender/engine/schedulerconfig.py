@@ -346,7 +346,9 @@ def from_scheduler_configuration(
     # multiPoint names neither podsift nor kube-scheduler knows: their points are unknown.
     for plugin in multi_point.enabled:
         if _implements(plugin.name, "filter", known) is None:
-            dropped.setdefault(plugin.name, []).append("multiPoint")
+            places = dropped.setdefault(plugin.name, [])
+            if "multiPoint" not in places:
+                places.append("multiPoint")
     filters = tuple(PolicyEntry(n, 1, args.get(n, {})) for n in chosen["filter"] if n in known)
     scores = tuple(
         PolicyEntry(n, weights[n], args.get(n, {})) for n in chosen["score"] if n in known

@@ -8,6 +8,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from extender.api import Policy
 from extender.engine.config import (
@@ -18,6 +20,7 @@ from extender.engine.config import (
     parse_configuration,
 )
 from extender.engine.engine import Engine
+from extender.engine.schedulerconfig import DEFAULT_MULTI_POINT
 from extender.framework import registry
 from extender.model.errors import ConfigError
 from tests.helpers import make_pod, make_view, node, pod
@@ -306,6 +309,7 @@ def test_a_podsift_plugin_is_expanded_by_the_points_it_implements():
                             {"name": "TestFilterOnly"},
                             {"name": "TestBoth", "weight": 7},
                             {"name": "Coscheduling"},
+                            {"name": "Coscheduling"},
                         ]
                     }
                 },
@@ -340,3 +344,78 @@ def test_profile_needs_a_kube_scheduler_configuration(tmp_path):
         ConfigError, match="is a podsift PolicyConfiguration, which has no profiles"
     ):
         load_configuration(str(path), "x")
+
+
+# ---- properties ----------------------------------------------------------------------
+
+PLUGIN_NAMES = [n for n, _ in DEFAULT_MULTI_POINT] + ["Coscheduling", "*"]
+plugin_entry = st.fixed_dictionaries(
+    {"name": st.sampled_from(PLUGIN_NAMES)},
+    optional={"weight": st.one_of(st.integers(-1, 120), st.none(), st.booleans())},
+)
+plugin_set = st.fixed_dictionaries(
+    {},
+    optional={
+        "enabled": st.lists(plugin_entry, max_size=4),
+        "disabled": st.lists(plugin_entry, max_size=3),
+    },
+)
+plugins_doc = st.fixed_dictionaries(
+    {}, optional={p: plugin_set for p in ("multiPoint", "filter", "score", "preScore")}
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(plugins_doc)
+def test_any_plugin_sets_give_a_valid_configuration_or_one_clear_error(plugins):
+    try:
+        cfg = parse_configuration(ksc({"schedulerName": "p", "plugins": plugins}), "k.yaml")
+    except ConfigError as exc:
+        assert str(exc).startswith(("k.yaml: profile 'p': plugins", "k.yaml: profile 'p'"))
+        assert "\n" not in str(exc)
+        return
+    known = set(registry.available())
+    for entries in (cfg.filters, cfg.scores):
+        assert len(names(entries)) == len(set(names(entries)))  # no plugin twice at a point
+        assert set(names(entries)) <= known
+    assert all(1 <= e.weight <= 100 for e in cfg.scores)
+    score = plugins.get("score", {})
+    if any(p["name"] == "*" for p in score.get("disabled", [])):
+        # "*" at a point: exactly that point's own enabled list
+        assert names(cfg.scores) == ours([p["name"] for p in score.get("enabled", [])])
+    Engine(cfg)  # every policy podsift took builds
+
+
+json_values = st.recursive(
+    st.one_of(st.none(), st.booleans(), st.integers(), st.text(max_size=5)),
+    lambda inner: st.one_of(
+        st.lists(inner, max_size=3), st.dictionaries(st.text(max_size=8), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.dictionaries(
+        st.sampled_from(["profiles", "extenders", "parallelism", "apiVersion"]),
+        st.one_of(
+            json_values,
+            st.lists(
+                st.dictionaries(
+                    st.sampled_from(["schedulerName", "plugins", "pluginConfig"]),
+                    json_values,
+                    max_size=3,
+                ),
+                max_size=2,
+            ),
+        ),
+        max_size=3,
+    )
+)
+def test_malformed_documents_are_config_errors_never_tracebacks(fields):
+    doc = {**ksc(), **fields}
+    try:
+        parse_configuration(doc, "k.yaml")
+    except ConfigError as exc:
+        assert "\n" not in str(exc)
