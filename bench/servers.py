@@ -142,7 +142,7 @@ def podsift_command(
     if config:
         command += ["--config", config]
     if profile:
-        command += ["--profile", profile]
+        command += ["--cpu-profile", profile]
     if max_body:
         command += ["--max-body", str(max_body)]
     return command

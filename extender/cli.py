@@ -17,7 +17,17 @@ from extender.server import DEFAULT_LISTEN, ServeOptions
 
 def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("serve", help="serve the extender under gunicorn")
-    p.add_argument("--config", help="policy configuration file (YAML or JSON)")
+    p.add_argument(
+        "--config",
+        help="policy configuration (YAML or JSON): a podsift PolicyConfiguration "
+        "or a kube-scheduler KubeSchedulerConfiguration",
+    )
+    p.add_argument(
+        "--profile",
+        metavar="NAME",
+        help="the profile (schedulerName) of a KubeSchedulerConfiguration --config "
+        "to serve; default: its first profile",
+    )
     src = p.add_mutually_exclusive_group()
     src.add_argument("--snapshot", help="a Kubernetes List of Nodes and Pods (JSON or YAML)")
     src.add_argument("--kubeconfig", help="watch a live cluster with this kubeconfig")
@@ -38,7 +48,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
         "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
     )
     p.add_argument("--log-format", default="text", choices=["text", "json"])
-    p.add_argument("--profile", help="write a cProfile of request handling here at exit")
+    p.add_argument(
+        "--cpu-profile", metavar="FILE", help="write a cProfile of request handling here at exit"
+    )
     p.add_argument(
         "--synthetic-nodes",
         type=positive,
@@ -91,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
                     log_level=args.log_level,
                     log_format=args.log_format,
                     profile=args.profile,
+                    cpu_profile=args.cpu_profile,
                     items=items,
                 )
             )

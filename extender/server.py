@@ -53,7 +53,8 @@ class ServeOptions:
     tls_client_ca: str | None = None
     log_level: str = "info"
     log_format: str = "text"
-    profile: str | None = None
+    profile: str | None = None  # the KubeSchedulerConfiguration profile to serve
+    cpu_profile: str | None = None  # write a cProfile of request handling here
     # Items of a cluster `List` to serve when no source file is given: the CLI
     # fills it with a synthetic cluster (bench.workload), so serving never imports bench.
     items: list[dict] | None = None
@@ -62,7 +63,7 @@ class ServeOptions:
 
 def build_app(opts: ServeOptions) -> tuple[ExtenderApp, Any]:
     """Build state, engine and app; returns (app, the live watcher or None)."""
-    engine = Engine(load_configuration(opts.config))
+    engine = Engine(load_configuration(opts.config, opts.profile))
     state = ClusterState()
     binder = SnapshotBinder(state)
     watcher = None
@@ -171,8 +172,8 @@ class PodsiftServer(BaseApplication):
 
     def load(self) -> Any:
         app, _ = build_app(self.opts)
-        if self.opts.profile:
-            app = ProfiledApp(app, self.opts.profile)
+        if self.opts.cpu_profile:
+            app = ProfiledApp(app, self.opts.cpu_profile)
         self.application = app
         return app
 
@@ -185,7 +186,10 @@ def serve(opts: ServeOptions) -> int:
     logs.configure(opts.log_level, opts.log_format)
     # Fail fast in the master on a bad configuration or unreadable file, with a clear
     # message, instead of a worker that dies at boot and is restarted forever.
-    Engine(load_configuration(opts.config))  # unknown policies and bad args fail here
+    config = load_configuration(opts.config, opts.profile)
+    Engine(config)  # unknown policies and bad args fail here
+    for warning in config.warnings:  # logged here, once, not again by the worker
+        log.warning("%s", warning)
     if not (opts.snapshot or opts.kubeconfig or opts.in_cluster or opts.items is not None):
         raise ConfigError(NO_SOURCE)
     for path in (opts.snapshot, opts.kubeconfig, opts.tls_cert, opts.tls_key, opts.tls_client_ca):

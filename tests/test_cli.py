@@ -45,3 +45,78 @@ def test_synth_writes_one_list_nodes_then_pending_pods():
     assert all("nodeName" not in i["spec"] for i in doc["items"] if i["kind"] == "Pod")
     again = run("synth", "--nodes", "5", "--pods", "12")
     assert again.stdout == out.stdout
+
+
+SCHEDULER_CONFIG = "manifests/sidecar/scheduler-config.yaml"
+
+
+def test_serve_help_names_the_scheduler_profile_and_the_cpu_profile():
+    out = run("serve", "--help")
+    assert out.returncode == 0
+    text = " ".join(out.stdout.split())
+    assert "--profile NAME" in text and "KubeSchedulerConfiguration" in text
+    assert "--cpu-profile FILE" in text
+
+
+def test_serve_profile_errors_are_one_line_and_exit_2(tmp_path):
+    out = run("serve", "--profile", "podsift", "--listen", "127.0.0.1:1")
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        "podsift: error: --profile podsift: selects a profile of a KubeSchedulerConfiguration "
+        "given with --config, and no --config was given"
+    ]
+    out = run("serve", "--config", SCHEDULER_CONFIG, "--profile", "default-scheduler")
+    assert out.returncode == 2
+    assert out.stderr.splitlines() == [
+        f"podsift: error: --profile default-scheduler: no such profile in {SCHEDULER_CONFIG}; "
+        "its profiles (schedulerName): podsift"
+    ]
+    policy = tmp_path / "policy.yaml"
+    policy.write_text("filters: [NodeName]\n")
+    out = run("serve", "--config", str(policy), "--profile", "podsift")
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1
+    assert "is a podsift PolicyConfiguration, which has no profiles" in out.stderr
+
+
+def test_serve_refuses_bad_args_in_a_scheduler_configuration(tmp_path):
+    cfg = tmp_path / "k.yaml"
+    cfg.write_text(
+        "apiVersion: kubescheduler.config.k8s.io/v1\n"
+        "kind: KubeSchedulerConfiguration\n"
+        "profiles:\n"
+        "- schedulerName: x\n"
+        "  pluginConfig:\n"
+        "  - name: NodeResourcesFit\n"
+        "    args: {scoringStrategy: {type: Fastest}}\n"
+    )
+    out = run("serve", "--config", str(cfg))
+    assert out.returncode == 2 and len(out.stderr.splitlines()) == 1
+    assert "NodeResourcesFit: invalid args: scoringStrategy.type" in out.stderr
+
+
+def test_serve_a_scheduler_configuration_profile_warns_once(tmp_path):
+    """The dropped plugins are named in one warning line, by the master only."""
+    from tests.helpers import node, pod
+    from tests.server import Server
+
+    snapshot = tmp_path / "cluster.json"
+    snapshot.write_bytes(orjson.dumps({"kind": "List", "items": [node("n1")]}))
+    server = Server(
+        "--config", SCHEDULER_CONFIG, "--profile", "podsift", "--snapshot", str(snapshot)
+    )
+    try:
+        status, answer = server.post("/explain", {"Pod": pod("p", cpu="1"), "NodeNames": ["n1"]})
+        output = server.output()  # the worker has booted: it would have logged by now
+    finally:
+        server.stop()
+    warnings = [line for line in output.splitlines() if "left to kube-scheduler" in line]
+    assert len(warnings) == 1, output
+    assert "VolumeBinding (filter)" in warnings[0] and "warning" in warnings[0].lower()
+    assert status == 200
+    (entry,) = answer["nodes"]
+    assert entry["passed"] is True
+    assert list(entry["filters"])[:6] == [
+        "NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
+        "NodeResourcesFit",
+    ]  # fmt: skip
+    assert entry["scores"] == {}  # the profile disables every in-tree score

@@ -33,13 +33,13 @@ filters: [NodeUnschedulable, {name: NodeResourcesFit, args: {ignoredResources: [
 scores:
   - name: NodeResourcesFit
     weight: 2
-    args: {scoringStrategy: {type: MostAllocated}}
 """
     )
     cfg = load_configuration(str(path))
     assert [e.name for e in cfg.filters] == ["NodeUnschedulable", "NodeResourcesFit"]
     assert cfg.filters[1].args == {"ignoredResources": ["x.io/y"]}
     assert cfg.scores[0].weight == 2
+    assert cfg.scores[0].args == {"ignoredResources": ["x.io/y"]}  # one block per plugin
 
 
 def test_empty_lists_mean_no_policy():
@@ -74,3 +74,135 @@ def test_unreadable_and_unparsable_files(tmp_path):
     bad.write_text("filters: [unclosed\n")
     with pytest.raises(ConfigError, match="neither valid JSON nor YAML"):
         load_configuration(str(bad))
+
+
+# ---- one args block per plugin (kube-scheduler's pluginConfig) ----------------------
+
+FIT_ARGS = {"ignoredResources": ["example.com/gpu"]}
+
+
+def test_args_given_on_the_score_entry_reach_the_filter():
+    cfg = parse_configuration(
+        {
+            "filters": ["NodeResourcesFit"],
+            "scores": [{"name": "NodeResourcesFit", "args": FIT_ARGS}],
+        }
+    )
+    assert cfg.filters[0].args == FIT_ARGS
+    assert cfg.scores[0].args == FIT_ARGS
+
+
+def test_args_given_on_the_filter_entry_reach_the_score_and_default_lists_share_too():
+    cfg = parse_configuration({"filters": [{"name": "NodeResourcesFit", "args": FIT_ARGS}]})
+    (fit,) = [e for e in cfg.scores if e.name == "NodeResourcesFit"]  # the default scores
+    assert fit.args == FIT_ARGS and fit.weight == 1
+    cfg = parse_configuration({"scores": [{"name": "NodeResourcesFit", "args": FIT_ARGS}]})
+    (fit,) = [e for e in cfg.filters if e.name == "NodeResourcesFit"]  # the default filters
+    assert fit.args == FIT_ARGS
+    assert all(e.args == {} for e in cfg.filters if e.name != "NodeResourcesFit")
+
+
+def test_the_same_args_on_both_entries_are_fine():
+    cfg = parse_configuration(
+        {
+            "filters": [{"name": "NodeResourcesFit", "args": dict(FIT_ARGS)}],
+            "scores": [{"name": "NodeResourcesFit", "args": dict(FIT_ARGS), "weight": 3}],
+        }
+    )
+    assert cfg.filters[0].args == cfg.scores[0].args == FIT_ARGS
+
+
+def test_different_args_for_one_plugin_are_refused_naming_it_and_both_places():
+    doc = {
+        "filters": ["NodeName", {"name": "NodeResourcesFit", "args": FIT_ARGS}],
+        "scores": [
+            {"name": "NodeResourcesFit", "args": {"scoringStrategy": {"type": "MostAllocated"}}}
+        ],
+    }
+    with pytest.raises(ConfigError) as err:
+        parse_configuration(doc, "c.yaml")
+    message = str(err.value)
+    assert message.startswith("c.yaml: NodeResourcesFit has different args")
+    assert "filters[1].args" in message and "scores[0].args" in message
+
+
+def test_ignored_resource_given_under_scores_is_ignored_by_the_filter():
+    """Issue 9 item 5: before, args on a `scores:` entry never reached the filter."""
+    from extender.engine.engine import Engine
+    from tests.helpers import make_pod, make_view, node, pod
+
+    cfg = parse_configuration(
+        {
+            "filters": ["NodeResourcesFit"],
+            "scores": [{"name": "NodeResourcesFit", "args": FIT_ARGS}],
+        }
+    )
+    view = make_view([node("n1")])  # no example.com/gpu at all
+    obj = pod("p", cpu="100m")
+    obj["spec"]["containers"][0]["resources"]["requests"]["example.com/gpu"] = "1"
+    outcome = Engine(cfg).filter(make_pod(obj), view)
+    assert outcome.passed.tolist() == [0], outcome.failed
+
+
+# ---- apiVersion and kind inside args ---------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "tag",
+    [
+        {"apiVersion": "kubescheduler.config.k8s.io/v1", "kind": "NodeResourcesFitArgs"},
+        {"kind": "NodeResourcesFitArgs"},
+        {"apiVersion": "kubescheduler.config.k8s.io/v1"},
+    ],
+)
+def test_the_v1_args_type_is_accepted_and_stripped(tag):
+    cfg = parse_configuration(
+        {"scores": [{"name": "NodeResourcesFit", "args": {**tag, **FIT_ARGS}}]}
+    )
+    (fit,) = [e for e in cfg.scores if e.name == "NodeResourcesFit"]
+    assert fit.args == FIT_ARGS
+    from extender.engine.engine import Engine
+
+    Engine(cfg)  # the policy sees args without the tag (it would refuse unknown fields)
+
+
+@pytest.mark.parametrize(
+    "name, tag, got",
+    [
+        ("NodeResourcesFit", {"kind": "NodeResourcesBalancedAllocationArgs"}, "kind"),
+        (
+            "NodeAffinity",
+            {"apiVersion": "kubescheduler.config.k8s.io/v1beta3", "kind": "NodeAffinityArgs"},
+            "apiVersion 'kubescheduler.config.k8s.io/v1beta3'",
+        ),
+        ("NodeResourcesBalancedAllocation", {"apiVersion": "v1"}, "apiVersion 'v1'"),
+        ("PodTopologySpread", {"kind": "InterPodAffinityArgs"}, "InterPodAffinityArgs"),
+    ],
+)
+def test_a_mismatching_args_type_is_refused(name, tag, got):
+    with pytest.raises(ConfigError) as err:
+        parse_configuration({"scores": [{"name": name, "args": tag}]}, "c.yaml")
+    message = str(err.value)
+    assert message.startswith("c.yaml: scores[0].args: args of ")
+    assert f"kubescheduler.config.k8s.io/v1 {name}Args" in message and got in message
+
+
+def test_plugins_without_a_v1_args_type_lose_the_tag_only_when_kind_is_name_args():
+    cfg = parse_configuration(
+        {
+            "filters": [
+                {
+                    "name": "RequireLabel",
+                    "args": {
+                        "apiVersion": "example.com/v1",
+                        "kind": "RequireLabelArgs",
+                        "key": "k",
+                    },
+                },
+                {"name": "Other", "args": {"kind": "Something", "apiVersion": "x/v1"}},
+            ],
+            "scores": [],
+        }
+    )
+    assert cfg.filters[0].args == {"key": "k"}
+    assert cfg.filters[1].args == {"kind": "Something", "apiVersion": "x/v1"}  # the plugin decides
