@@ -45,3 +45,19 @@ def test_synth_writes_one_list_nodes_then_pending_pods():
     assert all("nodeName" not in i["spec"] for i in doc["items"] if i["kind"] == "Pod")
     again = run("synth", "--nodes", "5", "--pods", "12")
     assert again.stdout == out.stdout
+
+
+def test_every_option_of_serve_synth_and_bench_is_in_the_readme():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    documented = set(re.findall(r"`(--[a-z][a-z-]*)", readme))
+    for command in ("serve", "synth", "bench"):
+        out = run(command, "--help")
+        assert out.returncode == 0
+        usage = out.stdout.split("\n\n")[0]  # argparse wraps it between whole options
+        options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", usage)) - {"--help"}
+        assert options, command
+        missing = sorted(options - documented)
+        assert not missing, f"podsift {command}: {missing} not in README.md"
