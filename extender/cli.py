@@ -61,9 +61,9 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
 
 def _synth_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("synth", help="write a synthetic cluster List to stdout")
-    p.add_argument("--nodes", type=positive, required=True)
-    p.add_argument("--pods", type=int, default=0)
-    p.add_argument("--seed", type=int, default=1)
+    p.add_argument("--nodes", type=positive, required=True, help="nodes, in five pools")
+    p.add_argument("--pods", type=int, default=0, help="pending pods after the nodes")
+    p.add_argument("--seed", type=int, default=1, help="same seed, same output")
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -5,8 +5,19 @@ in the worker's memory. A second worker would hold a second copy that sees only
 the binds routed to it, and the two would diverge; kube-scheduler would then be
 told different things on every other request. Concurrency comes from threads
 inside the one worker (gthread): /healthz and /metrics keep answering while a
-verb computes. The state is built in the worker after the fork (gunicorn's
-`load()`), never in the master.
+verb computes.
+
+Everything that can be wrong with the command line is checked in the master,
+before gunicorn forks the worker, and ends in one line and exit code 2 (a
+failure inside the worker would end in gunicorn's traceback and "Worker failed
+to boot"): the policy configuration, the kubeconfig or in-cluster
+configuration (loaded, not contacted: an unreachable API server is a runtime
+condition, /readyz 503 while the watcher retries), and a snapshot, which is
+loaded into the cluster state right there. The worker inherits that state
+through the fork instead of loading the file a second time; it is frozen out
+of the cyclic GC before the fork, so the collector does not write to its pages
+and they stay shared with the idle master (copy-on-write) until the worker
+changes them. Threads (the watch, the bind sweeper) start only in the worker.
 """
 
 from __future__ import annotations
@@ -16,7 +27,7 @@ import logging
 import os
 import ssl
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
@@ -27,6 +38,7 @@ from extender.cache.state import ClusterState
 from extender.engine.config import load_configuration
 from extender.engine.engine import Engine
 from extender.model import selectors
+from extender.model.documents import decode_json_or_yaml
 from extender.model.errors import ConfigError
 from extender.wire import metrics
 from extender.wire.app import DEFAULT_MAX_BODY, ExtenderApp
@@ -61,42 +73,99 @@ class ServeOptions:
     keepalive: int = 75
 
 
-def build_app(opts: ServeOptions) -> tuple[ExtenderApp, Any]:
-    """Build state, engine and app; returns (app, the live watcher or None)."""
-    engine = Engine(load_configuration(opts.config, opts.profile))
-    state = ClusterState()
-    binder = SnapshotBinder(state)
-    watcher = None
+@dataclass
+class Prepared:
+    """What the master checks and builds before the fork; the worker inherits it."""
+
+    state: ClusterState | None = None  # snapshot or synthetic cluster, loaded and ready
+    api: Any = None  # live mode: the loaded API client (no connection opened yet)
+
+
+def prepare(opts: ServeOptions) -> Prepared:
+    """Load the cluster source, or raise a PodsiftError whose one line names the
+    file, the object and the field (the CLI prints it and exits 2)."""
     if opts.snapshot:
-        n, p = state.load_file(opts.snapshot)
+        state = ClusterState()
+        loaded = state.load_file(opts.snapshot)
         state.source = f"snapshot {opts.snapshot}"
         state.set_ready(True)
-        log.info("loaded snapshot %s: %d nodes, %d pods", opts.snapshot, n, p)
-    elif opts.kubeconfig or opts.in_cluster:
+        log.info("loaded snapshot %s: %s", opts.snapshot, loaded.describe())
+        return Prepared(state=state)
+    if opts.kubeconfig or opts.in_cluster:
+        return Prepared(api=load_live_api(opts))
+    if opts.items is not None:
+        state = ClusterState()
+        loaded = state.load_items(opts.items)
+        state.source = "synthetic"
+        state.set_ready(True)
+        log.warning(
+            "no --snapshot or --kubeconfig given: serving a synthetic cluster of %d nodes "
+            "(podsift synth's generator); bind changes only this in-memory copy",
+            loaded.nodes,
+        )
+        return Prepared(state=state)
+    raise ConfigError(NO_SOURCE)
+
+
+def load_live_api(opts: ServeOptions) -> Any:
+    """The API client from the kubeconfig or the pod's service account; a ConfigError
+    in one line when that configuration cannot be loaded (nothing is contacted)."""
+    from extender.live.client import KubeApi, load_api
+
+    if opts.in_cluster:
+        try:
+            return KubeApi.in_cluster()
+        except Exception as exc:  # the kubernetes loader raises several types
+            raise ConfigError(
+                f"--in-cluster: cannot load the pod's service-account configuration: {exc}"
+            ) from None
+    path = opts.kubeconfig or ""
+    try:
+        with open(path, "rb") as f:
+            doc = decode_json_or_yaml(f.read(), f"--kubeconfig {path}")
+    except OSError as exc:
+        raise ConfigError(f"--kubeconfig {path}: {exc.strerror}") from None
+    except ValueError as exc:  # names the file; YAML errors span several lines
+        raise ConfigError(" ".join(str(exc).split())) from None
+    if not isinstance(doc, dict):
+        raise ConfigError(
+            f"--kubeconfig {path}: not a kubeconfig (a mapping with clusters, users and contexts)"
+        )
+    try:
+        api = load_api(path)
+    except Exception as exc:  # a YAML error, ConfigException, or a TypeError on a wrong shape
+        message = " ".join(str(exc).split())  # the YAML errors span several lines
+        raise ConfigError(
+            f"--kubeconfig {path}: cannot load: {type(exc).__name__}: {message}"
+        ) from None
+    if not api.host.startswith(("http://", "https://")):
+        raise ConfigError(f"--kubeconfig {path}: the current context's cluster has no server URL")
+    return api
+
+
+def build_app(opts: ServeOptions, prepared: Prepared | None = None) -> tuple[ExtenderApp, Any]:
+    """Build engine and app around the prepared source (prepared here when None; the
+    threads of live mode start here, in the worker); returns (app, watcher or None)."""
+    engine = Engine(load_configuration(opts.config, opts.profile))
+    if prepared is None:
+        prepared = prepare(opts)
+    watcher = None
+    if prepared.state is not None:
+        state = prepared.state
+        binder: Any = SnapshotBinder(state)
+    else:
         from extender.live.binder import ApiBinder
-        from extender.live.client import KubeApi, load_api
         from extender.live.watcher import ClusterWatcher
 
-        api = KubeApi.in_cluster() if opts.in_cluster else load_api(opts.kubeconfig)
-        watcher = ClusterWatcher(state, api)
-        binder = ApiBinder(state, api)
+        state = ClusterState()
+        watcher = ClusterWatcher(state, prepared.api)
+        binder = ApiBinder(state, prepared.api)
         state.source = f"kubeconfig {opts.kubeconfig}" if opts.kubeconfig else "in-cluster"
         metrics.register_source("watch", watcher.stats)
         watcher.start()
         binder.start()
         metrics.register_source("binder", binder.stats)
         log.info("watching the API server (%s)", state.source)
-    elif opts.items is not None:
-        n, p = state.load_items(opts.items)
-        state.source = "synthetic"
-        state.set_ready(True)
-        log.warning(
-            "no --snapshot or --kubeconfig given: serving a synthetic cluster of %d nodes "
-            "(podsift synth's generator); bind changes only this in-memory copy",
-            n,
-        )
-    else:
-        raise ConfigError(NO_SOURCE)
     metrics.register_source("cache", state.stats)
     metrics.register_source("selectors", selectors.cache_stats)
     # The long-lived state is made once; freezing it keeps full GC passes from
@@ -132,8 +201,9 @@ class ProfiledApp:
 
 
 class PodsiftServer(BaseApplication):
-    def __init__(self, opts: ServeOptions) -> None:
+    def __init__(self, opts: ServeOptions, prepared: Prepared | None = None) -> None:
         self.opts = opts
+        self.prepared = prepared
         self.application: Any = None
         super().__init__()
 
@@ -171,7 +241,7 @@ class PodsiftServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        app, _ = build_app(self.opts)
+        app, _ = build_app(self.opts, self.prepared)
         if self.opts.cpu_profile:
             app = ProfiledApp(app, self.opts.cpu_profile)
         self.application = app
@@ -195,5 +265,9 @@ def serve(opts: ServeOptions) -> int:
     for path in (opts.snapshot, opts.kubeconfig, opts.tls_cert, opts.tls_key, opts.tls_client_ca):
         if path and not os.path.isfile(path):
             raise ConfigError(f"file not found: {path}")
-    PodsiftServer(opts).run()
+    prepared = prepare(opts)  # a bad snapshot or kubeconfig fails here, in one line
+    if prepared.state is not None:
+        freeze_long_lived()  # before the fork: the worker's GC then leaves these pages shared
+    # the synthetic items are in the state now; neither process needs the raw dicts
+    PodsiftServer(replace(opts, items=None), prepared).run()
     return 0

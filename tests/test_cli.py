@@ -120,3 +120,19 @@ def test_serve_a_scheduler_configuration_profile_warns_once(tmp_path):
         "NodeResourcesFit",
     ]  # fmt: skip
     assert entry["scores"] == {}  # the profile disables every in-tree score
+
+
+def test_every_option_of_serve_synth_and_bench_is_in_the_readme():
+    import re
+    from pathlib import Path
+
+    readme = (Path(__file__).resolve().parent.parent / "README.md").read_text()
+    documented = set(re.findall(r"`(--[a-z][a-z-]*)", readme))
+    for command in ("serve", "synth", "bench"):
+        out = run(command, "--help")
+        assert out.returncode == 0
+        usage = out.stdout.split("\n\n")[0]  # argparse wraps it between whole options
+        options = set(re.findall(r"(?<![\w-])(--[a-z][a-z-]*)", usage)) - {"--help"}
+        assert options, command
+        missing = sorted(options - documented)
+        assert not missing, f"podsift {command}: {missing} not in README.md"

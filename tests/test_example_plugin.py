@@ -15,6 +15,7 @@ import http.client
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -29,7 +30,7 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
-from tests.server import Server
+from tests.server import Server, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE = ROOT / "examples" / "podsift-example-plugin"
@@ -276,3 +277,35 @@ def test_served_capacity_annotation_reads_node_annotations(server_port):
     status, result = post(server_port, "/filter", {"Pod": db, "Nodes": {"items": sent}})
     assert status == 200 and result["Error"] == ""
     assert [n["metadata"]["name"] for n in result["Nodes"]["items"]] == ["fast-nvme", "fast-ssd"]
+
+
+# --------------------------------------------------------------------------------------
+# The README's "Trying it locally", run as written
+
+
+def readme_walkthrough() -> tuple[str, str]:
+    """The shell block of README "Trying it locally" and the output it documents."""
+    text = (ROOT / "README.md").read_text()
+    section = text[text.index("### Trying it locally") :]
+    script = re.search(r"```sh\n(.*?)```", section, re.S).group(1)
+    printed = re.search(r"\nprints.*?```\n(.*?)```", section, re.S).group(1)
+    return script, printed
+
+
+@pytest.mark.skipif(
+    not all(shutil.which(tool) for tool in ("bash", "jq", "curl")), reason="needs bash, jq, curl"
+)
+def test_the_readme_walkthrough_works_as_written(plugin_paths, tmp_path):
+    script, printed = readme_walkthrough()
+    install = "pip install -e examples/podsift-example-plugin\n"
+    assert script.startswith(install)
+    port = str(free_port())  # not 8888: other servers may run beside the tests
+    script = script.replace(install, "").replace("localhost:8888", f"localhost:{port}")
+    script = script.replace("podsift serve ", f"podsift serve --listen 127.0.0.1:{port} ", 1)
+    env = child_env(plugin_paths)  # the plugin as if pip-installed
+    env["PATH"] = os.pathsep.join([str(Path(sys.executable).parent), env["PATH"]])
+    out = subprocess.run(
+        ["bash", "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120
+    )
+    assert out.returncode == 0, out.stderr
+    assert out.stdout == printed

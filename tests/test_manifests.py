@@ -601,6 +601,87 @@ def test_extender_entry_matches_podsift(rendered):
         assert service["spec"]["selector"].items() <= labels.items()
 
 
+# kube-scheduler 1.34's in-tree score plugins and default weights
+# (pkg/scheduler/apis/config/v1/default_plugins.go; VolumeBinding scores only
+# behind the alpha StorageCapacityScoring gate), and those with a PreScore.
+IN_TREE_SCORES = {
+    "TaintToleration": 3,
+    "NodeAffinity": 2,
+    "NodeResourcesFit": 1,
+    "PodTopologySpread": 2,
+    "InterPodAffinity": 2,
+    "NodeResourcesBalancedAllocation": 1,
+    "ImageLocality": 1,
+}
+HAS_PRE_SCORE = set(IN_TREE_SCORES) - {"ImageLocality"}
+
+
+def scheduler_score_rule_errors(cfg: dict[str, Any], policy: dict[str, Any]) -> list[str]:
+    """The podsift profile turns off exactly the in-tree scores podsift computes, and
+    weighs the extender as the sum of podsift's score weights (README, "The
+    kube-scheduler configuration")."""
+    errors = []
+    podsift_scores = {e["name"]: e.get("weight", 1) for e in policy["scores"]}
+    replaced = set(podsift_scores) & set(IN_TREE_SCORES)
+    for profile in cfg["profiles"]:
+        plugins = profile.get("plugins") or {}
+        disabled = {
+            point: {p["name"] for p in (plugins.get(point) or {}).get("disabled") or []}
+            for point in ("multiPoint", "preScore", "score")
+        }
+        if any("*" in names for names in disabled.values()):
+            errors.append("disabling every plugin (*) also drops the scores podsift lacks")
+        if disabled["multiPoint"]:
+            errors.append("multiPoint disables filters too: disable at preScore/score only")
+        if disabled["score"] != replaced:
+            errors.append(f"score.disabled is {sorted(disabled['score'])}, not {sorted(replaced)}")
+        if disabled["preScore"] != replaced & HAS_PRE_SCORE:
+            errors.append(f"preScore.disabled is {sorted(disabled['preScore'])}")
+        for kept in ("PodTopologySpread", "InterPodAffinity"):
+            if kept in disabled["score"] or kept in disabled["preScore"]:
+                errors.append(f"{kept} must keep scoring (podsift does not compute it)")
+    for ext in cfg["extenders"]:
+        if ext.get("weight") != sum(podsift_scores.values()):
+            errors.append("extender weight must be the sum of podsift's score weights")
+    return errors
+
+
+def test_profile_keeps_the_in_tree_scores_podsift_lacks(rendered):
+    variant, objects = rendered
+    cfg = yaml.safe_load(
+        configmap(objects, "podsift-scheduler-config")["data"]["scheduler-config.yaml"]
+    )
+    policy = yaml.safe_load(configmap(objects, "podsift-policy")["data"]["policy.yaml"])
+    assert not scheduler_score_rule_errors(cfg, policy), variant
+    # the podsift policies replaced are the built-ins of kube-scheduler's default profile
+    assert {e["name"]: e["weight"] for e in policy["scores"]} == {
+        k: v
+        for k, v in IN_TREE_SCORES.items()
+        if k not in ("PodTopologySpread", "InterPodAffinity")
+    }
+
+
+OLD_PLUGINS = {"preScore": {"disabled": [{"name": "*"}]}, "score": {"disabled": [{"name": "*"}]}}
+
+
+@pytest.mark.parametrize(
+    "plugins, weight, message",
+    [
+        (OLD_PLUGINS, 8, "disabling every plugin"),
+        ({"score": {"disabled": [{"name": "NodeResourcesFit"}]}}, 8, "score.disabled is"),
+        ({"multiPoint": {"disabled": [{"name": "TaintToleration"}]}}, 8, "multiPoint"),
+        (None, 1, "sum of podsift's score weights"),
+    ],
+)
+def test_score_rules_catch_mistakes(plugins, weight, message):
+    cfg = yaml.safe_load((MANIFESTS / "sidecar" / "scheduler-config.yaml").read_text())
+    policy = yaml.safe_load((MANIFESTS / "base" / "policy.yaml").read_text())
+    if plugins is not None:
+        cfg["profiles"][0]["plugins"] = plugins
+    cfg["extenders"][0]["weight"] = weight
+    assert any(message in e for e in scheduler_score_rule_errors(cfg, policy))
+
+
 def test_mtls_files_come_from_the_documented_secrets():
     objects = render("standalone")
     cfg = yaml.safe_load(

@@ -9,7 +9,7 @@ a /filter never sees half of a /bind.
 from __future__ import annotations
 
 import threading
-from typing import Any
+from typing import Any, NamedTuple
 
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.nodetable import NodeTable
@@ -30,6 +30,40 @@ def _pod_placement(obj: dict) -> tuple[str, bool]:
     node = spec.get("nodeName") or "" if isinstance(spec, dict) else ""
     phase = status.get("phase", "") if isinstance(status, dict) else ""
     return node, phase in TERMINAL_PHASES
+
+
+def object_name(kind: str, obj: Any, position: int) -> str:
+    """`pod NAMESPACE/NAME` or `node NAME` for messages; the position in its list
+    only when the object has no usable name."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    name = meta.get("name") if isinstance(meta, dict) else None
+    if not isinstance(name, str) or not name:
+        return f"{kind} #{position} (no metadata.name)"
+    namespace = meta.get("namespace") if kind == "pod" else None
+    if isinstance(namespace, str) and namespace:
+        name = f"{namespace}/{name}"
+    return f"{kind} {name}"
+
+
+class Loaded(NamedTuple):
+    """What loading a `List` put in the cache (the startup log says it)."""
+
+    nodes: int
+    pods: int  # Pod items in the List
+    counted: int  # assigned, not terminal: counted on their node
+    unplaced: int  # assigned to a node the List does not have: counted once it appears
+    pending: int  # no spec.nodeName: not cached (/filter brings their spec)
+    terminal: int  # Succeeded or Failed: skipped
+
+    def describe(self) -> str:
+        text = (
+            f"{self.nodes} nodes; of {self.pods} pods, {self.counted} assigned and counted "
+            f"on their nodes, {self.pending} pending (not cached; /filter brings their "
+            f"spec), {self.terminal} terminal (skipped)"
+        )
+        if self.unplaced:
+            text += f", {self.unplaced} assigned to nodes not in the list (held until they appear)"
+        return text
 
 
 class ClusterState:
@@ -182,18 +216,19 @@ class ClusterState:
             return self._drop(uid)
 
     def replace_all(self, nodes: list[dict], pods: list[dict]) -> None:
-        """Replace everything at once (initial load, relist); atomic on errors."""
+        """Replace everything at once (initial load, relist); atomic on errors, which
+        name the object (`pod shop/web-3: spec...`, `node node-7: status...`)."""
         fresh = ClusterState()
         for i, n in enumerate(nodes):
             try:
                 fresh.apply_node(n)
             except InvalidInput as exc:
-                raise InvalidInput(f"node #{i}: {exc}") from None
+                raise InvalidInput(f"{object_name('node', n, i)}: {exc}") from None
         for i, p in enumerate(pods):
             try:
                 fresh.apply_pod(p)
             except InvalidInput as exc:
-                raise InvalidInput(f"pod #{i}: {exc}") from None
+                raise InvalidInput(f"{object_name('pod', p, i)}: {exc}") from None
         with self.lock:
             # keep assumptions the new listing does not know about yet
             for uid, rec in self.pods.items():
@@ -207,8 +242,8 @@ class ClusterState:
             self._resolve_cache.clear()
             self.generation += 1
 
-    def load_items(self, items: list[Any]) -> tuple[int, int]:
-        """Load a `List`'s items (Nodes and Pods); returns (nodes, pods)."""
+    def load_items(self, items: list[Any]) -> Loaded:
+        """Load a `List`'s items (Nodes and Pods) in place of everything."""
         nodes, pods = [], []
         for i, item in enumerate(items):
             kind = item.get("kind") if isinstance(item, dict) else None
@@ -219,7 +254,18 @@ class ClusterState:
             else:
                 raise InvalidInput(f"items[{i}]: kind must be Node or Pod, got {kind!r}")
         self.replace_all(nodes, pods)
-        return len(nodes), len(pods)
+        placements = [_pod_placement(p) for p in pods]
+        with self.lock:
+            counted = sum(1 for rec in self.pods.values() if rec.attached)
+            unplaced = len(self.pods) - counted
+        return Loaded(
+            nodes=len(self.table),
+            pods=len(pods),
+            counted=counted,
+            unplaced=unplaced,
+            pending=sum(1 for node, terminal in placements if not node and not terminal),
+            terminal=sum(1 for _, terminal in placements if terminal),
+        )
 
     # ---- binding ---------------------------------------------------------
     def _check_bind(self, uid: str, node_name: str) -> tuple[PodInfo | None, int]:
@@ -342,7 +388,7 @@ class ClusterState:
                 }
             return {"nodes": nodes, "pods": {u: r.node_name for u, r in self.pods.items()}}
 
-    def load_file(self, path: str) -> tuple[int, int]:
+    def load_file(self, path: str) -> Loaded:
         """Load a snapshot file: a `List` in JSON or YAML."""
         with open(path, "rb") as f:
             raw = f.read()

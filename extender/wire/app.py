@@ -11,7 +11,10 @@ Errors, by verb (see README "Errors"):
 - an invalid Pod, node list or binding inside a well-formed body: `/filter` and `/bind`
   answer 200 with the message in their result's `Error` field (kube-scheduler logs that
   text; for a non-200 it logs only the status code); `/prioritize`, `/preempt` and
-  `/explain`, whose results have no `Error` field, answer 400 `{"Error": ...}`.
+  `/explain`, whose results have no `Error` field, answer 400 `{"Error": ...}`;
+- before the cluster cache is synced (`/readyz` 503): `/filter` and `/bind` answer 200
+  with `Error` saying why, the others 503 `{"Error": ...}` with `Retry-After`, so
+  kube-scheduler retries the pod instead of preempting on a cache that knows nothing.
 Nothing on an error path changes the cache.
 """
 
@@ -33,6 +36,8 @@ from extender.wire.service import Service
 log = logging.getLogger("podsift.app")
 
 DEFAULT_MAX_BODY = 64 * 1024 * 1024  # full-Nodes requests at 5,000 nodes are ~45 MB
+# Seconds a client should wait before asking again while podsift is not synced.
+NOT_READY_RETRY_AFTER = "1"
 
 
 def _error_body(message: str) -> bytes:
@@ -65,8 +70,12 @@ class ExtenderApp:
         self.max_body = max_body
         prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
         self.prefix = prefix
-        # verb -> (handler(args) -> bytes, error encoder for content errors or None for 400)
-        self.verbs: dict[str, tuple[str, Callable[[Any], bytes], Callable[[str], bytes] | None]] = {
+        self.state = service.state  # its `ready` is read once per verb request
+        # path -> (verb, handler(args) -> (body, outcome),
+        #          error encoder for content errors or None for 400)
+        self.verbs: dict[
+            str, tuple[str, Callable[[Any], tuple[bytes, str]], Callable[[str], bytes] | None]
+        ] = {
             prefix + "/filter": ("filter", self._filter, _filter_error),
             prefix + "/prioritize": ("prioritize", self._prioritize, None),
             prefix + "/bind": ("bind", self._bind, _error_body),
@@ -75,23 +84,26 @@ class ExtenderApp:
         }
         self.flask = build_flask_app(service)
 
-    # ---- verb handlers: decoded args in, encoded answer out --------------
-    def _filter(self, args: Any) -> bytes:
-        return orjson.dumps(self.service.filter(args))
+    # ---- verb handlers: decoded args in, (encoded answer, outcome) out -----
+    def _filter(self, args: Any) -> tuple[bytes, str]:
+        return orjson.dumps(self.service.filter(args)), "ok"
 
-    def _prioritize(self, args: Any) -> bytes:
-        return self.service.prioritize_encoded(args)
+    def _prioritize(self, args: Any) -> tuple[bytes, str]:
+        return self.service.prioritize_encoded(args), "ok"
 
-    def _bind(self, args: Any) -> bytes:
+    def _bind(self, args: Any) -> tuple[bytes, str]:
         result = self.service.bind(args)
-        metrics.observe_bind("error" if result["Error"] else "ok")
-        return orjson.dumps(result)
+        if result["Error"]:  # refused (no longer fits, API conflict): not a success
+            metrics.observe_bind("error")
+            return orjson.dumps(result), "rejected"
+        metrics.observe_bind("ok")
+        return orjson.dumps(result), "ok"
 
-    def _preempt(self, args: Any) -> bytes:
-        return orjson.dumps(self.service.preempt(args))
+    def _preempt(self, args: Any) -> tuple[bytes, str]:
+        return orjson.dumps(self.service.preempt(args)), "ok"
 
-    def _explain(self, args: Any) -> bytes:
-        return orjson.dumps(self.service.explain(args))
+    def _explain(self, args: Any) -> tuple[bytes, str]:
+        return orjson.dumps(self.service.explain(args)), "ok"
 
     # ---- WSGI --------------------------------------------------------------
     def __call__(self, environ: dict, start_response: Callable) -> Any:
@@ -105,6 +117,8 @@ class ExtenderApp:
         headers = [("Content-Type", "application/json"), ("Content-Length", str(len(body)))]
         if status.startswith("405"):
             headers.append(("Allow", "POST"))
+        elif status.startswith("503"):
+            headers.append(("Retry-After", NOT_READY_RETRY_AFTER))
         start_response(status, headers)
         return [body]
 
@@ -144,6 +158,8 @@ class ExtenderApp:
                 return "413 Request Entity Too Large", _error_body(message), "bad_request"
         else:
             body = b""
+        if not self.state.ready:  # the body is read either way: the connection stays usable
+            return self._not_ready(content_error)
         try:
             args = protocol.decode(body)
         except InvalidInput as exc:
@@ -152,7 +168,8 @@ class ExtenderApp:
             message = f"request body must be a JSON object, got {type(args).__name__}"
             return "400 Bad Request", _error_body(message), "bad_request"
         try:
-            return "200 OK", handler(args), "ok"
+            answer, outcome = handler(args)
+            return "200 OK", answer, outcome
         except InvalidInput as exc:
             if content_error is not None:
                 return "200 OK", content_error(str(exc)), "bad_request"
@@ -166,6 +183,15 @@ class ExtenderApp:
             msg = f"internal error: {type(exc).__name__}: {exc}"
             body = content_error(msg) if content_error is not None else _error_body(msg)
             return "500 Internal Server Error", body, "error"
+
+    def _not_ready(self, content_error) -> tuple[str, bytes, str]:
+        """Refuse a verb before the cache is synced: an answer from an empty or stale
+        cache (every node "not found") would let kube-scheduler preempt for nothing."""
+        reason = self.state.ready_reason or "not ready"
+        message = f"podsift is not synced with the cluster yet: {reason}"
+        if content_error is not None:  # /filter, /bind: kube-scheduler logs the Error text
+            return "200 OK", content_error(message), "not_ready"
+        return "503 Service Unavailable", _error_body(message), "not_ready"
 
 
 def build_flask_app(service: Service) -> Flask:

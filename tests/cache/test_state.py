@@ -203,11 +203,52 @@ def test_load_file_yaml_and_json(tmp_path):
     y.write_text(yaml.safe_dump(doc))
     for path in (j, y):
         state = ClusterState()
-        assert state.load_file(str(path)) == (1, 1)
+        loaded = state.load_file(str(path))
+        assert (loaded.nodes, loaded.pods, loaded.counted) == (1, 1, 1)
     bad = tmp_path / "bad.json"
     bad.write_text('{"kind": "List", "items": [{"kind": "Service"}]}')
     with pytest.raises(InvalidInput, match="kind must be Node or Pod"):
         ClusterState().load_file(str(bad))
+
+
+def test_load_counts_what_the_cache_holds_not_the_pod_items():
+    """The startup log said "205 pods" where the cache held 4 assigned pods."""
+    items = [node("a"), node("b")]
+    items += [pod(f"run-{i}", cpu="100m", node_name="a") for i in range(4)]
+    items += [pod(f"pending-{i}", cpu="100m") for i in range(200)]
+    done = pod("done", cpu="100m", node_name="b")
+    done["status"] = {"phase": "Succeeded"}
+    lost = pod("lost", cpu="100m", node_name="gone")
+    state = ClusterState()
+    loaded = state.load_items([*items, done, lost])
+    assert loaded == (2, 206, 4, 1, 200, 1)
+    assert len(state.pods) == 5 and state.stats()["pods"] == 5
+    text = loaded.describe()
+    assert "of 206 pods, 4 assigned and counted on their nodes" in text
+    assert "200 pending" in text and "1 terminal (skipped)" in text
+    assert "1 assigned to nodes not in the list" in text
+
+
+def in_namespace(obj: dict, namespace: str) -> dict:
+    obj["metadata"]["namespace"] = namespace
+    return obj
+
+
+@pytest.mark.parametrize(
+    "bad, named",
+    [
+        (in_namespace(pod("web-3", cpu="1.2.3", node_name="a"), "shop"), "pod shop/web-3: "),
+        (node("n-7", cpu="lots"), "node n-7: "),
+        ({"kind": "Pod", "metadata": {}, "spec": {"nodeName": "a"}}, "pod #1 (no metadata.name)"),
+    ],
+)
+def test_load_errors_name_the_object_and_the_field(bad, named):
+    items = [node("a"), pod("ok", cpu="1", node_name="a"), bad]
+    with pytest.raises(InvalidInput) as err:
+        ClusterState().load_items(items)
+    message = str(err.value)
+    assert message.startswith(named), message
+    assert "\n" not in message
 
 
 def test_image_index_follows_node_changes_and_id_reuse():

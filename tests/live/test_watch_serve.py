@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import time
 
+import orjson
 import pytest
 import yaml
 
@@ -121,7 +122,26 @@ def test_serve_is_not_ready_until_the_first_list(api, kubeconfig):
     try:
         assert wait_until(lambda: api.count("GET", "/api/v1/nodes") >= 2)
         assert server.get("/readyz")[0] == 503
+        # not synced: every verb errors, so kube-scheduler retries instead of preempting
+        pod = make_pod("web", "uid-web", node="")
+        args = {"Pod": pod, "Nodes": None, "NodeNames": ["node-0"]}
+        status, res = server.post("/filter", args)
+        assert status == 200 and "not synced" in res["Error"] and "list failed" in res["Error"]
+        assert res["FailedNodes"] == {} and not res["NodeNames"]
+        bind = {"PodName": "web", "PodNamespace": "default", "PodUID": "uid-web", "Node": "node-0"}
+        status, res = server.post("/bind", bind)
+        assert status == 200 and "not synced" in res["Error"]
+        for verb in ("/prioritize", "/explain"):
+            server.conn.request("POST", verb, body=orjson.dumps(args))
+            resp = server.conn.getresponse()
+            assert resp.status == 503 and resp.getheader("Retry-After") == "1"
+            assert "not synced" in orjson.loads(resp.read())["Error"]
+        assert api.count("POST", "/api/v1/namespaces/default/pods/web/binding") == 0
+        _, body = server.get("/metrics")
+        assert b'podsift_requests_total{outcome="not_ready",verb="filter"} 1.0' in body
         api.fail_next_lists = 0
         assert wait_until(lambda: server.get("/readyz")[0] == 200)
+        status, res = server.post("/filter", args)
+        assert status == 200 and res["Error"] == "" and res["NodeNames"] == ["node-0"]
     finally:
         server.stop()
