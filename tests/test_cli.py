@@ -111,7 +111,7 @@ def test_serve_a_scheduler_configuration_profile_warns_once(tmp_path):
         server.stop()
     warnings = [line for line in output.splitlines() if "left to kube-scheduler" in line]
     assert len(warnings) == 1, output
-    assert "VolumeBinding (filter)" in warnings[0] and "warning" in warnings[0].lower()
+    assert "VolumeBinding (filter+score)" in warnings[0] and "warning" in warnings[0].lower()
     assert status == 200
     (entry,) = answer["nodes"]
     assert entry["passed"] is True
@@ -119,7 +119,7 @@ def test_serve_a_scheduler_configuration_profile_warns_once(tmp_path):
         "NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
         "NodeResourcesFit",
     ]  # fmt: skip
-    assert entry["scores"] == {}  # the profile disables every in-tree score
+    assert entry["scores"] == {}  # the profile leaves the scores podsift gives to the extender
 
 
 def test_every_option_of_serve_synth_and_bench_is_in_the_readme():

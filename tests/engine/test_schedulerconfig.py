@@ -86,14 +86,17 @@ def test_an_empty_configuration_is_kube_schedulers_default_profile():
 
 @pytest.mark.parametrize("variant", ["sidecar", "standalone"])
 def test_the_shipped_podsift_profile(variant):
-    """The repository's own scheduler configuration: in-tree scores off, filters on."""
+    """The repository's own scheduler configuration: the scores podsift computes are off
+    in-tree (the extender gives them), every other in-tree plugin stays on."""
     path = ROOT / "manifests" / variant / "scheduler-config.yaml"
     cfg = load_configuration(str(path), "podsift")
     assert names(cfg.filters) == ours(UPSTREAM_FILTERS)
     assert cfg.scores == ()
     (warning,) = cfg.warnings
     assert f"{path}: profile 'podsift': " in warning
-    assert "VolumeBinding (filter)," in warning  # its score is disabled by "*"
+    # kept in-tree, so listed as left to kube-scheduler, score included
+    for kept in ("VolumeBinding", "PodTopologySpread", "InterPodAffinity"):
+        assert f"{kept} (filter+score)" in warning
     assert warning.endswith("no score remains: every node scores 0")
     assert "\n" not in warning
     # the first profile is the default: the same one here
