@@ -29,6 +29,7 @@ import hashlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
+from dataclasses import replace
 from typing import Any
 
 import numpy as np
@@ -107,6 +108,8 @@ class NodeObjects:
             row = rows.get(key) if key is not None else None
             if row is None:
                 info = parse_node(obj, f"{field}[{i}]")
+                if info.images:  # checked by the parse; the view takes images from the cache
+                    info = replace(info, images=())
                 row = self._fill(info)
                 if key is None:  # not cacheable: a row for this request only
                     self._transient.append(row)
