@@ -10,7 +10,10 @@ A default run, all on one synthetic workload (`bench.workload.generate`):
    (`filters: []`, `scores: []`), on the same prefix;
 3. policies: `podsift serve` with the default (or `--config`) policies, on
    every pod;
-4. in-process: the same engine with no HTTP (`extender.inprocess`), every pod.
+4. in-process: the same engine with no HTTP (`extender.inprocess`), every pod;
+5. full Nodes (`bench.fullnodes`): in-process `/filter` and `/prioritize` with every
+   Node object, each against orjson's decode of the same body (runs 4 and 5 are
+   what `--mode inprocess` runs).
 
 The HTTP runs start their server on 127.0.0.1 on a free port and stop it by
 pid (SIGTERM, then wait) when the run ends, also on an error or Ctrl-C.
@@ -35,7 +38,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench import driver, report, servers, validate
+from bench import driver, fullnodes, report, servers, validate
 from bench.workload import generate
 from extender.argtypes import positive
 from extender.engine.config import load_configuration
@@ -382,7 +385,11 @@ class Bench:
             results.append(self.inprocess(profile))
             if profile:
                 self.notes.append(f"CPU profile of the in-process loop written to {profile}")
-        return self.summarize(results), results
+        summary = self.summarize(results)
+        if a.mode in ("all", "inprocess"):  # a few seconds: in-process, ~16 requests a kind
+            summary["full_nodes"] = fullnodes.run(self.nodes, self.pods, a.config)
+            summary["comparison"]["checks"].append(fullnodes.check(summary["full_nodes"]))
+        return summary, results
 
     def summarize(self, results: list[driver.RunResult]) -> dict[str, Any]:
         a = self.args

@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from bench import fullnodes
 from bench.driver import RunResult
 
 SLOW_MS = 50.0  # a request slower than this is counted (kube-scheduler's budget is 5 s)
@@ -287,6 +288,9 @@ def format_text(report: dict[str, Any]) -> str:
             lines.append(f"      invalid: {example}")
         for example in s["error_examples"][:3]:
             lines.append(f"      error: {example}")
+    if report.get("full_nodes"):
+        lines.append("")
+        lines.extend(fullnodes.format_text(report["full_nodes"]))
     comparison = report.get("comparison") or {}
     if comparison.get("ratios"):
         lines.append("")

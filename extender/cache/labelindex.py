@@ -1,7 +1,8 @@
 """Per-node labels as columns: a compiled selector becomes a few numpy operations.
 
-The node table keeps one `LabelIndex` over its dense node ids; a request that
-carries full Node objects builds a throwaway one (`LabelIndex.from_nodes`).
+The node table keeps one `LabelIndex` over its dense node ids, and the store of
+parsed full Node objects (`cache/nodeobjects.py`) another over its rows;
+`LabelIndex.from_nodes` builds one in bulk.
 The selector semantics themselves live in `extender.model.selectors`; this
 module only evaluates them, and must agree with `CompiledNodeSelector.matches`
 (tests/model/test_selectors.py checks it does, on random nodes and selectors).

@@ -12,6 +12,7 @@ import threading
 from typing import Any, NamedTuple
 
 from extender.cache.gcpolicy import FreezeAfter
+from extender.cache.nodeobjects import NodeObjects
 from extender.cache.nodetable import NodeTable
 from extender.cache.podindex import PodRecord
 from extender.cache.podmemory import PodMemory
@@ -22,6 +23,12 @@ from extender.model.node import parse_node
 from extender.model.pod import PodInfo, parse_pod
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
+# Rows of parsed full Node objects kept across requests: a few per cluster node (old
+# and new versions of a node that changed, nodes the cache does not know yet), and
+# a fresh store once this many times the bound have been parsed.
+OBJECT_ROWS_PER_NODE = 4
+OBJECT_ROWS_MIN = 1024
+OBJECT_ROWS_RENEW = 16
 
 
 def _pod_placement(obj: dict) -> tuple[str, bool]:
@@ -74,6 +81,7 @@ class ClusterState:
         self._waiting: dict[str, set[str]] = {}  # node name -> uids of pods whose node is unknown
         self._seen: PodMemory[PodInfo] = PodMemory(remembered_pods, remember_seconds)
         self._resolve_cache: dict[tuple, tuple] = {}
+        self.node_objects = NodeObjects()  # full Node objects of requests, parsed once
         self.ready = False
         self.ready_reason = "cluster state not loaded yet"
         # bumps on every change a filter could see; lets a verb reuse work done
@@ -369,13 +377,27 @@ class ClusterState:
         return StateView(self.table, ids, contiguous), known, unknown
 
     def view_of_objects(self, nodes: list[Any]) -> tuple[ObjectsView, list[int] | None, list[str]]:
-        """A NodeView of full Node objects (authoritative for their own fields)."""
-        infos = [parse_node(n, f"Nodes.items[{i}]") for i, n in enumerate(nodes)]
-        names = [i.name for i in infos]
+        """A NodeView of full Node objects (authoritative for their own fields).
+
+        Call with the lock held. Each object is parsed once per identity and kept
+        as a row of `self.node_objects` (cache/nodeobjects.py), bounded to a few
+        times the cluster's node count; InvalidInput names a malformed item."""
+        limit = max(OBJECT_ROWS_MIN, OBJECT_ROWS_PER_NODE * len(self.table))
+        if self.node_objects.parsed > OBJECT_ROWS_RENEW * limit:
+            # the store's append-only indexes (label values, taint sets) have seen
+            # many rows come and go: start afresh rather than let them grow
+            self.node_objects = NodeObjects()
+        objects = self.node_objects
+        parsed = objects.parsed
+        try:
+            rows = objects.rows_of(nodes, "Nodes.items", limit)
+        finally:
+            self._gc.note(objects.parsed - parsed)  # rows are long-lived, like pod records
+        names = objects.names[rows].tolist()
         ids, known, unknown, _ = self.resolve(names)
         if known is not None:
-            infos = [infos[i] for i in known]
-        return ObjectsView(self.table, ids, infos), known, unknown
+            rows = rows[known]
+        return ObjectsView(self.table, ids, objects, rows), known, unknown
 
     def truth(self) -> dict:
         """Plain summary of the cache, for comparing with an API server's truth."""

@@ -21,10 +21,9 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from extender.cache.labelindex import LabelIndex
+from extender.cache.nodeobjects import NodeObjects
 from extender.cache.nodetable import NodeTable
 from extender.model.hostports import HostPort
-from extender.model.node import NodeInfo
 from extender.model.selectors import CompiledNodeSelector, CompiledPreferredTerms
 from extender.model.taints import Taint
 
@@ -211,85 +210,79 @@ class StateView(NodeView):
 
 class ObjectsView(NodeView):
     """Candidates sent as full Node objects: the objects are authoritative for
-    labels, annotations, taints, allocatable and the unschedulable flag; the pods
-    on each node (requested, ports) still come from the cache."""
+    labels, annotations, taints, allocatable and the unschedulable flag, which come
+    from their rows in a `NodeObjects` store (parsed once per object identity); the
+    pods on each node (requested, ports) and its images still come from the cache."""
 
-    def __init__(self, table: NodeTable, ids: np.ndarray, infos: list[NodeInfo]) -> None:
+    def __init__(
+        self, table: NodeTable, ids: np.ndarray, objects: NodeObjects, rows: np.ndarray
+    ) -> None:
         super().__init__(table, ids)
-        self._infos = infos
-        self._labels: LabelIndex | None = None
+        self._o = objects
+        self._rows = rows  # the candidates' rows in `objects`, in request order
 
-    def _from_infos(self, values: Any, dtype: Any) -> np.ndarray:
-        if dtype is object:
-            arr = np.empty(self.n, object)
-            arr[:] = list(values)
-            return read_only(arr)
-        return read_only(np.fromiter(values, dtype, self.n))
+    def _own(self, column: np.ndarray) -> np.ndarray:
+        """The candidates' entries of a per-row column of the store, read-only."""
+        arr = column[self._rows]
+        arr.setflags(write=False)
+        return arr
 
     @property
     def names_array(self) -> np.ndarray:
-        return self._column(
-            "names", lambda: self._from_infos((i.name for i in self._infos), object)
-        )
+        arr = self._cache.get("names")
+        if arr is None:
+            arr = self._cache["names"] = self._own(self._o.names)
+        return arr
 
     def resource_names(self) -> list[str]:
         names = list(self._t.resources)
         seen = set(names)
-        for info in self._infos:
-            for res, _ in info.allocatable:
+        infos = self._o.infos
+        for row in self._rows.tolist():
+            for res, _ in infos[row].allocatable:
                 if res not in seen:
                     seen.add(res)
                     names.append(res)
         return names
 
     def allocatable(self, resource: str) -> np.ndarray:
-        return self._column(
-            ("alloc", resource),
-            lambda: self._from_infos(
-                (dict(i.allocatable).get(resource, 0) for i in self._infos), np.int64
-            ),
-        )
+        key = ("alloc", resource)
+        arr = self._cache.get(key)
+        if arr is None:
+            col = self._o.resource_col.get(resource)
+            arr = _zeros(self.n) if col is None else self._own(self._o.alloc[col])
+            self._cache[key] = arr
+        return arr
 
     @property
     def unschedulable(self) -> np.ndarray:
-        return self._column(
-            "unsched", lambda: self._from_infos((i.unschedulable for i in self._infos), bool)
-        )
+        arr = self._cache.get("unsched")
+        if arr is None:
+            arr = self._cache["unsched"] = self._own(self._o.unschedulable)
+        return arr
 
     def taint_sets(self) -> TaintSets:
         found = self._cache.get("taint_sets")
         if found is None:
-            index: dict[tuple[Taint, ...], int] = {}
-            ids = self._from_infos(
-                (index.setdefault(i.taints, len(index)) for i in self._infos), np.int32
+            o = self._o
+            found = self._cache["taint_sets"] = TaintSets(
+                self._own(o.taint_set), o.taint_sets, o.taint_epoch
             )
-            # the sets are this request's own: an epoch no other view shares
-            found = self._cache["taint_sets"] = TaintSets(ids, list(index), object())
         return found
 
-    def _label_index(self) -> LabelIndex:
-        if self._labels is None:
-            self._labels = LabelIndex.from_nodes(
-                [i.name for i in self._infos], [dict(i.labels) for i in self._infos]
-            )
-        return self._labels
-
     def label_mask(self, selector: CompiledNodeSelector) -> np.ndarray:
-        return self._label_index().mask(selector)[: self.n]
+        return self._own(self._o.labels.mask(selector))
 
     def preferred_weights(self, preferred: CompiledPreferredTerms) -> np.ndarray:
-        return self._label_index().weights(preferred)[: self.n]
+        return self._own(self._o.labels.weights(preferred))
 
     def label_values(self, key: str) -> np.ndarray:
-        return self._label_index().values(key)[: self.n]
+        return self._column(("label", key), lambda: self._own(self._o.labels.values(key)))
 
     def annotation_values(self, key: str) -> np.ndarray:
-        return self._column(
-            ("annotation", key),
-            lambda: self._from_infos((dict(i.annotations).get(key) for i in self._infos), object),
-        )
+        return self._column(("annotation", key), lambda: self._own(self._o.annotation_column(key)))
 
     def subset(self, positions: np.ndarray) -> NodeView:
         if len(positions) == self.n:
             return self
-        return ObjectsView(self._t, self.ids[positions], [self._infos[p] for p in positions])
+        return ObjectsView(self._t, self.ids[positions], self._o, self._rows[positions])

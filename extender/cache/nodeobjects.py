@@ -1,0 +1,206 @@
+"""Full Node objects (`nodeCacheCapable: false`) parsed once per identity, kept as columns.
+
+kube-scheduler without a node cache sends every candidate Node object in every
+request. Parsing 1,000 of them costs about as much as decoding the request
+body, and building per-request columns, a label index and taint sets from them
+costs more again (docs/PERFORMANCE.md). Yet between two requests almost every
+object is the same one: only a node the API server changed comes back
+different. So each object is reduced once, into a row of columns shaped like
+the node table's, and found again by its identity:
+
+- `(name, uid, resourceVersion)` when the object has a resourceVersion: the API
+  server changes it on every write of the object, whatever the field, so the
+  same triple means the same content (kube-scheduler sends its informer's
+  objects untouched);
+- otherwise a SHA-256 digest of the object's JSON encoding (~5 µs a node
+  against ~25-90 µs to parse it): equal digests mean equal content.
+
+A changed object has a new identity and gets a new row; the old row ages out.
+The rows are bounded (LRU, a few times the cluster's node count, never less
+than one request needs); the auxiliary indexes (label values, taint sets,
+resource names) only grow, so after many rows have come and gone the store is
+dropped and rebuilt from the next requests. Not thread-safe on its own:
+`ClusterState` holds its lock around every use.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+from collections import OrderedDict
+from collections.abc import Hashable, Sequence
+from dataclasses import replace
+from typing import Any
+
+import numpy as np
+import orjson
+
+from extender.cache.labelindex import LabelIndex
+from extender.model.node import NodeInfo, parse_node
+from extender.model.taints import Taint
+
+_COLUMN_CACHE_SIZE = 1024
+
+# Like the node table's: a (store, taint set id) pair never means two taint sets.
+_taint_epochs = itertools.count(1)
+
+
+def identity(obj: Any) -> Hashable | None:
+    """What a Node object is known by across requests (see the module docstring);
+    None for an object that cannot be encoded as JSON (it is parsed every time)."""
+    meta = obj.get("metadata") if isinstance(obj, dict) else None
+    if isinstance(meta, dict):
+        name = meta.get("name")
+        rv = meta.get("resourceVersion")
+        uid = meta.get("uid", "")
+        if isinstance(rv, str) and rv and isinstance(name, str) and name and isinstance(uid, str):
+            return (name, uid, rv)
+    try:
+        return hashlib.sha256(orjson.dumps(obj)).digest()
+    except (TypeError, orjson.JSONEncodeError):  # in-process callers may pass anything
+        return None
+
+
+class NodeObjects:
+    """Rows of parsed Node objects: names, allocatable, unschedulable, taint set, labels
+    and annotations as columns indexed by row, for `ObjectsView` to gather from."""
+
+    def __init__(self, capacity: int = 256) -> None:
+        self.capacity = capacity
+        self._rows: OrderedDict[Hashable, int] = OrderedDict()  # identity -> row, LRU first
+        self._free: list[int] = []
+        self._next = 0
+        self.infos: list[NodeInfo | None] = [None] * capacity
+        self.names = np.empty(capacity, object)
+        self.resource_col: dict[str, int] = {}
+        self.alloc: list[np.ndarray] = []
+        self.unschedulable = np.zeros(capacity, bool)
+        self.taint_set = np.zeros(capacity, np.int32)
+        # append-only: a set id keeps its meaning for the life of the store
+        self.taint_sets: list[tuple[Taint, ...]] = [()]
+        self._taint_set_ids: dict[tuple[Taint, ...], int] = {(): 0}
+        self.taint_epoch = ("objects", next(_taint_epochs))
+        self.labels = LabelIndex()
+        self._annotation_columns: dict[str, np.ndarray] = {}
+        self._transient: list[int] = []  # rows of objects without an identity
+        self.parsed = 0  # rows ever filled: how much the append-only indexes may have grown
+
+    def __len__(self) -> int:
+        return len(self._rows)
+
+    # ---- lookup --------------------------------------------------------------
+    def rows_of(self, objects: Sequence[Any], field: str, limit: int) -> np.ndarray:
+        """int64[len(objects)]: the row of each object, parsing those not seen before.
+
+        Raises InvalidInput naming `field[i]` for a malformed object (rows filled
+        for the objects before it stay: they are correct, only cached). Then keeps
+        at most max(`limit`, rows this call used) rows, dropping the least recently
+        used; never a row of this call."""
+        for row in self._transient:  # the previous request is over
+            self._clear(row)
+        self._transient.clear()
+        rows = self._rows
+        out = []
+        append = out.append
+        touch = rows.move_to_end
+        for i, obj in enumerate(objects):
+            key = identity(obj)
+            row = rows.get(key) if key is not None else None
+            if row is None:
+                info = parse_node(obj, f"{field}[{i}]")
+                if info.images:  # checked by the parse; the view takes images from the cache
+                    info = replace(info, images=())
+                row = self._fill(info)
+                if key is None:  # not cacheable: a row for this request only
+                    self._transient.append(row)
+                else:
+                    rows[key] = row
+            else:
+                touch(key)
+            append(row)
+        excess = len(rows) - max(limit, len(set(out)))
+        for _ in range(excess):
+            _, row = rows.popitem(last=False)
+            self._clear(row)
+        return np.fromiter(out, np.int64, len(out))
+
+    # ---- rows ------------------------------------------------------------------
+    def _grow(self, needed: int) -> None:
+        if needed <= self.capacity:
+            return
+        new = max(needed, self.capacity * 2)
+
+        def grow(a: np.ndarray) -> np.ndarray:
+            b = np.empty(new, object) if a.dtype == object else np.zeros(new, a.dtype)
+            b[: self.capacity] = a
+            return b
+
+        self.names = grow(self.names)
+        self.alloc = [grow(a) for a in self.alloc]
+        self.unschedulable = grow(self.unschedulable)
+        self.taint_set = grow(self.taint_set)
+        self.infos.extend([None] * (new - self.capacity))
+        self._annotation_columns.clear()
+        self.capacity = new
+
+    def _column(self, resource: str) -> np.ndarray:
+        col = self.resource_col.get(resource)
+        if col is None:
+            col = self.resource_col[resource] = len(self.alloc)
+            self.alloc.append(np.zeros(self.capacity, np.int64))
+        return self.alloc[col]
+
+    def _fill(self, info: NodeInfo) -> int:
+        if self._free:
+            row = self._free.pop()
+        else:
+            row = self._next
+            self._next += 1
+            self._grow(self._next)
+        self.infos[row] = info
+        self.names[row] = info.name
+        for res, amount in info.allocatable:
+            self._column(res)[row] = amount
+        self.unschedulable[row] = info.unschedulable
+        tid = self._taint_set_ids.get(info.taints)
+        if tid is None:
+            tid = self._taint_set_ids[info.taints] = len(self.taint_sets)
+            self.taint_sets.append(info.taints)
+        self.taint_set[row] = tid
+        self.labels.set_node(row, info.name, dict(info.labels))
+        if info.annotations:
+            self._annotation_columns.clear()
+        self.parsed += 1
+        return row
+
+    def _clear(self, row: int) -> None:
+        info = self.infos[row]
+        self.infos[row] = None
+        self.names[row] = None
+        for a in self.alloc:
+            a[row] = 0
+        self.unschedulable[row] = False
+        self.taint_set[row] = 0
+        self.labels.remove_node(row)
+        if info is not None and info.annotations:
+            self._annotation_columns.clear()
+        self._free.append(row)
+
+    # ---- columns ---------------------------------------------------------------
+    def annotation_column(self, key: str) -> np.ndarray:
+        """Value of annotation `key` per row (None where absent), read-only; kept until
+        a row with annotations comes or goes."""
+        column = self._annotation_columns.get(key)
+        if column is None:
+            column = np.full(self.capacity, None, dtype=object)
+            for row, info in enumerate(self.infos):
+                if info is not None and info.annotations:
+                    for k, v in info.annotations:
+                        if k == key:
+                            column[row] = v
+                            break
+            column.flags.writeable = False
+            if len(self._annotation_columns) >= _COLUMN_CACHE_SIZE:
+                del self._annotation_columns[next(iter(self._annotation_columns))]
+            self._annotation_columns[key] = column
+        return column
