@@ -31,9 +31,10 @@ class WhatIfView(StateView):
         super().__init__(table, ids)
         self._victims = victims
         n = self.n
-        count = np.zeros(n, np.int64)
-        nz_cpu = np.zeros(n, np.int64)
-        nz_mem = np.zeros(n, np.int64)
+        # plain Python ints while walking the victims: numpy scalar updates cost more
+        count = [0] * n
+        nz_cpu = [0] * n
+        nz_mem = [0] * n
         rows: list[int] = []
         cols: list[int] = []
         amounts: list[int] = []
@@ -42,27 +43,29 @@ class WhatIfView(StateView):
             if not recs:
                 continue
             count[row] = len(recs)
+            cpu = mem = 0
             for r in recs:
-                nz_cpu[row] += r.nonzero_cpu
-                nz_mem[row] += r.nonzero_mem
+                cpu += r.nonzero_cpu
+                mem += r.nonzero_mem
                 for col, amount in r.vector:
                     rows.append(row)
                     cols.append(col)
                     amounts.append(amount)
                 if r.ports:
                     self._port_rows.setdefault(row, []).extend(sanitize(p) for p in r.ports)
+            nz_cpu[row] = cpu
+            nz_mem[row] = mem
         # freed[c] is what the victims give back of resource column c, per row
-        self._freed: dict[int, np.ndarray] = {PODS: count}
+        self._freed: dict[int, np.ndarray] = {PODS: np.array(count, np.int64)}
         if rows:
-            col_arr = np.array(cols, np.int64)
-            row_arr = np.array(rows, np.int64)
-            amount_arr = np.array(amounts, np.int64)
-            for col in np.unique(col_arr).tolist():
-                sel = col_arr == col
-                freed = np.zeros(n, np.int64)
-                np.add.at(freed, row_arr[sel], amount_arr[sel])
-                self._freed[col] = freed
-        self._freed_nonzero = {"cpu": nz_cpu, "memory": nz_mem}
+            by_col = np.zeros((len(table.resources), n), np.int64)
+            np.add.at(by_col, (np.array(cols), np.array(rows)), np.array(amounts, np.int64))
+            for col in set(cols):
+                self._freed[col] = by_col[col]
+        self._freed_nonzero = {
+            "cpu": np.array(nz_cpu, np.int64),
+            "memory": np.array(nz_mem, np.int64),
+        }
 
     def requested(self, resource: str) -> np.ndarray:
         key = ("req", resource)
