@@ -216,3 +216,58 @@ def test_batched_preempt_matches_filtering_each_node_without_its_victims(case):
         if engine.filter(make_pod(preemptor), view).passed.size:
             expected[name] = {"Pods": [{"UID": u} for u in uids], "NumPDBViolations": 0}
     assert got == expected
+
+
+# ---- any JSON at any place of ExtenderPreemptionArgs: an answer or InvalidInput ------
+
+JSON = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**64), 2**64)
+    | st.floats(allow_nan=False)
+    | st.sampled_from(["", "ua", "a", "uid-x"]),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner, max_size=3)
+    ),
+    max_leaves=8,
+)
+META_POD = JSON | st.fixed_dictionaries({"UID": JSON}) | st.just({"UID": "ua"})
+FULL_POD = JSON | st.fixed_dictionaries({"metadata": JSON | st.fixed_dictionaries({"uid": JSON})})
+
+
+def victims_of(pod_shape):
+    entry = st.fixed_dictionaries(
+        {},
+        optional={"Pods": JSON | st.lists(pod_shape, max_size=3), "NumPDBViolations": JSON},
+    )
+    return JSON | st.dictionaries(
+        st.sampled_from(["a", "b", "ghost", ""]), JSON | entry, max_size=3
+    )
+
+
+@settings(max_examples=300, deadline=None)
+@given(
+    st.fixed_dictionaries(
+        {"Pod": st.just(pod("p", cpu="1"))},
+        optional={
+            "NodeNameToMetaVictims": victims_of(META_POD),
+            "NodeNameToVictims": victims_of(FULL_POD),
+        },
+    )
+)
+def test_any_shape_answers_or_is_invalid_input(args):
+    from extender.model.errors import InvalidInput
+
+    svc = service([node("a", cpu="2"), node("b")], [pod("va", cpu="2", node_name="a", uid="ua")])
+    try:
+        out = svc.preempt(args)
+    except InvalidInput as exc:
+        assert str(exc)
+        return
+    # what comes back decodes as kube-scheduler's ExtenderPreemptionResult
+    for victims in out["NodeNameToMetaVictims"].values():
+        assert victims["Pods"] and all(
+            isinstance(p["UID"], str) and p["UID"] for p in victims["Pods"]
+        )
+        n = victims["NumPDBViolations"]
+        assert type(n) is int and 0 <= n < 2**63
