@@ -124,7 +124,7 @@ def build_cluster(nodes: int, pods: int, seed: int = 1) -> PreemptCluster:
 
 
 def preemptor() -> dict[str, Any]:
-    """A high-priority pod that fits on no node as it is."""
+    """The pod to make room for: high priority, 3 cpu and 4 GiB, no constraints."""
     return {
         "apiVersion": "v1",
         "kind": "Pod",
