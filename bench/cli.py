@@ -13,7 +13,8 @@ A default run, all on one synthetic workload (`bench.workload.generate`):
 4. in-process: the same engine with no HTTP (`extender.inprocess`), every pod;
 5. full Nodes (`bench.fullnodes`): in-process `/filter` and `/prioritize` with every
    Node object, each against orjson's decode of the same body (runs 4 and 5 are
-   what `--mode inprocess` runs).
+   what `--mode inprocess` runs);
+6. preemption: /preempt on a cluster of its own (`bench.preempt`).
 
 The HTTP runs start their server on 127.0.0.1 on a free port and stop it by
 pid (SIGTERM, then wait) when the run ends, also on an error or Ctrl-C.
@@ -38,7 +39,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench import driver, fullnodes, report, servers, validate
+from bench import driver, fullnodes, preempt, report, servers, validate
 from bench.workload import generate
 from extender.argtypes import positive
 from extender.engine.config import load_configuration
@@ -76,10 +77,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="workload and tie-break seed")
     p.add_argument(
         "--mode",
-        choices=("all", "http", "inprocess"),
+        choices=("all", "http", "inprocess", "preempt"),
         default="all",
-        help="http: calibration, floor and policy runs over HTTP; inprocess: the engine "
-        "alone; all (default): both",
+        help="http: calibration, floor, policy and preemption runs over HTTP; inprocess: the "
+        "engine alone; preempt: the preemption run alone; all (default): every run",
     )
     p.add_argument(
         "--node-cache",
@@ -125,6 +126,7 @@ def build_parser() -> argparse.ArgumentParser:
         action="store_true",
         help="in-process: call filter, prioritize and bind separately instead of schedule_one",
     )
+    preempt.add_arguments(p)
     p.add_argument("--out", help="write results.json and PNG plots into this directory")
     p.add_argument(
         "--progress",
@@ -206,6 +208,7 @@ class Bench:
         self.argv = argv
         self.workdir = workdir
         self.notes: list[str] = []
+        self.preemption: dict[str, Any] | None = None
         self.progress = _Progress(
             sys.stderr.isatty() if args.progress is None else bool(args.progress)
         )
@@ -385,6 +388,8 @@ class Bench:
             results.append(self.inprocess(profile))
             if profile:
                 self.notes.append(f"CPU profile of the in-process loop written to {profile}")
+        if a.preempt and a.mode in ("all", "http", "preempt"):
+            self.preemption = preempt.run(a, self.workdir, self.log_dir(), self.progress.enabled)
         summary = self.summarize(results)
         if a.mode in ("all", "inprocess"):  # a few seconds: in-process, ~16 requests a kind
             summary["full_nodes"] = fullnodes.run(self.nodes, self.pods, a.config)
@@ -416,6 +421,14 @@ class Bench:
                 "the floor run has no filters, so its invalid placements are expected "
                 "and not a target"
             )
+        comparison = report.compare(
+            runs,
+            a.nodes,
+            len(self.pods),
+            standard=a.node_cache and a.concurrency == 1 and not a.profile,
+        )
+        if self.preemption is not None:
+            comparison["checks"].append(self.preemption["check"])
         return {
             "workload": {
                 "nodes": a.nodes,
@@ -429,12 +442,8 @@ class Bench:
             },
             "notes": self.notes,
             "runs": runs,
-            "comparison": report.compare(
-                runs,
-                a.nodes,
-                len(self.pods),
-                standard=a.node_cache and a.concurrency == 1 and not a.profile,
-            ),
+            "preemption": self.preemption,
+            "comparison": comparison,
             "environment": {
                 "python": sys.version.split()[0],
                 "cpus": os.cpu_count(),
@@ -503,7 +512,7 @@ def main(argv: list[str] | None = None) -> int:
             if source is not None:
                 usage = validate.utilization(bench.items, source.placements, UTILIZATION_RESOURCES)
             title = f"Node utilization at the end ({source.label if source else '-'} run)"
-            files = plots.write_all(args.out, results, usage, title)
+            files = plots.write_all(args.out, results, usage, title) if results else {}
             files["raw latencies"] = _write_raw(args.out, results)
             files["results"] = os.path.join(args.out, "results.json")
             summary["files"] = files

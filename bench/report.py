@@ -213,14 +213,50 @@ def format_text(report: dict[str, Any]) -> str:
     )
     for note in report.get("notes", []):
         lines.append(f"  note: {note}")
-    lines.append("")
+    if report["runs"]:
+        lines.append("")
+        lines.extend(_runs_lines(report["runs"]))
+    from bench.preempt import format_lines  # bench.preempt uses this module's statistics
+
+    lines.extend(format_lines(report.get("preemption")))
+    if report.get("full_nodes"):
+        lines.append("")
+        lines.extend(fullnodes.format_text(report["full_nodes"]))
+    comparison = report.get("comparison") or {}
+    if comparison.get("ratios"):
+        lines.append("")
+        lines.append("ratios:")
+        for key, value in comparison["ratios"].items():
+            lines.append(f"  {key:<34}{_fmt(value, 3)}")
+    if comparison.get("checks"):
+        lines.append("")
+        lines.append(
+            "issue targets (ratio targets are set for 1,000 nodes / 30,000 pods, node cache, "
+            "sequential; elsewhere they are shown for reference):"
+        )
+        for check in comparison["checks"]:
+            mark = ("met " if check["met"] else "MISS") if check.get("applies", True) else "ref "
+            lines.append(
+                f"  [{mark}] {check['name']:<34}{_fmt(check['value'], 3):>10} "
+                f"(target {check['target']})"
+            )
+    if report.get("files"):
+        lines.append("")
+        for what, path in report["files"].items():
+            lines.append(f"{what}: {path}")
+    return "\n".join(lines)
+
+
+def _runs_lines(runs: dict[str, dict[str, Any]]) -> list[str]:
+    """The table of runs, their first and last 10%, and each run's outcome."""
+    lines: list[str] = []
     header = (
         f"{'run':<12}{'pods':>7}{'wall s':>9}{'pods/s':>9}{'ms/pod':>8}  "
         f"{'verb':<11}{'p50':>7}{'p90':>7}{'p99':>7}{'max':>8}{'>50ms':>6}"
     )
     lines.append(header)
     lines.append("-" * len(header))
-    for label, s in report["runs"].items():
+    for label, s in runs.items():
         first = True
         for verb, stats in [*s["verbs"].items(), ("per pod", s["per_pod"])]:
             if not stats.get("count"):
@@ -240,7 +276,7 @@ def format_text(report: dict[str, Any]) -> str:
     lines.append("(latencies in ms; ms/pod = wall time / pods)")
     lines.append("")
     lines.append("first vs last 10% of pods, p99 ms (cost must not climb as the cluster fills):")
-    for label, s in report["runs"].items():
+    for label, s in runs.items():
         parts = []
         for verb in [*s["verbs"], "per_pod"]:
             f99 = s["first_10pct"][verb].get("p99_ms")
@@ -253,7 +289,7 @@ def format_text(report: dict[str, Any]) -> str:
         lines.append(f"  {label:<12}" + "; ".join(parts))
     lines.append("")
     lines.append("outcome:")
-    for label, s in report["runs"].items():
+    for label, s in runs.items():
         v = s.get("validation")
         valid = (
             "not validated (calibration binds nothing)"
@@ -288,29 +324,4 @@ def format_text(report: dict[str, Any]) -> str:
             lines.append(f"      invalid: {example}")
         for example in s["error_examples"][:3]:
             lines.append(f"      error: {example}")
-    if report.get("full_nodes"):
-        lines.append("")
-        lines.extend(fullnodes.format_text(report["full_nodes"]))
-    comparison = report.get("comparison") or {}
-    if comparison.get("ratios"):
-        lines.append("")
-        lines.append("ratios:")
-        for key, value in comparison["ratios"].items():
-            lines.append(f"  {key:<34}{_fmt(value, 3)}")
-    if comparison.get("checks"):
-        lines.append("")
-        lines.append(
-            "issue targets (ratio targets are set for 1,000 nodes / 30,000 pods, node cache, "
-            "sequential; elsewhere they are shown for reference):"
-        )
-        for check in comparison["checks"]:
-            mark = ("met " if check["met"] else "MISS") if check.get("applies", True) else "ref "
-            lines.append(
-                f"  [{mark}] {check['name']:<34}{_fmt(check['value'], 3):>10} "
-                f"(target {check['target']})"
-            )
-    if report.get("files"):
-        lines.append("")
-        for what, path in report["files"].items():
-            lines.append(f"{what}: {path}")
-    return "\n".join(lines)
+    return lines

@@ -1,8 +1,10 @@
-"""Pods by UID: which node each counts on and what it uses, nothing more."""
+"""Pods by UID and by node: which node each counts on and what it uses, nothing more."""
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 
 from extender.model.hostports import HostPort
 
@@ -29,3 +31,44 @@ class PodRecord:
             and self.nonzero_mem == nonzero_mem
             and self.ports == ports
         )
+
+
+_NO_PODS: Mapping[str, PodRecord] = MappingProxyType({})
+
+
+class PodsByNode:
+    """Every pod record grouped by the node it names, by UID.
+
+    A record is here from the moment it enters the state until it leaves,
+    whether or not its node is known yet (`PodRecord.attached` tells which), so
+    a node's arrival or removal and a /preempt's victims touch only that node's
+    pods instead of scanning the whole cluster. ClusterState keeps it in step
+    with its `pods` dict on every mutation.
+    """
+
+    __slots__ = ("_by_node",)
+
+    def __init__(self) -> None:
+        self._by_node: dict[str, dict[str, PodRecord]] = {}
+
+    def add(self, rec: PodRecord) -> None:
+        pods = self._by_node.get(rec.node_name)
+        if pods is None:
+            pods = self._by_node[rec.node_name] = {}
+        pods[rec.uid] = rec
+
+    def discard(self, rec: PodRecord) -> None:
+        pods = self._by_node.get(rec.node_name)
+        if pods is not None and pods.get(rec.uid) is rec:
+            del pods[rec.uid]
+            if not pods:
+                del self._by_node[rec.node_name]
+
+    def on(self, node_name: str) -> Mapping[str, PodRecord]:
+        """The records naming `node_name`, by UID (read-only; empty if none)."""
+        pods = self._by_node.get(node_name)
+        return _NO_PODS if pods is None else pods
+
+    def node_names(self) -> list[str]:
+        """Every node name some record names (known to the table or not)."""
+        return list(self._by_node)

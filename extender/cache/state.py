@@ -14,7 +14,7 @@ from typing import Any, NamedTuple
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.nodeobjects import NodeObjects
 from extender.cache.nodetable import NodeTable
-from extender.cache.podindex import PodRecord
+from extender.cache.podindex import PodRecord, PodsByNode
 from extender.cache.podmemory import PodMemory
 from extender.cache.view import ObjectsView, StateView
 from extender.model.documents import decode_json_or_yaml
@@ -78,7 +78,9 @@ class ClusterState:
         self.lock = threading.RLock()
         self.table = NodeTable()
         self.pods: dict[str, PodRecord] = {}
-        self._waiting: dict[str, set[str]] = {}  # node name -> uids of pods whose node is unknown
+        # the same records by node name; those naming an unknown node wait there,
+        # unattached, until the node arrives
+        self.by_node = PodsByNode()
         self._seen: PodMemory[PodInfo] = PodMemory(remembered_pods, remember_seconds)
         self._resolve_cache: dict[tuple, tuple] = {}
         self.node_objects = NodeObjects()  # full Node objects of requests, parsed once
@@ -117,18 +119,16 @@ class ClusterState:
             self.table.set_node(info)
             if new:
                 self._resolve_cache.clear()
-                for uid in self._waiting.pop(info.name, ()):
-                    self._attach(self.pods[uid])
+                for rec in self.by_node.on(info.name).values():
+                    self._attach(rec)
             return True
 
     def remove_node(self, name: str) -> bool:
         with self.lock:
             if name not in self.table.id_of:
                 return False
-            for rec in self.pods.values():
-                if rec.node_name == name and rec.attached:
-                    self._detach(rec)
-                    self._waiting.setdefault(name, set()).add(rec.uid)
+            for rec in self.by_node.on(name).values():
+                self._detach(rec)  # it stays in by_node, waiting for the node to return
             self.table.remove_node(name)
             self.generation += 1
             self._resolve_cache.clear()
@@ -150,11 +150,16 @@ class ClusterState:
             requests=requests,
         )
 
+    def _put(self, rec: PodRecord) -> None:
+        """Add a record (its UID must not be in `pods`); count it if its node is known."""
+        self.pods[rec.uid] = rec
+        self.by_node.add(rec)
+        self._attach(rec)
+
     def _attach(self, rec: PodRecord) -> None:
         nid = self.table.id_of.get(rec.node_name)
         if nid is None:
-            self._waiting.setdefault(rec.node_name, set()).add(rec.uid)
-            return
+            return  # waits in by_node until apply_node brings its node
         self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
         rec.attached = True
         self.generation += 1
@@ -166,17 +171,12 @@ class ClusterState:
             self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, -1)
             rec.attached = False
             self.generation += 1
-        else:
-            waiting = self._waiting.get(rec.node_name)
-            if waiting is not None:
-                waiting.discard(rec.uid)
-                if not waiting:
-                    del self._waiting[rec.node_name]
 
     def _drop(self, uid: str) -> bool:
         rec = self.pods.pop(uid, None)
         if rec is None:
             return False
+        self.by_node.discard(rec)
         self._detach(rec)
         return True
 
@@ -214,9 +214,8 @@ class ClusterState:
                 return False
             rec = self._record(pod, node_name)
             if old is not None:
-                self._detach(old)
-            self.pods[pod.uid] = rec
-            self._attach(rec)
+                self._drop(old.uid)
+            self._put(rec)
             return True
 
     def remove_pod(self, uid: str) -> bool:
@@ -241,12 +240,11 @@ class ClusterState:
             # keep assumptions the new listing does not know about yet
             for uid, rec in self.pods.items():
                 if rec.assumed and uid not in fresh.pods:
-                    fresh.pods[uid] = rec
                     rec.attached = False
-                    fresh._attach(rec)
+                    fresh._put(rec)
             self.table = fresh.table
             self.pods = fresh.pods
-            self._waiting = fresh._waiting
+            self.by_node = fresh.by_node
             self._resolve_cache.clear()
             self.generation += 1
 
@@ -319,8 +317,7 @@ class ClusterState:
                 return None
             rec = self._record(pod, node_name)
             rec.assumed = assumed
-            self.pods[uid] = rec
-            self._attach(rec)
+            self._put(rec)
             return pod
 
     def assume(self, uid: str, node_name: str) -> None:

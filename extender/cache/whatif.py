@@ -1,45 +1,122 @@
-"""A node as it would be after evicting some of its pods: what /preempt evaluates."""
+"""Candidate nodes as they would be after evicting some of their pods: what /preempt
+evaluates, all candidates of a request in one view so the engine runs once."""
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Sequence
+
 import numpy as np
 
-from extender.cache.nodetable import PODS
-from extender.cache.state import ClusterState
+from extender.cache.nodetable import PODS, NodeTable
+from extender.cache.podindex import PodRecord
 from extender.cache.view import NodeView, StateView, read_only
-from extender.model.hostports import HostPort, ports_conflict
+from extender.model.hostports import HostPort, ip_conflicts, sanitize
 
 
 class WhatIfView(StateView):
-    """One node as it would be after evicting some of its pods (for /preempt)."""
+    """The candidate nodes `ids`, each without its victims (`victims[i]` for row i).
 
-    def __init__(self, state: ClusterState, nid: int, victims: set[str]) -> None:
-        super().__init__(state.table, np.array([nid], np.int64))
-        node = state.table.names_arr[nid]
-        on_node = [r for r in state.pods.values() if r.node_name == node and r.attached]
-        self._victims = [r for r in on_node if r.uid in victims]
-        self._remaining_ports = [p for r in on_node if r.uid not in victims for p in r.ports]
+    Columns come from the node table as for any view; the ones a pod's
+    eviction changes are corrected by the victims' own amounts: requested
+    resources and the pod count, the scoring (non-zero) cpu and memory, and
+    host ports. Every victim must be a distinct pod counted on its row's node
+    (the caller looks them up in the state's by-node index). The work is
+    proportional to the victims, not to the pods on the nodes.
+    """
+
+    def __init__(
+        self, table: NodeTable, ids: np.ndarray, victims: Sequence[Sequence[PodRecord]]
+    ) -> None:
+        super().__init__(table, ids)
+        self._victims = victims
+        n = self.n
+        # plain Python ints while walking the victims: numpy scalar updates cost more
+        count = [0] * n
+        nz_cpu = [0] * n
+        nz_mem = [0] * n
+        rows: list[int] = []
+        cols: list[int] = []
+        amounts: list[int] = []
+        self._port_rows: dict[int, list[tuple[str, str, int]]] = {}
+        for row, recs in enumerate(victims):
+            if not recs:
+                continue
+            count[row] = len(recs)
+            cpu = mem = 0
+            for r in recs:
+                cpu += r.nonzero_cpu
+                mem += r.nonzero_mem
+                for col, amount in r.vector:
+                    rows.append(row)
+                    cols.append(col)
+                    amounts.append(amount)
+                if r.ports:
+                    self._port_rows.setdefault(row, []).extend(sanitize(p) for p in r.ports)
+            nz_cpu[row] = cpu
+            nz_mem[row] = mem
+        # freed[c] is what the victims give back of resource column c, per row
+        self._freed: dict[int, np.ndarray] = {PODS: np.array(count, np.int64)}
+        if rows:
+            by_col = np.zeros((len(table.resources), n), np.int64)
+            np.add.at(by_col, (np.array(cols), np.array(rows)), np.array(amounts, np.int64))
+            for col in set(cols):
+                self._freed[col] = by_col[col]
+        self._freed_nonzero = {
+            "cpu": np.array(nz_cpu, np.int64),
+            "memory": np.array(nz_mem, np.int64),
+        }
 
     def requested(self, resource: str) -> np.ndarray:
-        arr = super().requested(resource).copy()
-        col = self._t.resource_col.get(resource)
-        for r in self._victims:
-            if col == PODS:
-                arr[0] -= 1
-            else:
-                arr[0] -= sum(a for c, a in r.vector if c == col)
-        return read_only(arr)
+        key = ("req", resource)
+        arr = self._cache.get(key)
+        if arr is None:
+            arr = super().requested(resource)
+            freed = self._freed.get(self._t.resource_col.get(resource, -1))
+            if freed is not None:
+                arr = read_only(arr - freed)
+            self._cache[key] = arr
+        return arr
 
     def nonzero_requested(self, resource: str) -> np.ndarray:
-        if resource not in ("cpu", "memory"):
+        freed = self._freed_nonzero.get(resource)
+        if freed is None:
             return self.requested(resource)
-        arr = super().nonzero_requested(resource).copy()
-        for r in self._victims:
-            arr[0] -= r.nonzero_cpu if resource == "cpu" else r.nonzero_mem
-        return read_only(arr)
+        key = ("nz", resource)
+        arr = self._cache.get(key)
+        if arr is None:
+            arr = self._cache[key] = read_only(super().nonzero_requested(resource) - freed)
+        return arr
 
     def port_conflicts(self, host_ports: tuple[HostPort, ...]) -> np.ndarray:
-        return read_only(np.array([ports_conflict(host_ports, self._remaining_ports)]))
+        conflicts = super().port_conflicts(host_ports)
+        if not self._port_rows or not conflicts.any():
+            return conflicts
+        # Evicting pods only frees ports: re-judge the rows that conflict now and
+        # lose some host port with their victims, against what the rest still use.
+        wanted = [sanitize(p) for p in host_ports]
+        table_ports = self._t.ports
+        out = conflicts.copy()
+        for row, freed in self._port_rows.items():
+            if not out[row]:
+                continue
+            nid = int(self.ids[row])
+            conflict = False
+            for ip, proto, port in wanted:
+                in_use = table_ports.get((proto, port), {}).get(nid)
+                if not in_use:
+                    continue
+                left = Counter(in_use)
+                left.subtract(
+                    v_ip for v_ip, v_proto, v_port in freed if (v_proto, v_port) == (proto, port)
+                )
+                if ip_conflicts(ip, +left):
+                    conflict = True
+                    break
+            out[row] = conflict
+        return read_only(out)
 
     def subset(self, positions: np.ndarray) -> NodeView:
-        return self
+        if len(positions) == self.n:
+            return self
+        return WhatIfView(self._t, self.ids[positions], [self._victims[p] for p in positions])

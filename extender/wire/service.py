@@ -10,6 +10,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from extender.cache.podindex import PodRecord
 from extender.cache.state import ClusterState
 from extender.cache.view import NodeView
 from extender.cache.whatif import WhatIfView
@@ -223,47 +224,139 @@ class Service:
 
     def preempt(self, args: Any) -> dict[str, Any]:
         """Keep the candidate nodes where evicting the proposed victims lets the
-        pod pass every filter; drop the others (and nodes podsift does not know)."""
+        pod pass every filter; drop the others (and nodes podsift does not know).
+
+        Every candidate is judged in one engine pass over a what-if view of all
+        of them. A kept node's answer is its proposal as sent (victims as UIDs):
+        kube-scheduler looks each victim up on that node again, so podsift never
+        adds, drops or swaps one. A victim podsift does not count on that node
+        frees nothing in its view but is still echoed."""
         args = _require_dict(args, "ExtenderPreemptionArgs")
+        proposals = _preemption_proposals(args)
         pod = self.pod(args)
-        meta = args.get("NodeNameToMetaVictims")
-        full = args.get("NodeNameToVictims")
-        proposals: dict[str, tuple[list[str], int]] = {}
-        for key, source in (("NodeNameToMetaVictims", meta), ("NodeNameToVictims", full)):
-            if source is None:
-                continue
-            if not isinstance(source, dict):
-                raise InvalidInput("must be an object keyed by node name", key)
-            for node, victims in source.items():
-                if not isinstance(victims, dict):
-                    raise InvalidInput("must be an object with Pods", f"{key}.{node}")
-                pods = victims.get("Pods") or []
-                if not isinstance(pods, list):
-                    raise InvalidInput("must be a list", f"{key}.{node}.Pods")
-                uids = []
-                for i, p in enumerate(pods):
-                    uid = (
-                        p.get("UID")
-                        if key == "NodeNameToMetaVictims"
-                        else ((p.get("metadata") or {}).get("uid") if isinstance(p, dict) else None)
-                    )
-                    if not isinstance(uid, str) or not uid:
-                        raise InvalidInput("victim has no UID", f"{key}.{node}.Pods[{i}]")
-                    uids.append(uid)
-                pdb = victims.get("NumPDBViolations", 0)
-                if not isinstance(pdb, int):
-                    raise InvalidInput("must be an integer", f"{key}.{node}.NumPDBViolations")
-                proposals.setdefault(node, (uids, pdb))
         result: dict[str, Any] = {}
         with self.state.lock:
-            for node, (uids, pdb) in proposals.items():
-                nid = self.state.table.id_of.get(node)
+            id_of = self.state.table.id_of
+            by_node = self.state.by_node
+            nodes: list[str] = []
+            ids: list[int] = []
+            victims: list[list[PodRecord]] = []
+            for node, (uids, _) in proposals.items():
+                nid = id_of.get(node)
                 if nid is None:
                     continue
-                view = WhatIfView(self.state, nid, set(uids))
-                if self.engine.filter(pod, view).passed.size:
-                    result[node] = {"Pods": [{"UID": u} for u in uids], "NumPDBViolations": pdb}
+                on_node = by_node.on(node)
+                nodes.append(node)
+                ids.append(nid)
+                victims.append([on_node[u] for u in dict.fromkeys(uids) if u in on_node])
+            if not nodes:
+                return {"NodeNameToMetaVictims": result}
+            view = WhatIfView(self.state.table, np.array(ids, np.int64), victims)
+            passed = self.engine.filter(pod, view, reasons=False).passed
+        for pos in passed.tolist():
+            node = nodes[pos]
+            uids, pdb = proposals[node]
+            result[node] = {"Pods": [{"UID": u} for u in uids], "NumPDBViolations": pdb}
         return {"NodeNameToMetaVictims": result}
+
+
+_VICTIM_FORMS = ("NodeNameToMetaVictims", "NodeNameToVictims")
+_INT64_MAX = 2**63 - 1
+
+
+def _preemption_proposals(args: dict) -> dict[str, tuple[list[str], int]]:
+    """{node: (victim UIDs, NumPDBViolations)} from ExtenderPreemptionArgs.
+
+    kube-scheduler sends one of the two maps (NodeNameToMetaVictims when the
+    extender is nodeCacheCapable, else NodeNameToVictims with full pods) and
+    the other as null. Both non-empty would leave a node's victims ambiguous:
+    InvalidInput. A node proposed with no victims is left out, since
+    kube-scheduler 1.34 rejects an answer that names a node without victims."""
+    given = [(key, args[key]) for key in _VICTIM_FORMS if args.get(key) is not None]
+    for key, source in given:
+        if not isinstance(source, dict):
+            raise InvalidInput(
+                f"must be an object keyed by node name, got {type(source).__name__}", key
+            )
+    given = [(key, source) for key, source in given if source]
+    if len(given) > 1:
+        raise InvalidInput(
+            "NodeNameToMetaVictims and NodeNameToVictims are both given; send one "
+            "(kube-scheduler sends NodeNameToMetaVictims to a nodeCacheCapable extender, "
+            "NodeNameToVictims otherwise)"
+        )
+    proposals: dict[str, tuple[list[str], int]] = {}
+    for key, source in given:
+        meta = key == "NodeNameToMetaVictims"
+        for node, victims in source.items():
+            where = f"{key}.{node}"
+            if not isinstance(victims, dict):
+                raise InvalidInput(
+                    f"must be an object with Pods and NumPDBViolations, got {_json_type(victims)}",
+                    where,
+                )
+            pods = victims.get("Pods")
+            if pods is None:
+                pods = []
+            elif not isinstance(pods, list):
+                raise InvalidInput(f"must be a list, got {_json_type(pods)}", f"{where}.Pods")
+            uids = [_victim_uid(p, meta, f"{where}.Pods[{i}]") for i, p in enumerate(pods)]
+            pdb = _pdb_violations(victims.get("NumPDBViolations"), f"{where}.NumPDBViolations")
+            if uids:
+                proposals[node] = (uids, pdb)
+    return proposals
+
+
+def _victim_uid(victim: Any, meta: bool, where: str) -> str:
+    """The UID of one victim: a MetaPod `{"UID"}` or a v1.Pod's metadata.uid."""
+    if meta:
+        if not isinstance(victim, dict):
+            raise InvalidInput(
+                f'must be a MetaPod object {{"UID": "..."}}, got {_json_type(victim)}', where
+            )
+        uid, where = victim.get("UID"), f"{where}.UID"
+    else:
+        if not isinstance(victim, dict):
+            raise InvalidInput(f"must be a v1.Pod object, got {_json_type(victim)}", where)
+        metadata = victim.get("metadata")
+        if not isinstance(metadata, dict):
+            raise InvalidInput(
+                f"must be an object with the pod's uid, got {_json_type(metadata)}",
+                f"{where}.metadata",
+            )
+        uid, where = metadata.get("uid"), f"{where}.metadata.uid"
+    if not isinstance(uid, str) or not uid:
+        raise InvalidInput(f"must be a non-empty string, got {_json_type(uid)}", where)
+    return uid
+
+
+def _pdb_violations(value: Any, where: str) -> int:
+    """NumPDBViolations: a JSON integer in 0..2^63-1 (Go's int64); absent or null is 0."""
+    if value is None:
+        return 0
+    # bool is an int in Python; JSON true is not a number to Go
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise InvalidInput(f"must be an integer, got {_json_type(value)}", where)
+    if not 0 <= value <= _INT64_MAX:
+        raise InvalidInput(f"must be between 0 and {_INT64_MAX}, got {value}", where)
+    return value
+
+
+def _json_type(value: Any) -> str:
+    """The JSON name of a decoded value's type, for messages."""
+    if value is None:
+        return "null"
+    if isinstance(value, bool):
+        return "a boolean"
+    if isinstance(value, (int, float)):
+        return f"the number {value!r}"
+    if isinstance(value, str):
+        return "a string" if value else "an empty string"
+    if isinstance(value, list):
+        return "an array"
+    if isinstance(value, dict):
+        return "an object"
+    return type(value).__name__
 
 
 def _node_name(obj: Any) -> str:

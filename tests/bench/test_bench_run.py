@@ -303,3 +303,18 @@ def test_plots_without_the_bench_extra_fail_at_once(
     assert not (tmp_path / "o").exists()
     assert main(["--nodes", "5", "--pods", "5", "--mode", "inprocess", "--progress"]) == 0
     assert "no progress bar (tqdm is not installed)" in capsys.readouterr().err
+
+
+@needs_engine
+def test_default_run_includes_the_preemption_run(small_run: tuple[int, dict, str, str]) -> None:
+    _, results, _, _ = small_run
+    run = results["preemption"]
+    # 5 x --nodes, 30 pods a node, 10% of the nodes (at least 100) as candidates
+    assert (run["nodes"], run["pods"], run["candidates"]) == (100, 3000, 100)
+    assert run["requests"] == 100 and run["errors"] == 0
+    for form in ("NodeNameToMetaVictims", "NodeNameToVictims"):
+        stats = run["forms"][form]
+        assert stats["count"] == 50 and 0 < stats["p50_ms"] <= stats["p99_ms"] <= stats["max_ms"]
+    assert 1 <= run["victims_per_candidate"] <= 4
+    names = {c["name"]: c for c in results["comparison"]["checks"]}
+    assert names["preempt_max_ms"]["applies"] is False

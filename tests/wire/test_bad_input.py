@@ -61,6 +61,97 @@ CONTENT_ERRORS = [
     ("bind", {"Node": "a"}, "PodUID: must be a non-empty string"),
     ("bind", {"PodUID": 5, "Node": "a"}, "PodUID"),
     ("preempt", {"Pod": GOOD_POD, "NodeNameToMetaVictims": []}, "NodeNameToMetaVictims"),
+    *[
+        ("preempt", {"Pod": GOOD_POD, key: {"a": victims}}, message)
+        for key, victims, message in [
+            # a victim that is not an object (issue 9, item 6: these were HTTP 500)
+            (
+                "NodeNameToMetaVictims",
+                {"Pods": ["uid-r"]},
+                "NodeNameToMetaVictims.a.Pods[0]: "
+                'must be a MetaPod object {"UID": "..."}, got a string',
+            ),
+            (
+                "NodeNameToMetaVictims",
+                {"Pods": [None]},
+                "NodeNameToMetaVictims.a.Pods[0]: must be a MetaPod object",
+            ),
+            ("NodeNameToMetaVictims", {"Pods": [[]]}, "a.Pods[0]: must be a MetaPod object"),
+            (
+                "NodeNameToMetaVictims",
+                {"Pods": [{"UID": 7}]},
+                "NodeNameToMetaVictims.a.Pods[0].UID: must be a non-empty string, got the number 7",
+            ),
+            ("NodeNameToMetaVictims", {"Pods": [{}]}, "a.Pods[0].UID: must be a non-empty"),
+            (
+                "NodeNameToVictims",
+                {"Pods": ["uid-r"]},
+                "NodeNameToVictims.a.Pods[0]: must be a v1.Pod object, got a string",
+            ),
+            (
+                "NodeNameToVictims",
+                {"Pods": [{"metadata": ["uid"]}]},
+                "NodeNameToVictims.a.Pods[0].metadata: must be an object",
+            ),
+            (
+                "NodeNameToVictims",
+                {"Pods": [{"metadata": {"uid": ""}}]},
+                "NodeNameToVictims.a.Pods[0].metadata.uid: must be a non-empty string",
+            ),
+            ("NodeNameToVictims", {"Pods": [{"UID": "uid-r"}]}, "Pods[0].metadata: must be"),
+            # a falsy non-list was taken for an empty list
+            (
+                "NodeNameToMetaVictims",
+                {"Pods": 0},
+                "NodeNameToMetaVictims.a.Pods: must be a list, got the number 0",
+            ),
+            ("NodeNameToMetaVictims", {"Pods": ""}, "a.Pods: must be a list"),
+            ("NodeNameToMetaVictims", {"Pods": {"UID": "uid-r"}}, "a.Pods: must be a list"),
+            ("NodeNameToMetaVictims", None, "NodeNameToMetaVictims.a: must be an object"),
+            ("NodeNameToVictims", [], "NodeNameToVictims.a: must be an object"),
+            # NumPDBViolations is Go's int64 (issue 9, item 7: true and -1 were echoed)
+            (
+                "NodeNameToMetaVictims",
+                {"Pods": [{"UID": "uid-r"}], "NumPDBViolations": True},
+                "NodeNameToMetaVictims.a.NumPDBViolations: must be an integer, got a boolean",
+            ),
+            (
+                "NodeNameToMetaVictims",
+                {"Pods": [{"UID": "uid-r"}], "NumPDBViolations": False},
+                "a.NumPDBViolations: must be an integer, got a boolean",
+            ),
+            (
+                "NodeNameToMetaVictims",
+                {"Pods": [{"UID": "uid-r"}], "NumPDBViolations": -1},
+                "a.NumPDBViolations: must be between 0 and 9223372036854775807, got -1",
+            ),
+            (
+                "NodeNameToVictims",
+                {"Pods": [RUNNING[0]], "NumPDBViolations": 2**63},
+                "NodeNameToVictims.a.NumPDBViolations: must be between 0 and",
+            ),
+            (
+                "NodeNameToMetaVictims",
+                {"Pods": [{"UID": "uid-r"}], "NumPDBViolations": 1.0},
+                "a.NumPDBViolations: must be an integer, got the number 1.0",
+            ),
+            (
+                "NodeNameToMetaVictims",
+                {"Pods": [{"UID": "uid-r"}], "NumPDBViolations": "1"},
+                "a.NumPDBViolations: must be an integer, got a string",
+            ),
+        ]
+    ],
+    (
+        "preempt",
+        {
+            "Pod": GOOD_POD,
+            "NodeNameToMetaVictims": {"a": {"Pods": [{"UID": "uid-r"}]}},
+            "NodeNameToVictims": {"a": {"Pods": [RUNNING[0]]}},
+        },
+        "NodeNameToMetaVictims and NodeNameToVictims are both given",
+    ),
+    ("preempt", {"NodeNameToMetaVictims": {}}, "Pod: is required"),
 ]
 
 
