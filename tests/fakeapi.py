@@ -353,7 +353,9 @@ class FakeApiServer:
                         wait = deadline - now
                         if bookmarks and self.bookmark_interval:
                             wait = min(wait, last_bookmark + self.bookmark_interval - now)
-                        if wait > 0:
+                        # re-checked under the lock stop() notifies with: a stop between
+                        # the loop's check and this wait would otherwise sleep to the deadline
+                        if wait > 0 and not self._stopping.is_set():
                             self.cond.wait(wait)
                         if time.monotonic() >= deadline:
                             break
