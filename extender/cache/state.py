@@ -59,14 +59,14 @@ class Loaded(NamedTuple):
     pods: int  # Pod items in the List
     counted: int  # assigned, not terminal: counted on their node
     unplaced: int  # assigned to a node the List does not have: counted once it appears
-    pending: int  # no spec.nodeName: not cached (/filter brings their spec)
+    pending: int  # no spec.nodeName: take no room; their specs are kept for /bind
     terminal: int  # Succeeded or Failed: skipped
 
     def describe(self) -> str:
         text = (
             f"{self.nodes} nodes; of {self.pods} pods, {self.counted} assigned and counted "
-            f"on their nodes, {self.pending} pending (not cached; /filter brings their "
-            f"spec), {self.terminal} terminal (skipped)"
+            f"on their nodes, {self.pending} pending (no room taken; specs kept for /bind), "
+            f"{self.terminal} terminal (skipped)"
         )
         if self.unplaced:
             text += f", {self.unplaced} assigned to nodes not in the list (held until they appear)"
@@ -82,6 +82,9 @@ class ClusterState:
         # unattached, until the node arrives
         self.by_node = PodsByNode()
         self._seen: PodMemory[PodInfo] = PodMemory(remembered_pods, remember_seconds)
+        # pending pods (no node, not terminal) from the watch or the snapshot, by UID: any
+        # replica can bind any pending pod, even one whose /filter went to another replica
+        self.pending: dict[str, PodInfo] = {}
         self._resolve_cache: dict[tuple, tuple] = {}
         self.node_objects = NodeObjects()  # full Node objects of requests, parsed once
         self.ready = False
@@ -98,7 +101,7 @@ class ClusterState:
         self.ready_reason = "" if ready else (reason or "not ready")
 
     def stats(self) -> dict[str, float]:
-        return {"nodes": len(self.table), "pods": len(self.pods)}
+        return {"nodes": len(self.table), "pods": len(self.pods), "pending": len(self.pending)}
 
     # ---- pods seen in /filter and /prioritize ----------------------------
     def remember(self, pod: PodInfo) -> None:
@@ -192,9 +195,21 @@ class ClusterState:
         if terminal or not node_name:
             meta = obj.get("metadata") or {}
             uid = meta.get("uid") if isinstance(meta, dict) else None
-            if not uid:
+            if not uid or not isinstance(uid, str):
                 return False
+            spec = None
+            if not terminal:
+                try:
+                    spec = parse_pod(obj)
+                except InvalidInput:
+                    # a pending pod takes no room, so a spec podsift cannot read stops
+                    # nothing here; its /filter answers the precise error
+                    spec = None
             with self.lock:
+                if spec is not None:
+                    self.pending[uid] = spec
+                else:
+                    self.pending.pop(uid, None)
                 rec = self.pods.get(uid)
                 if rec is not None and rec.assumed and not terminal:
                     # a late update of the still-pending pod: our bind is not visible yet
@@ -204,6 +219,7 @@ class ClusterState:
         if not pod.uid:
             raise InvalidInput("must be set for a pod placed on a node", "metadata.uid")
         with self.lock:
+            self.pending.pop(pod.uid, None)
             old = self.pods.get(pod.uid)
             requests = tuple(sorted(pod.requests.items()))
             if old is not None and old.same_usage(
@@ -220,6 +236,7 @@ class ClusterState:
 
     def remove_pod(self, uid: str) -> bool:
         with self.lock:
+            self.pending.pop(uid, None)
             return self._drop(uid)
 
     def replace_all(self, nodes: list[dict], pods: list[dict]) -> None:
@@ -245,6 +262,7 @@ class ClusterState:
             self.table = fresh.table
             self.pods = fresh.pods
             self.by_node = fresh.by_node
+            self.pending = fresh.pending
             self._resolve_cache.clear()
             self.generation += 1
 
@@ -275,14 +293,14 @@ class ClusterState:
 
     # ---- binding ---------------------------------------------------------
     def _check_bind(self, uid: str, node_name: str) -> tuple[PodInfo | None, int]:
-        pod = self._seen.get(uid)
+        pod = self._seen.get(uid) or self.pending.get(uid)
         if pod is None:
             existing = self.pods.get(uid)
             if existing is not None and existing.node_name == node_name:
                 return None, -1
             raise BindError(
-                f"pod UID {uid!r} was not seen in /filter or /prioritize (or expired); "
-                "podsift needs its spec to bind it"
+                f"pod UID {uid!r} is neither a pending pod podsift knows nor one seen in "
+                "/filter or /prioritize (or it expired); podsift needs its spec to bind it"
             )
         existing = self.pods.get(uid)
         if existing is not None:
@@ -318,6 +336,8 @@ class ClusterState:
             rec = self._record(pod, node_name)
             rec.assumed = assumed
             self._put(rec)
+            if not assumed:  # committed here; an assumed bind waits for the watch to say so
+                self.pending.pop(uid, None)
             return pod
 
     def assume(self, uid: str, node_name: str) -> None:

@@ -85,6 +85,13 @@ SOURCE_KEYS: dict[str, tuple[str, str, str, str, str]] = {
         "",
         "",
     ),
+    "pending": (
+        "podsift_cache_pending_pods",
+        "gauge",
+        "Pending pods (no node yet) whose specs podsift keeps for /bind.",
+        "",
+        "",
+    ),
     "events_applied": (
         "podsift_watch_events",
         "counter",

@@ -114,7 +114,7 @@ def test_bind_commits_remembered_pod_and_rejects_what_does_not_fit():
     with pytest.raises(BindError, match="already bound to a"):
         state.apply_node(node("b"))
         state.bind("uid-p1", "b")
-    with pytest.raises(BindError, match="not seen"):
+    with pytest.raises(BindError, match="neither a pending pod podsift knows"):
         state.bind("uid-nobody", "a")
     state.remember(parse_pod(pod("p3", cpu="1m")))
     with pytest.raises(BindError, match="not known"):
@@ -269,3 +269,45 @@ def test_image_index_follows_node_changes_and_id_reuse():
     view, _, _ = state.view(["c", "b"])
     assert view.image_sizes("repo/app:1").tolist() == [0, 0]
     assert view.image_spread("repo/app:1") == 0
+
+
+def test_a_pending_pod_from_the_watch_or_snapshot_can_be_bound_without_a_filter():
+    """CONTRACT §1: any replica binds any pending pod it knows from its watch."""
+    state = make_state([node("a", cpu="2")])
+    state.apply_pod(pod("web", cpu="500m"))  # no spec.nodeName: pending
+    assert set(state.pending) == {"uid-web"} and state.stats()["pending"] == 1
+    assert usage(state)["pods"] == {}  # pending takes no room
+    assert state.bind("uid-web", "a") is not None
+    assert usage(state)["pods"] == {"uid-web": "a"}
+    assert state.pending == {}  # committed in memory: no longer pending
+
+
+def test_the_pending_store_follows_the_pod_through_its_life():
+    state = make_state([node("a", cpu="4")])
+    state.apply_pod(pod("p", cpu="1"))
+    state.assume("uid-p", "a")  # live mode: the pod stays pending until the watch says so
+    assert "uid-p" in state.pending
+    state.apply_pod(pod("p", cpu="1", node_name="a"))  # the API server confirms the bind
+    assert state.pending == {}
+    state.apply_pod(pod("q", cpu="1"))
+    state.remove_pod("uid-q")  # deleted while pending
+    assert state.pending == {}
+    done = pod("r", cpu="1")
+    state.apply_pod(done)
+    done["status"] = {"phase": "Failed"}
+    state.apply_pod(done)  # terminal without ever being placed
+    assert state.pending == {}
+    state.replace_all([node("a", cpu="4")], [pod("s", cpu="1")])  # a relist
+    assert set(state.pending) == {"uid-s"}
+
+
+def test_a_pending_pod_that_does_not_parse_is_not_kept_and_fails_nothing():
+    state = make_state([node("a")])
+    good = pod("ok", cpu="1")
+    state.apply_pod(good)
+    broken = pod("ok", cpu="1")
+    broken["spec"]["containers"][0]["resources"]["requests"]["cpu"] = "1.2.3"
+    state.apply_pod(broken)  # the same pod updated into a shape podsift cannot read
+    assert state.pending == {}  # the old spec is not kept either
+    with pytest.raises(BindError, match="needs its spec"):
+        state.bind("uid-ok", "a")

@@ -145,3 +145,22 @@ def test_serve_is_not_ready_until_the_first_list(api, kubeconfig):
         assert status == 200 and res["Error"] == "" and res["NodeNames"] == ["node-0"]
     finally:
         server.stop()
+
+
+def test_any_replica_binds_a_pending_pod_it_knows_only_from_its_watch(api, kubeconfig):
+    """CONTRACT §1: the /filter went to another replica; this one binds from its watch."""
+    api.upsert_node(make_node("node-0", cpu="1"))
+    api.upsert_pod(make_pod("web", "uid-web", cpu="300m"))
+    server = Server("--kubeconfig", kubeconfig)
+    try:
+        args = {"PodName": "web", "PodNamespace": "default", "PodUID": "uid-web", "Node": "node-0"}
+        status, res = server.post("/bind", args)  # no /filter or /prioritize before it
+        assert status == 200 and res["Error"] == ""
+        assert api.truth()["pods"] == {"uid-web": "node-0"}
+        # a pod created after the List arrives through the watch, and binds the same way
+        api.upsert_pod(make_pod("late", "uid-late", cpu="300m"))
+        late = {**args, "PodName": "late", "PodUID": "uid-late"}
+        assert wait_until(lambda: server.post("/bind", late)[1]["Error"] == "")
+        assert wait_until(lambda: api.truth()["pods"].get("uid-late") == "node-0")
+    finally:
+        server.stop()

@@ -175,7 +175,7 @@ def test_bind_errors_come_back_in_error_and_change_nothing():
     service = fresh_service()
     before = service.state.truth()
     res = service.bind({"PodUID": "never-seen", "Node": "a", "PodName": "x", "PodNamespace": "d"})
-    assert "was not seen" in res["Error"]
+    assert "podsift needs its spec" in res["Error"]
     big = pod("big", cpu="3")
     service.filter({"Pod": big, "NodeNames": ["a", "b"]})
     res = service.bind({"PodUID": "uid-big", "Node": "a"})

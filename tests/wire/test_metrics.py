@@ -140,6 +140,7 @@ def test_names_and_labels_follow_prometheus_conventions():
         lambda: {
             "nodes": 1,
             "pods": 1,
+            "pending": 1,
             "events_applied": 1,
             "events_skipped": 1,
             "relists": 1,
@@ -167,6 +168,7 @@ def test_names_and_labels_follow_prometheus_conventions():
         "podsift_binds",
         "podsift_cache_nodes",
         "podsift_cache_pods",
+        "podsift_cache_pending_pods",
         "podsift_watch_events",
         "podsift_watch_relists",
         "podsift_watch_relist_failures",

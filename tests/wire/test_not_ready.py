@@ -85,7 +85,7 @@ def test_not_synced_pod_is_not_remembered_and_answers_resume_once_synced():
     app.service.state.set_ready(True)
     # the /filter while not synced did not remember the pod: this bind has no spec
     status, _, res = call(app, "/bind", BIND)
-    assert "was not seen" in res["Error"]
+    assert "podsift needs its spec" in res["Error"]
     status, _, res = call(app, "/filter", ARGS)
     assert status == "200 OK" and res["Error"] == "" and res["NodeNames"] == ["a", "b"]
     status, _, res = call(app, "/bind", BIND)
