@@ -35,11 +35,10 @@ from typing import Any
 import numpy as np
 import orjson
 
+from extender.cache.columns import AnnotationColumns, grown, intern_taint_set
 from extender.cache.labelindex import LabelIndex
 from extender.model.node import NodeInfo, parse_node
 from extender.model.taints import Taint
-
-_COLUMN_CACHE_SIZE = 1024
 
 # Like the node table's: a (store, taint set id) pair never means two taint sets.
 _taint_epochs = itertools.count(1)
@@ -81,7 +80,7 @@ class NodeObjects:
         self._taint_set_ids: dict[tuple[Taint, ...], int] = {(): 0}
         self.taint_epoch = ("objects", next(_taint_epochs))
         self.labels = LabelIndex()
-        self._annotation_columns: dict[str, np.ndarray] = {}
+        self._annotation_columns = AnnotationColumns()
         self._transient: list[int] = []  # rows of objects without an identity
         self.parsed = 0  # rows ever filled: how much the append-only indexes may have grown
 
@@ -131,9 +130,7 @@ class NodeObjects:
         new = max(needed, self.capacity * 2)
 
         def grow(a: np.ndarray) -> np.ndarray:
-            b = np.empty(new, object) if a.dtype == object else np.zeros(new, a.dtype)
-            b[: self.capacity] = a
-            return b
+            return grown(a, new)
 
         self.names = grow(self.names)
         self.alloc = [grow(a) for a in self.alloc]
@@ -162,11 +159,7 @@ class NodeObjects:
         for res, amount in info.allocatable:
             self._column(res)[row] = amount
         self.unschedulable[row] = info.unschedulable
-        tid = self._taint_set_ids.get(info.taints)
-        if tid is None:
-            tid = self._taint_set_ids[info.taints] = len(self.taint_sets)
-            self.taint_sets.append(info.taints)
-        self.taint_set[row] = tid
+        self.taint_set[row] = intern_taint_set(info.taints, self.taint_sets, self._taint_set_ids)
         self.labels.set_node(row, info.name, dict(info.labels))
         if info.annotations:
             self._annotation_columns.clear()
@@ -188,19 +181,5 @@ class NodeObjects:
 
     # ---- columns ---------------------------------------------------------------
     def annotation_column(self, key: str) -> np.ndarray:
-        """Value of annotation `key` per row (None where absent), read-only; kept until
-        a row with annotations comes or goes."""
-        column = self._annotation_columns.get(key)
-        if column is None:
-            column = np.full(self.capacity, None, dtype=object)
-            for row, info in enumerate(self.infos):
-                if info is not None and info.annotations:
-                    for k, v in info.annotations:
-                        if k == key:
-                            column[row] = v
-                            break
-            column.flags.writeable = False
-            if len(self._annotation_columns) >= _COLUMN_CACHE_SIZE:
-                del self._annotation_columns[next(iter(self._annotation_columns))]
-            self._annotation_columns[key] = column
-        return column
+        """Value of annotation `key` per row (None where absent), read-only."""
+        return self._annotation_columns.column(key, self.infos, self.capacity)

@@ -13,6 +13,12 @@ from collections import Counter
 
 import numpy as np
 
+from extender.cache.columns import (
+    COLUMN_CACHE_SIZE,
+    AnnotationColumns,
+    grown,
+    intern_taint_set,
+)
 from extender.cache.labelindex import LabelIndex
 from extender.model.hostports import HostPort, ip_conflicts, sanitize
 from extender.model.node import NodeInfo
@@ -20,7 +26,6 @@ from extender.model.taints import Taint
 
 FIXED_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
 PODS = FIXED_RESOURCES.index("pods")
-_COLUMN_CACHE_SIZE = 1024
 
 # Every table gets its own taint epoch: a (table, taint set id) pair never means
 # two different taint sets, so a policy may cache per-set verdicts by epoch.
@@ -87,7 +92,7 @@ class NodeTable:
         self.image_nodes: dict[str, dict[int, int]] = {}
         self._image_columns: dict[str, np.ndarray] = {}
         # annotation key -> value per node id (None where absent), built on demand
-        self._annotation_columns: dict[str, np.ndarray] = {}
+        self._annotation_columns = AnnotationColumns()
         self._free: list[int] = []
         self._next = 0
         self.version = 0  # bumps when the node set (names/ids) changes
@@ -103,9 +108,7 @@ class NodeTable:
         new = max(needed, self.capacity * 2)
 
         def grow(a: np.ndarray) -> np.ndarray:
-            b = np.zeros(new, a.dtype) if a.dtype != object else np.empty(new, object)
-            b[: self.capacity] = a
-            return b
+            return grown(a, new)
 
         self.alloc = [grow(a) for a in self.alloc]
         self.req = [grow(a) for a in self.req]
@@ -134,12 +137,7 @@ class NodeTable:
         return col
 
     def intern_taints(self, taints: tuple[Taint, ...]) -> int:
-        tid = self._taint_set_ids.get(taints)
-        if tid is None:
-            tid = len(self.taint_sets)
-            self.taint_sets.append(taints)
-            self._taint_set_ids[taints] = tid
-        return tid
+        return intern_taint_set(taints, self.taint_sets, self._taint_set_ids)
 
     # ---- nodes -----------------------------------------------------------
     def set_node(self, info: NodeInfo) -> int:
@@ -199,32 +197,14 @@ class NodeTable:
             column = np.zeros(self.capacity, np.int64)
             column[list(holders)] = list(holders.values())
             column.flags.writeable = False
-            if len(self._image_columns) >= _COLUMN_CACHE_SIZE:
+            if len(self._image_columns) >= COLUMN_CACHE_SIZE:
                 del self._image_columns[next(iter(self._image_columns))]
             self._image_columns[name] = column
         return column
 
     def annotation_column(self, key: str) -> np.ndarray:
-        """Value of annotation `key` per node id (None where absent), read-only.
-
-        Annotations are not indexed (no built-in policy reads them): the first
-        request for a key walks the nodes once; the column is then kept until
-        some node's annotations change.
-        """
-        column = self._annotation_columns.get(key)
-        if column is None:
-            column = np.full(self.capacity, None, dtype=object)
-            for nid, info in enumerate(self.infos):
-                if info is not None and info.annotations:
-                    for k, v in info.annotations:
-                        if k == key:
-                            column[nid] = v
-                            break
-            column.flags.writeable = False
-            if len(self._annotation_columns) >= _COLUMN_CACHE_SIZE:
-                del self._annotation_columns[next(iter(self._annotation_columns))]
-            self._annotation_columns[key] = column
-        return column
+        """Value of annotation `key` per node id (None where absent), read-only."""
+        return self._annotation_columns.column(key, self.infos, self.capacity)
 
     def image_spread(self, name: str) -> int:
         """How many nodes have image `name`."""
