@@ -24,7 +24,12 @@ import numpy as np
 from extender.cache.state import ClusterState
 from extender.cache.view import NodeView
 from extender.framework import registry
-from extender.framework.checks import checked_filter, checked_reasons, checked_scores
+from extender.framework.checks import (
+    checked_filter,
+    checked_reasons,
+    checked_scores,
+    checked_unresolvable,
+)
 from extender.framework.policy import FilterPolicy, ScorePolicy
 from extender.model.pod import PodInfo, parse_pod
 
@@ -36,6 +41,7 @@ __all__ = [
     "make_objects_view",
     "load_policy",
     "run_filter",
+    "run_unresolvable",
     "run_score",
 ]
 
@@ -163,6 +169,22 @@ def run_filter(policy: FilterPolicy, pod: PodInfo, nodes: NodeView) -> dict[str,
     result = dict.fromkeys(nodes.names, "")
     result.update(zip(nodes.names_array[failed].tolist(), reasons))
     return result
+
+
+def run_unresolvable(policy: FilterPolicy, pod: PodInfo, nodes: NodeView) -> dict[str, bool]:
+    """{failed node name: whether it goes to FailedAndUnresolvableNodes}, decided as the
+    engine does: by `unresolvable_mask` when the policy has one (checked), else by its
+    `unresolvable` flag. Passing nodes are not in the answer."""
+    name = policy.name or type(policy).__name__
+    ok = checked_filter(name, policy.filter(pod, nodes), nodes.n)
+    failed = np.flatnonzero(~ok)
+    names = nodes.names_array[failed].tolist()
+    mask = getattr(policy, "unresolvable_mask", None)
+    if callable(mask):
+        verdicts = checked_unresolvable(name, mask(pod, nodes, failed), len(failed)).tolist()
+    else:
+        verdicts = [bool(getattr(policy, "unresolvable", False))] * len(failed)
+    return dict(zip(names, verdicts))
 
 
 def run_score(policy: ScorePolicy, pod: PodInfo, nodes: NodeView) -> dict[str, int]:

@@ -68,3 +68,47 @@ def test_a_plugin_written_against_the_api_alone_runs_in_the_engine():
         "b": 0,
         "c": 100,
     }
+
+
+class _SmallNodesHopeless:
+    """A toy filter: needs label `big`; a node labelled `small` can never get it."""
+
+    name = "NeedsBig"
+
+    def __init__(self, mask_result=None) -> None:
+        self.mask_result = mask_result
+
+    def filter(self, pod, nodes):
+        return nodes.label_values("big") != None  # noqa: E711 - numpy elementwise
+
+    def reasons(self, pod, nodes, failed):
+        return ["not big"] * len(failed)
+
+    def unresolvable_mask(self, pod, nodes, failed):
+        if self.mask_result is not None:
+            return self.mask_result
+        return nodes.label_values("small")[failed] != None  # noqa: E711
+
+
+def test_run_unresolvable_sorts_failures_as_the_engine_does():
+    import pytest
+
+    from extender.model.errors import PolicyError
+
+    view = testing.make_view(
+        [
+            testing.node("a", labels={"big": "y"}),
+            testing.node("b", labels={"small": "y"}),
+            testing.node("c"),
+        ]
+    )
+    pod = testing.make_pod(testing.pod("p"))
+    assert testing.run_unresolvable(_SmallNodesHopeless(), pod, view) == {"b": True, "c": False}
+
+    class Flagged(_SmallNodesHopeless):
+        unresolvable = True
+        unresolvable_mask = None  # no mask: the flag decides for every failed node
+
+    assert testing.run_unresolvable(Flagged(), pod, view) == {"b": True, "c": True}
+    with pytest.raises(PolicyError, match="unresolvable_mask"):
+        testing.run_unresolvable(_SmallNodesHopeless(mask_result=[1, 0]), pod, view)
