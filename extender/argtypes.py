@@ -19,6 +19,8 @@ def positive(value: str) -> int:
 def listen_address(value: str) -> str:
     """argparse type: HOST:PORT with a port in 1..65535."""
     host, sep, port = value.rpartition(":")
-    if not sep or not host or not port.isdigit() or not 0 < int(port) < 65536:
+    if not sep or not host or not port.isdigit():
         raise argparse.ArgumentTypeError(f"expected HOST:PORT, got {value!r}")
+    if not 0 < int(port) < 65536:
+        raise argparse.ArgumentTypeError(f"the port must be in 1..65535, got {value!r}")
     return value

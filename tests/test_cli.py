@@ -33,6 +33,8 @@ def test_serve_refuses_missing_snapshot_and_bad_listen(tmp_path):
     assert out.returncode == 2 and "file not found" in out.stderr
     out = run("serve", "--listen", "localhost")
     assert out.returncode == 2 and "HOST:PORT" in out.stderr
+    out = run("serve", "--listen", "127.0.0.1:0")  # well formed, but no port to listen on
+    assert out.returncode == 2 and "the port must be in 1..65535" in out.stderr
 
 
 def test_synth_writes_one_list_nodes_then_pending_pods():
