@@ -56,7 +56,7 @@ GOOD = [node("node-a"), node("node-b"), pod("db-0", cpu="1", node_name="node-a")
             with_namespace(pod("web-3", cpu="1.2.3", node_name="node-a"), "shop"),
             "pod shop/web-3: spec.containers[0].resources.requests.cpu: invalid quantity",
         ),
-        (node("node-7", memory="lots"), "node node-7: node.status.allocatable.memory:"),
+        (node("node-7", memory="lots"), "node node-7: status.allocatable.memory:"),
     ],
 )
 def test_a_snapshot_with_one_bad_object_is_refused_in_one_line(tmp_path, bad, expected):

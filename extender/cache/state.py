@@ -39,13 +39,14 @@ def _pod_placement(obj: dict) -> tuple[str, bool]:
     return node, phase in TERMINAL_PHASES
 
 
-def object_name(kind: str, obj: Any, position: int) -> str:
+def object_name(kind: str, obj: Any, position: int | None = None) -> str:
     """`pod NAMESPACE/NAME` or `node NAME` for messages; the position in its list
-    only when the object has no usable name."""
+    (when it has one) only when the object has no usable name."""
     meta = obj.get("metadata") if isinstance(obj, dict) else None
     name = meta.get("name") if isinstance(meta, dict) else None
     if not isinstance(name, str) or not name:
-        return f"{kind} #{position} (no metadata.name)"
+        at = f" #{position}" if position is not None else ""
+        return f"{kind}{at} (no metadata.name)"
     namespace = meta.get("namespace") if kind == "pod" else None
     if isinstance(namespace, str) and namespace:
         name = f"{namespace}/{name}"

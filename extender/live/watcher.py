@@ -30,6 +30,7 @@ import random
 import threading
 from typing import Any
 
+from extender.cache.state import object_name
 from extender.live.client import ApiError, KubeApi, WatchStream
 from extender.model.errors import PodsiftError
 
@@ -290,12 +291,13 @@ class ClusterWatcher:
             (nodes, scratch.apply_node, kept[0], self._kinds["nodes"]),
             (pods, scratch.apply_pod, kept[1], self._kinds["pods"]),
         ):
-            for obj in items:
+            for i, obj in enumerate(items):
                 try:
                     apply(obj)
                 except PodsiftError as exc:
                     kind.invalid += 1
-                    log.warning("%s left out of the cache: %s", kind.name, exc)
+                    what = object_name(kind.name[:-1], obj, i)
+                    log.warning("%s left out of the cache: %s", what, exc)
                     continue
                 out.append(obj)
         return kept
@@ -389,7 +391,8 @@ class ClusterWatcher:
                     changed = self._apply_object(kind, etype, obj, meta)
                 except PodsiftError as exc:  # the object cannot be understood: skip it
                     kind.invalid += 1
-                    log.warning("%s %s event not applied: %s", kind.name, etype, exc)
+                    what = object_name(kind.name[:-1], obj)
+                    log.warning("%s event for %s not applied: %s", etype, what, exc)
                     changed = False
                 if changed:
                     kind.applied += 1

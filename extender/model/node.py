@@ -27,25 +27,27 @@ class NodeInfo:
     annotations: tuple[tuple[str, str], ...] = ()
 
 
-def parse_node(obj: Any, field: str = "node") -> NodeInfo:
-    """Parse a v1.Node JSON object; raises InvalidInput naming the bad field."""
+def parse_node(obj: Any, field: str = "") -> NodeInfo:
+    """Parse a v1.Node JSON object; raises InvalidInput naming the bad field, under
+    `field` (the object's place in a request) when given."""
     if not isinstance(obj, dict):
         raise InvalidInput(f"must be a Node object, got {type(obj).__name__}", field)
-    meta = object_field(obj.get("metadata"), f"{field}.metadata")
+    at = f"{field}." if field else ""
+    meta = object_field(obj.get("metadata"), f"{at}metadata")
     name = meta.get("name")
     if not isinstance(name, str) or not name:
-        raise InvalidInput("must be a non-empty string", f"{field}.metadata.name")
-    labels = string_map(meta.get("labels"), f"{field}.metadata.labels")
-    annotations = string_map(meta.get("annotations"), f"{field}.metadata.annotations")
-    spec = object_field(obj.get("spec"), f"{field}.spec")
-    status = object_field(obj.get("status"), f"{field}.status")
+        raise InvalidInput("must be a non-empty string", f"{at}metadata.name")
+    labels = string_map(meta.get("labels"), f"{at}metadata.labels")
+    annotations = string_map(meta.get("annotations"), f"{at}metadata.annotations")
+    spec = object_field(obj.get("spec"), f"{at}spec")
+    status = object_field(obj.get("status"), f"{at}status")
 
     taints = []
     raw_taints = spec.get("taints") or []
     if not isinstance(raw_taints, list):
-        raise InvalidInput("must be a list", f"{field}.spec.taints")
+        raise InvalidInput("must be a list", f"{at}spec.taints")
     for i, t in enumerate(raw_taints):
-        tf = f"{field}.spec.taints[{i}]"
+        tf = f"{at}spec.taints[{i}]"
         if not isinstance(t, dict):
             raise InvalidInput("must be an object", tf)
         key, value, effect = t.get("key", ""), t.get("value", ""), t.get("effect", "")
@@ -62,10 +64,10 @@ def parse_node(obj: Any, field: str = "node") -> NodeInfo:
     raw_alloc = status.get("allocatable")
     if raw_alloc is None:
         raw_alloc = status.get("capacity")
-    alloc = object_field(raw_alloc, f"{field}.status.allocatable")
+    alloc = object_field(raw_alloc, f"{at}status.allocatable")
     allocatable = tuple(
         sorted(
-            (res, resource_amount(res, q, f"{field}.status.allocatable.{res}"))
+            (res, resource_amount(res, q, f"{at}status.allocatable.{res}"))
             for res, q in alloc.items()
         )
     )
@@ -73,23 +75,23 @@ def parse_node(obj: Any, field: str = "node") -> NodeInfo:
     images = []
     raw_images = status.get("images") or []
     if not isinstance(raw_images, list):
-        raise InvalidInput("must be a list", f"{field}.status.images")
+        raise InvalidInput("must be a list", f"{at}status.images")
     for i, img in enumerate(raw_images):
         if not isinstance(img, dict):
-            raise InvalidInput("must be an object", f"{field}.status.images[{i}]")
+            raise InvalidInput("must be an object", f"{at}status.images[{i}]")
         names = img.get("names") or []
         size = img.get("sizeBytes", 0) or 0
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
-            raise InvalidInput("must be a list of strings", f"{field}.status.images[{i}].names")
+            raise InvalidInput("must be a list of strings", f"{at}status.images[{i}].names")
         if not isinstance(size, int) or isinstance(size, bool) or size < 0:
             raise InvalidInput(
-                "must be a non-negative integer", f"{field}.status.images[{i}].sizeBytes"
+                "must be a non-negative integer", f"{at}status.images[{i}].sizeBytes"
             )
         images.append((tuple(names), size))
 
     unschedulable = spec.get("unschedulable", False)
     if not isinstance(unschedulable, bool):
-        raise InvalidInput("must be a boolean", f"{field}.spec.unschedulable")
+        raise InvalidInput("must be a boolean", f"{at}spec.unschedulable")
     return NodeInfo(
         name=name,
         labels=tuple(sorted(labels.items())),

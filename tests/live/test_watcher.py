@@ -404,7 +404,8 @@ def test_backoff_grows_with_jitter_and_resets():
     assert 0.5 <= b.next_delay() <= 1.0
 
 
-def test_unparseable_objects_are_left_out_not_fatal(server, state, make_watcher):
+def test_unparseable_objects_are_left_out_not_fatal(server, state, make_watcher, caplog):
+    caplog.set_level("WARNING", logger="podsift")
     populate(server, nodes=2, pods=3)
     server.upsert_pod(make_pod("bad", "uid-bad", node="node-0", cpu="lots"))
     w = make_watcher()
@@ -416,6 +417,10 @@ def test_unparseable_objects_are_left_out_not_fatal(server, state, make_watcher)
     server.upsert_pod(make_pod("good", "uid-good", node="node-1"))
     assert wait_until(lambda: "uid-good" in state.truth()["pods"])
     assert w.stats()["events_invalid"] == 2
+    # each warning names the object, not only the field
+    text = caplog.text
+    assert "pod default/bad left out of the cache: spec.containers[0]" in text
+    assert "event for pod default/bad2 not applied: spec.containers[0]" in text
     truth = server.truth()
     del truth["pods"]["uid-bad"], truth["pods"]["uid-bad2"]
     assert cache_truth(state) == truth
