@@ -294,6 +294,8 @@ class ClusterState:
 
     # ---- binding ---------------------------------------------------------
     def _check_bind(self, uid: str, node_name: str) -> tuple[PodInfo | None, int]:
+        """What a bind would commit, or BindError; changes nothing (not even the
+        node table's columns: a resource no node has simply does not fit)."""
         pod = self._seen.get(uid) or self.pending.get(uid)
         if pod is None:
             existing = self.pods.get(uid)
@@ -313,13 +315,12 @@ class ClusterState:
         nid = self.table.id_of.get(node_name)
         if nid is None:
             raise BindError(f"node {node_name!r} is not known to podsift")
-        rec = self._record(pod, node_name)
-        short = self.table.fits(nid, rec.vector)
+        short = self.table.fits(nid, tuple(sorted(pod.requests.items())))
         if short:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: {short}"
             )
-        if rec.ports and self.table.port_conflict_mask(rec.ports)[nid]:
+        if pod.host_ports and self.table.port_conflict_mask(pod.host_ports)[nid]:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: host port in use"
             )

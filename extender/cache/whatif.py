@@ -8,10 +8,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from extender.cache.nodetable import PODS, NodeTable
+from extender.cache.nodetable import NONZERO_CPU, NONZERO_MEM, PODS, NodeTable
 from extender.cache.podindex import PodRecord
 from extender.cache.view import NodeView, StateView, read_only
 from extender.model.hostports import HostPort, ip_conflicts, sanitize
+from extender.model.quantity import OVER_MAX_AMOUNT
 
 
 class WhatIfView(StateView):
@@ -31,13 +32,13 @@ class WhatIfView(StateView):
         super().__init__(table, ids)
         self._victims = victims
         n = self.n
-        # plain Python ints while walking the victims: numpy scalar updates cost more
+        # plain Python ints while walking the victims: numpy scalar updates cost more,
+        # and a sum of victims' amounts may pass int64 (they are each bounded, not
+        # their sum); only what is bounded becomes an int64 array
         count = [0] * n
         nz_cpu = [0] * n
         nz_mem = [0] * n
-        rows: list[int] = []
-        cols: list[int] = []
-        amounts: list[int] = []
+        freed: dict[int, dict[int, int]] = {}  # column -> row -> amount freed
         self._port_rows: dict[int, list[tuple[str, str, int]]] = {}
         for row, recs in enumerate(victims):
             if not recs:
@@ -48,44 +49,66 @@ class WhatIfView(StateView):
                 cpu += r.nonzero_cpu
                 mem += r.nonzero_mem
                 for col, amount in r.vector:
-                    rows.append(row)
-                    cols.append(col)
-                    amounts.append(amount)
+                    by_row = freed.setdefault(col, {})
+                    by_row[row] = by_row.get(row, 0) + amount
                 if r.ports:
                     self._port_rows.setdefault(row, []).extend(sanitize(p) for p in r.ports)
             nz_cpu[row] = cpu
             nz_mem[row] = mem
-        # freed[c] is what the victims give back of resource column c, per row
-        self._freed: dict[int, np.ndarray] = {PODS: np.array(count, np.int64)}
-        if rows:
-            by_col = np.zeros((len(table.resources), n), np.int64)
-            np.add.at(by_col, (np.array(cols), np.array(rows)), np.array(amounts, np.int64))
-            for col in set(cols):
-                self._freed[col] = by_col[col]
-        self._freed_nonzero = {
-            "cpu": np.array(nz_cpu, np.int64),
-            "memory": np.array(nz_mem, np.int64),
-        }
+        # per column key (a resource column, NONZERO_CPU, NONZERO_MEM): row -> freed
+        self._freed: dict[int, dict[int, int]] = {PODS: dict(enumerate(count)), **freed}
+        self._freed[NONZERO_CPU] = {row: v for row, v in enumerate(nz_cpu) if v}
+        self._freed[NONZERO_MEM] = {row: v for row, v in enumerate(nz_mem) if v}
+
+    def _without_victims(self, key: int, base: np.ndarray) -> np.ndarray:
+        """`base` (the table's column `key` for the candidates) less what the victims
+        free. A cell the table holds saturated (its exact sum beyond OVER_MAX_AMOUNT)
+        is recomputed from the exact sum; every other freed amount is at most the
+        cell's own value, so the subtraction is exact and never negative."""
+        by_row = self._freed.get(key)
+        if not by_row:
+            return base
+        freed = np.zeros(self.n, np.int64)
+        over = self._t.over
+        if not over:  # the usual case: every freed amount is at most its cell's value
+            rows = np.fromiter(by_row.keys(), np.intp, len(by_row))
+            freed[rows] = np.fromiter(by_row.values(), np.int64, len(by_row))
+            return read_only(base - freed)
+        patched = []
+        for row, amount in by_row.items():
+            if over and (key, int(self.ids[row])) in over:
+                patched.append(row)
+            else:
+                freed[row] = amount
+        out = base - freed
+        for row in patched:
+            exact = self._t.exact_usage(key, int(self.ids[row])) - by_row[row]
+            out[row] = min(exact, OVER_MAX_AMOUNT)
+        return read_only(out)
 
     def requested(self, resource: str) -> np.ndarray:
         key = ("req", resource)
         arr = self._cache.get(key)
         if arr is None:
             arr = super().requested(resource)
-            freed = self._freed.get(self._t.resource_col.get(resource, -1))
-            if freed is not None:
-                arr = read_only(arr - freed)
+            col = self._t.resource_col.get(resource)
+            if col is not None:
+                arr = self._without_victims(col, arr)
             self._cache[key] = arr
         return arr
 
     def nonzero_requested(self, resource: str) -> np.ndarray:
-        freed = self._freed_nonzero.get(resource)
-        if freed is None:
+        if resource == "cpu":
+            column = NONZERO_CPU
+        elif resource == "memory":
+            column = NONZERO_MEM
+        else:
             return self.requested(resource)
         key = ("nz", resource)
         arr = self._cache.get(key)
         if arr is None:
-            arr = self._cache[key] = read_only(super().nonzero_requested(resource) - freed)
+            arr = super().nonzero_requested(resource)
+            arr = self._cache[key] = self._without_victims(column, arr)
         return arr
 
     def port_conflicts(self, host_ports: tuple[HostPort, ...]) -> np.ndarray:

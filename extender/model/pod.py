@@ -42,7 +42,7 @@ from extender.model.fields import (
     string_map,
 )
 from extender.model.hostports import DEFAULT_PROTOCOL, HostPort
-from extender.model.quantity import nano_value, nanos_to_amount
+from extender.model.quantity import nano_value, request_amount
 from extender.model.resources import HUGEPAGES_PREFIX, is_tracked_resource
 from extender.model.taints import TOLERATION_EFFECTS, TOLERATION_OPERATORS, Toleration
 
@@ -311,7 +311,7 @@ def _to_amounts(requests: dict[str, int]) -> dict[str, int]:
     out = {}
     for name, nanos in requests.items():
         if nanos and is_tracked_resource(name):
-            amount = nanos_to_amount(name, nanos)
+            amount = request_amount(name, nanos)
             if amount:
                 out[name] = amount
     return out
@@ -461,8 +461,8 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
         name="",
         namespace="default",
         requests=_to_amounts(requests),
-        nonzero_cpu=nanos_to_amount("cpu", non_zero.get("cpu", 0)),
-        nonzero_memory=nanos_to_amount("memory", non_zero.get("memory", 0)),
+        nonzero_cpu=request_amount("cpu", non_zero.get("cpu", 0)),
+        nonzero_memory=request_amount("memory", non_zero.get("memory", 0)),
         node_name=string_field(spec.get("nodeName"), "spec.nodeName"),
         node_selector=None
         if node_selector is None
