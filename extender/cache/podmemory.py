@@ -25,13 +25,17 @@ class PodMemory(Generic[T]):
     def __len__(self) -> int:
         return len(self._items)
 
-    def put(self, uid: str, value: T) -> None:
+    def put(self, uid: str, value: T) -> T | None:
+        """Remember `value` for `uid`; the value it replaces, unless that had expired."""
         items = self._items
         now = self.clock()
         old = items.pop(uid, None)  # re-insert at the young end
         items[uid] = (now + self.ttl, value)
-        if old is None and (len(items) > self.maxsize or len(items) % 64 == 0):
-            self._sweep(now)
+        if old is None:
+            if len(items) > self.maxsize or len(items) % 64 == 0:
+                self._sweep(now)
+            return None
+        return old[1] if old[0] > now else None
 
     def get(self, uid: str) -> T | None:
         entry = self._items.get(uid)

@@ -20,7 +20,7 @@ from extender.cache.view import ObjectsView, StateView
 from extender.model.documents import decode_json_or_yaml
 from extender.model.errors import BindError, InvalidInput
 from extender.model.node import parse_node
-from extender.model.pod import PodInfo, parse_pod
+from extender.model.pod import PodInfo, parse_pod, same_spec
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 # Rows of parsed full Node objects kept across requests: a few per cluster node (old
@@ -82,7 +82,10 @@ class ClusterState:
         # the same records by node name; those naming an unknown node wait there,
         # unattached, until the node arrives
         self.by_node = PodsByNode()
-        self._seen: PodMemory[PodInfo] = PodMemory(remembered_pods, remember_seconds)
+        # uid -> (the pod as the last /filter or /prioritize sent it, whether its spec
+        # differs from the one the request before sent); plain tuples: this runs twice
+        # per scheduled pod
+        self._seen: PodMemory[tuple[PodInfo, bool]] = PodMemory(remembered_pods, remember_seconds)
         # pending pods (no node, not terminal) from the watch or the snapshot, by UID: any
         # replica can bind any pending pod, even one whose /filter went to another replica
         self.pending: dict[str, PodInfo] = {}
@@ -106,10 +109,13 @@ class ClusterState:
 
     # ---- pods seen in /filter and /prioritize ----------------------------
     def remember(self, pod: PodInfo) -> None:
-        """Keep the pod's parsed spec for a later /bind (bounded, expiring)."""
+        """Keep the pod's parsed spec for a later /bind (bounded, expiring), and
+        whether it differs from the spec sent before it (see `_spec_to_bind`)."""
         if pod.uid:
             with self.lock:
-                self._seen.put(pod.uid, pod)
+                last = self._seen.put(pod.uid, (pod, False))
+                if last is not None and not same_spec(last[0], pod):
+                    self._seen.put(pod.uid, (pod, True))
 
     # ---- node mutations --------------------------------------------------
     def apply_node(self, obj: dict) -> bool:
@@ -293,10 +299,45 @@ class ClusterState:
         )
 
     # ---- binding ---------------------------------------------------------
+    def _spec_to_bind(self, uid: str) -> PodInfo | None:
+        """The spec a /bind of `uid` counts, or BindError when podsift cannot tell.
+
+        The API server's pending pod (the watch, or the snapshot) when the state
+        holds one: it is the pod being bound. Its /filter or /prioritize, if podsift
+        saw one, must have carried the same spec, or the decision was made for
+        another pod than the one bound (the pod changed, or the watch is behind).
+        Otherwise the spec the last /filter or /prioritize carried, provided the one
+        before it carried the same: in one scheduling cycle kube-scheduler sends the
+        same pod to every verb, so two different specs mean podsift cannot tell
+        which one the node was chosen for. kube-scheduler retries a refused bind in
+        a new cycle, whose verbs agree again.
+        """
+        seen = self._seen.get(uid)
+        truth = self.pending.get(uid)
+        if truth is not None:
+            if seen is not None and not same_spec(seen[0], truth):
+                raise BindError(
+                    f"pod {truth.namespace}/{truth.name}: the spec /filter or /prioritize "
+                    "last sent differs from the pending pod podsift holds from the API "
+                    "server (changed, or podsift's watch is behind); not binding a pod "
+                    "the node was not chosen for"
+                )
+            return truth
+        if seen is None:
+            return None
+        pod, changed = seen
+        if changed:
+            raise BindError(
+                f"pod {pod.namespace}/{pod.name}: its last two /filter or "
+                "/prioritize requests carried different specs, so podsift cannot tell "
+                "which one the node was chosen for; filter it again"
+            )
+        return pod
+
     def _check_bind(self, uid: str, node_name: str) -> tuple[PodInfo | None, int]:
         """What a bind would commit, or BindError; changes nothing (not even the
         node table's columns: a resource no node has simply does not fit)."""
-        pod = self._seen.get(uid) or self.pending.get(uid)
+        pod = self._spec_to_bind(uid)
         if pod is None:
             existing = self.pods.get(uid)
             if existing is not None and existing.node_name == node_name:

@@ -578,6 +578,24 @@ def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:
     return pod
 
 
+# Everything in a PodInfo that scheduling reads, i.e. all but the pod's identity
+# and metadata (uid, name, namespace, labels, annotations).
+_SPEC_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(PodInfo)
+    if f.name not in ("uid", "name", "namespace", "labels", "annotations")
+)
+
+
+def same_spec(a: PodInfo, b: PodInfo) -> bool:
+    """Whether two parsed pods would be scheduled alike: the same requests, selectors,
+    tolerations, host ports, images, priority and scheduler. Pods parsed from the
+    same spec share its template's `requests` dict, so the usual case is one check."""
+    if a.requests is b.requests:
+        return True
+    return all(getattr(a, f) == getattr(b, f) for f in _SPEC_FIELDS)
+
+
 def clear_cache() -> None:
     """Forget every cached spec (tests, and memory pressure)."""
     with _spec_lock:

@@ -82,7 +82,9 @@ class Service:
         self._verdicts = FilterVerdicts()
 
     # ---- decoding --------------------------------------------------------
-    def pod(self, args: dict) -> PodInfo:
+    def pod(self, args: dict, remember: bool = True) -> PodInfo:
+        """The request's pod, parsed; remembered for /bind unless `remember` is off
+        (/explain: an operator's what-if must not change what a bind counts)."""
         raw = args.get("Pod")
         if not isinstance(raw, dict):
             raise InvalidInput("is required and must be a v1.Pod object", "Pod")
@@ -90,7 +92,8 @@ class Service:
             pod = parse_pod(raw)
         except InvalidInput as exc:
             raise InvalidInput(str(exc), "Pod") from None
-        self.state.remember(pod)
+        if remember:
+            self.state.remember(pod)
         return pod
 
     def candidates(self, args: dict) -> Candidates:
@@ -187,7 +190,7 @@ class Service:
 
     def explain(self, args: Any) -> dict[str, Any]:
         args = _require_dict(args, "ExtenderArgs")
-        pod = self.pod(args)
+        pod = self.pod(args, remember=False)
         with self.state.lock:
             c = self.candidates(args)
             entries = self.engine.explain(pod, c.view)
