@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -322,14 +323,22 @@ class NodeTable:
         column = self.nonzero_cpu if key == NONZERO_CPU else self.nonzero_mem if key < 0 else None
         return int((self.req[key] if column is None else column)[nid])
 
-    def fits(self, nid: int, requests: tuple[tuple[str, int], ...]) -> str:
+    def fits(
+        self,
+        nid: int,
+        requests: tuple[tuple[str, int], ...],
+        ignores: Callable[[str], bool] | None = None,
+    ) -> str:
         """'' if a pod with `requests` fits on `nid` now, else the first shortfall.
 
         The test NodeResourcesFit's filter makes (`lacks_room`), with a resource no
-        column has counting as allocatable 0 everywhere; it adds no column."""
+        column has counting as allocatable 0 everywhere (it adds no column), and
+        the resources that filter ignores (`ignores`) left unchecked."""
         if lacks_room(int(self.alloc[PODS][nid]), int(self.req[PODS][nid]), 1):
             return "Too many pods"
         for resource, amount in requests:
+            if ignores is not None and ignores(resource):
+                continue
             col = self.resource_col.get(resource)
             if col is None:
                 if amount > 0:

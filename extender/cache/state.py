@@ -9,6 +9,7 @@ a /filter never sees half of a /bind.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from extender.cache.gcpolicy import FreezeAfter
@@ -91,6 +92,9 @@ class ClusterState:
         self.pending: dict[str, PodInfo] = {}
         self._resolve_cache: dict[tuple, tuple] = {}
         self.node_objects = NodeObjects()  # full Node objects of requests, parsed once
+        # resources /bind does not re-check: those NodeResourcesFit's filter ignores
+        # (set by the Service from its engine, so bind refuses what the filter refuses)
+        self.bind_ignores: Callable[[str], bool] | None = None
         self.ready = False
         self.ready_reason = "cluster state not loaded yet"
         # bumps on every change a filter could see; lets a verb reuse work done
@@ -356,7 +360,7 @@ class ClusterState:
         nid = self.table.id_of.get(node_name)
         if nid is None:
             raise BindError(f"node {node_name!r} is not known to podsift")
-        short = self.table.fits(nid, tuple(sorted(pod.requests.items())))
+        short = self.table.fits(nid, tuple(sorted(pod.requests.items())), self.bind_ignores)
         if short:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: {short}"

@@ -78,6 +78,7 @@ class Service:
         self.state = state
         self.engine = engine
         self.binder = binder or SnapshotBinder(state)
+        state.bind_ignores = engine.fit_ignores()  # /bind refuses what /filter refuses
         self._fragments = protocol.HostFragments()
         self._verdicts = FilterVerdicts()
 

@@ -90,7 +90,9 @@ class NodeResourcesFit(Policy):
         )
 
     # ---- filter ----------------------------------------------------------
-    def _ignored(self, resource: str) -> bool:
+    def ignores(self, resource: str) -> bool:
+        """Whether the filter leaves `resource` unchecked (ignoredResources and
+        ignoredResourceGroups, extended resources only); /bind's re-check asks too."""
         if not is_extended_resource(resource):
             return False
         return (
@@ -105,7 +107,7 @@ class NodeResourcesFit(Policy):
         rest = [
             (r, a)
             for r, a in sorted(requests.items())
-            if r not in FIXED_ORDER and a > 0 and not self._ignored(r)
+            if r not in FIXED_ORDER and a > 0 and not self.ignores(r)
         ]
         return first + rest
 

@@ -14,7 +14,7 @@ from hypothesis import strategies as st
 
 from extender.cache.nodetable import NONZERO_CPU
 from extender.cache.state import ClusterState
-from extender.engine.config import default_configuration
+from extender.engine.config import default_configuration, parse_configuration
 from extender.engine.engine import Engine
 from extender.model.errors import BindError
 from extender.model.pod import parse_pod
@@ -269,3 +269,22 @@ def test_bind_of_an_absurd_pod_on_an_absurd_node_matches_filter(cpu):
     assert svc.filter({"Pod": pod("s", cpu="2m"), "NodeNames": ["a"]})["NodeNames"] == []
     columns_in_bounds(svc.state)
     assert np.all(svc.state.table.req[0] <= MAX_AMOUNT)
+
+
+@pytest.mark.parametrize(
+    "args",
+    [{"ignoredResources": ["example.com/foo"]}, {"ignoredResourceGroups": ["example.com"]}],
+)
+def test_bind_leaves_unchecked_what_the_fit_filter_ignores(args):
+    """ignoredResources: the filter passes the node, so /bind must not refuse it."""
+    config = parse_configuration(
+        {"filters": [{"name": "NodeResourcesFit", "args": args}], "scores": []}
+    )
+    svc = Service(make_state([node("a", cpu="4")]), Engine(config))
+    p = pod("p", cpu="1")
+    p["spec"]["containers"][0]["resources"]["requests"]["example.com/foo"] = "3"
+    assert svc.filter({"Pod": p, "NodeNames": ["a"]})["NodeNames"] == ["a"]
+    assert svc.bind({"PodUID": "uid-p", "Node": "a"}) == {"Error": ""}
+    big = pod("q", cpu="5")  # what the filter does check, bind still refuses
+    assert svc.filter({"Pod": big, "NodeNames": ["a"]})["NodeNames"] == []
+    assert svc.bind({"PodUID": "uid-q", "Node": "a"})["Error"].endswith("Insufficient cpu")
