@@ -44,8 +44,11 @@ class ImageLocality(Policy):
         total = nodes.total_nodes
         if nodes.n == 0 or total <= 0:
             return sums
+        # the sum is clamped at the top threshold anyway: saturating there keeps it
+        # exact and inside int64 however many huge images the pod names
+        top = MAX_CONTAINER_THRESHOLD * max(len(images), 1)
         for image in images:
             have = nodes.image_spread(image)
             if have > 0:
-                sums += mul_div(nodes.image_sizes(image), have, total)
+                sums = np.minimum(sums + mul_div(nodes.image_sizes(image), have, total), top)
         return calculate_priority(sums, len(images))

@@ -288,3 +288,16 @@ def test_bind_leaves_unchecked_what_the_fit_filter_ignores(args):
     big = pod("q", cpu="5")  # what the filter does check, bind still refuses
     assert svc.filter({"Pod": big, "NodeNames": ["a"]})["NodeNames"] == []
     assert svc.bind({"PodUID": "uid-q", "Node": "a"})["Error"].endswith("Insufficient cpu")
+
+
+def test_image_sizes_beyond_int64_neither_fail_nor_wrap_image_locality():
+    images = [{"names": [f"repo/img{i}:1"], "sizeBytes": 2**64 + i} for i in range(12)]
+    svc = service(make_state([node("a", images=images), node("b")]))
+    p = pod("p", cpu="1")
+    p["spec"]["containers"] = [
+        {"name": f"c{i}", "image": f"repo/img{i}:1", "resources": {}} for i in range(12)
+    ]
+    entries = {e["name"]: e for e in svc.explain({"Pod": p, "NodeNames": ["a", "b"]})["nodes"]}
+    # every image on one node of two: half of a (saturated) size each, far above the top
+    assert entries["a"]["scores"]["ImageLocality"] == 100
+    assert entries["b"]["scores"]["ImageLocality"] == 0
