@@ -222,7 +222,12 @@ def _cluster(draw):
     return nodes, placed, draw(_extreme_pod("new"))
 
 
-@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@settings(
+    max_examples=150,
+    deadline=None,
+    derandomize=True,  # seeded: the same 150 clusters every run
+    suppress_health_check=[HealthCheck.too_slow],
+)
 @given(_cluster())
 def test_extreme_quantities_never_split_filter_and_bind(cluster):
     nodes, placed, new = cluster
