@@ -42,6 +42,7 @@ from extender.model.documents import decode_json_or_yaml
 from extender.model.errors import ConfigError
 from extender.wire import metrics
 from extender.wire.app import DEFAULT_MAX_BODY, ExtenderApp
+from extender.wire.restarts import WorkerRestarts
 from extender.wire.service import Service, SnapshotBinder
 
 log = logging.getLogger("podsift.server")
@@ -79,6 +80,10 @@ class Prepared:
 
     state: ClusterState | None = None  # snapshot or synthetic cluster, loaded and ready
     api: Any = None  # live mode: the loaded API client (no connection opened yet)
+    # The policy configuration the master checked: a restarted worker uses it rather
+    # than reading a file that may have changed or gone since (it would fail to boot,
+    # and gunicorn would then stop the whole server).
+    config: Any = None
 
 
 def prepare(opts: ServeOptions) -> Prepared:
@@ -143,16 +148,22 @@ def load_live_api(opts: ServeOptions) -> Any:
     return api
 
 
-def build_app(opts: ServeOptions, prepared: Prepared | None = None) -> tuple[ExtenderApp, Any]:
+def build_app(
+    opts: ServeOptions, prepared: Prepared | None = None, restarts: WorkerRestarts | None = None
+) -> tuple[ExtenderApp, Any]:
     """Build engine and app around the prepared source (prepared here when None; the
-    threads of live mode start here, in the worker); returns (app, watcher or None)."""
-    engine = Engine(load_configuration(opts.config, opts.profile))
+    threads of live mode start here, in the worker); returns (app, watcher or None).
+    `restarts` counts binds held only in memory and adds its notes to /readyz."""
+    if prepared is not None and prepared.config is not None:
+        engine = Engine(prepared.config)
+    else:
+        engine = Engine(load_configuration(opts.config, opts.profile))
     if prepared is None:
         prepared = prepare(opts)
     watcher = None
     if prepared.state is not None:
         state = prepared.state
-        binder: Any = SnapshotBinder(state)
+        binder: Any = SnapshotBinder(state, restarts.bind_applied if restarts else None)
     else:
         from extender.live.binder import ApiBinder
         from extender.live.watcher import ClusterWatcher
@@ -168,11 +179,16 @@ def build_app(opts: ServeOptions, prepared: Prepared | None = None) -> tuple[Ext
         log.info("watching the API server (%s)", state.source)
     metrics.register_source("cache", state.stats)
     metrics.register_source("selectors", selectors.cache_stats)
+    if restarts is not None:
+        metrics.register_source("worker", restarts.stats)
     # The long-lived state is made once; freezing it keeps full GC passes from
     # walking it on every collection (a pause the extender timeout cannot afford).
     freeze_long_lived()
     app = ExtenderApp(
-        Service(state, engine, binder), path_prefix=opts.path_prefix, max_body=opts.max_body
+        Service(state, engine, binder),
+        path_prefix=opts.path_prefix,
+        max_body=opts.max_body,
+        readiness_notes=restarts.readiness_notes if restarts else None,
     )
     return app, watcher
 
@@ -201,9 +217,15 @@ class ProfiledApp:
 
 
 class PodsiftServer(BaseApplication):
-    def __init__(self, opts: ServeOptions, prepared: Prepared | None = None) -> None:
+    def __init__(
+        self,
+        opts: ServeOptions,
+        prepared: Prepared | None = None,
+        restarts: WorkerRestarts | None = None,
+    ) -> None:
         self.opts = opts
         self.prepared = prepared
+        self.restarts = restarts  # made in the master, shared by every worker it forks
         self.application: Any = None
         super().__init__()
 
@@ -241,7 +263,11 @@ class PodsiftServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        app, _ = build_app(self.opts, self.prepared)
+        if self.restarts is not None:
+            self.restarts.worker_started()
+            for note in self.restarts.readiness_notes():
+                log.error("%s", note)
+        app, _ = build_app(self.opts, self.prepared, self.restarts)
         if self.opts.cpu_profile:
             app = ProfiledApp(app, self.opts.cpu_profile)
         self.application = app
@@ -266,8 +292,10 @@ def serve(opts: ServeOptions) -> int:
         if path and not os.path.isfile(path):
             raise ConfigError(f"file not found: {path}")
     prepared = prepare(opts)  # a bad snapshot or kubeconfig fails here, in one line
+    prepared.config = config
+    restarts = WorkerRestarts(opts.snapshot, binds_are_state=prepared.state is not None)
     if prepared.state is not None:
         freeze_long_lived()  # before the fork: the worker's GC then leaves these pages shared
     # the synthetic items are in the state now; neither process needs the raw dicts
-    PodsiftServer(replace(opts, items=None), prepared).run()
+    PodsiftServer(replace(opts, items=None), prepared, restarts).run()
     return 0

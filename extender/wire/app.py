@@ -65,6 +65,7 @@ class ExtenderApp:
         *,
         path_prefix: str = "",
         max_body: int = DEFAULT_MAX_BODY,
+        readiness_notes: Callable[[], list[str]] | None = None,
     ) -> None:
         self.service = service
         self.max_body = max_body
@@ -82,7 +83,7 @@ class ExtenderApp:
             prefix + "/preempt": ("preempt", self._preempt, None),
             prefix + "/explain": ("explain", self._explain, None),
         }
-        self.flask = build_flask_app(service)
+        self.flask = build_flask_app(service, readiness_notes)
 
     # ---- verb handlers: decoded args in, (encoded answer, outcome) out -----
     def _filter(self, args: Any) -> tuple[bytes, str]:
@@ -194,8 +195,12 @@ class ExtenderApp:
         return "503 Service Unavailable", _error_body(message), "not_ready"
 
 
-def build_flask_app(service: Service) -> Flask:
-    """Health, readiness, metrics and the OpenAPI document."""
+def build_flask_app(
+    service: Service, readiness_notes: Callable[[], list[str]] | None = None
+) -> Flask:
+    """Health, readiness, metrics and the OpenAPI document. `readiness_notes` adds
+    lines to /readyz's answer (a restarted worker's losses, a vanished snapshot):
+    they say what is served without changing whether it is served."""
     app = Flask("podsift")
     state = service.state
 
@@ -205,9 +210,12 @@ def build_flask_app(service: Service) -> Flask:
 
     @app.get("/readyz")
     def readyz() -> Response:
+        notes = "".join(f"{note}\n" for note in readiness_notes()) if readiness_notes else ""
         if state.ready:
-            return Response(b"ready\n", mimetype="text/plain")
-        return Response(f"not ready: {state.ready_reason}\n", status=503, mimetype="text/plain")
+            return Response(f"ready\n{notes}", mimetype="text/plain")
+        return Response(
+            f"not ready: {state.ready_reason}\n{notes}", status=503, mimetype="text/plain"
+        )
 
     @app.get("/metrics")
     def metrics_endpoint() -> Response:

@@ -141,6 +141,20 @@ SOURCE_KEYS: dict[str, tuple[str, str, str, str, str]] = {
         "result",
         "miss",
     ),
+    "worker_restarts": (
+        "podsift_worker_restarts",
+        "counter",
+        "Workers the gunicorn master forked after the first (the one before died).",
+        "",
+        "",
+    ),
+    "binds_lost": (
+        "podsift_binds_lost",
+        "counter",
+        "Binds held only in memory (snapshot mode) that died with a worker.",
+        "",
+        "",
+    ),
 }
 
 

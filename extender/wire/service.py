@@ -6,6 +6,7 @@ app and the in-process benchmark both call it, so they run the same code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
@@ -30,11 +31,16 @@ class Binder(Protocol):
 class SnapshotBinder:
     """Binds in memory: the snapshot mode's source of truth is the state itself."""
 
-    def __init__(self, state: ClusterState) -> None:
+    def __init__(
+        self, state: ClusterState, on_bind: Callable[[], None] | None = None
+    ) -> None:
         self.state = state
+        self.on_bind = on_bind  # counts binds a worker restart would lose (wire.restarts)
 
     def bind(self, uid: str, namespace: str, name: str, node: str) -> None:
         self.state.bind(uid, node)
+        if self.on_bind is not None:
+            self.on_bind()
 
 
 def _require_dict(args: Any, what: str) -> dict:
