@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response
+from werkzeug.exceptions import MethodNotAllowed
 
 from extender.model.errors import InvalidInput, PolicyError
 from extender.wire import metrics, protocol
@@ -202,6 +203,9 @@ def build_flask_app(
     lines to /readyz's answer (a restarted worker's losses, a vanished snapshot):
     they say what is served without changing whether it is served."""
     app = Flask("podsift")
+    # GET (and HEAD, which HTTP requires with it) is all these paths answer: an OPTIONS
+    # gets the same 405 with Allow as any other method, as on the verbs
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     state = service.state
 
     @app.get("/healthz")
@@ -232,7 +236,14 @@ def build_flask_app(
         return Response(_error_body("no such endpoint"), status=404, mimetype="application/json")
 
     @app.errorhandler(405)
-    def not_allowed(_: Exception) -> Response:
-        return Response(_error_body("method not allowed"), status=405, mimetype="application/json")
+    def not_allowed(exc: MethodNotAllowed) -> Response:
+        allowed = ", ".join(exc.valid_methods or ())
+        response = Response(
+            _error_body(f"method not allowed; this path answers {allowed}"),
+            status=405,
+            mimetype="application/json",
+        )
+        response.headers["Allow"] = allowed  # RFC 9110: a 405 says which methods work
+        return response
 
     return app

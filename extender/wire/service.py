@@ -18,6 +18,7 @@ from extender.cache.whatif import WhatIfView
 from extender.engine.engine import Engine
 from extender.engine.verdicts import FilterVerdicts
 from extender.model.errors import BindError, InvalidInput
+from extender.model.fields import as_integer
 from extender.model.pod import PodInfo, parse_pod
 from extender.wire import protocol
 
@@ -102,6 +103,14 @@ class Service:
     def candidates(self, args: dict) -> Candidates:
         """Call with the state lock held."""
         names = args.get("NodeNames")
+        nodes = args.get("Nodes")
+        if names is not None and nodes is not None:
+            # kube-scheduler sends one and the other as null; with both, the answer's form
+            # and the candidates would be ambiguous
+            raise InvalidInput(
+                "NodeNames and Nodes are both given; send one (kube-scheduler sends NodeNames "
+                "to a nodeCacheCapable extender, Nodes otherwise, and the other as null)"
+            )
         if names is not None:
             if not isinstance(names, list):
                 raise InvalidInput("must be a list of node names", "NodeNames")
@@ -113,12 +122,13 @@ class Service:
             if unknown and not all(isinstance(n, str) for n in unknown):
                 raise InvalidInput("must be a list of node names", "NodeNames")
             return Candidates(view, known, unknown, names, None)
-        nodes = args.get("Nodes")
         if nodes is None:
             raise InvalidInput("one of NodeNames or Nodes is required")
-        if not isinstance(nodes, dict) or not isinstance(nodes.get("items"), list):
+        items = nodes.get("items") if isinstance(nodes, dict) else None
+        if items is None and isinstance(nodes, dict):
+            items = []  # Go decodes a null or absent items as no nodes
+        if not isinstance(items, list):
             raise InvalidInput("must be a v1.NodeList with an items array", "Nodes")
-        items = nodes["items"]
         view, known, unknown = self.state.view_of_objects(items)
         return Candidates(view, known, unknown, None, items)
 
@@ -340,9 +350,10 @@ def _pdb_violations(value: Any, where: str) -> int:
     """NumPDBViolations: a JSON integer in 0..2^63-1 (Go's int64); absent or null is 0."""
     if value is None:
         return 0
-    # bool is an int in Python; JSON true is not a number to Go
-    if isinstance(value, bool) or not isinstance(value, int):
+    number = as_integer(value)  # not true (a bool is an int in Python); 2.0 is 2
+    if number is None:
         raise InvalidInput(f"must be an integer, got {_json_type(value)}", where)
+    value = number
     if not 0 <= value <= _INT64_MAX:
         raise InvalidInput(f"must be between 0 and {_INT64_MAX}, got {value}", where)
     return value
