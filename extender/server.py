@@ -168,6 +168,7 @@ def build_app(opts: ServeOptions, prepared: Prepared | None = None) -> tuple[Ext
         log.info("watching the API server (%s)", state.source)
     metrics.register_source("cache", state.stats)
     metrics.register_source("selectors", selectors.cache_stats)
+    metrics.register_source("memo", metrics.memo_source)
     # The long-lived state is made once; freezing it keeps full GC passes from
     # walking it on every collection (a pause the extender timeout cannot afford).
     freeze_long_lived()
