@@ -179,6 +179,7 @@ def build_app(
         log.info("watching the API server (%s)", state.source)
     metrics.register_source("cache", state.stats)
     metrics.register_source("selectors", selectors.cache_stats)
+    metrics.register_source("memo", metrics.memo_source)
     if restarts is not None:
         metrics.register_source("worker", restarts.stats)
     # The long-lived state is made once; freezing it keeps full GC passes from

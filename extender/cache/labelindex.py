@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from cachetools import LRUCache
 
+from extender.model.memo import Memo
 from extender.model.selectors import (
     DOES_NOT_EXIST,
     EXISTS,
@@ -101,7 +101,10 @@ class LabelIndex:
     mutations against reads; the caches themselves are safe for concurrent readers.
     """
 
+    # masks (bool), weights (int64) and label values (object) per node: a few KiB to
+    # 40 KiB each at 5,000 nodes, charged their nbytes plus the selector's own bytes
     MASK_CACHE_SIZE = 4096
+    MASK_CACHE_BYTES = 64 * 1024 * 1024
 
     def __init__(self, capacity: int = 64) -> None:
         self._capacity = max(1, capacity)
@@ -111,7 +114,7 @@ class LabelIndex:
         self._node_labels: dict[int, tuple[str, dict[str, str]]] = {}
         self.version = 0
         self._cache_lock = threading.Lock()
-        self._cache: LRUCache = LRUCache(maxsize=self.MASK_CACHE_SIZE)
+        self._cache = Memo("label_masks", self.MASK_CACHE_SIZE, self.MASK_CACHE_BYTES)
         self._cache_version = 0
 
     @classmethod
@@ -228,9 +231,12 @@ class LabelIndex:
             return hit
         result = compute(compiled)
         result.setflags(write=False)
+        size = result.nbytes + getattr(compiled, "footprint", 0) + 128
+        if compiled.__class__ is tuple:  # ("values", label)
+            size += len(compiled[1])
         with self._cache_lock:
             if self._cache_version == version:
-                self._cache[compiled] = result
+                self._cache.put(compiled, result, size)
         return result
 
     def _compute_mask(self, selector: CompiledNodeSelector) -> np.ndarray:

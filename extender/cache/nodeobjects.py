@@ -83,18 +83,24 @@ class NodeObjects:
         self._annotation_columns = AnnotationColumns()
         self._transient: list[int] = []  # rows of objects without an identity
         self.parsed = 0  # rows ever filled: how much the append-only indexes may have grown
+        self.parsed_bytes = 0  # and their estimated bytes
+        self.bytes = 0  # estimated bytes of the rows held
+        self._row_bytes: dict[int, int] = {}
 
     def __len__(self) -> int:
         return len(self._rows)
 
     # ---- lookup --------------------------------------------------------------
-    def rows_of(self, objects: Sequence[Any], field: str, limit: int) -> np.ndarray:
+    def rows_of(
+        self, objects: Sequence[Any], field: str, limit: int, max_bytes: int = 1 << 62
+    ) -> np.ndarray:
         """int64[len(objects)]: the row of each object, parsing those not seen before.
 
         Raises InvalidInput naming `field[i]` for a malformed object (rows filled
         for the objects before it stay: they are correct, only cached). Then keeps
         at most max(`limit`, rows this call used) rows, dropping the least recently
-        used; never a row of this call."""
+        used, and fewer while their estimated bytes exceed `max_bytes`; never a row
+        of this call."""
         for row in self._transient:  # the previous request is over
             self._clear(row)
         self._transient.clear()
@@ -117,10 +123,12 @@ class NodeObjects:
             else:
                 touch(key)
             append(row)
-        excess = len(rows) - max(limit, len(set(out)))
-        for _ in range(excess):
+        needed = len(set(out))
+        excess = len(rows) - max(limit, needed)
+        while rows and (excess > 0 or (self.bytes > max_bytes and len(rows) > needed)):
             _, row = rows.popitem(last=False)
             self._clear(row)
+            excess -= 1
         return np.fromiter(out, np.int64, len(out))
 
     # ---- rows ------------------------------------------------------------------
@@ -163,12 +171,24 @@ class NodeObjects:
         self.labels.set_node(row, info.name, dict(info.labels))
         if info.annotations:
             self._annotation_columns.clear()
+        size = (
+            512
+            + 2 * len(info.name)
+            + sum(len(k) + len(v) + 200 for k, v in info.labels)
+            + sum(len(k) + len(v) + 100 for k, v in info.annotations)
+            + sum(len(t.key) + len(t.value) + 150 for t in info.taints)
+            + 100 * len(info.allocatable)
+        )
+        self._row_bytes[row] = size
+        self.bytes += size
         self.parsed += 1
+        self.parsed_bytes += size
         return row
 
     def _clear(self, row: int) -> None:
         info = self.infos[row]
         self.infos[row] = None
+        self.bytes -= self._row_bytes.pop(row, 0)
         self.names[row] = None
         for a in self.alloc:
             a[row] = 0

@@ -14,8 +14,8 @@ from collections import Counter
 import numpy as np
 
 from extender.cache.columns import (
-    COLUMN_CACHE_SIZE,
     AnnotationColumns,
+    column_cache,
     grown,
     intern_taint_set,
 )
@@ -90,7 +90,7 @@ class NodeTable:
         # image name -> {node id: size}: sparse, since a cluster can have thousands of
         # distinct image names; dense columns are built for the images pods ask about
         self.image_nodes: dict[str, dict[int, int]] = {}
-        self._image_columns: dict[str, np.ndarray] = {}
+        self._image_columns = column_cache()
         # annotation key -> value per node id (None where absent), built on demand
         self._annotation_columns = AnnotationColumns()
         self._free: list[int] = []
@@ -175,7 +175,7 @@ class NodeTable:
     def _set_images(self, nid: int, images, remove: bool) -> None:
         for names, size in images:
             for name in names:
-                self._image_columns.pop(name, None)
+                self._image_columns.pop(name)
                 holders = self.image_nodes.get(name)
                 if remove:
                     if holders is not None:
@@ -197,9 +197,7 @@ class NodeTable:
             column = np.zeros(self.capacity, np.int64)
             column[list(holders)] = list(holders.values())
             column.flags.writeable = False
-            if len(self._image_columns) >= COLUMN_CACHE_SIZE:
-                del self._image_columns[next(iter(self._image_columns))]
-            self._image_columns[name] = column
+            self._image_columns.put(name, column, column.nbytes + len(name) + 64)
         return column
 
     def annotation_column(self, key: str) -> np.ndarray:

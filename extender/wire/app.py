@@ -36,7 +36,14 @@ from extender.wire.service import Service
 
 log = logging.getLogger("podsift.app")
 
-DEFAULT_MAX_BODY = 64 * 1024 * 1024  # full-Nodes requests at 5,000 nodes are ~45 MB
+# Sized for node names (nodeCacheCapable: true, the shipped manifests): a 5,000-node
+# request is ~150 KB, a pod at most ~1.5 MB (etcd's object limit). Decoding JSON takes
+# up to ~30x its size in memory, so the limit bounds the worker's high-water mark.
+# Full Node objects are ~9 KB a node: 5,000 nodes need --max-body of ~48 MiB.
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+_RAISE_HINT = (
+    "; full Node objects (nodeCacheCapable: false) take ~9 KB a node: raise --max-body"
+)
 # Seconds a client should wait before asking again while podsift is not synced.
 NOT_READY_RETRY_AFTER = "1"
 
@@ -146,7 +153,10 @@ class ExtenderApp:
             self._discard(environ["wsgi.input"], length)
             return (
                 "413 Request Entity Too Large",
-                _error_body(f"request body of {length} bytes exceeds the limit of {self.max_body}"),
+                _error_body(
+                    f"request body of {length} bytes exceeds the limit of {self.max_body}"
+                    + _RAISE_HINT
+                ),
                 "bad_request",
             )
         stream = environ["wsgi.input"]
@@ -156,7 +166,7 @@ class ExtenderApp:
             body = stream.read(self.max_body + 1)  # no Content-Length: read to the limit
             if len(body) > self.max_body:
                 self._discard(stream, 1 << 62)
-                message = f"request body exceeds the limit of {self.max_body} bytes"
+                message = f"request body exceeds the limit of {self.max_body} bytes" + _RAISE_HINT
                 return "413 Request Entity Too Large", _error_body(message), "bad_request"
         else:
             body = b""
@@ -166,6 +176,7 @@ class ExtenderApp:
             args = protocol.decode(body)
         except InvalidInput as exc:
             return "400 Bad Request", _error_body(str(exc)), "bad_request"
+        del body  # the decoded objects are what the handler reads: free the bytes now
         if not isinstance(args, dict):
             message = f"request body must be a JSON object, got {type(args).__name__}"
             return "400 Bad Request", _error_body(message), "bad_request"
