@@ -262,7 +262,9 @@ def _tolerations(spec: dict) -> tuple[Toleration, ...]:
     return tuple(out)
 
 
-def _host_ports(container: dict, where: str, into: list[HostPort]) -> None:
+def _host_ports(container: dict, where: str, into: dict[HostPort, None]) -> None:
+    """Add the container's host ports to `into` (a dict used as an ordered set:
+    a pod naming the same port twice, or 10,000 ports, costs one lookup each)."""
     for j, port in enumerate(list_field(container.get("ports"), f"{where}.ports")):
         port_field = f"{where}.ports[{j}]"
         if not isinstance(port, dict):
@@ -275,8 +277,7 @@ def _host_ports(container: dict, where: str, into: list[HostPort]) -> None:
             protocol=string_field(port.get("protocol"), f"{port_field}.protocol", DEFAULT_PROTOCOL),
             port=number,
         )
-        if host_port not in into:
-            into.append(host_port)
+        into.setdefault(host_port)
 
 
 def _image(container: dict, where: str) -> str | None:
@@ -391,7 +392,7 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
     resized in place, on its containers' status resources)."""
     containers: list[dict[str, int]] = []
     init_containers: list[tuple[dict[str, int], bool]] = []
-    host_ports: list[HostPort] = []
+    host_ports: dict[HostPort, None] = {}
     images: list[str] = []
     init_images: list[str] = []
     # the same, with the status resources a resize reports (PodRequests with
