@@ -30,7 +30,7 @@ import itertools
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
 from dataclasses import replace
-from typing import Any
+from typing import Any, NamedTuple
 
 import numpy as np
 import orjson
@@ -58,6 +58,21 @@ def identity(obj: Any) -> Hashable | None:
         return hashlib.sha256(orjson.dumps(obj)).digest()
     except (TypeError, orjson.JSONEncodeError):  # in-process callers may pass anything
         return None
+
+
+def _parse(obj: Any, field: str) -> NodeInfo:
+    info = parse_node(obj, field)
+    if info.images:  # checked by the parse; the view takes images from the cache
+        info = replace(info, images=())
+    return info
+
+
+class Prepared(NamedTuple):
+    """What `NodeObjects.prepare` did outside the lock, for `rows_of` to use."""
+
+    objects: Sequence[Any]
+    keys: list[Hashable | None]  # identity per object
+    infos: dict[int, NodeInfo]  # position -> parsed object, for those not in the store then
 
 
 class NodeObjects:
@@ -88,8 +103,27 @@ class NodeObjects:
         return len(self._rows)
 
     # ---- lookup --------------------------------------------------------------
-    def rows_of(self, objects: Sequence[Any], field: str, limit: int) -> np.ndarray:
-        """int64[len(objects)]: the row of each object, parsing those not seen before.
+    def prepare(self, objects: Sequence[Any], field: str) -> Prepared:
+        """The identities of `objects`, and the parse of each one the store does not
+        hold now: work to do before taking the state lock, so that a request of
+        changed or new Node objects does not hold everyone else up while it parses.
+
+        Safe without the lock: it only reads the store (a row it saw may be gone
+        by the time `rows_of` runs; that object is then parsed there). Raises
+        InvalidInput naming `field[i]` for the first malformed object it parses."""
+        keys = [identity(obj) for obj in objects]
+        rows = self._rows
+        infos: dict[int, NodeInfo] = {}
+        for i, (obj, key) in enumerate(zip(objects, keys)):
+            if key is None or key not in rows:
+                infos[i] = _parse(obj, f"{field}[{i}]")
+        return Prepared(objects, keys, infos)
+
+    def rows_of(
+        self, objects: Sequence[Any], field: str, limit: int, prepared: Prepared | None = None
+    ) -> np.ndarray:
+        """int64[len(objects)]: the row of each object, parsing those not seen before
+        (unless `prepared`, from `prepare` of the same objects, parsed them already).
 
         Raises InvalidInput naming `field[i]` for a malformed object (rows filled
         for the objects before it stay: they are correct, only cached). Then keeps
@@ -98,17 +132,19 @@ class NodeObjects:
         for row in self._transient:  # the previous request is over
             self._clear(row)
         self._transient.clear()
+        if prepared is None or prepared.objects is not objects:
+            prepared = Prepared(objects, [identity(obj) for obj in objects], {})
+        infos = prepared.infos
         rows = self._rows
         out = []
         append = out.append
         touch = rows.move_to_end
-        for i, obj in enumerate(objects):
-            key = identity(obj)
+        for i, (obj, key) in enumerate(zip(objects, prepared.keys)):
             row = rows.get(key) if key is not None else None
             if row is None:
-                info = parse_node(obj, f"{field}[{i}]")
-                if info.images:  # checked by the parse; the view takes images from the cache
-                    info = replace(info, images=())
+                info = infos.get(i)
+                if info is None:
+                    info = _parse(obj, f"{field}[{i}]")
                 row = self._fill(info)
                 if key is None:  # not cacheable: a row for this request only
                     self._transient.append(row)
