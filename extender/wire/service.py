@@ -18,6 +18,7 @@ from extender.cache.whatif import WhatIfView
 from extender.engine.engine import Engine
 from extender.engine.verdicts import FilterVerdicts
 from extender.model.errors import BindError, InvalidInput
+from extender.model.limits import check_schedulable_size
 from extender.model.pod import PodInfo, parse_pod
 from extender.wire import protocol
 
@@ -89,6 +90,7 @@ class Service:
             raise InvalidInput("is required and must be a v1.Pod object", "Pod")
         try:
             pod = parse_pod(raw)
+            check_schedulable_size(pod)
         except InvalidInput as exc:
             raise InvalidInput(str(exc), "Pod") from None
         self.state.remember(pod)
