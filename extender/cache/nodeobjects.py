@@ -86,8 +86,11 @@ class NodeObjects:
         self._next = 0
         self.infos: list[NodeInfo | None] = [None] * capacity
         self.names = np.empty(capacity, object)
-        self.resource_col: dict[str, int] = {}
-        self.alloc: list[np.ndarray] = []
+        # allocatable: per resource the rows that have it, and a dense column only for
+        # the resources a policy asks about (objects may each bring resources of their
+        # own: a column per resource would cost resources x rows)
+        self._holders: dict[str, dict[int, int]] = {}
+        self._alloc: dict[str, np.ndarray] = {}
         self.unschedulable = np.zeros(capacity, bool)
         self.taint_set = np.zeros(capacity, np.int32)
         # append-only: a set id keeps its meaning for the life of the store
@@ -169,19 +172,27 @@ class NodeObjects:
             return grown(a, new)
 
         self.names = grow(self.names)
-        self.alloc = [grow(a) for a in self.alloc]
+        self._alloc = {res: grow(a) for res, a in self._alloc.items()}
         self.unschedulable = grow(self.unschedulable)
         self.taint_set = grow(self.taint_set)
         self.infos.extend([None] * (new - self.capacity))
         self._annotation_columns.clear()
         self.capacity = new
 
-    def _column(self, resource: str) -> np.ndarray:
-        col = self.resource_col.get(resource)
-        if col is None:
-            col = self.resource_col[resource] = len(self.alloc)
-            self.alloc.append(np.zeros(self.capacity, np.int64))
-        return self.alloc[col]
+    def alloc_column(self, resource: str) -> np.ndarray | None:
+        """Allocatable `resource` per row (0 where absent); None when no row has it.
+
+        Built from the rows holding the resource the first time it is asked for,
+        kept up to date from then on. Do not modify it."""
+        column = self._alloc.get(resource)
+        if column is None:
+            holders = self._holders.get(resource)
+            if not holders:
+                return None
+            column = np.zeros(self.capacity, np.int64)
+            column[list(holders)] = list(holders.values())
+            self._alloc[resource] = column
+        return column
 
     def _fill(self, info: NodeInfo) -> int:
         if self._free:
@@ -193,7 +204,13 @@ class NodeObjects:
         self.infos[row] = info
         self.names[row] = info.name
         for res, amount in info.allocatable:
-            self._column(res)[row] = amount
+            holders = self._holders.get(res)
+            if holders is None:
+                holders = self._holders[res] = {}
+            holders[row] = amount
+            column = self._alloc.get(res)
+            if column is not None:
+                column[row] = amount
         self.unschedulable[row] = info.unschedulable
         self.taint_set[row] = intern_taint_set(info.taints, self.taint_sets, self._taint_set_ids)
         self.labels.set_node(row, info.name, dict(info.labels))
@@ -206,8 +223,16 @@ class NodeObjects:
         info = self.infos[row]
         self.infos[row] = None
         self.names[row] = None
-        for a in self.alloc:
-            a[row] = 0
+        for res, _ in info.allocatable if info is not None else ():
+            holders = self._holders[res]
+            del holders[row]
+            if not holders:  # no row has it now: drop the resource (and its column)
+                del self._holders[res]
+                self._alloc.pop(res, None)
+            else:
+                column = self._alloc.get(res)
+                if column is not None:
+                    column[row] = 0
         self.unschedulable[row] = False
         self.taint_set[row] = 0
         self.labels.remove_node(row)
