@@ -1,0 +1,86 @@
+"""While a hostile request is in flight, an ordinary /filter still answers (issue 10, item 3).
+
+A real `podsift serve` (gunicorn, one worker, four threads) on loopback. One
+client sends the reporter's second shape again and again: a full-Nodes /filter
+of a pod with 10,000 tolerations over 1,000 Node objects with 30 taints each,
+every node its own taint set (2.6 MB; it held the state lock ~110 s on the
+reporter's machine). Meanwhile another client sends ordinary /filter requests
+by node name, each of which must be answered within a generous liveness bound
+(not a latency target: an ordinary answer takes milliseconds).
+"""
+
+from __future__ import annotations
+
+import http.client
+import threading
+
+import orjson
+
+from tests.helpers import node, pod
+from tests.server import Server
+
+NODES, TAINTS, TOLERATIONS = 1000, 30, 10_000
+LIVENESS_SECONDS = 15  # far above an ordinary /filter, far below the old lock hold
+HOSTILE_ROUNDS = 2
+
+
+def _post(port: int, path: str, body: bytes, timeout: float) -> tuple[int, bytes]:
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
+
+
+def test_an_ordinary_filter_answers_while_a_hostile_one_is_in_flight(tmp_path):
+    nodes = [
+        node(
+            f"node-{i}",
+            taints=[
+                {"key": f"t{(i * TAINTS + j) % TOLERATIONS}", "value": "v", "effect": "NoSchedule"}
+                for j in range(TAINTS)
+            ],
+        )
+        for i in range(NODES)
+    ]
+    snapshot = tmp_path / "cluster.json"
+    snapshot.write_bytes(orjson.dumps({"kind": "List", "items": nodes}))
+    tolerations = [
+        {"key": f"t{k}", "operator": "Equal", "value": "v", "effect": "NoSchedule"}
+        for k in range(TOLERATIONS)
+    ]
+    hostile = orjson.dumps(
+        {"Pod": pod("hostile", cpu="10m", tolerations=tolerations), "Nodes": {"items": nodes}}
+    )
+    ordinary = orjson.dumps(
+        {
+            "Pod": pod("ordinary", cpu="10m", tolerations=tolerations[:TAINTS]),
+            "NodeNames": [f"node-{i}" for i in range(10)],
+        }
+    )
+    server = Server(f"--snapshot={snapshot}")
+    try:
+        hostile_answers: list[tuple[int, bytes]] = []
+
+        def send_hostile() -> None:
+            for _ in range(HOSTILE_ROUNDS):
+                hostile_answers.append(_post(server.port, "/filter", hostile, timeout=300))
+
+        sender = threading.Thread(target=send_hostile, daemon=True)
+        sender.start()
+        answered = 0
+        while sender.is_alive():
+            # raises TimeoutError if the ordinary request waits past the bound
+            status, body = _post(server.port, "/filter", ordinary, timeout=LIVENESS_SECONDS)
+            assert status == 200
+            assert orjson.loads(body)["Error"] == ""
+            answered += 1
+        sender.join()
+        assert answered >= 1
+        assert [status for status, _ in hostile_answers] == [200] * HOSTILE_ROUNDS
+        last = orjson.loads(hostile_answers[-1][1])
+        assert last["Error"] == "" and len(last["Nodes"]["items"]) == NODES
+    finally:
+        server.stop()
