@@ -108,17 +108,28 @@ class _SetVerdicts:
             self.blocked = np.concatenate([self.blocked, np.zeros(extra, dtype=bool)])
             self.prefer = np.concatenate([self.prefer, np.zeros(extra, dtype=np.int64)])
             self.reasons.extend([""] * extra)
-        needed = np.unique(ids)
-        todo = needed[~self.judged[needed]].tolist()
-        for sid in todo:
-            taints = sets[sid]
-            bad = first_untolerated_taint(taints, self.filter_index)
-            self.blocked[sid] = bad is not None
-            self.reasons[sid] = "" if bad is None else untolerated_reason(bad)
-            self.prefer[sid] = count_intolerable_prefer_no_schedule(taints, self.score_index)
-        self.judged[needed] = True
+        pending = ~self.judged[ids]
+        if pending.any():
+            for sid in np.unique(ids[pending]).tolist():
+                self._judge(sid, sets[sid])
+        # Sets no candidate brought (a node's old taints, say) are judged too while
+        # that stays within the request's own size: once every set is judged, later
+        # requests take the O(1) path in TaintToleration._verdicts.
+        budget = len(ids) + 64
+        for sid in np.flatnonzero(~self.judged[:upto])[:budget].tolist():
+            budget -= len(sets[sid]) + 1
+            if budget < 0:
+                break
+            self._judge(sid, sets[sid])
         if self.judged[:upto].all():
             self.count = upto
+
+    def _judge(self, sid: int, taints: tuple[Taint, ...]) -> None:
+        bad = first_untolerated_taint(taints, self.filter_index)
+        self.blocked[sid] = bad is not None
+        self.reasons[sid] = "" if bad is None else untolerated_reason(bad)
+        self.prefer[sid] = count_intolerable_prefer_no_schedule(taints, self.score_index)
+        self.judged[sid] = True
 
 
 class TaintToleration(Policy):
