@@ -62,10 +62,13 @@ class WhatIfView(StateView):
         # freed[c] is what the victims give back of resource column c, per row
         self._freed: dict[int, np.ndarray] = {PODS: np.array(count, np.int64)}
         if rows:
-            by_col = np.zeros((len(table.resources), n), np.int64)
-            np.add.at(by_col, (np.array(cols), np.array(rows)), np.array(amounts, np.int64))
-            for col in set(cols):
-                self._freed[col] = by_col[col]
+            # one row per resource the victims hold, not per column the table has
+            used = {col: i for i, col in enumerate(dict.fromkeys(cols))}
+            by_col = np.zeros((len(used), n), np.int64)
+            at = np.fromiter(map(used.__getitem__, cols), np.intp, len(cols))
+            np.add.at(by_col, (at, np.array(rows)), np.array(amounts, np.int64))
+            for col, i in used.items():
+                self._freed[col] = by_col[i]
         self._freed_nonzero = {
             "cpu": np.array(nz_cpu, np.int64),
             "memory": np.array(nz_mem, np.int64),

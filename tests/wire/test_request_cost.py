@@ -516,3 +516,24 @@ def test_distinct_resources_per_node_object_are_linear():
     build(10)()
     small, large = allocated(build(150)), allocated(build(600))
     assert large / small <= LINEAR
+
+
+def test_preempt_memory_follows_the_victims_resources_not_the_tables_columns():
+    # the table may know many resources (nodes offering devices); the what-if view
+    # keeps a freed column only for those the victims hold
+    def build(n: int) -> Callable[[], Any]:
+        extra = {f"example.com/dev-{k}": "1" for k in range(n)}
+        nodes = [node(f"n{i}", extra=extra) for i in range(200)]
+        victims = [pod(f"v{i}", cpu="1", node_name=f"n{i}", uid=f"v{i}") for i in range(200)]
+        svc = service(nodes, victims)
+        args = {
+            "Pod": pod("p", cpu="4"),
+            "NodeNameToMetaVictims": {
+                f"n{i}": {"Pods": [{"UID": f"v{i}"}], "NumPDBViolations": 0} for i in range(200)
+            },
+        }
+        return lambda: svc.preempt(args)
+
+    build(5)()
+    small, large = allocated(build(100)), allocated(build(400))
+    assert large / small <= 1.5
