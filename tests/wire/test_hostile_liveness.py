@@ -60,7 +60,9 @@ def test_an_ordinary_filter_answers_while_a_hostile_one_is_in_flight(tmp_path):
             "NodeNames": [f"node-{i}" for i in range(10)],
         }
     )
-    server = Server(f"--snapshot={snapshot}")
+    # the body limit is not what this test is about: room for the 2.6 MB body whatever
+    # the default
+    server = Server(f"--snapshot={snapshot}", f"--max-body={16 * 2**20}")
     try:
         hostile_answers: list[tuple[int, bytes]] = []
 
