@@ -20,7 +20,13 @@ from extender.cache.columns import (
     intern_taint_set,
 )
 from extender.cache.labelindex import LabelIndex
-from extender.model.hostports import HostPort, ip_conflicts, sanitize
+from extender.model.hostports import (
+    WILDCARD_IP,
+    HostPort,
+    group_conflicts,
+    sanitize,
+    wanted_by_key,
+)
 from extender.model.node import NodeInfo
 from extender.model.taints import Taint
 
@@ -278,15 +284,32 @@ class NodeTable:
         return ""
 
     def port_conflict_mask(self, wanted: tuple[HostPort, ...]) -> np.ndarray:
-        """Per-node-id mask, read-only: the node already uses one of the wanted host ports."""
+        """Per-node-id mask, read-only: the node already uses one of the wanted host ports.
+
+        Each (protocol, port) the pod wants is looked up once and each node using
+        it judged by one set operation: the cost is the pod's distinct ports plus
+        the (port, node) pairs in use among them, never ports x nodes."""
         mask = np.zeros(self.capacity, bool)
-        for p in wanted:
-            ip, proto, port = sanitize(p)
-            by_node = self.ports.get((proto, port))
-            if not by_node:
-                continue
-            for nid, ips in by_node.items():
-                if ip_conflicts(ip, ips):
-                    mask[nid] = True
+        for nid in self.port_conflict_keys(wanted):
+            mask[nid] = True
         mask.flags.writeable = False
         return mask
+
+    def port_conflict_keys(self, wanted: tuple[HostPort, ...]) -> dict[int, list[tuple[str, int]]]:
+        """Node id -> the (protocol, port) keys on which the wanted host ports conflict
+        there (only nodes with a conflict); same cost as `port_conflict_mask`."""
+        out: dict[int, list[tuple[str, int]]] = {}
+        ports = self.ports
+        for key, ips in wanted_by_key(wanted).items():
+            by_node = ports.get(key)
+            if not by_node:
+                continue
+            everywhere = WILDCARD_IP in ips  # conflicts with any IP in use
+            for nid, used in by_node.items():
+                if everywhere or group_conflicts(ips, used):
+                    found = out.get(nid)
+                    if found is None:
+                        out[nid] = [key]
+                    else:
+                        found.append(key)
+        return out

@@ -13,7 +13,7 @@ import threading
 from typing import Any, NamedTuple
 
 from extender.cache.gcpolicy import FreezeAfter
-from extender.cache.nodeobjects import NodeObjects
+from extender.cache.nodeobjects import NodeObjects, Prepared
 from extender.cache.nodetable import NodeTable
 from extender.cache.podindex import PodRecord, PodsByNode
 from extender.cache.podmemory import POD_BYTES, PodMemory
@@ -459,12 +459,21 @@ class ClusterState:
         ids, known, unknown, contiguous = self.resolve(names)
         return StateView(self.table, ids, contiguous), known, unknown
 
-    def view_of_objects(self, nodes: list[Any]) -> tuple[ObjectsView, list[int] | None, list[str]]:
+    def prepare_objects(self, nodes: list[Any]) -> Prepared:
+        """Call WITHOUT the lock, before `view_of_objects(nodes, prepared)`: the
+        objects' identities and the parse of those not cached, so the lock is held
+        only for what needs it (InvalidInput names the first malformed item)."""
+        return self.node_objects.prepare(nodes, "Nodes.items")
+
+    def view_of_objects(
+        self, nodes: list[Any], prepared: Prepared | None = None
+    ) -> tuple[ObjectsView, list[int] | None, list[str]]:
         """A NodeView of full Node objects (authoritative for their own fields).
 
         Call with the lock held. Each object is parsed once per identity and kept
         as a row of `self.node_objects` (cache/nodeobjects.py), bounded to a few
-        times the cluster's node count; InvalidInput names a malformed item."""
+        times the cluster's node count; InvalidInput names a malformed item.
+        `prepared` (from `prepare_objects`, outside the lock) spares the parsing."""
         limit = max(OBJECT_ROWS_MIN, OBJECT_ROWS_PER_NODE * len(self.table))
         if (
             self.node_objects.parsed > OBJECT_ROWS_RENEW * limit
@@ -476,7 +485,7 @@ class ClusterState:
         objects = self.node_objects
         parsed = objects.parsed
         try:
-            rows = objects.rows_of(nodes, "Nodes.items", limit, OBJECT_ROWS_BYTES)
+            rows = objects.rows_of(nodes, "Nodes.items", limit, OBJECT_ROWS_BYTES, prepared)
         finally:
             self._gc.note(objects.parsed - parsed)  # rows are long-lived, like pod records
         names = objects.names[rows].tolist()

@@ -11,7 +11,7 @@ import numpy as np
 from extender.cache.nodetable import PODS, NodeTable
 from extender.cache.podindex import PodRecord
 from extender.cache.view import NodeView, StateView, read_only
-from extender.model.hostports import HostPort, ip_conflicts, sanitize
+from extender.model.hostports import HostPort, group_conflicts, sanitize, wanted_by_key
 
 
 class WhatIfView(StateView):
@@ -38,7 +38,8 @@ class WhatIfView(StateView):
         rows: list[int] = []
         cols: list[int] = []
         amounts: list[int] = []
-        self._port_rows: dict[int, list[tuple[str, str, int]]] = {}
+        # row -> (protocol, port) -> the victims' sanitized IPs on it, with multiplicity
+        self._port_rows: dict[int, dict[tuple[str, int], Counter]] = {}
         for row, recs in enumerate(victims):
             if not recs:
                 continue
@@ -52,16 +53,22 @@ class WhatIfView(StateView):
                     cols.append(col)
                     amounts.append(amount)
                 if r.ports:
-                    self._port_rows.setdefault(row, []).extend(sanitize(p) for p in r.ports)
+                    freed = self._port_rows.setdefault(row, {})
+                    for p in r.ports:
+                        ip, proto, port = sanitize(p)
+                        freed.setdefault((proto, port), Counter())[ip] += 1
             nz_cpu[row] = cpu
             nz_mem[row] = mem
         # freed[c] is what the victims give back of resource column c, per row
         self._freed: dict[int, np.ndarray] = {PODS: np.array(count, np.int64)}
         if rows:
-            by_col = np.zeros((len(table.resources), n), np.int64)
-            np.add.at(by_col, (np.array(cols), np.array(rows)), np.array(amounts, np.int64))
-            for col in set(cols):
-                self._freed[col] = by_col[col]
+            # one row per resource the victims hold, not per column the table has
+            used = {col: i for i, col in enumerate(dict.fromkeys(cols))}
+            by_col = np.zeros((len(used), n), np.int64)
+            at = np.fromiter(map(used.__getitem__, cols), np.intp, len(cols))
+            np.add.at(by_col, (at, np.array(rows)), np.array(amounts, np.int64))
+            for col, i in used.items():
+                self._freed[col] = by_col[i]
         self._freed_nonzero = {
             "cpu": np.array(nz_cpu, np.int64),
             "memory": np.array(nz_mem, np.int64),
@@ -93,24 +100,27 @@ class WhatIfView(StateView):
         if not self._port_rows or not conflicts.any():
             return conflicts
         # Evicting pods only frees ports: re-judge the rows that conflict now and
-        # lose some host port with their victims, against what the rest still use.
-        wanted = [sanitize(p) for p in host_ports]
-        table_ports = self._t.ports
+        # lose some host port with their victims. Only the (protocol, port) keys
+        # that conflict there can change, each judged once against what the rest
+        # still use: the work follows the conflicts and the victims, not the
+        # pod's ports times the rows.
+        wanted = wanted_by_key(host_ports)
+        at = self._t.ports
+        keys_by_nid = self._t.port_conflict_keys(host_ports)
         out = conflicts.copy()
         for row, freed in self._port_rows.items():
             if not out[row]:
                 continue
             nid = int(self.ids[row])
             conflict = False
-            for ip, proto, port in wanted:
-                in_use = table_ports.get((proto, port), {}).get(nid)
-                if not in_use:
-                    continue
-                left = Counter(in_use)
-                left.subtract(
-                    v_ip for v_ip, v_proto, v_port in freed if (v_proto, v_port) == (proto, port)
-                )
-                if ip_conflicts(ip, +left):
+            for key in keys_by_nid.get(nid, ()):
+                gone = freed.get(key)
+                if gone is None:
+                    conflict = True
+                    break
+                left = Counter(at[key][nid])
+                left.subtract(gone)
+                if group_conflicts(wanted[key], +left):
                     conflict = True
                     break
             out[row] = conflict

@@ -36,7 +36,7 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import orjson
@@ -185,6 +185,12 @@ class _Compiled:
 ParseErrors = tuple[tuple[str, str], ...]  # (field path, message) per problem, in order
 
 
+def _size(terms: Iterable[Term]) -> int:
+    """Requirements left after deduplication: what evaluating a selector costs per node
+    (`size` of a compiled selector; see extender.model.limits)."""
+    return sum(len(t.requirements) + len(t.fields) for t in terms)
+
+
 def describe_errors(errors: ParseErrors) -> str:
     """One line naming every problem: "path: message; path: message"."""
     return "; ".join(f"{path}: {message}" for path, message in errors)
@@ -197,12 +203,13 @@ class CompiledNodeSelector(_Compiled):
     they are part of the key, so two selectors differing in them stay distinct.
     """
 
-    __slots__ = ("terms", "errors")
+    __slots__ = ("terms", "errors", "size")
 
     def __init__(self, terms: tuple[Term, ...], errors: ParseErrors = ()) -> None:
         terms = tuple(sorted({t.key: t for t in terms}.values(), key=lambda t: t.key))
         object.__setattr__(self, "terms", terms)
         object.__setattr__(self, "errors", errors)
+        object.__setattr__(self, "size", _size(terms))
         super().__init__(("NodeSelector", tuple(t.key for t in terms), errors))
 
     def matches(self, labels: Mapping[str, str], name: str) -> bool:
@@ -220,7 +227,7 @@ class CompiledPreferredTerms(_Compiled):
     upstream cannot score a pod with any of them, so a scorer must report them.
     """
 
-    __slots__ = ("terms", "errors")
+    __slots__ = ("terms", "errors", "size")
 
     def __init__(
         self, weighted_terms: tuple[tuple[int, Term], ...], errors: ParseErrors = ()
@@ -232,6 +239,7 @@ class CompiledPreferredTerms(_Compiled):
         terms = tuple((w, t) for w, t in sorted(merged.values(), key=lambda e: e[1].key))
         object.__setattr__(self, "terms", terms)
         object.__setattr__(self, "errors", errors)
+        object.__setattr__(self, "size", _size(t for _, t in terms))
         super().__init__(("Preferred", tuple((t.key, w) for w, t in terms), errors))
 
     def weight(self, labels: Mapping[str, str], name: str) -> int:

@@ -11,6 +11,7 @@ from typing import Any, Protocol
 
 import numpy as np
 
+from extender.cache.nodeobjects import Prepared
 from extender.cache.podindex import PodRecord
 from extender.cache.state import ClusterState
 from extender.cache.view import NodeView
@@ -19,6 +20,7 @@ from extender.engine.engine import Engine
 from extender.engine.verdicts import FilterVerdicts
 from extender.model.errors import BindError, InvalidInput
 from extender.model.fields import as_integer
+from extender.model.limits import check_schedulable_size
 from extender.model.pod import PodInfo, parse_pod
 from extender.wire import protocol
 
@@ -95,13 +97,25 @@ class Service:
             raise InvalidInput("is required and must be a v1.Pod object", "Pod")
         try:
             pod = parse_pod(raw)
+            check_schedulable_size(pod)
         except InvalidInput as exc:
             raise InvalidInput(str(exc), "Pod") from None
         self.state.remember(pod)
         return pod
 
-    def candidates(self, args: dict) -> Candidates:
-        """Call with the state lock held."""
+    def prepare(self, args: dict) -> Prepared | None:
+        """Call WITHOUT the state lock: for a request of full Node objects, their
+        identities and the parse of those not cached yet (InvalidInput names a
+        malformed one), so parsing changed nodes never holds every other verb up."""
+        if args.get("NodeNames") is not None:
+            return None
+        nodes = args.get("Nodes")
+        if not isinstance(nodes, dict) or not isinstance(nodes.get("items"), list):
+            return None  # `candidates` says what is wrong
+        return self.state.prepare_objects(nodes["items"])
+
+    def candidates(self, args: dict, prepared: Prepared | None = None) -> Candidates:
+        """Call with the state lock held (after `prepare`, without it)."""
         names = args.get("NodeNames")
         nodes = args.get("Nodes")
         if names is not None and nodes is not None:
@@ -129,15 +143,16 @@ class Service:
             items = []  # Go decodes a null or absent items as no nodes
         if not isinstance(items, list):
             raise InvalidInput("must be a v1.NodeList with an items array", "Nodes")
-        view, known, unknown = self.state.view_of_objects(items)
+        view, known, unknown = self.state.view_of_objects(items, prepared)
         return Candidates(view, known, unknown, None, items)
 
     # ---- verbs -----------------------------------------------------------
     def filter(self, args: Any) -> dict[str, Any]:
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
+        prepared = self.prepare(args)
         with self.state.lock:
-            c = self.candidates(args)
+            c = self.candidates(args, prepared)
             outcome = self.engine.filter(pod, c.view)
             if c.objects is None:
                 self._verdicts.record(self.state, pod, c.view.ids, outcome.passed)
@@ -167,8 +182,9 @@ class Service:
         """(names in the order sent, 0..10 score per name)."""
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
+        prepared = self.prepare(args)
         with self.state.lock:
-            c, scores = self._scores(pod, args)
+            c, scores = self._scores(pod, args, prepared)
             if c.known is None:
                 return c.view.names, scores
         full = np.zeros(len(c.names_sent()), np.int64)
@@ -180,8 +196,9 @@ class Service:
         only a node podsift does not know (score 0) is encoded on the spot."""
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
+        prepared = self.prepare(args)
         with self.state.lock:
-            c, scores = self._scores(pod, args)
+            c, scores = self._scores(pod, args, prepared)
             parts = self._fragments.gather(self.state.table, c.view.ids, scores)
         if c.known is not None:
             sent: list[bytes | None] = [None] * len(c.names_sent())
@@ -193,9 +210,11 @@ class Service:
             ]
         return protocol.join_fragments(parts)
 
-    def _scores(self, pod: PodInfo, args: dict) -> tuple[Candidates, np.ndarray]:
+    def _scores(
+        self, pod: PodInfo, args: dict, prepared: Prepared | None
+    ) -> tuple[Candidates, np.ndarray]:
         """The candidates and their 0..10 scores; call with the state lock held."""
-        c = self.candidates(args)
+        c = self.candidates(args, prepared)
         passed = None
         if c.objects is None:
             passed = self._verdicts.lookup(self.state, pod, c.view.ids)
@@ -204,8 +223,9 @@ class Service:
     def explain(self, args: Any) -> dict[str, Any]:
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
+        prepared = self.prepare(args)
         with self.state.lock:
-            c = self.candidates(args)
+            c = self.candidates(args, prepared)
             entries = self.engine.explain(pod, c.view)
         if c.known is None:
             return {"nodes": entries}

@@ -44,8 +44,14 @@ class ImageLocality(Policy):
         total = nodes.total_nodes
         if nodes.n == 0 or total <= 0:
             return sums
+        # each distinct image once, times the containers naming it: a pod of 10,000
+        # containers of one image costs one column, not 10,000
+        counts: dict[str, int] = {}
         for image in images:
+            counts[image] = counts.get(image, 0) + 1
+        for image, times in counts.items():
             have = nodes.image_spread(image)
             if have > 0:
-                sums += mul_div(nodes.image_sizes(image), have, total)
+                scaled = mul_div(nodes.image_sizes(image), have, total)
+                sums += scaled if times == 1 else scaled * times
         return calculate_priority(sums, len(images))
