@@ -41,9 +41,11 @@ from extender.model import selectors
 from extender.model.documents import decode_json_or_yaml
 from extender.model.errors import ConfigError
 from extender.wire import metrics
+from extender.wire.access import ClientAllowList
 from extender.wire.app import DEFAULT_MAX_BODY, ExtenderApp
 from extender.wire.restarts import WorkerRestarts
 from extender.wire.service import Service, SnapshotBinder
+from extender.wire.worker import worker_class
 
 log = logging.getLogger("podsift.server")
 
@@ -64,6 +66,8 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+    # client identities (subject CN, DNS or URI SAN) that may call the verbs; empty: any
+    tls_client_allow: tuple[str, ...] = ()
     log_level: str = "info"
     log_format: str = "text"
     profile: str | None = None  # the KubeSchedulerConfiguration profile to serve
@@ -72,6 +76,7 @@ class ServeOptions:
     # fills it with a synthetic cluster (bench.workload), so serving never imports bench.
     items: list[dict] | None = None
     keepalive: int = 75
+    read_timeout: int = 10  # seconds for a TLS handshake, or a request's headers and body
 
 
 @dataclass
@@ -235,7 +240,8 @@ class PodsiftServer(BaseApplication):
         settings: dict[str, Any] = {
             "bind": [o.listen],
             "workers": 1,
-            "worker_class": "gthread",
+            # gthread's thread pool; the poller waits for whole requests (wire/worker.py)
+            "worker_class": worker_class(o.max_body, o.read_timeout),
             "threads": o.threads,
             "keepalive": o.keepalive,
             "timeout": 120,
@@ -268,7 +274,10 @@ class PodsiftServer(BaseApplication):
             self.restarts.worker_started()
             for note in self.restarts.readiness_notes():
                 log.error("%s", note)
+        app: Any
         app, _ = build_app(self.opts, self.prepared, self.restarts)
+        if self.opts.tls_client_allow:
+            app = ClientAllowList(app, self.opts.tls_client_allow)
         if self.opts.cpu_profile:
             app = ProfiledApp(app, self.opts.cpu_profile)
         self.application = app
@@ -292,6 +301,11 @@ def serve(opts: ServeOptions) -> int:
     for path in (opts.snapshot, opts.kubeconfig, opts.tls_cert, opts.tls_key, opts.tls_client_ca):
         if path and not os.path.isfile(path):
             raise ConfigError(f"file not found: {path}")
+    if opts.tls_client_allow:
+        if not opts.tls_client_ca:
+            raise ConfigError("--tls-client-allow needs --tls-client-ca (mutual TLS)")
+        if not all(name.strip() for name in opts.tls_client_allow):
+            raise ConfigError("--tls-client-allow: an identity must not be empty")
     prepared = prepare(opts)  # a bad snapshot or kubeconfig fails here, in one line
     prepared.config = config
     restarts = WorkerRestarts(opts.snapshot, binds_are_state=prepared.state is not None)
