@@ -1,7 +1,7 @@
 """The calibration endpoint: what HTTP itself costs, with no extender behind it.
 
 A bare WSGI callable, run under the same gunicorn settings as `podsift serve`
-(one gthread worker, same thread count, keep-alive 75 s) and driven by the
+(one worker of podsift's class, same thread count, keep-alive 75 s) and driven by the
 same client with the same workload. Exactly what it does per request:
 
 - reads the whole body and parses it with orjson (as any extender must);

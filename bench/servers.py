@@ -148,9 +148,14 @@ def podsift_command(
     return command
 
 
+# podsift serve's worker class (gthread that waits for whole requests in its poller)
+CALIBRATION_WORKER = "extender.wire.worker.PodsiftWorker"
+
+
 def calibration_command(port: int, threads: int) -> list[str]:
     """The bare WSGI echo app under the same gunicorn settings as `podsift serve`."""
-    command = [sys.executable, "-m", "gunicorn", "--worker-class", "gthread", "--workers", "1"]
+    command = [sys.executable, "-m", "gunicorn", "--worker-class", CALIBRATION_WORKER]
+    command += ["--workers", "1"]
     command += ["--threads", str(threads), "--keep-alive", str(KEEPALIVE_S)]
     command += ["--bind", f"127.0.0.1:{port}", "--log-level", "warning"]
     if _gunicorn_has_control_socket():

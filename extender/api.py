@@ -37,6 +37,7 @@ from extender.model.taints import (
     PREFER_NO_SCHEDULE,
     Taint,
     Toleration,
+    TolerationIndex,
     tolerations_tolerate,
 )
 
@@ -65,6 +66,7 @@ __all__ = [
     # helpers with kube-scheduler's semantics
     "default_normalize_score",
     "tolerations_tolerate",
+    "TolerationIndex",
     "NO_SCHEDULE",
     "PREFER_NO_SCHEDULE",
     "NO_EXECUTE",

@@ -45,6 +45,21 @@ def _serve_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--tls-key", help="private key of --tls-cert (PEM)")
     p.add_argument("--tls-client-ca", help="require client certificates signed by this CA")
     p.add_argument(
+        "--tls-client-allow",
+        action="append",
+        metavar="IDENTITY",
+        help="with --tls-client-ca: only a client certificate with this subject CN, DNS SAN "
+        "or URI SAN may call the verbs and /explain (403 otherwise); repeat for several",
+    )
+    p.add_argument(
+        "--read-timeout",
+        type=positive,
+        default=ServeOptions.read_timeout,
+        metavar="SECONDS",
+        help="a connection's TLS handshake, or a request's headers and body, must arrive "
+        "within this time (then it is closed)",
+    )
+    p.add_argument(
         "--log-level", default="info", choices=["debug", "info", "warning", "error", "critical"]
     )
     p.add_argument("--log-format", default="text", choices=["text", "json"])
@@ -100,6 +115,8 @@ def main(argv: list[str] | None = None) -> int:
                     tls_cert=args.tls_cert,
                     tls_key=args.tls_key,
                     tls_client_ca=args.tls_client_ca,
+                    tls_client_allow=tuple(args.tls_client_allow or ()),
+                    read_timeout=args.read_timeout,
                     log_level=args.log_level,
                     log_format=args.log_format,
                     profile=args.profile,

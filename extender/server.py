@@ -41,8 +41,11 @@ from extender.model import selectors
 from extender.model.documents import decode_json_or_yaml
 from extender.model.errors import ConfigError
 from extender.wire import metrics
+from extender.wire.access import ClientAllowList
 from extender.wire.app import DEFAULT_MAX_BODY, ExtenderApp
+from extender.wire.restarts import WorkerRestarts
 from extender.wire.service import Service, SnapshotBinder
+from extender.wire.worker import worker_class
 
 log = logging.getLogger("podsift.server")
 
@@ -63,6 +66,8 @@ class ServeOptions:
     tls_cert: str | None = None
     tls_key: str | None = None
     tls_client_ca: str | None = None
+    # client identities (subject CN, DNS or URI SAN) that may call the verbs; empty: any
+    tls_client_allow: tuple[str, ...] = ()
     log_level: str = "info"
     log_format: str = "text"
     profile: str | None = None  # the KubeSchedulerConfiguration profile to serve
@@ -71,6 +76,7 @@ class ServeOptions:
     # fills it with a synthetic cluster (bench.workload), so serving never imports bench.
     items: list[dict] | None = None
     keepalive: int = 75
+    read_timeout: int = 10  # seconds for a TLS handshake, or a request's headers and body
 
 
 @dataclass
@@ -79,6 +85,10 @@ class Prepared:
 
     state: ClusterState | None = None  # snapshot or synthetic cluster, loaded and ready
     api: Any = None  # live mode: the loaded API client (no connection opened yet)
+    # The policy configuration the master checked: a restarted worker uses it rather
+    # than reading a file that may have changed or gone since (it would fail to boot,
+    # and gunicorn would then stop the whole server).
+    config: Any = None
 
 
 def prepare(opts: ServeOptions) -> Prepared:
@@ -143,16 +153,22 @@ def load_live_api(opts: ServeOptions) -> Any:
     return api
 
 
-def build_app(opts: ServeOptions, prepared: Prepared | None = None) -> tuple[ExtenderApp, Any]:
+def build_app(
+    opts: ServeOptions, prepared: Prepared | None = None, restarts: WorkerRestarts | None = None
+) -> tuple[ExtenderApp, Any]:
     """Build engine and app around the prepared source (prepared here when None; the
-    threads of live mode start here, in the worker); returns (app, watcher or None)."""
-    engine = Engine(load_configuration(opts.config, opts.profile))
+    threads of live mode start here, in the worker); returns (app, watcher or None).
+    `restarts` counts binds held only in memory and adds its notes to /readyz."""
+    if prepared is not None and prepared.config is not None:
+        engine = Engine(prepared.config)
+    else:
+        engine = Engine(load_configuration(opts.config, opts.profile))
     if prepared is None:
         prepared = prepare(opts)
     watcher = None
     if prepared.state is not None:
         state = prepared.state
-        binder: Any = SnapshotBinder(state)
+        binder: Any = SnapshotBinder(state, restarts.bind_applied if restarts else None)
     else:
         from extender.live.binder import ApiBinder
         from extender.live.watcher import ClusterWatcher
@@ -168,11 +184,17 @@ def build_app(opts: ServeOptions, prepared: Prepared | None = None) -> tuple[Ext
         log.info("watching the API server (%s)", state.source)
     metrics.register_source("cache", state.stats)
     metrics.register_source("selectors", selectors.cache_stats)
+    metrics.register_source("memo", metrics.memo_source)
+    if restarts is not None:
+        metrics.register_source("worker", restarts.stats)
     # The long-lived state is made once; freezing it keeps full GC passes from
     # walking it on every collection (a pause the extender timeout cannot afford).
     freeze_long_lived()
     app = ExtenderApp(
-        Service(state, engine, binder), path_prefix=opts.path_prefix, max_body=opts.max_body
+        Service(state, engine, binder),
+        path_prefix=opts.path_prefix,
+        max_body=opts.max_body,
+        readiness_notes=restarts.readiness_notes if restarts else None,
     )
     return app, watcher
 
@@ -201,9 +223,15 @@ class ProfiledApp:
 
 
 class PodsiftServer(BaseApplication):
-    def __init__(self, opts: ServeOptions, prepared: Prepared | None = None) -> None:
+    def __init__(
+        self,
+        opts: ServeOptions,
+        prepared: Prepared | None = None,
+        restarts: WorkerRestarts | None = None,
+    ) -> None:
         self.opts = opts
         self.prepared = prepared
+        self.restarts = restarts  # made in the master, shared by every worker it forks
         self.application: Any = None
         super().__init__()
 
@@ -212,7 +240,8 @@ class PodsiftServer(BaseApplication):
         settings: dict[str, Any] = {
             "bind": [o.listen],
             "workers": 1,
-            "worker_class": "gthread",
+            # gthread's thread pool; the poller waits for whole requests (wire/worker.py)
+            "worker_class": worker_class(o.max_body, o.read_timeout),
             "threads": o.threads,
             "keepalive": o.keepalive,
             "timeout": 120,
@@ -241,7 +270,14 @@ class PodsiftServer(BaseApplication):
             self.cfg.set(key, value)
 
     def load(self) -> Any:
-        app, _ = build_app(self.opts, self.prepared)
+        if self.restarts is not None:
+            self.restarts.worker_started()
+            for note in self.restarts.readiness_notes():
+                log.error("%s", note)
+        app: Any
+        app, _ = build_app(self.opts, self.prepared, self.restarts)
+        if self.opts.tls_client_allow:
+            app = ClientAllowList(app, self.opts.tls_client_allow)
         if self.opts.cpu_profile:
             app = ProfiledApp(app, self.opts.cpu_profile)
         self.application = app
@@ -265,9 +301,16 @@ def serve(opts: ServeOptions) -> int:
     for path in (opts.snapshot, opts.kubeconfig, opts.tls_cert, opts.tls_key, opts.tls_client_ca):
         if path and not os.path.isfile(path):
             raise ConfigError(f"file not found: {path}")
+    if opts.tls_client_allow:
+        if not opts.tls_client_ca:
+            raise ConfigError("--tls-client-allow needs --tls-client-ca (mutual TLS)")
+        if not all(name.strip() for name in opts.tls_client_allow):
+            raise ConfigError("--tls-client-allow: an identity must not be empty")
     prepared = prepare(opts)  # a bad snapshot or kubeconfig fails here, in one line
+    prepared.config = config
+    restarts = WorkerRestarts(opts.snapshot, binds_are_state=prepared.state is not None)
     if prepared.state is not None:
         freeze_long_lived()  # before the fork: the worker's GC then leaves these pages shared
     # the synthetic items are in the state now; neither process needs the raw dicts
-    PodsiftServer(replace(opts, items=None), prepared).run()
+    PodsiftServer(replace(opts, items=None), prepared, restarts).run()
     return 0

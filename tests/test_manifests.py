@@ -44,6 +44,7 @@ K8S_KINDS = {
     "Role": "rbac.authorization.k8s.io/v1",
     "RoleBinding": "rbac.authorization.k8s.io/v1",
     "PodDisruptionBudget": "policy/v1",
+    "NetworkPolicy": "networking.k8s.io/v1",
 }
 CLUSTER_SCOPED = {"Namespace", "ClusterRole", "ClusterRoleBinding"}
 
@@ -705,6 +706,43 @@ def test_mtls_files_come_from_the_documented_secrets():
         volume, inside = mount_of(podsift_deployment, podsift, flag(podsift, name))
         assert volume["secret"]["secretName"] == "podsift-server-tls"
         assert inside == file_name
+
+
+def test_only_the_scheduler_pods_reach_podsifts_port():
+    """Standalone: podsift's Service is reachable from any pod unless a NetworkPolicy
+    says otherwise; only the second kube-scheduler's pods may connect."""
+    objects = render("standalone")
+    podsift = find(objects, "Deployment", "podsift")
+    scheduler = find(objects, "Deployment", "podsift-scheduler")
+    (policy,) = [o for o in objects if o["kind"] == "NetworkPolicy"]
+    assert policy["metadata"]["namespace"] == podsift["metadata"]["namespace"]
+    spec = policy["spec"]
+    podsift_labels = podsift["spec"]["template"]["metadata"]["labels"]
+    scheduler_labels = scheduler["spec"]["template"]["metadata"]["labels"]
+    selects = spec["podSelector"]["matchLabels"]
+    assert selects.items() <= podsift_labels.items()
+    assert not selects.items() <= scheduler_labels.items()
+    assert spec["policyTypes"] == ["Ingress"]  # egress open: the API server
+    (rule,) = spec["ingress"]
+    (source,) = rule["from"]
+    assert set(source) == {"podSelector"}  # this namespace only, no ipBlock
+    allowed = source["podSelector"]["matchLabels"]
+    assert allowed.items() <= scheduler_labels.items()
+    assert not allowed.items() <= podsift_labels.items()
+    (port,) = rule["ports"]
+    (container_port,) = container(podsift, "podsift")["ports"]
+    assert port["protocol"] == "TCP"
+    assert port["port"] in (container_port["containerPort"], container_port["name"])
+    listen = flag(container(podsift, "podsift"), "listen")
+    assert listen.endswith(f":{container_port['containerPort']}")
+
+
+def test_standalone_allows_the_scheduler_certificate_the_readme_issues():
+    podsift = container(find(render("standalone"), "Deployment", "podsift"), "podsift")
+    allowed = [a.split("=", 1)[1] for a in podsift["args"] if a.startswith("--tls-client-allow=")]
+    readme = (ROOT / "README.md").read_text()
+    client_cn = re.search(r'-subj "/CN=([^"]+)" -keyout client\.key', readme).group(1)
+    assert allowed == [client_cn]
 
 
 def test_podsift_containers_are_hardened_and_probed(rendered):

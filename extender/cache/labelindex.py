@@ -15,8 +15,8 @@ from collections.abc import Callable, Mapping
 from typing import Any
 
 import numpy as np
-from cachetools import LRUCache
 
+from extender.model.memo import Memo
 from extender.model.selectors import (
     DOES_NOT_EXIST,
     EXISTS,
@@ -34,14 +34,22 @@ _ABSENT = -1
 
 
 class _Column:
-    """One label key (or the node name): a value id per node, -1 where absent."""
+    """One label key (or the node name): a value id per node, -1 where absent.
 
-    __slots__ = ("ids", "numbers", "number_ok", "value_ids", "value_numbers")
+    Kept sparse (`rows`: node id -> value id) until a selector or a plugin reads
+    the key, then also as dense arrays over every node id, kept up to date from
+    then on. Node objects may each bring label keys of their own (any caller can
+    send such objects), and a dense column per key would cost keys x nodes in
+    time and memory; only the keys something asks about pay for a dense column.
+    """
 
-    def __init__(self, capacity: int) -> None:
-        self.ids = np.full(capacity, _ABSENT, dtype=np.int32)
-        self.numbers = np.zeros(capacity, dtype=np.int64)
-        self.number_ok = np.zeros(capacity, dtype=bool)
+    __slots__ = ("rows", "_ids", "_numbers", "_number_ok", "value_ids", "value_numbers")
+
+    def __init__(self) -> None:
+        self.rows: dict[int, int] = {}
+        self._ids: np.ndarray | None = None
+        self._numbers: np.ndarray | None = None
+        self._number_ok: np.ndarray | None = None
         self.value_ids: dict[str, int] = {}
         self.value_numbers: list[int | None] = []
 
@@ -52,44 +60,61 @@ class _Column:
             self.value_numbers.append(parse_label_int(value))
         return vid
 
+    def dense(self, capacity: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """(value ids, numeric values, numeric?) per node id, built on first use."""
+        if self._ids is None:
+            ids = np.full(capacity, _ABSENT, dtype=np.int32)
+            numbers = np.zeros(capacity, dtype=np.int64)
+            number_ok = np.zeros(capacity, dtype=bool)
+            if self.rows:
+                rows = np.fromiter(self.rows, np.int64, len(self.rows))
+                vids = np.fromiter(self.rows.values(), np.int32, len(self.rows))
+                known = np.array([n is not None for n in self.value_numbers], dtype=bool)
+                values = np.array([n or 0 for n in self.value_numbers], dtype=np.int64)
+                ids[rows] = vids
+                number_ok[rows] = known[vids]
+                numbers[rows] = values[vids]
+            self._ids, self._numbers, self._number_ok = ids, numbers, number_ok
+        return self._ids, self._numbers, self._number_ok  # type: ignore[return-value]
+
     def set(self, row: int, value: str) -> None:
         vid = self.value_id(value)
-        self.ids[row] = vid
-        number = self.value_numbers[vid]
-        self.number_ok[row] = number is not None
-        self.numbers[row] = 0 if number is None else number
+        self.rows[row] = vid
+        if self._ids is not None:
+            self._ids[row] = vid
+            number = self.value_numbers[vid]
+            self._number_ok[row] = number is not None  # type: ignore[index]
+            self._numbers[row] = 0 if number is None else number  # type: ignore[index]
 
     def fill(self, rows: list[int], vids: list[int]) -> None:
         """Set many rows at once (bulk build)."""
-        if not rows:
-            return
-        numbers = self.value_numbers
-        vids_array = np.array(vids, dtype=np.int32)
-        value_ok = np.array([n is not None for n in numbers], dtype=bool)
-        value_numbers = np.array([0 if n is None else n for n in numbers], dtype=np.int64)
-        self.ids[rows] = vids_array
-        self.number_ok[rows] = value_ok[vids_array]
-        self.numbers[rows] = value_numbers[vids_array]
+        self.rows.update(zip(rows, vids))
+        self._ids = self._numbers = self._number_ok = None  # rebuilt on next use
 
     def clear(self, row: int) -> None:
-        self.ids[row] = _ABSENT
-        self.number_ok[row] = False
-        self.numbers[row] = 0
+        self.rows.pop(row, None)
+        if self._ids is not None:
+            self._ids[row] = _ABSENT
+            self._number_ok[row] = False  # type: ignore[index]
+            self._numbers[row] = 0  # type: ignore[index]
 
     def grow(self, capacity: int) -> None:
-        extra = capacity - len(self.ids)
-        self.ids = np.concatenate([self.ids, np.full(extra, _ABSENT, dtype=np.int32)])
-        self.numbers = np.concatenate([self.numbers, np.zeros(extra, dtype=np.int64)])
-        self.number_ok = np.concatenate([self.number_ok, np.zeros(extra, dtype=bool)])
+        if self._ids is None:
+            return
+        extra = capacity - len(self._ids)
+        self._ids = np.concatenate([self._ids, np.full(extra, _ABSENT, dtype=np.int32)])
+        self._numbers = np.concatenate([self._numbers, np.zeros(extra, dtype=np.int64)])
+        self._number_ok = np.concatenate([self._number_ok, np.zeros(extra, dtype=bool)])
 
-    def equal_any(self, values: tuple[str, ...] | frozenset[str]) -> np.ndarray:
+    def equal_any(self, values: tuple[str, ...] | frozenset[str], capacity: int) -> np.ndarray:
         """Rows whose value is one of `values` (never rows without the key)."""
         vids = [self.value_ids[v] for v in values if v in self.value_ids]
         if not vids:
-            return np.zeros(len(self.ids), dtype=bool)
+            return np.zeros(capacity, dtype=bool)
+        ids = self.dense(capacity)[0]
         if len(vids) == 1:
-            return self.ids == vids[0]
-        return np.isin(self.ids, np.array(vids, dtype=np.int32))
+            return ids == vids[0]
+        return np.isin(ids, np.array(vids, dtype=np.int32))
 
 
 class LabelIndex:
@@ -101,17 +126,20 @@ class LabelIndex:
     mutations against reads; the caches themselves are safe for concurrent readers.
     """
 
+    # masks (bool), weights (int64) and label values (object) per node: a few KiB to
+    # 40 KiB each at 5,000 nodes, charged their nbytes plus the selector's own bytes
     MASK_CACHE_SIZE = 4096
+    MASK_CACHE_BYTES = 64 * 1024 * 1024
 
     def __init__(self, capacity: int = 64) -> None:
         self._capacity = max(1, capacity)
         self._live = np.zeros(self._capacity, dtype=bool)
         self._columns: dict[str, _Column] = {}
-        self._names = _Column(self._capacity)
+        self._names = _Column()
         self._node_labels: dict[int, tuple[str, dict[str, str]]] = {}
         self.version = 0
         self._cache_lock = threading.Lock()
-        self._cache: LRUCache = LRUCache(maxsize=self.MASK_CACHE_SIZE)
+        self._cache = Memo("label_masks", self.MASK_CACHE_SIZE, self.MASK_CACHE_BYTES)
         self._cache_version = 0
 
     @classmethod
@@ -166,7 +194,7 @@ class LabelIndex:
     def _column(self, key: str) -> _Column:
         column = self._columns.get(key)
         if column is None:
-            column = self._columns[key] = _Column(self._capacity)
+            column = self._columns[key] = _Column()
         return column
 
     def set_node(self, node_id: int, name: str, labels: Mapping[str, str]) -> None:
@@ -228,9 +256,12 @@ class LabelIndex:
             return hit
         result = compute(compiled)
         result.setflags(write=False)
+        size = result.nbytes + getattr(compiled, "footprint", 0) + 128
+        if compiled.__class__ is tuple:  # ("values", label)
+            size += len(compiled[1])
         with self._cache_lock:
             if self._cache_version == version:
-                self._cache[compiled] = result
+                self._cache.put(compiled, result, size)
         return result
 
     def _compute_mask(self, selector: CompiledNodeSelector) -> np.ndarray:
@@ -246,7 +277,7 @@ class LabelIndex:
             return np.full(self._capacity, None, dtype=object)
         by_id = np.empty(len(column.value_ids) + 1, dtype=object)  # the last one: absent
         by_id[:-1] = list(column.value_ids)
-        return by_id[column.ids]
+        return by_id[column.dense(self._capacity)[0]]
 
     def _compute_weights(self, preferred: CompiledPreferredTerms) -> np.ndarray:
         result = np.zeros(self._capacity, dtype=np.int64)
@@ -266,10 +297,10 @@ class LabelIndex:
                     if (requirement.value == "") != (requirement.operator == IN):
                         fields[:] = False
                     continue
-                same = self._names.equal_any((requirement.value,))
+                same = self._names.equal_any((requirement.value,), self._capacity)
                 fields &= same if requirement.operator == IN else ~same
             # Upstream ignores matchFields for a node without a name.
-            fields |= self._names.ids == _ABSENT
+            fields |= self._names.dense(self._capacity)[0] == _ABSENT
             result &= fields
         return result
 
@@ -280,13 +311,14 @@ class LabelIndex:
             absent_matches = op in (NOT_IN, DOES_NOT_EXIST)
             return np.full(self._capacity, absent_matches, dtype=bool)
         if op == IN:
-            return column.equal_any(requirement.values)
+            return column.equal_any(requirement.values, self._capacity)
         if op == NOT_IN:
-            return ~column.equal_any(requirement.values)
+            return ~column.equal_any(requirement.values, self._capacity)
+        ids, numbers, number_ok = column.dense(self._capacity)
         if op == EXISTS:
-            return column.ids != _ABSENT
+            return ids != _ABSENT
         if op == DOES_NOT_EXIST:
-            return column.ids == _ABSENT
+            return ids == _ABSENT
         if op == GT:
-            return column.number_ok & (column.numbers > requirement.number)
-        return column.number_ok & (column.numbers < requirement.number)
+            return number_ok & (numbers > requirement.number)
+        return number_ok & (numbers < requirement.number)

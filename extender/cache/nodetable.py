@@ -22,13 +22,19 @@ from collections.abc import Callable
 import numpy as np
 
 from extender.cache.columns import (
-    COLUMN_CACHE_SIZE,
     AnnotationColumns,
+    column_cache,
     grown,
     intern_taint_set,
 )
 from extender.cache.labelindex import LabelIndex
-from extender.model.hostports import HostPort, ip_conflicts, sanitize
+from extender.model.hostports import (
+    WILDCARD_IP,
+    HostPort,
+    group_conflicts,
+    sanitize,
+    wanted_by_key,
+)
 from extender.model.node import NodeInfo
 from extender.model.quantity import OVER_MAX_AMOUNT
 from extender.model.resources import lacks_room
@@ -103,7 +109,7 @@ class NodeTable:
         # image name -> {node id: size}: sparse, since a cluster can have thousands of
         # distinct image names; dense columns are built for the images pods ask about
         self.image_nodes: dict[str, dict[int, int]] = {}
-        self._image_columns: dict[str, np.ndarray] = {}
+        self._image_columns = column_cache()
         # annotation key -> value per node id (None where absent), built on demand
         self._annotation_columns = AnnotationColumns()
         # (column, node id) -> exact usage sum, for the few cells above OVER_MAX_AMOUNT
@@ -190,7 +196,7 @@ class NodeTable:
     def _set_images(self, nid: int, images, remove: bool) -> None:
         for names, size in images:
             for name in names:
-                self._image_columns.pop(name, None)
+                self._image_columns.pop(name)
                 holders = self.image_nodes.get(name)
                 if remove:
                     if holders is not None:
@@ -212,9 +218,7 @@ class NodeTable:
             column = np.zeros(self.capacity, np.int64)
             column[list(holders)] = list(holders.values())
             column.flags.writeable = False
-            if len(self._image_columns) >= COLUMN_CACHE_SIZE:
-                del self._image_columns[next(iter(self._image_columns))]
-            self._image_columns[name] = column
+            self._image_columns.put(name, column, column.nbytes + len(name) + 64)
         return column
 
     def annotation_column(self, key: str) -> np.ndarray:
@@ -349,15 +353,32 @@ class NodeTable:
         return ""
 
     def port_conflict_mask(self, wanted: tuple[HostPort, ...]) -> np.ndarray:
-        """Per-node-id mask, read-only: the node already uses one of the wanted host ports."""
+        """Per-node-id mask, read-only: the node already uses one of the wanted host ports.
+
+        Each (protocol, port) the pod wants is looked up once and each node using
+        it judged by one set operation: the cost is the pod's distinct ports plus
+        the (port, node) pairs in use among them, never ports x nodes."""
         mask = np.zeros(self.capacity, bool)
-        for p in wanted:
-            ip, proto, port = sanitize(p)
-            by_node = self.ports.get((proto, port))
-            if not by_node:
-                continue
-            for nid, ips in by_node.items():
-                if ip_conflicts(ip, ips):
-                    mask[nid] = True
+        for nid in self.port_conflict_keys(wanted):
+            mask[nid] = True
         mask.flags.writeable = False
         return mask
+
+    def port_conflict_keys(self, wanted: tuple[HostPort, ...]) -> dict[int, list[tuple[str, int]]]:
+        """Node id -> the (protocol, port) keys on which the wanted host ports conflict
+        there (only nodes with a conflict); same cost as `port_conflict_mask`."""
+        out: dict[int, list[tuple[str, int]]] = {}
+        ports = self.ports
+        for key, ips in wanted_by_key(wanted).items():
+            by_node = ports.get(key)
+            if not by_node:
+                continue
+            everywhere = WILDCARD_IP in ips  # conflicts with any IP in use
+            for nid, used in by_node.items():
+                if everywhere or group_conflicts(ips, used):
+                    found = out.get(nid)
+                    if found is None:
+                        out[nid] = [key]
+                    else:
+                        found.append(key)
+        return out

@@ -8,28 +8,44 @@ a /filter never sees half of a /bind.
 
 from __future__ import annotations
 
+import logging
 import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from extender.cache.gcpolicy import FreezeAfter
-from extender.cache.nodeobjects import NodeObjects
+from extender.cache.nodeobjects import NodeObjects, Prepared
 from extender.cache.nodetable import NodeTable
 from extender.cache.podindex import PodRecord, PodsByNode
-from extender.cache.podmemory import PodMemory
+from extender.cache.podmemory import POD_BYTES, PodMemory
 from extender.cache.view import ObjectsView, StateView
 from extender.model.documents import decode_json_or_yaml
 from extender.model.errors import BindError, InvalidInput
+from extender.model.memo import Memo
 from extender.model.node import parse_node
 from extender.model.pod import PodInfo, parse_pod, same_spec
+
+log = logging.getLogger(__name__)
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 # Rows of parsed full Node objects kept across requests: a few per cluster node (old
 # and new versions of a node that changed, nodes the cache does not know yet), and
 # a fresh store once this many times the bound have been parsed.
+# Remembered pods (/filter and /prioritize for a later /bind): count, age and bytes.
+REMEMBERED_PODS = 100_000
+REMEMBERED_BYTES = 256 * 1024 * 1024
+# Pending pods from the watch are truth, not cache, but a cluster can hold any number:
+# past these bounds a new pending pod is not kept (logged and counted), and its /bind
+# needs the spec its /filter left in the remembered pods instead.
+PENDING_PODS = 200_000
+PENDING_BYTES = 512 * 1024 * 1024
+# The last few NodeNames lists resolved to ids (the scheduler often repeats one).
+NAME_LISTS = 8
+NAME_LISTS_BYTES = 64 * 1024 * 1024
 OBJECT_ROWS_PER_NODE = 4
 OBJECT_ROWS_MIN = 1024
 OBJECT_ROWS_RENEW = 16
+OBJECT_ROWS_BYTES = 256 * 1024 * 1024  # estimated; never fewer rows than one request needs
 
 
 def _pod_placement(obj: dict) -> tuple[str, bool]:
@@ -76,7 +92,9 @@ class Loaded(NamedTuple):
 
 
 class ClusterState:
-    def __init__(self, remembered_pods: int = 100_000, remember_seconds: float = 600.0) -> None:
+    def __init__(
+        self, remembered_pods: int = REMEMBERED_PODS, remember_seconds: float = 600.0
+    ) -> None:
         self.lock = threading.RLock()
         self.table = NodeTable()
         self.pods: dict[str, PodRecord] = {}
@@ -84,13 +102,17 @@ class ClusterState:
         # unattached, until the node arrives
         self.by_node = PodsByNode()
         # uid -> (the pod as the last /filter or /prioritize sent it, whether its spec
-        # differs from the one the request before sent); plain tuples: this runs twice
-        # per scheduled pod
-        self._seen: PodMemory[tuple[PodInfo, bool]] = PodMemory(remembered_pods, remember_seconds)
+        # differs from the one the request before sent)
+        self._seen: PodMemory[tuple[PodInfo, bool]] = PodMemory(
+            remembered_pods, remember_seconds, max_bytes=REMEMBERED_BYTES
+        )
         # pending pods (no node, not terminal) from the watch or the snapshot, by UID: any
         # replica can bind any pending pod, even one whose /filter went to another replica
         self.pending: dict[str, PodInfo] = {}
-        self._resolve_cache: dict[tuple, tuple] = {}
+        self.pending_bytes = 0  # POD_BYTES + footprint of each, as PodMemory charges
+        self.pending_refused = 0  # new pending pods not kept: past PENDING_PODS/_BYTES
+        # first in, first out: a tuple of 5,000 names would be hashed again to reorder it
+        self._resolve_cache = Memo("node_name_lists", NAME_LISTS, NAME_LISTS_BYTES, lru=False)
         self.node_objects = NodeObjects()  # full Node objects of requests, parsed once
         # resources /bind does not re-check: those NodeResourcesFit's filter ignores
         # (set by the Service from its engine, so bind refuses what the filter refuses)
@@ -109,7 +131,17 @@ class ClusterState:
         self.ready_reason = "" if ready else (reason or "not ready")
 
     def stats(self) -> dict[str, float]:
-        return {"nodes": len(self.table), "pods": len(self.pods), "pending": len(self.pending)}
+        return {
+            "nodes": len(self.table),
+            "pods": len(self.pods),
+            "pending": len(self.pending),
+            "pending_bytes": self.pending_bytes,
+            "pending_refused": self.pending_refused,
+            "remembered": len(self._seen),
+            "remembered_bytes": self._seen.bytes,
+            "memo_node_objects_entries": len(self.node_objects),
+            "memo_node_objects_bytes": self.node_objects.bytes,
+        }
 
     # ---- pods seen in /filter and /prioritize ----------------------------
     def remember(self, pod: PodInfo) -> None:
@@ -117,9 +149,38 @@ class ClusterState:
         whether it differs from the spec sent before it (see `_spec_to_bind`)."""
         if pod.uid:
             with self.lock:
-                last = self._seen.put(pod.uid, (pod, False))
-                if last is not None and not same_spec(last[0], pod):
-                    self._seen.put(pod.uid, (pod, True))
+                last = self._seen.get(pod.uid)
+                changed = last is not None and not same_spec(last[0], pod)
+                if self._seen.put(pod.uid, (pod, changed), pod.footprint):
+                    self._gc.note()  # long-lived until bound or expired
+
+    # ---- pending pods (call with the lock held) -----------------------------
+    def _keep_pending(self, uid: str, pod: PodInfo) -> None:
+        size = POD_BYTES + pod.footprint
+        old = self.pending.get(uid)
+        if old is None:
+            if len(self.pending) >= PENDING_PODS or self.pending_bytes + size > PENDING_BYTES:
+                self.pending_refused += 1
+                if self.pending_refused % 1000 == 1:
+                    log.warning(
+                        "pending pods past the bound (%d pods, %d bytes): pod UID %s and "
+                        "%d before it not kept; their /bind needs their /filter's spec",
+                        PENDING_PODS,
+                        PENDING_BYTES,
+                        uid,
+                        self.pending_refused - 1,
+                    )
+                return
+            self._gc.note()
+        else:
+            self.pending_bytes -= POD_BYTES + old.footprint
+        self.pending[uid] = pod
+        self.pending_bytes += size
+
+    def _unpend(self, uid: str) -> None:
+        old = self.pending.pop(uid, None)
+        if old is not None:
+            self.pending_bytes -= POD_BYTES + old.footprint
 
     # ---- node mutations --------------------------------------------------
     def apply_node(self, obj: dict) -> bool:
@@ -218,9 +279,9 @@ class ClusterState:
                     spec = None
             with self.lock:
                 if spec is not None:
-                    self.pending[uid] = spec
+                    self._keep_pending(uid, spec)
                 else:
-                    self.pending.pop(uid, None)
+                    self._unpend(uid)
                 rec = self.pods.get(uid)
                 if rec is not None and rec.assumed and not terminal:
                     # a late update of the still-pending pod: our bind is not visible yet
@@ -230,7 +291,7 @@ class ClusterState:
         if not pod.uid:
             raise InvalidInput("must be set for a pod placed on a node", "metadata.uid")
         with self.lock:
-            self.pending.pop(pod.uid, None)
+            self._unpend(pod.uid)
             old = self.pods.get(pod.uid)
             requests = tuple(sorted(pod.requests.items()))
             if old is not None and old.same_usage(
@@ -247,7 +308,7 @@ class ClusterState:
 
     def remove_pod(self, uid: str) -> bool:
         with self.lock:
-            self.pending.pop(uid, None)
+            self._unpend(uid)
             return self._drop(uid)
 
     def replace_all(self, nodes: list[dict], pods: list[dict]) -> None:
@@ -274,6 +335,8 @@ class ClusterState:
             self.pods = fresh.pods
             self.by_node = fresh.by_node
             self.pending = fresh.pending
+            self.pending_bytes = fresh.pending_bytes
+            self.pending_refused += fresh.pending_refused
             self._resolve_cache.clear()
             self.generation += 1
 
@@ -384,7 +447,7 @@ class ClusterState:
             rec.assumed = assumed
             self._put(rec)
             if not assumed:  # committed here; an assumed bind waits for the watch to say so
-                self.pending.pop(uid, None)
+                self._unpend(uid)
             return pod
 
     def assume(self, uid: str, node_name: str) -> None:
@@ -411,7 +474,8 @@ class ClusterState:
         scheduler often sends the same list again.
         """
         key = tuple(names)
-        hit = self._resolve_cache.get(key)
+        cache = self._resolve_cache
+        hit = cache.get(key)
         if hit is not None:
             return hit
         import numpy as np
@@ -430,9 +494,9 @@ class ClusterState:
             bool(n) and ids[0] == 0 and ids[-1] == n - 1 and bool((np.diff(ids) == 1).all())
         )
         result = (ids, known, unknown, contiguous)
-        if len(self._resolve_cache) >= 8:
-            self._resolve_cache.pop(next(iter(self._resolve_cache)))
-        self._resolve_cache[key] = result
+        # known names are the table's own strings: 8 bytes in the key, 8 in the ids
+        size = 16 * len(names) + sum(map(len, unknown)) + 256
+        cache.put(key, result, size)
         return result
 
     def view(self, names: list[str]) -> tuple[StateView, list[int] | None, list[str]]:
@@ -440,21 +504,33 @@ class ClusterState:
         ids, known, unknown, contiguous = self.resolve(names)
         return StateView(self.table, ids, contiguous), known, unknown
 
-    def view_of_objects(self, nodes: list[Any]) -> tuple[ObjectsView, list[int] | None, list[str]]:
+    def prepare_objects(self, nodes: list[Any]) -> Prepared:
+        """Call WITHOUT the lock, before `view_of_objects(nodes, prepared)`: the
+        objects' identities and the parse of those not cached, so the lock is held
+        only for what needs it (InvalidInput names the first malformed item)."""
+        return self.node_objects.prepare(nodes, "Nodes.items")
+
+    def view_of_objects(
+        self, nodes: list[Any], prepared: Prepared | None = None
+    ) -> tuple[ObjectsView, list[int] | None, list[str]]:
         """A NodeView of full Node objects (authoritative for their own fields).
 
         Call with the lock held. Each object is parsed once per identity and kept
         as a row of `self.node_objects` (cache/nodeobjects.py), bounded to a few
-        times the cluster's node count; InvalidInput names a malformed item."""
+        times the cluster's node count; InvalidInput names a malformed item.
+        `prepared` (from `prepare_objects`, outside the lock) spares the parsing."""
         limit = max(OBJECT_ROWS_MIN, OBJECT_ROWS_PER_NODE * len(self.table))
-        if self.node_objects.parsed > OBJECT_ROWS_RENEW * limit:
+        if (
+            self.node_objects.parsed > OBJECT_ROWS_RENEW * limit
+            or self.node_objects.parsed_bytes > OBJECT_ROWS_RENEW * OBJECT_ROWS_BYTES
+        ):
             # the store's append-only indexes (label values, taint sets) have seen
             # many rows come and go: start afresh rather than let them grow
             self.node_objects = NodeObjects()
         objects = self.node_objects
         parsed = objects.parsed
         try:
-            rows = objects.rows_of(nodes, "Nodes.items", limit)
+            rows = objects.rows_of(nodes, "Nodes.items", limit, OBJECT_ROWS_BYTES, prepared)
         finally:
             self._gc.note(objects.parsed - parsed)  # rows are long-lived, like pod records
         names = objects.names[rows].tolist()

@@ -249,8 +249,8 @@ class ObjectsView(NodeView):
         key = ("alloc", resource)
         arr = self._cache.get(key)
         if arr is None:
-            col = self._o.resource_col.get(resource)
-            arr = _zeros(self.n) if col is None else self._own(self._o.alloc[col])
+            column = self._o.alloc_column(resource)
+            arr = _zeros(self.n) if column is None else self._own(column)
             self._cache[key] = arr
         return arr
 

@@ -11,7 +11,7 @@ import numpy as np
 from extender.cache.nodetable import NONZERO_CPU, NONZERO_MEM, PODS, NodeTable
 from extender.cache.podindex import PodRecord
 from extender.cache.view import NodeView, StateView, read_only
-from extender.model.hostports import HostPort, ip_conflicts, sanitize
+from extender.model.hostports import HostPort, group_conflicts, sanitize, wanted_by_key
 from extender.model.quantity import OVER_MAX_AMOUNT
 
 
@@ -32,14 +32,15 @@ class WhatIfView(StateView):
         super().__init__(table, ids)
         self._victims = victims
         n = self.n
-        # plain Python ints while walking the victims: numpy scalar updates cost more,
-        # and a sum of victims' amounts may pass int64 (they are each bounded, not
-        # their sum); only what is bounded becomes an int64 array
+        # plain Python ints while walking the victims: numpy scalar updates cost more
         count = [0] * n
         nz_cpu = [0] * n
         nz_mem = [0] * n
-        freed: dict[int, dict[int, int]] = {}  # column -> row -> amount freed
-        self._port_rows: dict[int, list[tuple[str, str, int]]] = {}
+        rows: list[int] = []
+        cols: list[int] = []
+        amounts: list[int] = []
+        # row -> (protocol, port) -> the victims' sanitized IPs on it, with multiplicity
+        self._port_rows: dict[int, dict[tuple[str, int], Counter]] = {}
         for row, recs in enumerate(victims):
             if not recs:
                 continue
@@ -49,66 +50,95 @@ class WhatIfView(StateView):
                 cpu += r.nonzero_cpu
                 mem += r.nonzero_mem
                 for col, amount in r.vector:
-                    by_row = freed.setdefault(col, {})
-                    by_row[row] = by_row.get(row, 0) + amount
+                    rows.append(row)
+                    cols.append(col)
+                    amounts.append(amount)
                 if r.ports:
-                    self._port_rows.setdefault(row, []).extend(sanitize(p) for p in r.ports)
+                    freed = self._port_rows.setdefault(row, {})
+                    for p in r.ports:
+                        ip, proto, port = sanitize(p)
+                        freed.setdefault((proto, port), Counter())[ip] += 1
             nz_cpu[row] = cpu
             nz_mem[row] = mem
-        # per column key (a resource column, NONZERO_CPU, NONZERO_MEM): row -> freed
-        self._freed: dict[int, dict[int, int]] = {PODS: dict(enumerate(count)), **freed}
-        self._freed[NONZERO_CPU] = {row: v for row, v in enumerate(nz_cpu) if v}
-        self._freed[NONZERO_MEM] = {row: v for row, v in enumerate(nz_mem) if v}
+        # key (a resource column, NONZERO_CPU, NONZERO_MEM) -> row -> value after the
+        # evictions, for the cells the table holds saturated (see _exact_cells)
+        self._patch: dict[int, dict[int, int]] = {}
+        if table.over:
+            self._exact_cells(table, rows, cols, amounts, nz_cpu, nz_mem)
+        # freed[c] is what the victims give back of resource column c, per row
+        self._freed: dict[int, np.ndarray] = {PODS: np.array(count, np.int64)}
+        if rows:
+            # one row per resource the victims hold, not per column the table has
+            used = {col: i for i, col in enumerate(dict.fromkeys(cols))}
+            by_col = np.zeros((len(used), n), np.int64)
+            at = np.fromiter(map(used.__getitem__, cols), np.intp, len(cols))
+            np.add.at(by_col, (at, np.array(rows)), np.array(amounts, np.int64))
+            for col, i in used.items():
+                self._freed[col] = by_col[i]
+        self._freed_nonzero = {
+            "cpu": np.array(nz_cpu, np.int64),
+            "memory": np.array(nz_mem, np.int64),
+        }
 
-    def _without_victims(self, key: int, base: np.ndarray) -> np.ndarray:
-        """`base` (the table's column `key` for the candidates) less what the victims
-        free. A cell the table holds saturated (its exact sum beyond OVER_MAX_AMOUNT)
-        is recomputed from the exact sum; every other freed amount is at most the
-        cell's own value, so the subtraction is exact and never negative."""
-        by_row = self._freed.get(key)
-        if not by_row:
-            return base
-        freed = np.zeros(self.n, np.int64)
-        over = self._t.over
-        if not over:  # the usual case: every freed amount is at most its cell's value
-            rows = np.fromiter(by_row.keys(), np.intp, len(by_row))
-            freed[rows] = np.fromiter(by_row.values(), np.int64, len(by_row))
-            return read_only(base - freed)
-        patched = []
-        for row, amount in by_row.items():
-            if over and (key, int(self.ids[row])) in over:
-                patched.append(row)
-            else:
-                freed[row] = amount
-        out = base - freed
-        for row in patched:
-            exact = self._t.exact_usage(key, int(self.ids[row])) - by_row[row]
-            out[row] = min(exact, OVER_MAX_AMOUNT)
-        return read_only(out)
+    def _exact_cells(
+        self,
+        table: NodeTable,
+        rows: list[int],
+        cols: list[int],
+        amounts: list[int],
+        nz_cpu: list[int],
+        nz_mem: list[int],
+    ) -> None:
+        """The cells whose exact usage sum the table keeps beyond OVER_MAX_AMOUNT:
+        what is left after the evictions, from the exact sum, into `_patch`; their
+        victims' amounts are taken out of the lists, whose sums (at most their
+        cell's value everywhere else) then stay inside int64."""
+        over = table.over
+        ids = self.ids
+        freed: dict[tuple[int, int], int] = {}
+        for i, (row, col) in enumerate(zip(rows, cols)):
+            if (col, int(ids[row])) in over:
+                freed[(col, row)] = freed.get((col, row), 0) + amounts[i]
+                amounts[i] = 0
+        for key, sums in ((NONZERO_CPU, nz_cpu), (NONZERO_MEM, nz_mem)):
+            for row, amount in enumerate(sums):
+                if amount and (key, int(ids[row])) in over:
+                    freed[(key, row)] = amount
+                    sums[row] = 0
+        for (key, row), amount in freed.items():
+            left = table.exact_usage(key, int(ids[row])) - amount
+            self._patch.setdefault(key, {})[row] = min(left, OVER_MAX_AMOUNT)
+
+    def _patched(self, key: int, arr: np.ndarray) -> np.ndarray:
+        patch = self._patch.get(key)
+        if patch:
+            arr = arr.copy()
+            for row, value in patch.items():
+                arr[row] = value
+        return read_only(arr)
 
     def requested(self, resource: str) -> np.ndarray:
         key = ("req", resource)
         arr = self._cache.get(key)
         if arr is None:
             arr = super().requested(resource)
-            col = self._t.resource_col.get(resource)
-            if col is not None:
-                arr = self._without_victims(col, arr)
+            col = self._t.resource_col.get(resource, -1)
+            freed = self._freed.get(col)
+            if freed is not None:
+                arr = self._patched(col, arr - freed)
             self._cache[key] = arr
         return arr
 
     def nonzero_requested(self, resource: str) -> np.ndarray:
-        if resource == "cpu":
-            column = NONZERO_CPU
-        elif resource == "memory":
-            column = NONZERO_MEM
-        else:
+        freed = self._freed_nonzero.get(resource)
+        if freed is None:
             return self.requested(resource)
         key = ("nz", resource)
         arr = self._cache.get(key)
         if arr is None:
-            arr = super().nonzero_requested(resource)
-            arr = self._cache[key] = self._without_victims(column, arr)
+            column = NONZERO_CPU if resource == "cpu" else NONZERO_MEM
+            arr = super().nonzero_requested(resource) - freed
+            arr = self._cache[key] = self._patched(column, arr)
         return arr
 
     def port_conflicts(self, host_ports: tuple[HostPort, ...]) -> np.ndarray:
@@ -116,24 +146,27 @@ class WhatIfView(StateView):
         if not self._port_rows or not conflicts.any():
             return conflicts
         # Evicting pods only frees ports: re-judge the rows that conflict now and
-        # lose some host port with their victims, against what the rest still use.
-        wanted = [sanitize(p) for p in host_ports]
-        table_ports = self._t.ports
+        # lose some host port with their victims. Only the (protocol, port) keys
+        # that conflict there can change, each judged once against what the rest
+        # still use: the work follows the conflicts and the victims, not the
+        # pod's ports times the rows.
+        wanted = wanted_by_key(host_ports)
+        at = self._t.ports
+        keys_by_nid = self._t.port_conflict_keys(host_ports)
         out = conflicts.copy()
         for row, freed in self._port_rows.items():
             if not out[row]:
                 continue
             nid = int(self.ids[row])
             conflict = False
-            for ip, proto, port in wanted:
-                in_use = table_ports.get((proto, port), {}).get(nid)
-                if not in_use:
-                    continue
-                left = Counter(in_use)
-                left.subtract(
-                    v_ip for v_ip, v_proto, v_port in freed if (v_proto, v_port) == (proto, port)
-                )
-                if ip_conflicts(ip, +left):
+            for key in keys_by_nid.get(nid, ()):
+                gone = freed.get(key)
+                if gone is None:
+                    conflict = True
+                    break
+                left = Counter(at[key][nid])
+                left.subtract(gone)
+                if group_conflicts(wanted[key], +left):
                     conflict = True
                     break
             out[row] = conflict

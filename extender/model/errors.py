@@ -22,7 +22,16 @@ class InvalidInput(PodsiftError):
 
 
 class ConfigError(PodsiftError):
-    """An invalid policy configuration or command-line setting."""
+    """An invalid policy configuration or command-line setting.
+
+    Always one line: `podsift serve` prints it as its only line on stderr and exits 2,
+    so control characters a configuration file carries in a name (a YAML key "\\n"
+    is legal) are shown escaped rather than breaking the line."""
+
+    def __init__(self, message: str) -> None:
+        if not message.isprintable():
+            message = "".join(c if c.isprintable() else repr(c)[1:-1] for c in message)
+        super().__init__(message)
 
 
 class BindError(PodsiftError):

@@ -37,12 +37,23 @@ def string_field(value: Any, field: str, default: str = "") -> str:
     return value or default
 
 
+def as_integer(value: Any) -> int | None:
+    """A JSON integer as int, or None for anything else. As in JSON Schema (and the
+    OpenAPI document), 3.0 is the integer 3; true is not a number."""
+    if value.__class__ is int:
+        return value
+    if value.__class__ is float and value.is_integer():
+        return int(value)
+    return None
+
+
 def integer_field(value: Any, field: str, default: int = 0) -> int:
     if value is None:
         return default
-    if isinstance(value, bool) or not isinstance(value, int):
+    number = as_integer(value)
+    if number is None:
         raise InvalidInput(f"must be an integer, got {type(value).__name__}", field)
-    return value
+    return number
 
 
 def string_map(value: Any, field: str) -> dict[str, str]:

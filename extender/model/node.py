@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from extender.model.errors import InvalidInput
-from extender.model.fields import object_field, string_map
+from extender.model.fields import as_integer, object_field, string_map
 from extender.model.quantity import MAX_AMOUNT, resource_amount
 from extender.model.taints import TAINT_EFFECTS, Taint
 
@@ -43,7 +43,9 @@ def parse_node(obj: Any, field: str = "") -> NodeInfo:
     status = object_field(obj.get("status"), f"{at}status")
 
     taints = []
-    raw_taints = spec.get("taints") or []
+    raw_taints = spec.get("taints")
+    if raw_taints is None:  # null is Go's nil slice; false or 0 is not a list
+        raw_taints = []
     if not isinstance(raw_taints, list):
         raise InvalidInput("must be a list", f"{at}spec.taints")
     for i, t in enumerate(raw_taints):
@@ -73,23 +75,29 @@ def parse_node(obj: Any, field: str = "") -> NodeInfo:
     )
 
     images = []
-    raw_images = status.get("images") or []
+    raw_images = status.get("images")
+    if raw_images is None:
+        raw_images = []
     if not isinstance(raw_images, list):
         raise InvalidInput("must be a list", f"{at}status.images")
     for i, img in enumerate(raw_images):
         if not isinstance(img, dict):
             raise InvalidInput("must be an object", f"{at}status.images[{i}]")
-        names = img.get("names") or []
-        size = img.get("sizeBytes", 0) or 0
+        names = img.get("names")
+        names = [] if names is None else names
+        size = img.get("sizeBytes")
+        size = 0 if size is None else as_integer(size)
         if not isinstance(names, list) or not all(isinstance(n, str) for n in names):
             raise InvalidInput("must be a list of strings", f"{at}status.images[{i}].names")
-        if not isinstance(size, int) or isinstance(size, bool) or size < 0:
+        if size is None or size < 0:
             raise InvalidInput(
                 "must be a non-negative integer", f"{at}status.images[{i}].sizeBytes"
             )
         images.append((tuple(names), min(size, MAX_AMOUNT)))  # bounded as amounts are
 
-    unschedulable = spec.get("unschedulable", False)
+    unschedulable = spec.get("unschedulable")
+    if unschedulable is None:  # absent or null: Go's zero value
+        unschedulable = False
     if not isinstance(unschedulable, bool):
         raise InvalidInput("must be a boolean", f"{at}spec.unschedulable")
     return NodeInfo(

@@ -30,7 +30,6 @@ from types import MappingProxyType
 from typing import Any
 
 import orjson
-from cachetools import LRUCache
 
 from extender.model import selectors
 from extender.model.errors import InvalidInput
@@ -42,6 +41,7 @@ from extender.model.fields import (
     string_map,
 )
 from extender.model.hostports import DEFAULT_PROTOCOL, HostPort
+from extender.model.memo import Memo
 from extender.model.quantity import nano_value, request_amount
 from extender.model.resources import HUGEPAGES_PREFIX, is_tracked_resource
 from extender.model.taints import TOLERATION_EFFECTS, TOLERATION_OPERATORS, Toleration
@@ -87,6 +87,10 @@ class PodInfo:
     # policy reads them yet). Per pod, not per spec: see `_with_identity`.
     labels: Any = dataclasses.field(default_factory=lambda: _NO_STRINGS)  # Mapping[str, str]
     annotations: Any = dataclasses.field(default_factory=lambda: _NO_STRINGS)  # Mapping[str, str]
+    # Estimated bytes this pod holds beyond a plain one (long strings, big selectors,
+    # many tolerations, its labels), counted at parse time for the bounded tables
+    # that keep pods (remembered pods, pending pods); 0 for a pod built by hand.
+    footprint: int = 0
 
 
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
@@ -100,9 +104,13 @@ _DEFAULT_CPU_NANOS = DEFAULT_MILLI_CPU_REQUEST * 10**6
 _DEFAULT_MEMORY_NANOS = DEFAULT_MEMORY_REQUEST * 10**9
 _ALL_NON_ZERO_DEFAULTS = {"cpu": _DEFAULT_CPU_NANOS, "memory": _DEFAULT_MEMORY_NANOS}
 
-_SPEC_CACHE_SIZE = 4096
+# Parsed specs by their sorted JSON: 4,096 distinct specs, charged the JSON's length
+# plus what the parse holds; a spec charged over 1 MiB is parsed every time.
+SPEC_CACHE_SIZE = 4096
+SPEC_CACHE_BYTES = 64 * 1024 * 1024
+MAX_SPEC_BYTES = 1024 * 1024
 _spec_lock = threading.Lock()
-_spec_cache: LRUCache = LRUCache(maxsize=_SPEC_CACHE_SIZE)
+_spec_cache = Memo("pod_spec", SPEC_CACHE_SIZE, SPEC_CACHE_BYTES, MAX_SPEC_BYTES)
 
 
 def _resource_list(value: Any, field: str) -> dict[str, int]:
@@ -167,16 +175,20 @@ def _aggregate_requests(
         _add_into(total, _with_defaults(requests, defaults))
     sidecars: dict[str, int] = {}
     init_peak: dict[str, int] = {}
+    # After every step init_peak >= sidecars for each resource (sidecars only grow),
+    # so a step can raise the peak only for the resources it names itself: looking
+    # at those alone keeps 10,000 sidecars of distinct resources linear, not squared.
     for requests, restartable in init_containers:
         requests = _with_defaults(requests, defaults)
         if restartable:
             _add_into(total, requests)
             _add_into(sidecars, requests)
-            _max_into(init_peak, sidecars)
+            _max_into(init_peak, {name: sidecars[name] for name in requests})
         else:
-            running = dict(requests)
-            _add_into(running, sidecars)
-            _max_into(init_peak, running)
+            _max_into(
+                init_peak,
+                {name: nanos + sidecars.get(name, 0) for name, nanos in requests.items()},
+            )
     _max_into(total, init_peak)
     return total
 
@@ -262,7 +274,9 @@ def _tolerations(spec: dict) -> tuple[Toleration, ...]:
     return tuple(out)
 
 
-def _host_ports(container: dict, where: str, into: list[HostPort]) -> None:
+def _host_ports(container: dict, where: str, into: dict[HostPort, None]) -> None:
+    """Add the container's host ports to `into` (a dict used as an ordered set:
+    a pod naming the same port twice, or 10,000 ports, costs one lookup each)."""
     for j, port in enumerate(list_field(container.get("ports"), f"{where}.ports")):
         port_field = f"{where}.ports[{j}]"
         if not isinstance(port, dict):
@@ -275,8 +289,7 @@ def _host_ports(container: dict, where: str, into: list[HostPort]) -> None:
             protocol=string_field(port.get("protocol"), f"{port_field}.protocol", DEFAULT_PROTOCOL),
             port=number,
         )
-        if host_port not in into:
-            into.append(host_port)
+        into.setdefault(host_port)
 
 
 def _image(container: dict, where: str) -> str | None:
@@ -391,7 +404,7 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
     resized in place, on its containers' status resources)."""
     containers: list[dict[str, int]] = []
     init_containers: list[tuple[dict[str, int], bool]] = []
-    host_ports: list[HostPort] = []
+    host_ports: dict[HostPort, None] = {}
     images: list[str] = []
     init_images: list[str] = []
     # the same, with the status resources a resize reports (PodRequests with
@@ -456,28 +469,52 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
 
     node_selector = spec.get("nodeSelector")
     required, preferred = _node_affinity(spec)
+    amounts = _to_amounts(requests)
+    node_name = string_field(spec.get("nodeName"), "spec.nodeName")
+    compiled_selector = (
+        None
+        if node_selector is None
+        else selectors.compile_label_map(node_selector, "spec.nodeSelector")
+    )
+    tolerations = _tolerations(spec)
+    scheduler_name = string_field(
+        spec.get("schedulerName"), "spec.schedulerName", DEFAULT_SCHEDULER_NAME
+    )
+    footprint = (
+        _footprint(compiled_selector)
+        + _footprint(required)
+        + _footprint(preferred)
+        + sum(len(t.key) + len(t.value) + 120 for t in tolerations)
+        + sum(len(r) + 80 for r in amounts)
+        + sum(len(i) + 60 for i in images)
+        + sum(len(i) + 60 for i in init_images)
+        + 100 * len(host_ports)
+        + len(node_name)
+        + len(scheduler_name)
+    )
     return PodInfo(
         uid="",
         name="",
         namespace="default",
-        requests=_to_amounts(requests),
+        requests=amounts,
         nonzero_cpu=request_amount("cpu", non_zero.get("cpu", 0)),
         nonzero_memory=request_amount("memory", non_zero.get("memory", 0)),
-        node_name=string_field(spec.get("nodeName"), "spec.nodeName"),
-        node_selector=None
-        if node_selector is None
-        else selectors.compile_label_map(node_selector, "spec.nodeSelector"),
+        node_name=node_name,
+        node_selector=compiled_selector,
         required_affinity=required,
         preferred_affinity=preferred,
-        tolerations=_tolerations(spec),
+        tolerations=tolerations,
         host_ports=tuple(host_ports),
         images=tuple(images),
         init_images=tuple(init_images),
-        scheduler_name=string_field(
-            spec.get("schedulerName"), "spec.schedulerName", DEFAULT_SCHEDULER_NAME
-        ),
+        scheduler_name=scheduler_name,
         priority=integer_field(spec.get("priority"), "spec.priority"),
+        footprint=footprint,
     )
+
+
+def _footprint(compiled: Any) -> int:
+    return getattr(compiled, "footprint", 0)
 
 
 def _spec_template(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
@@ -496,8 +533,9 @@ def _spec_template(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
             return hit
     template = _parse_spec(spec, resize)
     if key is not None:
+        size = template.footprint + (len(key) if resize is None else len(key[0]) + len(key[1]))
         with _spec_lock:
-            _spec_cache[key] = template
+            _spec_cache.put(key, template, size + 512)
     return template
 
 
@@ -541,21 +579,31 @@ def parse_pod(obj: Any) -> PodInfo:
 # freshly decoded copy of them: interning one read-only mapping per distinct set
 # keeps the pods podsift remembers for /bind from holding 30,000 copies (~9 MB
 # at 30,000 pods, and as many more objects for the cyclic GC to walk).
-_METADATA_MAPS_LIMIT = 4096
-_metadata_maps: dict[tuple, Any] = {}
+# Bounded like the spec cache; a map over 64 KiB is kept by its pod but not shared.
+METADATA_MAPS_SIZE = 4096
+METADATA_MAPS_BYTES = 16 * 1024 * 1024
+MAX_METADATA_MAP_BYTES = 64 * 1024
+_metadata_lock = threading.Lock()
+_metadata_maps = Memo(
+    "pod_metadata", METADATA_MAPS_SIZE, METADATA_MAPS_BYTES, MAX_METADATA_MAP_BYTES
+)
+_NO_STRINGS_ENTRY = (_NO_STRINGS, 0)
 
 
-def _interned_strings(value: Any, field: str) -> Any:
-    """metadata.labels / annotations as an interned read-only mapping of strings."""
+def _interned_strings(value: Any, field: str) -> tuple[Any, int]:
+    """metadata.labels / annotations as an interned read-only mapping of strings,
+    and its estimated bytes."""
     if value is None or value.__class__ is dict and not value:  # most pods: no annotations
-        return _NO_STRINGS
+        return _NO_STRINGS_ENTRY
     mapping = string_map(value, field)
     items = tuple(mapping.items())
-    found = _metadata_maps.get(items)
+    with _metadata_lock:
+        found = _metadata_maps.get(items)
     if found is None:
-        if len(_metadata_maps) >= _METADATA_MAPS_LIMIT:
-            _metadata_maps.clear()
-        found = _metadata_maps[items] = MappingProxyType(dict(items))
+        size = 120 * len(items) + sum(len(k) + len(v) for k, v in items)
+        found = (MappingProxyType(dict(items)), size)
+        with _metadata_lock:
+            _metadata_maps.put(items, found, size + 64 * len(items))
     return found
 
 
@@ -573,17 +621,22 @@ def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:
     fields["uid"] = string_field(metadata.get("uid"), "metadata.uid")
     fields["name"] = string_field(metadata.get("name"), "metadata.name")
     fields["namespace"] = string_field(metadata.get("namespace"), "metadata.namespace", "default")
-    fields["labels"] = _interned_strings(metadata.get("labels"), "metadata.labels")
-    fields["annotations"] = _interned_strings(metadata.get("annotations"), "metadata.annotations")
+    labels, labels_size = _interned_strings(metadata.get("labels"), "metadata.labels")
+    annotations, annotations_size = _interned_strings(
+        metadata.get("annotations"), "metadata.annotations"
+    )
+    fields["labels"] = labels
+    fields["annotations"] = annotations
+    fields["footprint"] = template.footprint + labels_size + annotations_size
     return pod
 
 
 # Everything in a PodInfo that scheduling reads, i.e. all but the pod's identity
-# and metadata (uid, name, namespace, labels, annotations).
+# and metadata (uid, name, namespace, labels, annotations) and its memory charge.
 _SPEC_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(PodInfo)
-    if f.name not in ("uid", "name", "namespace", "labels", "annotations")
+    if f.name not in ("uid", "name", "namespace", "labels", "annotations", "footprint")
 )
 
 
@@ -600,3 +653,5 @@ def clear_cache() -> None:
     """Forget every cached spec (tests, and memory pressure)."""
     with _spec_lock:
         _spec_cache.clear()
+    with _metadata_lock:
+        _metadata_maps.clear()

@@ -67,6 +67,10 @@ _MILLI_IN_NANOS = 10**6
 # refused as absurdly large instead of building a huge integer.
 _MAX_NANO_EXPONENT = 120
 
+# A JSON number quantity must be below this, integer or not: the OpenAPI document's
+# exclusive maximum for a numeric Quantity (compared exactly, as a float, like JSON Schema).
+_MAX_NUMBER = 1e111
+
 # Binary-suffixed values are capped at 2^63-1 in magnitude, as upstream does.
 _BINARY_CAP_NANOS = INT64_MAX * _NANO
 
@@ -170,12 +174,14 @@ def _nanos_uncached(value: object) -> int:
     if isinstance(value, bool) or value is None:
         raise _invalid(value, f"expected a string or number, got {type(value).__name__}")
     if isinstance(value, int):
-        if abs(value) >= 10 ** (_MAX_NANO_EXPONENT - 9):
+        if abs(value) >= _MAX_NUMBER:
             raise _invalid(value, "magnitude too large")
         return value * _NANO
     if isinstance(value, float):
         if math.isnan(value) or math.isinf(value):
             raise _invalid(value, "NaN and infinity are not quantities")
+        if abs(value) >= _MAX_NUMBER:
+            raise _invalid(value, "magnitude too large")
         # The shortest repr is exactly the decimal text the JSON carried.
         return _parse_string_nanos(repr(value))
     raise _invalid(value, f"expected a string or number, got {type(value).__name__}")

@@ -27,10 +27,20 @@ def is_extended_resource(name: str) -> bool:
     return "/" not in short and is_dns1123_subdomain(prefix) and is_name_part(short)
 
 
-@functools.lru_cache(maxsize=4096)
+# the longest resource name worth caching: a qualified name is at most 253 + 1 + 63
+_CACHED_NAME_LENGTH = 320
+
+
 def is_tracked_resource(name: str) -> bool:
     """Whether kube-scheduler counts a request of this name: the native resources
-    and the scalar ones. "pods" and unknown names are ignored, as upstream does."""
+    and the scalar ones. "pods" and unknown names are ignored, as upstream does.
+    Cached (4,096 names) up to the longest valid name, so no key is ever large."""
+    if len(name) > _CACHED_NAME_LENGTH:
+        return _is_tracked(name)
+    return _is_tracked_cached(name)
+
+
+def _is_tracked(name: str) -> bool:
     return (
         name in NATIVE_RESOURCES
         or name.startswith(HUGEPAGES_PREFIX)
@@ -38,6 +48,9 @@ def is_tracked_resource(name: str) -> bool:
         or "kubernetes.io/" in name
         or is_extended_resource(name)
     )
+
+
+_is_tracked_cached = functools.lru_cache(maxsize=4096)(_is_tracked)
 
 
 def is_scalar_resource(name: str) -> bool:

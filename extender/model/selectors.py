@@ -36,13 +36,13 @@ from __future__ import annotations
 
 import re
 import threading
-from collections.abc import Callable, Hashable, Mapping
+from collections.abc import Callable, Hashable, Iterable, Mapping
 from typing import Any
 
 import orjson
-from cachetools import LRUCache
 
 from extender.model.errors import InvalidInput
+from extender.model.memo import Memo
 from extender.model.names import is_dns1123_subdomain, is_label_value, is_name_part
 
 __all__ = [
@@ -87,7 +87,9 @@ class Requirement:
         self.label = label
         self.operator = operator
         self.values = values
-        self.value_set = frozenset(values)
+        # a set only where it pays: most requirements name one or two values, and
+        # a frozenset costs 216 bytes where the tuple already holds them
+        self.value_set = frozenset(values) if len(values) > 4 else values
         self.number = number  # the parsed bound of Gt/Lt
         self.key = (label, operator, values)
 
@@ -155,10 +157,12 @@ class Term:
 class _Compiled:
     """Immutable, hashed and compared by its canonical `key`."""
 
-    __slots__ = ("key", "_hash")
+    # footprint: estimated bytes held, set once when interned (see `_intern`)
+    __slots__ = ("key", "_hash", "footprint")
 
     def __init__(self, key: tuple) -> None:
         self.key = key
+        object.__setattr__(self, "footprint", 256)
         self._hash = hash(key)
 
     def __hash__(self) -> int:
@@ -181,6 +185,12 @@ class _Compiled:
 ParseErrors = tuple[tuple[str, str], ...]  # (field path, message) per problem, in order
 
 
+def _size(terms: Iterable[Term]) -> int:
+    """Requirements left after deduplication: what evaluating a selector costs per node
+    (`size` of a compiled selector; see extender.model.limits)."""
+    return sum(len(t.requirements) + len(t.fields) for t in terms)
+
+
 def describe_errors(errors: ParseErrors) -> str:
     """One line naming every problem: "path: message; path: message"."""
     return "; ".join(f"{path}: {message}" for path, message in errors)
@@ -193,12 +203,13 @@ class CompiledNodeSelector(_Compiled):
     they are part of the key, so two selectors differing in them stay distinct.
     """
 
-    __slots__ = ("terms", "errors")
+    __slots__ = ("terms", "errors", "size")
 
     def __init__(self, terms: tuple[Term, ...], errors: ParseErrors = ()) -> None:
         terms = tuple(sorted({t.key: t for t in terms}.values(), key=lambda t: t.key))
         object.__setattr__(self, "terms", terms)
         object.__setattr__(self, "errors", errors)
+        object.__setattr__(self, "size", _size(terms))
         super().__init__(("NodeSelector", tuple(t.key for t in terms), errors))
 
     def matches(self, labels: Mapping[str, str], name: str) -> bool:
@@ -216,7 +227,7 @@ class CompiledPreferredTerms(_Compiled):
     upstream cannot score a pod with any of them, so a scorer must report them.
     """
 
-    __slots__ = ("terms", "errors")
+    __slots__ = ("terms", "errors", "size")
 
     def __init__(
         self, weighted_terms: tuple[tuple[int, Term], ...], errors: ParseErrors = ()
@@ -228,6 +239,7 @@ class CompiledPreferredTerms(_Compiled):
         terms = tuple((w, t) for w, t in sorted(merged.values(), key=lambda e: e[1].key))
         object.__setattr__(self, "terms", terms)
         object.__setattr__(self, "errors", errors)
+        object.__setattr__(self, "size", _size(t for _, t in terms))
         super().__init__(("Preferred", tuple((t.key, w) for w, t in terms), errors))
 
     def weight(self, labels: Mapping[str, str], name: str) -> int:
@@ -468,11 +480,18 @@ def _build_preferred_terms(terms: object, field: str) -> CompiledPreferredTerms 
 # ---------------------------------------------------------------------------
 # Interning cache
 
+# Bounds of the interning tables. A compiled selector holds ~10-25 bytes for each
+# byte of its JSON (a Requirement, its key tuple and label per label): a selector
+# is charged 24x its JSON length, and one over MAX_SELECTOR_BYTES (a JSON of
+# ~340 KiB, ~13,000 labels) is compiled for its request but never interned.
 _CACHE_SIZE = 8192
+CACHE_BYTES = 64 * 1024 * 1024
+MAX_SELECTOR_BYTES = 8 * 1024 * 1024
+_BYTES_PER_JSON_BYTE = 24
 _cache_lock = threading.Lock()
 # (kind, field, sorted JSON bytes) -> compiled: the field too, as parse errors name it
-_by_raw: LRUCache = LRUCache(maxsize=_CACHE_SIZE)
-_by_key: LRUCache = LRUCache(maxsize=_CACHE_SIZE)  # canonical key -> compiled
+_by_raw = Memo("selector_raw", _CACHE_SIZE, CACHE_BYTES, MAX_SELECTOR_BYTES)
+_by_key = Memo("selector", _CACHE_SIZE, CACHE_BYTES, MAX_SELECTOR_BYTES)  # canonical -> compiled
 
 
 _stats = {"hits": 0, "misses": 0}  # plain ints: read at scrape time by extender.wire.metrics
@@ -483,13 +502,21 @@ def cache_stats() -> dict[str, int]:
     return dict(_stats)
 
 
+def clear_cache() -> None:
+    """Forget every interned selector (tests, and memory pressure)."""
+    with _cache_lock:
+        _by_raw.clear()
+        _by_key.clear()
+
+
 def _intern(kind: str, obj: object, field: str, build: Callable[[Any, str], Any]) -> Any:
     """The cached compiled form of `obj`, building (and validating) it on a miss."""
     try:
-        raw_key: Hashable | None = (kind, field, orjson.dumps(obj, option=orjson.OPT_SORT_KEYS))
+        raw = orjson.dumps(obj, option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
-        raw_key = None  # not JSON-like: let the builder explain what is wrong
-    if raw_key is not None:
+        raw = None  # not JSON-like: let the builder explain what is wrong
+    if raw is not None:
+        raw_key: Hashable = (kind, field, raw)
         with _cache_lock:
             hit = _by_raw.get(raw_key, _by_raw)
         if hit is not _by_raw:
@@ -497,14 +524,22 @@ def _intern(kind: str, obj: object, field: str, build: Callable[[Any, str], Any]
             return hit
     _stats["misses"] += 1
     compiled = build(obj, field)
+    if raw is None:
+        return compiled
+    size = 256 + _BYTES_PER_JSON_BYTE * len(raw)
     if compiled is not None:
-        with _cache_lock:
-            compiled = _by_key.setdefault(compiled.key, compiled)
-            if raw_key is not None:
-                _by_raw[raw_key] = compiled
-    elif raw_key is not None:
-        with _cache_lock:
-            _by_raw[raw_key] = None
+        object.__setattr__(compiled, "footprint", size)
+    if size > MAX_SELECTOR_BYTES:
+        return compiled  # too big to be worth keeping: compiled for this request only
+    with _cache_lock:
+        if compiled is not None:
+            shared = _by_key.get(compiled.key)
+            if shared is not None:
+                compiled = shared
+            else:
+                _by_key.put(compiled.key, compiled, size)
+        # charged in full here too: this table alone may be what keeps it alive
+        _by_raw.put(raw_key, compiled, size + len(raw))
     return compiled
 
 

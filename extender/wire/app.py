@@ -28,6 +28,7 @@ from typing import Any
 
 import orjson
 from flask import Flask, Response
+from werkzeug.exceptions import MethodNotAllowed
 
 from extender.model.errors import InvalidInput, PolicyError
 from extender.wire import metrics, protocol
@@ -35,7 +36,14 @@ from extender.wire.service import Service
 
 log = logging.getLogger("podsift.app")
 
-DEFAULT_MAX_BODY = 64 * 1024 * 1024  # full-Nodes requests at 5,000 nodes are ~45 MB
+# Sized for node names (nodeCacheCapable: true, the shipped manifests): a 5,000-node
+# request is ~150 KB, a pod at most ~1.5 MB (etcd's object limit). Decoding JSON takes
+# up to ~30x its size in memory, so the limit bounds the worker's high-water mark.
+# Full Node objects are ~9 KB a node: 5,000 nodes need --max-body of ~48 MiB.
+DEFAULT_MAX_BODY = 8 * 1024 * 1024
+_RAISE_HINT = (
+    "; full Node objects (nodeCacheCapable: false) take ~9 KB a node: raise --max-body"
+)
 # Seconds a client should wait before asking again while podsift is not synced.
 NOT_READY_RETRY_AFTER = "1"
 
@@ -65,6 +73,7 @@ class ExtenderApp:
         *,
         path_prefix: str = "",
         max_body: int = DEFAULT_MAX_BODY,
+        readiness_notes: Callable[[], list[str]] | None = None,
     ) -> None:
         self.service = service
         self.max_body = max_body
@@ -82,7 +91,7 @@ class ExtenderApp:
             prefix + "/preempt": ("preempt", self._preempt, None),
             prefix + "/explain": ("explain", self._explain, None),
         }
-        self.flask = build_flask_app(service)
+        self.flask = build_flask_app(service, readiness_notes)
 
     # ---- verb handlers: decoded args in, (encoded answer, outcome) out -----
     def _filter(self, args: Any) -> tuple[bytes, str]:
@@ -144,7 +153,10 @@ class ExtenderApp:
             self._discard(environ["wsgi.input"], length)
             return (
                 "413 Request Entity Too Large",
-                _error_body(f"request body of {length} bytes exceeds the limit of {self.max_body}"),
+                _error_body(
+                    f"request body of {length} bytes exceeds the limit of {self.max_body}"
+                    + _RAISE_HINT
+                ),
                 "bad_request",
             )
         stream = environ["wsgi.input"]
@@ -154,7 +166,7 @@ class ExtenderApp:
             body = stream.read(self.max_body + 1)  # no Content-Length: read to the limit
             if len(body) > self.max_body:
                 self._discard(stream, 1 << 62)
-                message = f"request body exceeds the limit of {self.max_body} bytes"
+                message = f"request body exceeds the limit of {self.max_body} bytes" + _RAISE_HINT
                 return "413 Request Entity Too Large", _error_body(message), "bad_request"
         else:
             body = b""
@@ -164,6 +176,7 @@ class ExtenderApp:
             args = protocol.decode(body)
         except InvalidInput as exc:
             return "400 Bad Request", _error_body(str(exc)), "bad_request"
+        del body  # the decoded objects are what the handler reads: free the bytes now
         if not isinstance(args, dict):
             message = f"request body must be a JSON object, got {type(args).__name__}"
             return "400 Bad Request", _error_body(message), "bad_request"
@@ -194,9 +207,16 @@ class ExtenderApp:
         return "503 Service Unavailable", _error_body(message), "not_ready"
 
 
-def build_flask_app(service: Service) -> Flask:
-    """Health, readiness, metrics and the OpenAPI document."""
+def build_flask_app(
+    service: Service, readiness_notes: Callable[[], list[str]] | None = None
+) -> Flask:
+    """Health, readiness, metrics and the OpenAPI document. `readiness_notes` adds
+    lines to /readyz's answer (a restarted worker's losses, a vanished snapshot):
+    they say what is served without changing whether it is served."""
     app = Flask("podsift")
+    # GET (and HEAD, which HTTP requires with it) is all these paths answer: an OPTIONS
+    # gets the same 405 with Allow as any other method, as on the verbs
+    app.config["PROVIDE_AUTOMATIC_OPTIONS"] = False
     state = service.state
 
     @app.get("/healthz")
@@ -205,9 +225,12 @@ def build_flask_app(service: Service) -> Flask:
 
     @app.get("/readyz")
     def readyz() -> Response:
+        notes = "".join(f"{note}\n" for note in readiness_notes()) if readiness_notes else ""
         if state.ready:
-            return Response(b"ready\n", mimetype="text/plain")
-        return Response(f"not ready: {state.ready_reason}\n", status=503, mimetype="text/plain")
+            return Response(f"ready\n{notes}", mimetype="text/plain")
+        return Response(
+            f"not ready: {state.ready_reason}\n{notes}", status=503, mimetype="text/plain"
+        )
 
     @app.get("/metrics")
     def metrics_endpoint() -> Response:
@@ -224,7 +247,14 @@ def build_flask_app(service: Service) -> Flask:
         return Response(_error_body("no such endpoint"), status=404, mimetype="application/json")
 
     @app.errorhandler(405)
-    def not_allowed(_: Exception) -> Response:
-        return Response(_error_body("method not allowed"), status=405, mimetype="application/json")
+    def not_allowed(exc: MethodNotAllowed) -> Response:
+        allowed = ", ".join(exc.valid_methods or ())
+        response = Response(
+            _error_body(f"method not allowed; this path answers {allowed}"),
+            status=405,
+            mimetype="application/json",
+        )
+        response.headers["Allow"] = allowed  # RFC 9110: a 405 says which methods work
+        return response
 
     return app

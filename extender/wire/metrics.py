@@ -45,6 +45,8 @@ from prometheus_client.platform_collector import PlatformCollector
 from prometheus_client.process_collector import ProcessCollector
 from prometheus_client.registry import Collector
 
+from extender.model.memo import memo_stats
+
 log = logging.getLogger(__name__)
 
 # The `_created` series double every counter and histogram without telling a
@@ -76,6 +78,36 @@ SourceFn = Callable[[], dict[str, float]]
 # How a key of a pull-style source becomes a sample:
 # key -> (family name, kind, help text, label name or "", label value).
 # Counter family names are given without "_total"; prometheus-client adds it.
+#: the bounded tables of extender.model.memo.Memo, by name
+MEMO_NAMES = (
+    "pod_spec",
+    "pod_metadata",
+    "selector",
+    "selector_raw",
+    "label_masks",
+    "node_name_lists",
+    "node_objects",
+    "derived_columns",
+)
+
+
+def _memo_key(name: str, what: str) -> tuple[str, str, str, str, str]:
+    if what == "entries":
+        doc = "Entries held by each bounded cache of podsift."
+    else:
+        doc = "Estimated bytes held by each bounded cache of podsift (README: Memory)."
+    return (f"podsift_cache_{what}", "gauge", doc, "cache", name)
+
+
+def memo_source() -> dict[str, float]:
+    """Entries and estimated bytes of every bounded cache, for `register_source`."""
+    out: dict[str, float] = {}
+    for name, (entries, size) in memo_stats().items():
+        out[f"memo_{name}_entries"] = entries
+        out[f"memo_{name}_bytes"] = size
+    return out
+
+
 SOURCE_KEYS: dict[str, tuple[str, str, str, str, str]] = {
     "nodes": ("podsift_cache_nodes", "gauge", "Nodes in podsift's cluster cache.", "", ""),
     "pods": (
@@ -127,6 +159,21 @@ SOURCE_KEYS: dict[str, tuple[str, str, str, str, str]] = {
         "",
         "",
     ),
+    "remembered": _memo_key("remembered_pods", "entries"),
+    "remembered_bytes": _memo_key("remembered_pods", "bytes"),
+    "pending_bytes": _memo_key("pending_pods", "bytes"),
+    "pending_refused": (
+        "podsift_pending_pods_refused",
+        "counter",
+        "Pending pods from the watch not kept: past the bound on pending pods.",
+        "",
+        "",
+    ),
+    **{
+        f"memo_{name}_{what}": _memo_key(name, what)
+        for name in MEMO_NAMES
+        for what in ("entries", "bytes")
+    },
     "hits": (
         "podsift_selector_cache_requests",
         "counter",
@@ -140,6 +187,20 @@ SOURCE_KEYS: dict[str, tuple[str, str, str, str, str]] = {
         "Lookups of compiled node selectors, by cache result.",
         "result",
         "miss",
+    ),
+    "worker_restarts": (
+        "podsift_worker_restarts",
+        "counter",
+        "Workers the gunicorn master forked after the first (the one before died).",
+        "",
+        "",
+    ),
+    "binds_lost": (
+        "podsift_binds_lost",
+        "counter",
+        "Binds held only in memory (snapshot mode) that died with a worker.",
+        "",
+        "",
     ),
 }
 

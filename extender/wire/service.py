@@ -6,10 +6,12 @@ app and the in-process benchmark both call it, so they run the same code.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any, Protocol
 
 import numpy as np
 
+from extender.cache.nodeobjects import Prepared
 from extender.cache.podindex import PodRecord
 from extender.cache.state import ClusterState
 from extender.cache.view import NodeView
@@ -17,6 +19,8 @@ from extender.cache.whatif import WhatIfView
 from extender.engine.engine import Engine
 from extender.engine.verdicts import FilterVerdicts
 from extender.model.errors import BindError, InvalidInput
+from extender.model.fields import as_integer
+from extender.model.limits import check_schedulable_size
 from extender.model.pod import PodInfo, parse_pod
 from extender.wire import protocol
 
@@ -30,11 +34,16 @@ class Binder(Protocol):
 class SnapshotBinder:
     """Binds in memory: the snapshot mode's source of truth is the state itself."""
 
-    def __init__(self, state: ClusterState) -> None:
+    def __init__(
+        self, state: ClusterState, on_bind: Callable[[], None] | None = None
+    ) -> None:
         self.state = state
+        self.on_bind = on_bind  # counts binds a worker restart would lose (wire.restarts)
 
     def bind(self, uid: str, namespace: str, name: str, node: str) -> None:
         self.state.bind(uid, node)
+        if self.on_bind is not None:
+            self.on_bind()
 
 
 def _require_dict(args: Any, what: str) -> dict:
@@ -91,15 +100,35 @@ class Service:
             raise InvalidInput("is required and must be a v1.Pod object", "Pod")
         try:
             pod = parse_pod(raw)
+            check_schedulable_size(pod)
         except InvalidInput as exc:
             raise InvalidInput(str(exc), "Pod") from None
         if remember:
             self.state.remember(pod)
         return pod
 
-    def candidates(self, args: dict) -> Candidates:
-        """Call with the state lock held."""
+    def prepare(self, args: dict) -> Prepared | None:
+        """Call WITHOUT the state lock: for a request of full Node objects, their
+        identities and the parse of those not cached yet (InvalidInput names a
+        malformed one), so parsing changed nodes never holds every other verb up."""
+        if args.get("NodeNames") is not None:
+            return None
+        nodes = args.get("Nodes")
+        if not isinstance(nodes, dict) or not isinstance(nodes.get("items"), list):
+            return None  # `candidates` says what is wrong
+        return self.state.prepare_objects(nodes["items"])
+
+    def candidates(self, args: dict, prepared: Prepared | None = None) -> Candidates:
+        """Call with the state lock held (after `prepare`, without it)."""
         names = args.get("NodeNames")
+        nodes = args.get("Nodes")
+        if names is not None and nodes is not None:
+            # kube-scheduler sends one and the other as null; with both, the answer's form
+            # and the candidates would be ambiguous
+            raise InvalidInput(
+                "NodeNames and Nodes are both given; send one (kube-scheduler sends NodeNames "
+                "to a nodeCacheCapable extender, Nodes otherwise, and the other as null)"
+            )
         if names is not None:
             if not isinstance(names, list):
                 raise InvalidInput("must be a list of node names", "NodeNames")
@@ -111,21 +140,23 @@ class Service:
             if unknown and not all(isinstance(n, str) for n in unknown):
                 raise InvalidInput("must be a list of node names", "NodeNames")
             return Candidates(view, known, unknown, names, None)
-        nodes = args.get("Nodes")
         if nodes is None:
             raise InvalidInput("one of NodeNames or Nodes is required")
-        if not isinstance(nodes, dict) or not isinstance(nodes.get("items"), list):
+        items = nodes.get("items") if isinstance(nodes, dict) else None
+        if items is None and isinstance(nodes, dict):
+            items = []  # Go decodes a null or absent items as no nodes
+        if not isinstance(items, list):
             raise InvalidInput("must be a v1.NodeList with an items array", "Nodes")
-        items = nodes["items"]
-        view, known, unknown = self.state.view_of_objects(items)
+        view, known, unknown = self.state.view_of_objects(items, prepared)
         return Candidates(view, known, unknown, None, items)
 
     # ---- verbs -----------------------------------------------------------
     def filter(self, args: Any) -> dict[str, Any]:
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
+        prepared = self.prepare(args)
         with self.state.lock:
-            c = self.candidates(args)
+            c = self.candidates(args, prepared)
             outcome = self.engine.filter(pod, c.view)
             if c.objects is None:
                 self._verdicts.record(self.state, pod, c.view.ids, outcome.passed)
@@ -155,8 +186,9 @@ class Service:
         """(names in the order sent, 0..10 score per name)."""
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
+        prepared = self.prepare(args)
         with self.state.lock:
-            c, scores = self._scores(pod, args)
+            c, scores = self._scores(pod, args, prepared)
             if c.known is None:
                 return c.view.names, scores
         full = np.zeros(len(c.names_sent()), np.int64)
@@ -168,8 +200,9 @@ class Service:
         only a node podsift does not know (score 0) is encoded on the spot."""
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
+        prepared = self.prepare(args)
         with self.state.lock:
-            c, scores = self._scores(pod, args)
+            c, scores = self._scores(pod, args, prepared)
             parts = self._fragments.gather(self.state.table, c.view.ids, scores)
         if c.known is not None:
             sent: list[bytes | None] = [None] * len(c.names_sent())
@@ -181,9 +214,11 @@ class Service:
             ]
         return protocol.join_fragments(parts)
 
-    def _scores(self, pod: PodInfo, args: dict) -> tuple[Candidates, np.ndarray]:
+    def _scores(
+        self, pod: PodInfo, args: dict, prepared: Prepared | None
+    ) -> tuple[Candidates, np.ndarray]:
         """The candidates and their 0..10 scores; call with the state lock held."""
-        c = self.candidates(args)
+        c = self.candidates(args, prepared)
         passed = None
         if c.objects is None:
             passed = self._verdicts.lookup(self.state, pod, c.view.ids)
@@ -192,8 +227,9 @@ class Service:
     def explain(self, args: Any) -> dict[str, Any]:
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args, remember=False)
+        prepared = self.prepare(args)
         with self.state.lock:
-            c = self.candidates(args)
+            c = self.candidates(args, prepared)
             entries = self.engine.explain(pod, c.view)
         if c.known is None:
             return {"nodes": entries}
@@ -338,9 +374,10 @@ def _pdb_violations(value: Any, where: str) -> int:
     """NumPDBViolations: a JSON integer in 0..2^63-1 (Go's int64); absent or null is 0."""
     if value is None:
         return 0
-    # bool is an int in Python; JSON true is not a number to Go
-    if isinstance(value, bool) or not isinstance(value, int):
+    number = as_integer(value)  # not true (a bool is an int in Python); 2.0 is 2
+    if number is None:
         raise InvalidInput(f"must be an integer, got {_json_type(value)}", where)
+    value = number
     if not 0 <= value <= _INT64_MAX:
         raise InvalidInput(f"must be between 0 and {_INT64_MAX}, got {value}", where)
     return value

@@ -47,8 +47,16 @@ class ImageLocality(Policy):
         # the sum is clamped at the top threshold anyway: saturating there keeps it
         # exact and inside int64 however many huge images the pod names
         top = MAX_CONTAINER_THRESHOLD * max(len(images), 1)
+        # each distinct image once, times the containers naming it: a pod of 10,000
+        # containers of one image costs one column, not 10,000
+        counts: dict[str, int] = {}
         for image in images:
+            counts[image] = counts.get(image, 0) + 1
+        for image, times in counts.items():
             have = nodes.image_spread(image)
             if have > 0:
-                sums = np.minimum(sums + mul_div(nodes.image_sizes(image), have, total), top)
+                scaled = mul_div(nodes.image_sizes(image), have, total)
+                if times > 1:  # from ceil(top / times) on, the copies reach the top
+                    scaled = np.minimum(scaled, -(-top // times)) * times
+                sums = np.minimum(sums + scaled, top)
         return calculate_priority(sums, len(images))

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import pytest
 
-from extender.cache.podmemory import PodMemory
 from extender.cache.state import ClusterState
 from extender.engine.config import default_configuration
 from extender.engine.engine import Engine
 from extender.model.errors import BindError
-from extender.model.pod import parse_pod, same_spec
+from extender.model.pod import clear_cache, parse_pod, same_spec
 from extender.wire.service import Service
 from tests.helpers import make_state, node, pod
 
@@ -39,6 +38,8 @@ def test_metadata_changes_are_not_spec_changes():
     first = parse_pod(pod("u", cpu="1", labels={"v": "1"}))
     relabelled = parse_pod(pod("u", cpu="1", labels={"v": "2"}, annotations={"x": "y"}))
     assert same_spec(first, relabelled)
+    clear_cache()  # parsed afresh: another template, other labels, another memory charge
+    assert same_spec(first, parse_pod(pod("u", cpu="1", labels={"much": "longer" * 50})))
     assert not same_spec(first, parse_pod(pod("u", cpu="1", priority=5)))
     assert not same_spec(first, parse_pod(pod("u", cpu="1", nodeSelector={"zone": "a"})))
     state = make_state([node("a")])
@@ -97,13 +98,3 @@ def test_service_filter_then_prioritize_with_another_spec_is_refused():
     svc.prioritize({"Pod": tolerant, "NodeNames": ["a"]})
     assert "carried different specs" in svc.bind({"PodUID": "uid-u", "Node": "a"})["Error"]
     assert svc.state.truth()["pods"] == {}
-
-
-def test_pod_memory_put_hands_back_the_live_value_it_replaces():
-    now = [0.0]
-    mem: PodMemory[int] = PodMemory(10, 5.0, clock=lambda: now[0])
-    assert mem.put("a", 1) is None
-    assert mem.put("a", 2) == 1
-    now[0] = 6.0  # "a" expired: nothing live is replaced
-    assert mem.put("a", 3) is None
-    assert mem.get("a") == 3

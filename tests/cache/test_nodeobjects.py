@@ -152,8 +152,8 @@ def test_store_rows_gather_like_the_objects():
     ]
     rows = store.rows_of(objs, "Nodes.items", limit=10)
     assert store.names[rows].tolist() == ["a", "b", "c"]
-    assert store.alloc[store.resource_col["cpu"]][rows].tolist() == [2000, 4000, 4000]
-    assert store.alloc[store.resource_col["example.com/gpu"]][rows].tolist() == [0, 4, 0]
+    assert store.alloc_column("cpu")[rows].tolist() == [2000, 4000, 4000]
+    assert store.alloc_column("example.com/gpu")[rows].tolist() == [0, 4, 0]
     assert store.unschedulable[rows].tolist() == [True, False, False]
     assert store.annotation_column("x")[rows].tolist() == [None, "y", None]
     assert [store.taint_sets[t] != () for t in store.taint_set[rows]] == [False, False, True]

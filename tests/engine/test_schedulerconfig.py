@@ -422,3 +422,10 @@ def test_malformed_documents_are_config_errors_never_tracebacks(fields):
         parse_configuration(doc, "k.yaml")
     except ConfigError as exc:
         assert "\n" not in str(exc)
+
+
+def test_a_field_name_with_a_newline_still_gives_a_one_line_error():
+    """Found by hypothesis: YAML allows a key "\\n", and the message echoes unknown keys."""
+    with pytest.raises(ConfigError) as err:
+        parse_configuration({**ksc(), "\n": 1}, "k.yaml")
+    assert "\n" not in str(err.value) and "unknown field(s) \\n" in str(err.value)

@@ -1054,3 +1054,45 @@ def test_malformed_resize_status_names_the_field(the_status: Any, field: str) ->
     with pytest.raises(InvalidInput) as err:
         parse_pod({**pod([ctr({"cpu": "1"})]), "status": the_status})
     assert err.value.field == field
+
+
+def _aggregate_reference(containers, init_containers, defaults):
+    """component-helpers aggregateContainerResourcesByFn, step by step over every resource."""
+    from extender.model.pod import _add_into, _max_into, _with_defaults
+
+    total: dict[str, int] = {}
+    for requests in containers:
+        _add_into(total, _with_defaults(requests, defaults))
+    sidecars: dict[str, int] = {}
+    init_peak: dict[str, int] = {}
+    for requests, restartable in init_containers:
+        requests = _with_defaults(requests, defaults)
+        if restartable:
+            _add_into(total, requests)
+            _add_into(sidecars, requests)
+            _max_into(init_peak, sidecars)
+        else:
+            running = dict(requests)
+            _add_into(running, sidecars)
+            _max_into(init_peak, running)
+    _max_into(total, init_peak)
+    return total
+
+
+_REQUESTS = st.dictionaries(st.sampled_from(["cpu", "memory", "x/a", "x/b"]), st.integers(0, 50))
+
+
+@settings(max_examples=300, derandomize=True)
+@given(
+    st.lists(_REQUESTS, max_size=3),
+    st.lists(st.tuples(_REQUESTS, st.booleans()), max_size=6),
+    st.sampled_from([None, {"cpu": 7, "memory": 9}]),
+)
+def test_the_linear_init_container_aggregate_matches_the_step_by_step_one(
+    containers, init_containers, defaults
+):
+    from extender.model.pod import _aggregate_requests
+
+    assert _aggregate_requests(containers, init_containers, defaults) == _aggregate_reference(
+        containers, init_containers, defaults
+    )

@@ -385,3 +385,20 @@ def test_vectorized_equals_reference(node_taints, tolerations):
     top = max(raw)
     want = [100] * len(raw) if top == 0 else [100 - 100 * r // top for r in raw]
     assert policy.score(the_pod, view).tolist() == want
+
+
+def test_sets_no_node_carries_any_more_are_judged_once_and_the_fast_path_returns():
+    # a node's old taint set stays in the table (ids keep their meaning); the first
+    # request judges it too, within its budget, so later requests skip the check
+    state = ClusterState()
+    state.replace_all(
+        [node("a", [{"key": "k", "value": "1", "effect": "NoSchedule"}]), node("b")], []
+    )
+    state.apply_node(node("a", [{"key": "k", "value": "2", "effect": "NoSchedule"}]))
+    view, _, _ = state.view(["a", "b"])
+    policy = TaintToleration()
+    the_pod = make_pod(pod([{"key": "k", "operator": "Exists"}]))
+    assert policy.filter(the_pod, view).tolist() == [True, True]
+    _, entry = policy._verdicts(the_pod, view)
+    assert entry.count == len(view.taint_sets().sets) == 3
+    assert entry.judged.all()

@@ -132,8 +132,8 @@ CONTENT_ERRORS = [
             ),
             (
                 "NodeNameToMetaVictims",
-                {"Pods": [{"UID": "uid-r"}], "NumPDBViolations": 1.0},
-                "a.NumPDBViolations: must be an integer, got the number 1.0",
+                {"Pods": [{"UID": "uid-r"}], "NumPDBViolations": 1.5},
+                "a.NumPDBViolations: must be an integer, got the number 1.5",
             ),
             (
                 "NodeNameToMetaVictims",

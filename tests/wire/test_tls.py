@@ -357,7 +357,8 @@ def test_standalone_manifest_probe_fails_when_nothing_listens(pki, tmp_path):
 
 
 def test_renewed_certificate_is_served_on_new_connections(pki, tmp_path):
-    """gunicorn builds the TLS context per connection: a renewed Secret needs no restart."""
+    """The worker makes the TLS context again when the files change: a renewed Secret
+    needs no restart."""
     cert, key = tmp_path / "tls.crt", tmp_path / "tls.key"
     cert.write_bytes(pki.server.cert.read_bytes())
     key.write_bytes(pki.server.key.read_bytes())

@@ -1,0 +1,490 @@
+"""podsift's gunicorn worker: gthread's thread pool, but a thread only ever gets a
+connection that holds a whole request.
+
+gunicorn's gthread worker hands a new connection to a thread, which then does the
+TLS handshake and reads headers and body with blocking calls and no deadline. With
+four threads, four clients that send a byte a second (or one byte of a handshake, or
+a Content-Length and then nothing) hold every thread, and every verb and /healthz
+waits for as long as they stay connected. Here the main thread's poller does all the
+waiting, with non-blocking sockets: the TLS handshake, the headers, and the body up
+to its Content-Length or its last chunk. Only then does a thread parse the request,
+from those buffered bytes (never from the socket: a thread cannot block on a read),
+and run the app. Each connection has a deadline in the poller: an idle kept-alive
+one closes after --keepalive seconds, a handshake or a request must be complete
+--read-timeout seconds after it starts. When the connection limit is reached the
+oldest idle or incomplete connection makes room, so nobody can fill the table.
+A thread writes the answer with a blocking socket under a timeout, so a client that
+does not read cannot hold it for longer than that either.
+
+HTTP/1.1 only (podsift never enables gunicorn's HTTP/2). Relies on gunicorn's
+gthread internals as of the version range pinned in pyproject.toml.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import selectors
+import socket
+import ssl
+import sys
+import time
+from collections import OrderedDict
+from functools import partial
+from typing import Any
+
+import orjson
+from gunicorn import http
+from gunicorn import sock as gsock
+from gunicorn.http.parser import RequestParser
+from gunicorn.http.unreader import Unreader
+from gunicorn.workers import gthread
+
+DEFAULT_READ_TIMEOUT = 10.0
+#: A thread's blocking write of an answer gives up after this long without progress.
+WRITE_TIMEOUT = 10.0
+#: After a last answer, how long the poller drains what the client still sends
+#: before closing (so the kernel does not reset the answer away).
+LINGER = 2.0
+RECV_SIZE = 256 * 1024
+
+
+class BufferUnreader(Unreader):
+    """gunicorn's parser reads from here: the bytes the poller received, then EOF."""
+
+    def feed(self, data: bytes) -> None:
+        self.unread(data)
+
+    def chunk(self, size_hint: int | None = None) -> bytes:
+        return b""  # everything there is was fed; a thread never waits on the socket
+
+
+class Framing:
+    """Where one request ends, found as its bytes arrive.
+
+    One instance per request: it remembers how far it has looked (the head's end,
+    the chunks passed), so a client that sends a byte at a time costs the poller
+    a constant amount of work per byte, not a rescan of everything it sent.
+    """
+
+    MORE = 0  # not complete yet
+    READY = 1  # complete (or malformed: the parser in the thread answers it)
+    TRUNCATED = 2  # Content-Length over the body limit: the app answers 413 and we close
+    CHUNKED_TOO_LARGE = 3  # a chunked body past the limit: the worker answers 413
+    HEAD_TOO_LARGE = 4
+
+    def __init__(self, max_body: int, head_limit: int) -> None:
+        self.max_body = max_body
+        self.head_limit = head_limit
+        self.searched = 0  # the head's end is not before this offset
+        self.chunked = False
+        self.end = -1  # with a Content-Length: where the body ends; -1: head not seen yet
+        self.pos = 0  # chunked: the next chunk-size line
+        self.body = 0  # chunked: body bytes in the chunks passed
+        self.expect = False  # the client waits for "100 Continue" before the body
+
+    @staticmethod
+    def scan(buf: bytearray, max_body: int, head_limit: int) -> tuple[int, int, bool]:
+        """check() by a fresh instance."""
+        return Framing(max_body, head_limit).check(buf)
+
+    def check(self, buf: bytearray) -> tuple[int, int, bool]:
+        """(state, end of the request in buf, client expects 100-continue); buf only
+        grows between calls."""
+        if self.end < 0:
+            decided = self._head(buf)
+            if decided is not None:
+                return decided
+        if self.chunked:
+            return self._chunks(buf)
+        if len(buf) >= self.end:
+            return Framing.READY, self.end, False
+        return Framing.MORE, 0, self.expect
+
+    def _head(self, buf: bytearray) -> tuple[int, int, bool] | None:
+        start = 0
+        while buf.startswith(b"\r\n", start):  # empty lines before a request are ignored
+            start += 2
+        head_end = buf.find(b"\r\n\r\n", max(start, self.searched - 3))
+        if head_end < 0:
+            self.searched = len(buf)
+            return (
+                (Framing.HEAD_TOO_LARGE if len(buf) > self.head_limit else Framing.MORE),
+                0,
+                False,
+            )
+        body_start = head_end + 4
+        lengths: list[bytes] = []
+        encodings: list[bytes] = []
+        for line in bytes(buf[start:head_end]).split(b"\r\n")[1:]:
+            name, _, value = line.partition(b":")
+            name = name.lower()
+            if name == b"content-length":
+                lengths.append(value.strip())
+            elif name == b"transfer-encoding":
+                encodings.append(value.strip().lower())
+            elif name == b"expect":
+                self.expect = value.strip().lower() == b"100-continue"
+        if encodings:
+            last = b",".join(encodings).split(b",")[-1].strip()
+            if lengths or last != b"chunked":
+                return Framing.READY, body_start, False  # the parser refuses it
+            self.chunked = True
+            self.pos = body_start
+            self.end = body_start
+            return None
+        if not lengths:
+            return Framing.READY, body_start, False
+        if len(set(lengths)) != 1 or not lengths[0].isdigit():
+            return Framing.READY, body_start, False  # the parser refuses it
+        length = int(lengths[0])
+        if length > self.max_body:
+            return Framing.TRUNCATED, len(buf), False
+        self.end = body_start + length
+        return None
+
+    def _chunks(self, buf: bytearray) -> tuple[int, int, bool]:
+        while True:
+            line_end = buf.find(b"\r\n", self.pos)
+            if line_end < 0:
+                if len(buf) - self.pos > 4096:  # no chunk-size line is that long
+                    return Framing.READY, len(buf), False
+                return Framing.MORE, 0, self.expect
+            size_text = bytes(buf[self.pos : line_end]).split(b";", 1)[0].strip()
+            try:
+                size = int(size_text, 16)
+            except ValueError:
+                return Framing.READY, len(buf), False  # the parser refuses it
+            if size == 0:
+                if buf.startswith(b"\r\n", line_end + 2):
+                    return Framing.READY, line_end + 4, False
+                trailers_end = buf.find(b"\r\n\r\n", line_end + 2)
+                if trailers_end < 0:
+                    return Framing.MORE, 0, self.expect
+                return Framing.READY, trailers_end + 4, False
+            if self.body + size > self.max_body:
+                return Framing.CHUNKED_TOO_LARGE, 0, False
+            following = line_end + 2 + size + 2
+            if following > len(buf):
+                return Framing.MORE, 0, self.expect
+            self.body += size
+            self.pos = following
+
+
+class Conn(gthread.TConn):
+    """A connection: its socket, what arrived so far, and its place in the poller."""
+
+    def __init__(self, cfg: Any, sock: Any, client: Any, server: Any) -> None:
+        super().__init__(cfg, sock, client, server)
+        self.initialized = True  # gthread's init() (a blocking handshake) is never used
+        self.inbuf = bytearray()
+        self.deadline = 0.0
+        self.table: OrderedDict | None = None
+        self.registered = False
+        self.truncated = False
+        self.continued = False
+        self.parser = RequestParser(cfg, (), client)
+        self.parser.unreader = BufferUnreader()
+        self.framing: Framing | None = None  # the request arriving now
+
+
+class PodsiftWorker(gthread.ThreadWorker):
+    """gthread with the waiting moved into the poller (see the module docstring)."""
+
+    max_body = 64 * 1024 * 1024
+    read_timeout = DEFAULT_READ_TIMEOUT
+    write_timeout = WRITE_TIMEOUT
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self.conn_limit = max(self.cfg.worker_connections, self.cfg.threads + 1)
+        # gthread stops accepting at worker_connections; this worker evicts instead
+        self.worker_connections = sys.maxsize
+        self.idle: OrderedDict[Conn, None] = OrderedDict()  # kept alive, nothing sent yet
+        self.reading: OrderedDict[Conn, None] = OrderedDict()  # handshake or a partial request
+        self.lingering: OrderedDict[Conn, None] = OrderedDict()  # closing, draining input
+        self._ssl_context: ssl.SSLContext | None = None
+        self._ssl_files: tuple = ()
+        cfg = self.cfg
+        fields = cfg.limit_request_fields or 32768
+        field_size = cfg.limit_request_field_size or 65536
+        self.head_limit = (cfg.limit_request_line or 65536) + fields * (field_size + 2) + 4
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """The TLS context, made again only when a certificate or key file has changed
+        (a renewed certificate is served on new connections without a restart)."""
+        cfg = self.cfg
+        files = []
+        for path in (cfg.certfile, cfg.keyfile, cfg.ca_certs):
+            try:
+                st = os.stat(path) if path else None
+            except OSError:
+                st = None
+            files.append((st.st_mtime_ns, st.st_size, st.st_ino) if st else None)
+        key = tuple(files)
+        if self._ssl_context is None or key != self._ssl_files:
+            try:
+                self._ssl_context = gsock.ssl_context(cfg)
+            except (OSError, ssl.SSLError) as e:  # a half-written renewal, say
+                if self._ssl_context is None:
+                    raise
+                self.log.warning("keeping the previous TLS certificate: %s", e)
+            self._ssl_files = key
+        return self._ssl_context
+
+    # ---- the poller's side -------------------------------------------------------
+    def accept(self, listener: Any) -> None:
+        try:
+            client_sock, client_addr = listener.accept()
+        except OSError as e:
+            if e.errno not in (errno.EAGAIN, errno.ECONNABORTED, errno.EWOULDBLOCK):
+                raise
+            return
+        self.nr_conns += 1
+        conn = Conn(self.cfg, client_sock, client_addr, listener.getsockname())
+        if self.nr_conns > self.conn_limit:
+            self._evict_one()
+        if self.cfg.is_ssl:
+            try:
+                context = self.ssl_context()
+            except (OSError, ssl.SSLError) as e:
+                self.log.warning("cannot load the TLS certificate: %s", e)
+                self._close(conn)
+                return
+            conn.sock = context.wrap_socket(
+                client_sock,
+                server_side=True,
+                do_handshake_on_connect=False,
+                suppress_ragged_eofs=self.cfg.suppress_ragged_eofs,
+            )
+            self._enter(conn, self.reading, self.read_timeout)
+            self._handshake(conn)
+        else:
+            self._enter(conn, self.reading, self.read_timeout)
+            self._watch(conn, selectors.EVENT_READ, self._on_readable)
+
+    def _evict_one(self) -> None:
+        """Close the connection that has waited longest without a whole request."""
+        for table in (self.lingering, self.idle, self.reading):
+            if table:
+                victim = next(iter(table))
+                self._close(victim)
+                return
+
+    def _enter(self, conn: Conn, table: OrderedDict, timeout: float) -> None:
+        if conn.table is not None:
+            conn.table.pop(conn, None)
+        conn.table = table
+        conn.deadline = time.monotonic() + timeout
+        table[conn] = None
+
+    def _watch(self, conn: Conn, events: int, callback: Any) -> None:
+        data = partial(callback, conn)
+        if conn.registered:
+            self.poller.modify(conn.sock, events, data)
+        else:
+            self.poller.register(conn.sock, events, data)
+            conn.registered = True
+
+    def _unwatch(self, conn: Conn) -> None:
+        if conn.registered:
+            conn.registered = False
+            try:
+                self.poller.unregister(conn.sock)
+            except (KeyError, ValueError, OSError):
+                pass
+
+    def _close(self, conn: Conn) -> None:
+        self._unwatch(conn)
+        if conn.table is not None:
+            conn.table.pop(conn, None)
+            conn.table = None
+        self.nr_conns -= 1
+        conn.close()
+
+    def _handshake(self, conn: Conn, _sock: Any = None) -> None:
+        try:
+            conn.sock.do_handshake()
+        except ssl.SSLWantReadError:
+            self._watch(conn, selectors.EVENT_READ, self._handshake)
+            return
+        except ssl.SSLWantWriteError:
+            self._watch(conn, selectors.EVENT_WRITE, self._handshake)
+            return
+        except (ssl.SSLError, OSError) as e:
+            self.log.debug("TLS handshake failed: %s", e)
+            self._close(conn)
+            return
+        self._watch(conn, selectors.EVENT_READ, self._on_readable)
+        self._on_readable(conn)  # data may have come with the handshake's last record
+
+    def _on_readable(self, conn: Conn, _sock: Any = None) -> None:
+        sock = conn.sock
+        received = False
+        for _ in range(16):  # a fair share of one loop turn; the rest stays readable
+            try:
+                data = sock.recv(RECV_SIZE)
+            except (BlockingIOError, ssl.SSLWantReadError):
+                break
+            except ssl.SSLWantWriteError:
+                break
+            except (ssl.SSLError, OSError):
+                self._close(conn)
+                return
+            if not data:
+                self._close(conn)  # closed by the client; an incomplete request is dropped
+                return
+            conn.inbuf += data
+            received = True
+        if received and conn.table is self.idle:
+            self._enter(conn, self.reading, self.read_timeout)  # a request has begun
+        self._try_dispatch(conn)
+
+    def _try_dispatch(self, conn: Conn) -> None:
+        if not conn.inbuf:
+            return
+        if conn.framing is None:
+            conn.framing = Framing(self.max_body, self.head_limit)
+        state, end, expect = conn.framing.check(conn.inbuf)
+        if state == Framing.MORE:
+            if expect and not conn.continued:
+                conn.continued = True
+                self._send_nowait(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+            return
+        if state == Framing.HEAD_TOO_LARGE:
+            self._refuse(conn, "431 Request Header Fields Too Large", b"")
+            return
+        if state == Framing.CHUNKED_TOO_LARGE:
+            message = f"request body exceeds the limit of {self.max_body} bytes"
+            self._refuse(conn, "413 Request Entity Too Large", orjson.dumps({"Error": message}))
+            return
+        conn.truncated = state == Framing.TRUNCATED
+        conn.framing = None  # the next request starts afresh
+        request = bytes(conn.inbuf[:end])
+        del conn.inbuf[:end]
+        conn.parser.unreader.feed(request)
+        self._unwatch(conn)
+        if conn.table is not None:
+            conn.table.pop(conn, None)
+            conn.table = None
+        conn.sock.settimeout(self.write_timeout)
+        self.enqueue_req(conn)
+
+    def _send_nowait(self, conn: Conn, data: bytes) -> None:
+        try:
+            conn.sock.send(data)  # a few bytes into an empty send buffer; best effort
+        except (OSError, ssl.SSLError):
+            pass
+
+    def _refuse(self, conn: Conn, status: str, body: bytes) -> None:
+        head = (
+            f"HTTP/1.1 {status}\r\nConnection: close\r\nContent-Type: application/json\r\n"
+            f"Content-Length: {len(body)}\r\n\r\n"
+        ).encode()
+        self._send_nowait(conn, head + body)
+        self._linger(conn)
+
+    def _linger(self, conn: Conn) -> None:
+        """Half-close and drain what the client still sends, in the poller, then close."""
+        try:
+            conn.sock.setblocking(False)
+            conn.sock.shutdown(socket.SHUT_WR)
+        except (OSError, ValueError):
+            self._close(conn)
+            return
+        conn.inbuf = bytearray()
+        self._enter(conn, self.lingering, LINGER)
+        self._watch(conn, selectors.EVENT_READ, self._drain)
+
+    def _drain(self, conn: Conn, _sock: Any = None) -> None:
+        for _ in range(16):
+            try:
+                data = conn.sock.recv(RECV_SIZE)
+            except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+                return
+            except (ssl.SSLError, OSError):
+                break
+            if not data:
+                break
+        else:
+            return
+        self._close(conn)
+
+    def finish_request(self, conn: Conn, fs: Any) -> None:
+        """A thread is done with conn (called on the main thread)."""
+        try:
+            keep = fs.result() if not fs.cancelled() else False
+        except Exception:
+            keep = False
+        try:
+            if not keep or not self.alive:
+                self._linger(conn)
+                return
+            conn.sock.setblocking(False)
+            # bytes the parser did not use come first, then what arrived behind the request
+            conn.inbuf[:0] = conn.parser.unreader.take_buffered()
+            conn.truncated = False
+            conn.continued = False
+            if conn.inbuf:
+                self._enter(conn, self.reading, self.read_timeout)
+            else:
+                self._enter(conn, self.idle, self.cfg.keepalive)
+            self._watch(conn, selectors.EVENT_READ, self._on_readable)
+            self._try_dispatch(conn)
+        except Exception:
+            self.log.debug("closing a connection after its request", exc_info=True)
+            self._close(conn)
+
+    def murder_keepalived(self, force: bool = False) -> None:
+        """Close every connection whose deadline has passed (all idle ones when stopping)."""
+        now = time.monotonic()
+        for table in (self.idle, self.reading, self.lingering):
+            while table:
+                conn = next(iter(table))
+                if conn.deadline > now and not (force or (table is self.idle and not self.alive)):
+                    break
+                self._close(conn)
+
+    def murder_pending(self) -> None:
+        if not self.alive:
+            self.murder_keepalived()
+
+    # ---- a thread's side ---------------------------------------------------------
+    def handle(self, conn: Conn) -> Any:
+        """Parse the buffered request and run the app; whether to keep the connection."""
+        req = None
+        try:
+            req = next(conn.parser)
+            if not req:
+                return False
+            if conn.continued:
+                req._expected_100_continue = False  # the poller has sent it already
+            if conn.truncated:
+                # its body was not read: answer with "Connection: close", and close
+                req.must_close = True
+            keep = self.handle_request(req, conn)
+            if not keep or conn.truncated:
+                return False
+            return bool(conn.parser.finish_body())  # from the buffer: never waits
+        except (http.errors.NoMoreData, StopIteration):
+            return False
+        except TimeoutError:
+            self.log.debug("client stopped reading its answer: closing")
+            return False
+        except ssl.SSLError as e:
+            self.log.debug("TLS error: %s", e)
+            return False
+        except OSError as e:
+            if e.errno not in (errno.EPIPE, errno.ECONNRESET, errno.ENOTCONN):
+                self.log.debug("socket error: %s", e)
+            return False
+        except Exception as e:
+            self.handle_error(req, conn.sock, conn.client, e)
+            return False
+
+
+def worker_class(max_body: int, read_timeout: float = DEFAULT_READ_TIMEOUT) -> type:
+    """A PodsiftWorker bound to this server's body limit and read timeout."""
+    return type(
+        "PodsiftWorker", (PodsiftWorker,), {"max_body": max_body, "read_timeout": read_timeout}
+    )
