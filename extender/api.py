@@ -22,6 +22,7 @@ from extender.model.resources import (
     NATIVE_RESOURCES,
     is_extended_resource,
     is_scalar_resource,
+    lacks_room,
 )
 from extender.model.selectors import (
     CompiledNodeSelector,
@@ -72,6 +73,7 @@ __all__ = [
     "NATIVE_RESOURCES",
     "is_extended_resource",
     "is_scalar_resource",
+    "lacks_room",
     "is_qualified_name",
     # validating args
     "ArgsErrors",

@@ -4,12 +4,20 @@ Every node gets a small integer id (reused after deletion), so per-request
 work is array indexing instead of dict walks. Resource amounts are int64
 (CPU in millicores, everything else in whole units). The table is not
 thread-safe on its own: `ClusterState` holds the lock around every use.
+
+Bounded: every value in a column is in 0..OVER_MAX_AMOUNT. Allocatable is
+parsed at most MAX_AMOUNT and a pod's request at most OVER_MAX_AMOUNT
+(model/quantity.py); a node's usage sum that passes OVER_MAX_AMOUNT (pods the
+API server placed beyond any allocatable) is kept exactly in Python integers
+beside the column, which holds OVER_MAX_AMOUNT: "more than any node has", the
+same verdict for every check, and removing those pods again is exact.
 """
 
 from __future__ import annotations
 
 import itertools
 from collections import Counter
+from collections.abc import Callable
 
 import numpy as np
 
@@ -28,10 +36,15 @@ from extender.model.hostports import (
     wanted_by_key,
 )
 from extender.model.node import NodeInfo
+from extender.model.quantity import OVER_MAX_AMOUNT
+from extender.model.resources import lacks_room
 from extender.model.taints import Taint
 
 FIXED_RESOURCES = ("cpu", "memory", "ephemeral-storage", "pods")
 PODS = FIXED_RESOURCES.index("pods")
+# keys of the non-zero scoring columns in NodeTable.over (resource columns use their index)
+NONZERO_CPU = -1
+NONZERO_MEM = -2
 
 # Every table gets its own taint epoch: a (table, taint set id) pair never means
 # two different taint sets, so a policy may cache per-set verdicts by epoch.
@@ -99,6 +112,8 @@ class NodeTable:
         self._image_columns = column_cache()
         # annotation key -> value per node id (None where absent), built on demand
         self._annotation_columns = AnnotationColumns()
+        # (column, node id) -> exact usage sum, for the few cells above OVER_MAX_AMOUNT
+        self.over: dict[tuple[int, int], int] = {}
         self._free: list[int] = []
         self._next = 0
         self.version = 0  # bumps when the node set (names/ids) changes
@@ -232,6 +247,9 @@ class NodeTable:
             a[nid] = 0
         self.nonzero_cpu[nid] = 0
         self.nonzero_mem[nid] = 0
+        if self.over:
+            for key in [k for k in self.over if k[1] == nid]:
+                del self.over[key]
         self.unschedulable[nid] = False
         self.taint_set[nid] = 0
         self.names_arr[nid] = None
@@ -254,11 +272,24 @@ class NodeTable:
     ) -> None:
         """Add (sign=1) or remove (sign=-1) one pod's usage on node `nid`."""
         req = self.req
+        over = self.over
         for col, amount in vector:
-            req[col][nid] += sign * amount
-        req[PODS][nid] += sign
-        self.nonzero_cpu[nid] += sign * nonzero_cpu
-        self.nonzero_mem[nid] += sign * nonzero_mem
+            column = req[col]
+            total = column.item(nid) + sign * amount
+            if total > OVER_MAX_AMOUNT or (over and (col, nid) in over):
+                self._add(column, col, nid, sign * amount)  # beyond the bound: kept exactly
+            else:
+                column[nid] = total
+        for column, key, amount in (
+            (self.nonzero_cpu, NONZERO_CPU, nonzero_cpu),
+            (self.nonzero_mem, NONZERO_MEM, nonzero_mem),
+        ):
+            total = column.item(nid) + sign * amount
+            if total > OVER_MAX_AMOUNT or (over and (key, nid) in over):
+                self._add(column, key, nid, sign * amount)
+            else:
+                column[nid] = total
+        req[PODS][nid] += sign  # a pod count: never near int64
         for p in ports:
             ip, proto, port = sanitize(p)
             by_node = self.ports.setdefault((proto, port), {})
@@ -274,13 +305,51 @@ class NodeTable:
                 if not ips:
                     del by_node[nid]
 
-    def fits(self, nid: int, vector: tuple[tuple[int, int], ...]) -> str:
-        """'' if a pod with `vector` fits on `nid` now, else the first shortfall."""
-        if self.req[PODS][nid] + 1 > self.alloc[PODS][nid]:
+    def _add(self, column: np.ndarray, key: int, nid: int, delta: int) -> None:
+        """column[nid] += delta, exactly, the column saturating at OVER_MAX_AMOUNT."""
+        over = self.over
+        exact = over.get((key, nid)) if over else None
+        total = (column.item(nid) if exact is None else exact) + delta
+        if total > OVER_MAX_AMOUNT:
+            over[(key, nid)] = total
+            column[nid] = OVER_MAX_AMOUNT
+        else:
+            if exact is not None:
+                del over[(key, nid)]
+            column[nid] = total
+
+    def exact_usage(self, key: int, nid: int) -> int:
+        """The exact usage sum behind one cell (a resource column index, NONZERO_CPU
+        or NONZERO_MEM), which the column holds saturated at OVER_MAX_AMOUNT."""
+        exact = self.over.get((key, nid))
+        if exact is not None:
+            return exact
+        column = self.nonzero_cpu if key == NONZERO_CPU else self.nonzero_mem if key < 0 else None
+        return int((self.req[key] if column is None else column)[nid])
+
+    def fits(
+        self,
+        nid: int,
+        requests: tuple[tuple[str, int], ...],
+        ignores: Callable[[str], bool] | None = None,
+    ) -> str:
+        """'' if a pod with `requests` fits on `nid` now, else the first shortfall.
+
+        The test NodeResourcesFit's filter makes (`lacks_room`), with a resource no
+        column has counting as allocatable 0 everywhere (it adds no column), and
+        the resources that filter ignores (`ignores`) left unchecked."""
+        if lacks_room(int(self.alloc[PODS][nid]), int(self.req[PODS][nid]), 1):
             return "Too many pods"
-        for col, amount in vector:
-            if amount and self.req[col][nid] + amount > self.alloc[col][nid]:
-                return f"Insufficient {self.resources[col]}"
+        for resource, amount in requests:
+            if ignores is not None and ignores(resource):
+                continue
+            col = self.resource_col.get(resource)
+            if col is None:
+                if amount > 0:
+                    return f"Insufficient {resource}"
+                continue
+            if amount and lacks_room(int(self.alloc[col][nid]), int(self.req[col][nid]), amount):
+                return f"Insufficient {resource}"
         return ""
 
     def port_conflict_mask(self, wanted: tuple[HostPort, ...]) -> np.ndarray:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
+from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from extender.cache.gcpolicy import FreezeAfter
@@ -22,7 +23,7 @@ from extender.model.documents import decode_json_or_yaml
 from extender.model.errors import BindError, InvalidInput
 from extender.model.memo import Memo
 from extender.model.node import parse_node
-from extender.model.pod import PodInfo, parse_pod
+from extender.model.pod import PodInfo, parse_pod, same_spec
 
 log = logging.getLogger(__name__)
 
@@ -100,7 +101,9 @@ class ClusterState:
         # the same records by node name; those naming an unknown node wait there,
         # unattached, until the node arrives
         self.by_node = PodsByNode()
-        self._seen: PodMemory[PodInfo] = PodMemory(
+        # uid -> (the pod as the last /filter or /prioritize sent it, whether its spec
+        # differs from the one the request before sent)
+        self._seen: PodMemory[tuple[PodInfo, bool]] = PodMemory(
             remembered_pods, remember_seconds, max_bytes=REMEMBERED_BYTES
         )
         # pending pods (no node, not terminal) from the watch or the snapshot, by UID: any
@@ -111,6 +114,9 @@ class ClusterState:
         # first in, first out: a tuple of 5,000 names would be hashed again to reorder it
         self._resolve_cache = Memo("node_name_lists", NAME_LISTS, NAME_LISTS_BYTES, lru=False)
         self.node_objects = NodeObjects()  # full Node objects of requests, parsed once
+        # resources /bind does not re-check: those NodeResourcesFit's filter ignores
+        # (set by the Service from its engine, so bind refuses what the filter refuses)
+        self.bind_ignores: Callable[[str], bool] | None = None
         self.ready = False
         self.ready_reason = "cluster state not loaded yet"
         # bumps on every change a filter could see; lets a verb reuse work done
@@ -139,10 +145,13 @@ class ClusterState:
 
     # ---- pods seen in /filter and /prioritize ----------------------------
     def remember(self, pod: PodInfo) -> None:
-        """Keep the pod's parsed spec for a later /bind (bounded, expiring)."""
+        """Keep the pod's parsed spec for a later /bind (bounded, expiring), and
+        whether it differs from the spec sent before it (see `_spec_to_bind`)."""
         if pod.uid:
             with self.lock:
-                if self._seen.put(pod.uid, pod, pod.footprint):
+                last = self._seen.get(pod.uid)
+                changed = last is not None and not same_spec(last[0], pod)
+                if self._seen.put(pod.uid, (pod, changed), pod.footprint):
                     self._gc.note()  # long-lived until bound or expired
 
     # ---- pending pods (call with the lock held) -----------------------------
@@ -357,8 +366,45 @@ class ClusterState:
         )
 
     # ---- binding ---------------------------------------------------------
+    def _spec_to_bind(self, uid: str) -> PodInfo | None:
+        """The spec a /bind of `uid` counts, or BindError when podsift cannot tell.
+
+        The API server's pending pod (the watch, or the snapshot) when the state
+        holds one: it is the pod being bound. Its /filter or /prioritize, if podsift
+        saw one, must have carried the same spec, or the decision was made for
+        another pod than the one bound (the pod changed, or the watch is behind).
+        Otherwise the spec the last /filter or /prioritize carried, provided the one
+        before it carried the same: in one scheduling cycle kube-scheduler sends the
+        same pod to every verb, so two different specs mean podsift cannot tell
+        which one the node was chosen for. kube-scheduler retries a refused bind in
+        a new cycle, whose verbs agree again.
+        """
+        seen = self._seen.get(uid)
+        truth = self.pending.get(uid)
+        if truth is not None:
+            if seen is not None and not same_spec(seen[0], truth):
+                raise BindError(
+                    f"pod {truth.namespace}/{truth.name}: the spec /filter or /prioritize "
+                    "last sent differs from the pending pod podsift holds from the API "
+                    "server (changed, or podsift's watch is behind); not binding a pod "
+                    "the node was not chosen for"
+                )
+            return truth
+        if seen is None:
+            return None
+        pod, changed = seen
+        if changed:
+            raise BindError(
+                f"pod {pod.namespace}/{pod.name}: its last two /filter or "
+                "/prioritize requests carried different specs, so podsift cannot tell "
+                "which one the node was chosen for; filter it again"
+            )
+        return pod
+
     def _check_bind(self, uid: str, node_name: str) -> tuple[PodInfo | None, int]:
-        pod = self._seen.get(uid) or self.pending.get(uid)
+        """What a bind would commit, or BindError; changes nothing (not even the
+        node table's columns: a resource no node has simply does not fit)."""
+        pod = self._spec_to_bind(uid)
         if pod is None:
             existing = self.pods.get(uid)
             if existing is not None and existing.node_name == node_name:
@@ -377,13 +423,12 @@ class ClusterState:
         nid = self.table.id_of.get(node_name)
         if nid is None:
             raise BindError(f"node {node_name!r} is not known to podsift")
-        rec = self._record(pod, node_name)
-        short = self.table.fits(nid, rec.vector)
+        short = self.table.fits(nid, tuple(sorted(pod.requests.items())), self.bind_ignores)
         if short:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: {short}"
             )
-        if rec.ports and self.table.port_conflict_mask(rec.ports)[nid]:
+        if pod.host_ports and self.table.port_conflict_mask(pod.host_ports)[nid]:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: host port in use"
             )

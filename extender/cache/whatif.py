@@ -8,10 +8,11 @@ from collections.abc import Sequence
 
 import numpy as np
 
-from extender.cache.nodetable import PODS, NodeTable
+from extender.cache.nodetable import NONZERO_CPU, NONZERO_MEM, PODS, NodeTable
 from extender.cache.podindex import PodRecord
 from extender.cache.view import NodeView, StateView, read_only
 from extender.model.hostports import HostPort, group_conflicts, sanitize, wanted_by_key
+from extender.model.quantity import OVER_MAX_AMOUNT
 
 
 class WhatIfView(StateView):
@@ -59,6 +60,11 @@ class WhatIfView(StateView):
                         freed.setdefault((proto, port), Counter())[ip] += 1
             nz_cpu[row] = cpu
             nz_mem[row] = mem
+        # key (a resource column, NONZERO_CPU, NONZERO_MEM) -> row -> value after the
+        # evictions, for the cells the table holds saturated (see _exact_cells)
+        self._patch: dict[int, dict[int, int]] = {}
+        if table.over:
+            self._exact_cells(table, rows, cols, amounts, nz_cpu, nz_mem)
         # freed[c] is what the victims give back of resource column c, per row
         self._freed: dict[int, np.ndarray] = {PODS: np.array(count, np.int64)}
         if rows:
@@ -74,14 +80,52 @@ class WhatIfView(StateView):
             "memory": np.array(nz_mem, np.int64),
         }
 
+    def _exact_cells(
+        self,
+        table: NodeTable,
+        rows: list[int],
+        cols: list[int],
+        amounts: list[int],
+        nz_cpu: list[int],
+        nz_mem: list[int],
+    ) -> None:
+        """The cells whose exact usage sum the table keeps beyond OVER_MAX_AMOUNT:
+        what is left after the evictions, from the exact sum, into `_patch`; their
+        victims' amounts are taken out of the lists, whose sums (at most their
+        cell's value everywhere else) then stay inside int64."""
+        over = table.over
+        ids = self.ids
+        freed: dict[tuple[int, int], int] = {}
+        for i, (row, col) in enumerate(zip(rows, cols)):
+            if (col, int(ids[row])) in over:
+                freed[(col, row)] = freed.get((col, row), 0) + amounts[i]
+                amounts[i] = 0
+        for key, sums in ((NONZERO_CPU, nz_cpu), (NONZERO_MEM, nz_mem)):
+            for row, amount in enumerate(sums):
+                if amount and (key, int(ids[row])) in over:
+                    freed[(key, row)] = amount
+                    sums[row] = 0
+        for (key, row), amount in freed.items():
+            left = table.exact_usage(key, int(ids[row])) - amount
+            self._patch.setdefault(key, {})[row] = min(left, OVER_MAX_AMOUNT)
+
+    def _patched(self, key: int, arr: np.ndarray) -> np.ndarray:
+        patch = self._patch.get(key)
+        if patch:
+            arr = arr.copy()
+            for row, value in patch.items():
+                arr[row] = value
+        return read_only(arr)
+
     def requested(self, resource: str) -> np.ndarray:
         key = ("req", resource)
         arr = self._cache.get(key)
         if arr is None:
             arr = super().requested(resource)
-            freed = self._freed.get(self._t.resource_col.get(resource, -1))
+            col = self._t.resource_col.get(resource, -1)
+            freed = self._freed.get(col)
             if freed is not None:
-                arr = read_only(arr - freed)
+                arr = self._patched(col, arr - freed)
             self._cache[key] = arr
         return arr
 
@@ -92,7 +136,9 @@ class WhatIfView(StateView):
         key = ("nz", resource)
         arr = self._cache.get(key)
         if arr is None:
-            arr = self._cache[key] = read_only(super().nonzero_requested(resource) - freed)
+            column = NONZERO_CPU if resource == "cpu" else NONZERO_MEM
+            arr = super().nonzero_requested(resource) - freed
+            arr = self._cache[key] = self._patched(column, arr)
         return arr
 
     def port_conflicts(self, host_ports: tuple[HostPort, ...]) -> np.ndarray:

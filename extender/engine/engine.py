@@ -13,6 +13,7 @@ thing fails the request with a PolicyError naming it.
 from __future__ import annotations
 
 import random
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -126,6 +127,16 @@ class Engine:
         self.weight_sum = sum(s.weight for s in self.scores)
 
     # ---- filtering -------------------------------------------------------
+    def fit_ignores(self) -> Callable[[str], bool] | None:
+        """The resources NodeResourcesFit's filter leaves unchecked, as its `ignores`
+        predicate (None when that filter is not configured), so that
+        /bind's re-check of room refuses exactly what the filter refuses."""
+        for f in self.filters:
+            ignores = getattr(f.policy, "ignores", None)
+            if f.name == "NodeResourcesFit" and callable(ignores):
+                return ignores
+        return None
+
     def filter(self, pod: PodInfo, view: NodeView, reasons: bool = True) -> FilterOutcome:
         """Run every filter; with `reasons`, name each failed node's first failing filter."""
         passing = np.ones(view.n, bool)

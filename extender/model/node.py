@@ -7,7 +7,7 @@ from typing import Any
 
 from extender.model.errors import InvalidInput
 from extender.model.fields import as_integer, object_field, string_map
-from extender.model.quantity import resource_amount
+from extender.model.quantity import MAX_AMOUNT, resource_amount
 from extender.model.taints import TAINT_EFFECTS, Taint
 
 
@@ -93,7 +93,7 @@ def parse_node(obj: Any, field: str = "") -> NodeInfo:
             raise InvalidInput(
                 "must be a non-negative integer", f"{at}status.images[{i}].sizeBytes"
             )
-        images.append((tuple(names), size))
+        images.append((tuple(names), min(size, MAX_AMOUNT)))  # bounded as amounts are
 
     unschedulable = spec.get("unschedulable")
     if unschedulable is None:  # absent or null: Go's zero value

@@ -42,7 +42,7 @@ from extender.model.fields import (
 )
 from extender.model.hostports import DEFAULT_PROTOCOL, HostPort
 from extender.model.memo import Memo
-from extender.model.quantity import nano_value, nanos_to_amount
+from extender.model.quantity import nano_value, request_amount
 from extender.model.resources import HUGEPAGES_PREFIX, is_tracked_resource
 from extender.model.taints import TOLERATION_EFFECTS, TOLERATION_OPERATORS, Toleration
 
@@ -324,7 +324,7 @@ def _to_amounts(requests: dict[str, int]) -> dict[str, int]:
     out = {}
     for name, nanos in requests.items():
         if nanos and is_tracked_resource(name):
-            amount = nanos_to_amount(name, nanos)
+            amount = request_amount(name, nanos)
             if amount:
                 out[name] = amount
     return out
@@ -497,8 +497,8 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
         name="",
         namespace="default",
         requests=amounts,
-        nonzero_cpu=nanos_to_amount("cpu", non_zero.get("cpu", 0)),
-        nonzero_memory=nanos_to_amount("memory", non_zero.get("memory", 0)),
+        nonzero_cpu=request_amount("cpu", non_zero.get("cpu", 0)),
+        nonzero_memory=request_amount("memory", non_zero.get("memory", 0)),
         node_name=node_name,
         node_selector=compiled_selector,
         required_affinity=required,
@@ -629,6 +629,24 @@ def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:
     fields["annotations"] = annotations
     fields["footprint"] = template.footprint + labels_size + annotations_size
     return pod
+
+
+# Everything in a PodInfo that scheduling reads, i.e. all but the pod's identity
+# and metadata (uid, name, namespace, labels, annotations) and its memory charge.
+_SPEC_FIELDS = tuple(
+    f.name
+    for f in dataclasses.fields(PodInfo)
+    if f.name not in ("uid", "name", "namespace", "labels", "annotations", "footprint")
+)
+
+
+def same_spec(a: PodInfo, b: PodInfo) -> bool:
+    """Whether two parsed pods would be scheduled alike: the same requests, selectors,
+    tolerations, host ports, images, priority and scheduler. Pods parsed from the
+    same spec share its template's `requests` dict, so the usual case is one check."""
+    if a.requests is b.requests:
+        return True
+    return all(getattr(a, f) == getattr(b, f) for f in _SPEC_FIELDS)
 
 
 def clear_cache() -> None:

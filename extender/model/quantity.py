@@ -7,6 +7,12 @@ binary-suffixed values at 2^63-1, and `MilliValue`/`Value` rounding away from
 zero. Arithmetic is integer-only: a value is held as an integer count of nano
 units, so sums of quantities stay exact as they do in Kubernetes.
 
+Amounts in the scheduler's units are bounded (`MAX_AMOUNT`): kube-scheduler's
+int64 sums wrap around for absurd quantities; podsift's never leave int64,
+because a node's allocatable counts at most `MAX_AMOUNT` and a pod's request at
+most `OVER_MAX_AMOUNT` ("more than any node has": it fits nowhere, as upstream
+finds for any request beyond every node's allocatable).
+
 The same few strings recur across thousands of pods, so parsed strings and the
 final per-resource integers are kept in small thread-safe LRU caches.
 """
@@ -32,6 +38,9 @@ __all__ = [
     "int_value",
     "resource_amount",
     "nanos_to_amount",
+    "MAX_AMOUNT",
+    "OVER_MAX_AMOUNT",
+    "request_amount",
     "clear_caches",
 ]
 
@@ -41,6 +50,15 @@ MAX_QUANTITY_LENGTH = 100
 
 INT64_MAX = 2**63 - 1
 INT64_MIN = -(2**63)
+
+#: The largest amount (millicores for cpu, whole units otherwise) podsift keeps for
+#: a node's allocatable: 10^15 CPUs, an exabyte of memory or storage, 10^18 devices.
+#: A larger allocatable counts as this much.
+MAX_AMOUNT = 10**18
+#: What a pod's request (per resource, totalled) above MAX_AMOUNT counts as: more
+#: than any node has, so it fits no node. Any two amounts podsift keeps add up
+#: far inside int64 (2 * OVER_MAX_AMOUNT < 2^63 / 4).
+OVER_MAX_AMOUNT = MAX_AMOUNT + 1
 
 _NANO = 10**9
 _MILLI_IN_NANOS = 10**6
@@ -203,6 +221,13 @@ def nanos_to_amount(resource: str, nanos: int) -> int:
     return _clamp_int64(_ceil_div(nanos, divisor))
 
 
+def request_amount(resource: str, nanos: int) -> int:
+    """A pod's total request of `resource` in the scheduler's unit, as
+    `nanos_to_amount`, but at most OVER_MAX_AMOUNT (see MAX_AMOUNT)."""
+    amount = nanos_to_amount(resource, nanos)
+    return OVER_MAX_AMOUNT if amount > OVER_MAX_AMOUNT else amount
+
+
 def milli_value(value: str | int | float) -> int:
     """ceil(q * 1000) as Kubernetes MilliValue (away from zero for negatives), int64-saturated."""
     return _clamp_int64(_ceil_div(nano_value(value), _MILLI_IN_NANOS))
@@ -214,7 +239,8 @@ def int_value(value: str | int | float) -> int:
 
 
 def resource_amount(resource: str, value: str | int | float, field: str) -> int:
-    """The integer amount of one resource: millicores for "cpu", whole units otherwise.
+    """A node's allocatable amount of one resource: millicores for "cpu", whole units
+    otherwise, at most MAX_AMOUNT.
 
     Any error is an InvalidInput naming `field`; negative amounts are refused
     (requests and capacities must be >= 0). Strings hit a per-kind cache, so the
@@ -233,7 +259,7 @@ def resource_amount(resource: str, value: str | int | float, field: str) -> int:
         raise InvalidInput(str(err), field) from None
     if nanos < 0:
         raise InvalidInput(f"must not be negative, got {value!r}", field)
-    amount = nanos_to_amount(resource, nanos)
+    amount = min(nanos_to_amount(resource, nanos), MAX_AMOUNT)
     if is_str:
         with _lock:
             cache[value] = amount

@@ -10,6 +10,7 @@ and NodeResourcesFit's ignore lists apply to extended resources only.
 from __future__ import annotations
 
 import functools
+from typing import Any
 
 from extender.model.names import is_dns1123_subdomain, is_name_part
 
@@ -55,3 +56,13 @@ _is_tracked_cached = functools.lru_cache(maxsize=4096)(_is_tracked)
 def is_scalar_resource(name: str) -> bool:
     """`schedutil.IsScalarResourceName`: a counted resource other than the native three."""
     return name not in NATIVE_RESOURCES and is_tracked_resource(name)
+
+
+def lacks_room(allocatable: Any, requested: Any, amount: Any) -> Any:
+    """NodeResourcesFit's fitsRequest test, shared by /filter and /bind's re-check:
+    True where `amount` more does not fit (`allocatable - requested < amount`).
+
+    Works on ints and on int64 arrays alike. Every operand podsift keeps is in
+    0..OVER_MAX_AMOUNT (model/quantity.py), so the difference cannot wrap.
+    """
+    return allocatable - requested < amount

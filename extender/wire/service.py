@@ -87,11 +87,14 @@ class Service:
         self.state = state
         self.engine = engine
         self.binder = binder or SnapshotBinder(state)
+        state.bind_ignores = engine.fit_ignores()  # /bind refuses what /filter refuses
         self._fragments = protocol.HostFragments()
         self._verdicts = FilterVerdicts()
 
     # ---- decoding --------------------------------------------------------
-    def pod(self, args: dict) -> PodInfo:
+    def pod(self, args: dict, remember: bool = True) -> PodInfo:
+        """The request's pod, parsed; remembered for /bind unless `remember` is off
+        (/explain: an operator's what-if must not change what a bind counts)."""
         raw = args.get("Pod")
         if not isinstance(raw, dict):
             raise InvalidInput("is required and must be a v1.Pod object", "Pod")
@@ -100,7 +103,8 @@ class Service:
             check_schedulable_size(pod)
         except InvalidInput as exc:
             raise InvalidInput(str(exc), "Pod") from None
-        self.state.remember(pod)
+        if remember:
+            self.state.remember(pod)
         return pod
 
     def prepare(self, args: dict) -> Prepared | None:
@@ -222,7 +226,7 @@ class Service:
 
     def explain(self, args: Any) -> dict[str, Any]:
         args = _require_dict(args, "ExtenderArgs")
-        pod = self.pod(args)
+        pod = self.pod(args, remember=False)
         prepared = self.prepare(args)
         with self.state.lock:
             c = self.candidates(args, prepared)

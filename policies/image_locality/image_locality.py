@@ -44,6 +44,9 @@ class ImageLocality(Policy):
         total = nodes.total_nodes
         if nodes.n == 0 or total <= 0:
             return sums
+        # the sum is clamped at the top threshold anyway: saturating there keeps it
+        # exact and inside int64 however many huge images the pod names
+        top = MAX_CONTAINER_THRESHOLD * max(len(images), 1)
         # each distinct image once, times the containers naming it: a pod of 10,000
         # containers of one image costs one column, not 10,000
         counts: dict[str, int] = {}
@@ -53,5 +56,7 @@ class ImageLocality(Policy):
             have = nodes.image_spread(image)
             if have > 0:
                 scaled = mul_div(nodes.image_sizes(image), have, total)
-                sums += scaled if times == 1 else scaled * times
+                if times > 1:  # from ceil(top / times) on, the copies reach the top
+                    scaled = np.minimum(scaled, -(-top // times)) * times
+                sums = np.minimum(sums + scaled, top)
         return calculate_priority(sums, len(images))

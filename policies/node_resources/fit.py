@@ -29,7 +29,14 @@ from typing import Any
 
 import numpy as np
 
-from extender.api import MAX_NODE_SCORE, NodeView, PodInfo, Policy, is_extended_resource
+from extender.api import (
+    MAX_NODE_SCORE,
+    NodeView,
+    PodInfo,
+    Policy,
+    is_extended_resource,
+    lacks_room,
+)
 from policies.helper.intmath import go_div, scaled_ratio
 from policies.node_resources.allocation import allocation_columns
 from policies.node_resources.args import (
@@ -83,7 +90,9 @@ class NodeResourcesFit(Policy):
         )
 
     # ---- filter ----------------------------------------------------------
-    def _ignored(self, resource: str) -> bool:
+    def ignores(self, resource: str) -> bool:
+        """Whether the filter leaves `resource` unchecked (ignoredResources and
+        ignoredResourceGroups, extended resources only); /bind's re-check asks too."""
         if not is_extended_resource(resource):
             return False
         return (
@@ -98,14 +107,15 @@ class NodeResourcesFit(Policy):
         rest = [
             (r, a)
             for r, a in sorted(requests.items())
-            if r not in FIXED_ORDER and a > 0 and not self._ignored(r)
+            if r not in FIXED_ORDER and a > 0 and not self.ignores(r)
         ]
         return first + rest
 
     def filter(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
-        ok = nodes.requested("pods") < nodes.allocatable("pods")
+        # lacks_room is the test /bind repeats (extender.cache.nodetable.NodeTable.fits)
+        ok = ~lacks_room(nodes.allocatable("pods"), nodes.requested("pods"), 1)
         for resource, amount in self._checks(pod):
-            ok &= nodes.allocatable(resource) - nodes.requested(resource) >= amount
+            ok &= ~lacks_room(nodes.allocatable(resource), nodes.requested(resource), amount)
         return ok
 
     def unresolvable_mask(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> np.ndarray:
@@ -121,13 +131,15 @@ class NodeResourcesFit(Policy):
         if failed.size == 0:
             return []
         parts: list[list[str]] = [[] for _ in range(failed.size)]
-        short = nodes.requested("pods")[failed] >= nodes.allocatable("pods")[failed]
+        short = lacks_room(nodes.allocatable("pods")[failed], nodes.requested("pods")[failed], 1)
         for pos in np.flatnonzero(short).tolist():
             parts[pos].append("Too many pods")
         for resource, amount in self._checks(pod):
-            free = nodes.allocatable(resource)[failed] - nodes.requested(resource)[failed]
+            short = lacks_room(
+                nodes.allocatable(resource)[failed], nodes.requested(resource)[failed], amount
+            )
             reason = f"Insufficient {resource}"
-            for pos in np.flatnonzero(free < amount).tolist():
+            for pos in np.flatnonzero(short).tolist():
                 parts[pos].append(reason)
         return [", ".join(p) for p in parts]
 
