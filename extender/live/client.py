@@ -9,7 +9,9 @@ too much for a watch stream carrying thousands of pod updates.
 
 from __future__ import annotations
 
+import logging
 import threading
+import warnings
 from collections.abc import Iterator
 from typing import Any
 from urllib.parse import quote, urlencode
@@ -18,6 +20,8 @@ import orjson
 import urllib3
 
 from extender.model.errors import BindError, PodsiftError
+
+log = logging.getLogger("podsift.api")
 
 # Read size for watch streams; a chunk usually holds one event.
 _READ_SIZE = 64 * 1024
@@ -144,6 +148,15 @@ class KubeApi:
                 pool_args["server_hostname"] = tls_server_name
             if not verify:
                 pool_args["assert_hostname"] = False
+                # said once here, not by urllib3 on every request (a warning per watch
+                # event and per bind would bury every other line of the log)
+                log.warning(
+                    "the API server's certificate at %s is not verified "
+                    "(insecure-skip-tls-verify in the kubeconfig)",
+                    self.host,
+                )
+                insecure = urllib3.exceptions.InsecureRequestWarning
+                warnings.filterwarnings("ignore", category=insecure)
         if proxy:
             self._pool: urllib3.PoolManager = urllib3.ProxyManager(proxy, **pool_args)
         else:
