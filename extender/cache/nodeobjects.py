@@ -178,14 +178,10 @@ class NodeObjects:
         if needed <= self.capacity:
             return
         new = max(needed, self.capacity * 2)
-
-        def grow(a: np.ndarray) -> np.ndarray:
-            return grown(a, new)
-
-        self.names = grow(self.names)
-        self._alloc = {res: grow(a) for res, a in self._alloc.items()}
-        self.unschedulable = grow(self.unschedulable)
-        self.taint_set = grow(self.taint_set)
+        self.names = grown(self.names, new)
+        self._alloc = {res: grown(a, new) for res, a in self._alloc.items()}
+        self.unschedulable = grown(self.unschedulable, new)
+        self.taint_set = grown(self.taint_set, new)
         self.infos.extend([None] * (new - self.capacity))
         self._annotation_columns.clear()
         self.capacity = new

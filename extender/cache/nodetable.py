@@ -127,17 +127,13 @@ class NodeTable:
         if needed <= self.capacity:
             return
         new = max(needed, self.capacity * 2)
-
-        def grow(a: np.ndarray) -> np.ndarray:
-            return grown(a, new)
-
-        self.alloc = [grow(a) for a in self.alloc]
-        self.req = [grow(a) for a in self.req]
-        self.nonzero_cpu = grow(self.nonzero_cpu)
-        self.nonzero_mem = grow(self.nonzero_mem)
-        self.unschedulable = grow(self.unschedulable)
-        self.taint_set = grow(self.taint_set)
-        self.names_arr = grow(self.names_arr)
+        self.alloc = [grown(a, new) for a in self.alloc]
+        self.req = [grown(a, new) for a in self.req]
+        self.nonzero_cpu = grown(self.nonzero_cpu, new)
+        self.nonzero_mem = grown(self.nonzero_mem, new)
+        self.unschedulable = grown(self.unschedulable, new)
+        self.taint_set = grown(self.taint_set, new)
+        self.names_arr = grown(self.names_arr, new)
         self._image_columns.clear()
         self._annotation_columns.clear()
         self.infos.extend([None] * (new - self.capacity))
