@@ -11,6 +11,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -21,6 +22,31 @@ def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
+
+
+def request_once(
+    port: int,
+    method: str,
+    path: str,
+    body: bytes | None = None,
+    *,
+    ctx: Any = None,
+    timeout: float = 10,
+) -> tuple[int, bytes]:
+    """One request on a connection of its own (HTTPS when `ctx`, an SSLContext, is
+    given): (status, body). For tests where the client, not a kept-alive connection,
+    is what is tested."""
+    if ctx is None:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    else:
+        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=timeout)
+    try:
+        headers = {"Content-Type": "application/json"} if body is not None else {}
+        conn.request(method, path, body=body, headers=headers)
+        resp = conn.getresponse()
+        return resp.status, resp.read()
+    finally:
+        conn.close()
 
 
 def stop_process(process: subprocess.Popen) -> None:
@@ -88,13 +114,7 @@ class Server:
         return self.log.read().decode(errors="replace")
 
     def get(self, path: str) -> tuple[int, bytes]:
-        conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
-        try:
-            conn.request("GET", path)
-            resp = conn.getresponse()
-            return resp.status, resp.read()
-        finally:
-            conn.close()
+        return request_once(self.port, "GET", path, timeout=5)
 
     def post_raw(self, path: str, body: bytes, method: str = "POST") -> tuple[int, bytes]:
         self.conn.request(method, path, body=body, headers={"Content-Type": "application/json"})

@@ -8,7 +8,6 @@ probes and /metrics stay open to it; no certificate fails the handshake.
 
 from __future__ import annotations
 
-import http.client
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,6 +17,7 @@ import pytest
 from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from extender.wire.access import peer_identities
+from tests.server import request_once
 from tests.wire.test_tls import (
     HANDSHAKE_REFUSED,
     ROOT,
@@ -71,13 +71,7 @@ def client_context_for(pki, name: str | None):
 
 
 def post(port: int, path: str, ctx, body: bytes = b"{}") -> tuple[int, bytes]:
-    conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=10)
-    try:
-        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
+    return request_once(port, "POST", path, body, ctx=ctx)
 
 
 @pytest.mark.parametrize("who", ["scheduler", "by-dns"])

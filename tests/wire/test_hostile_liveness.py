@@ -13,13 +13,12 @@ milliseconds). Both fail on the code before issue 10.
 
 from __future__ import annotations
 
-import http.client
 import threading
 
 import orjson
 
 from tests.helpers import node, pod
-from tests.server import Server
+from tests.server import Server, request_once
 
 NODES, TAINTS, TOLERATIONS = 1000, 30, 10_000
 LIVENESS_SECONDS = 15  # far above an ordinary /filter, far below the old lock hold
@@ -27,13 +26,7 @@ HOSTILE_ROUNDS = 2
 
 
 def _post(port: int, path: str, body: bytes, timeout: float) -> tuple[int, bytes]:
-    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    try:
-        conn.request("POST", path, body=body, headers={"Content-Type": "application/json"})
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
+    return request_once(port, "POST", path, body, timeout=timeout)
 
 
 def test_an_ordinary_filter_answers_while_a_hostile_one_is_in_flight(tmp_path):

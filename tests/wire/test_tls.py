@@ -30,7 +30,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID
 
-from tests.server import free_port, stop_process
+from tests.server import free_port, request_once, stop_process
 
 ROOT = Path(__file__).resolve().parents[2]
 EMPTY_POLICY = "apiVersion: podsift/v1\nkind: PolicyConfiguration\nfilters: []\nscores: []\n"
@@ -167,16 +167,7 @@ def client_context(
 
 
 def get(port: int, path: str, ctx: ssl.SSLContext | None, timeout: float = 10) -> tuple[int, bytes]:
-    if ctx is None:
-        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
-    else:
-        conn = http.client.HTTPSConnection("127.0.0.1", port, context=ctx, timeout=timeout)
-    try:
-        conn.request("GET", path)
-        resp = conn.getresponse()
-        return resp.status, resp.read()
-    finally:
-        conn.close()
+    return request_once(port, "GET", path, ctx=ctx, timeout=timeout)
 
 
 def start_server(tmp_path: Path, tls_args: list[str], probe_ctx: ssl.SSLContext) -> Server:
