@@ -73,8 +73,9 @@ class Server:
         ready_path: str = "/readyz",
         timeout: float = 60,
         env: dict[str, str] | None = None,
+        port: int | None = None,
     ) -> None:
-        self.port = free_port()
+        self.port = port or free_port()
         self.log = tempfile.TemporaryFile()
         self.proc = subprocess.Popen(
             [
@@ -115,6 +116,22 @@ class Server:
 
     def get(self, path: str) -> tuple[int, bytes]:
         return request_once(self.port, "GET", path, timeout=5)
+
+    def metrics(self) -> dict[tuple[str, frozenset[tuple[str, str]]], float]:
+        """/metrics parsed: (sample name, its labels) -> value."""
+        from prometheus_client.parser import text_string_to_metric_families
+
+        status, body = self.get("/metrics")
+        assert status == 200, body
+        return {
+            (sample.name, frozenset(sample.labels.items())): sample.value
+            for family in text_string_to_metric_families(body.decode())
+            for sample in family.samples
+        }
+
+    def metric(self, name: str, **labels: str) -> float:
+        """One sample of /metrics (0 when the labelled series does not exist yet)."""
+        return self.metrics().get((name, frozenset(labels.items())), 0.0)
 
     def post_raw(self, path: str, body: bytes, method: str = "POST") -> tuple[int, bytes]:
         self.conn.request(method, path, body=body, headers={"Content-Type": "application/json"})

@@ -30,27 +30,16 @@ try:
 except ModuleNotFoundError:  # Python 3.10
     tomllib = pytest.importorskip("tomli")
 
+from tests.exampleplugin import EXAMPLE, GROUP, child_env, example_plugin_paths
 from tests.server import Server, free_port
 
 ROOT = Path(__file__).resolve().parent.parent
-EXAMPLE = ROOT / "examples" / "podsift-example-plugin"
-GROUP = "podsift.policies"
 
 
 @pytest.fixture(scope="module")
 def plugin_paths(tmp_path_factory) -> list[str]:
     """sys.path entries that make the example visible as an installed distribution."""
-    project = tomllib.loads((EXAMPLE / "pyproject.toml").read_text())["project"]
-    site = tmp_path_factory.mktemp("site")
-    dist_info = site / f"{project['name'].replace('-', '_')}-{project['version']}.dist-info"
-    dist_info.mkdir()
-    (dist_info / "METADATA").write_text(
-        f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n"
-    )
-    lines = [f"[{GROUP}]"]
-    lines += [f"{name} = {target}" for name, target in project["entry-points"][GROUP].items()]
-    (dist_info / "entry_points.txt").write_text("\n".join(lines) + "\n")
-    return [str(site), str(EXAMPLE / "src")]
+    return example_plugin_paths(tmp_path_factory.mktemp("site"))
 
 
 @pytest.fixture
@@ -59,12 +48,6 @@ def plugin_on_path(plugin_paths, monkeypatch):
         monkeypatch.syspath_prepend(entry)
     for module in [m for m in sys.modules if m.startswith("podsift_example_plugin")]:
         monkeypatch.delitem(sys.modules, module)
-
-
-def child_env(plugin_paths: list[str]) -> dict[str, str]:
-    env = dict(os.environ)
-    env["PYTHONPATH"] = os.pathsep.join([*plugin_paths, str(ROOT), env.get("PYTHONPATH", "")])
-    return env
 
 
 # --------------------------------------------------------------------------------------
