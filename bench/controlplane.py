@@ -418,15 +418,17 @@ class ControlPlane:
             f'"system:serviceaccounts,system:serviceaccounts:{namespace}"\n'
         )
         (self.pki / "audit-policy.yaml").write_text(AUDIT_POLICY)
-        self._write_kubeconfig(self.kubeconfig, TOKEN)
-        self._write_kubeconfig(self.scheduler_kubeconfig, SCHEDULER_TOKEN)
+        self.write_kubeconfig(self.kubeconfig, TOKEN)
+        self.write_kubeconfig(self.scheduler_kubeconfig, SCHEDULER_TOKEN)
         self.start_etcd()
         self.start_apiserver()
         self.api = KubeApi(self.port, self.pki / "ca.crt")
         self.api.create_namespace("podsift-system")
         return self
 
-    def _write_kubeconfig(self, path: Path, token: str) -> None:
+    def write_kubeconfig(self, path: Path, token: str = TOKEN, server: str | None = None) -> Path:
+        """A kubeconfig for this cluster's CA and a token of tokens.csv, at `server`
+        (this API server unless told: a proxy in front of it, say)."""
         config = {
             "apiVersion": "v1",
             "kind": "Config",
@@ -434,7 +436,7 @@ class ControlPlane:
                 {
                     "name": "e2e",
                     "cluster": {
-                        "server": self.server,
+                        "server": server or self.server,
                         "certificate-authority": str(self.pki / "ca.crt"),
                     },
                 }
@@ -444,6 +446,7 @@ class ControlPlane:
             "current-context": "e2e",
         }
         path.write_text(yaml.safe_dump(config))
+        return path
 
     def start_etcd(self) -> None:
         self.etcd = Process(

@@ -135,8 +135,11 @@ def podsift_command(
     config: str | None = None,
     profile: str | None = None,
     max_body: int | None = None,
+    kubeconfig: str | None = None,
 ) -> list[str]:
-    command = [sys.executable, "-m", "extender", "serve", "--snapshot", snapshot]
+    """`podsift serve` on a snapshot file, or on a live cluster with `kubeconfig`."""
+    source = ["--kubeconfig", kubeconfig] if kubeconfig else ["--snapshot", snapshot]
+    command = [sys.executable, "-m", "extender", "serve", *source]
     command += ["--listen", f"127.0.0.1:{port}", "--threads", str(threads)]
     command += ["--log-level", "warning"]
     if config:

@@ -1,0 +1,383 @@
+"""`podsift bench --client kube-scheduler`: the real scheduler as the client.
+
+The bench workload goes through a real control plane (bench/controlplane.py:
+etcd, kube-apiserver and kube-scheduler v1.34 built from the Kubernetes
+modules) three times, each on a fresh etcd:
+
+- `alone`: kube-scheduler with its default profile, no extender;
+- `podsift`: kube-scheduler with manifests/sidecar/scheduler-config.yaml, its
+  extender pointed at `podsift serve --kubeconfig` (podsift filters,
+  prioritizes and binds);
+- `calibration`: the same configuration pointed at the bare WSGI calibration
+  server (bench/calibrate.py: every node passes, every score 0) without
+  `bindVerb`, which it cannot do: kube-scheduler binds. What any Python
+  extender under gunicorn costs before it does any work.
+
+Per run the Nodes and then all Pods are created while no scheduler runs; then
+kube-scheduler starts and a watch on the pods records when each one is bound.
+Throughput is the pods bound over the time from the first Binding to the
+last, as scheduler_perf's SchedulingThroughput counts scheduled pods over the
+run; the timeline (pods bound per second) goes into results.json and a plot.
+kube-scheduler's client QPS and burst are raised to 5,000 as scheduler_perf
+raises them, so its own rate limiter does not set the pace. The CPU seconds
+each process used while pods were being scheduled show where the two cores
+went.
+
+The workload's pods lose what a client may not set (bench/controlplane.py's
+`api_objects`): their owner references among it, so the system default
+topology spreading, which needs an owning ReplicaSet, selects nothing in any
+of the three runs alike.
+"""
+
+from __future__ import annotations
+
+import http.client
+import os
+import ssl
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import orjson
+import yaml
+
+from bench import servers
+from bench.controlplane import TOKEN, ControlPlane, KubeApi, api_objects, wait_for
+
+ROOT = Path(__file__).resolve().parent.parent
+SHIPPED_SCHEDULER_CONFIG = ROOT / "manifests" / "sidecar" / "scheduler-config.yaml"
+SHIPPED_POLICY = ROOT / "manifests" / "base" / "policy.yaml"
+RUNS = ("alone", "podsift", "calibration")
+SCHEDULER_NAME = "podsift"
+CLIENT_QPS = 5000
+# a run ends when every pod is bound, or when none was bound for this long
+STALL_S = 30.0
+
+
+@dataclass
+class SchedulerRun:
+    """One run: when each pod was bound, and what every process spent."""
+
+    label: str
+    pods: int
+    bound_at: list[float] = field(default_factory=list)
+    started: float = 0.0
+    cpu_s: dict[str, float] = field(default_factory=dict)
+    setup_s: float = 0.0
+    extender_requests: dict[str, float] = field(default_factory=dict)
+    notes: list[str] = field(default_factory=list)
+
+    @property
+    def bound(self) -> int:
+        return len(self.bound_at)
+
+    @property
+    def seconds(self) -> float:
+        """From the first Binding to the last."""
+        return self.bound_at[-1] - self.bound_at[0] if len(self.bound_at) > 1 else 0.0
+
+    @property
+    def pods_per_s(self) -> float:
+        return (self.bound - 1) / self.seconds if self.seconds > 0 else 0.0
+
+    def timeline(self) -> list[int]:
+        """Pods bound in each second after kube-scheduler started."""
+        if not self.bound_at:
+            return []
+        counts = [0] * (int(self.bound_at[-1] - self.started) + 1)
+        for at in self.bound_at:
+            counts[int(at - self.started)] += 1
+        return counts
+
+    def summary(self) -> dict[str, Any]:
+        per_pod = {
+            name: round(seconds * 1000 / self.bound, 3) if self.bound else None
+            for name, seconds in self.cpu_s.items()
+        }
+        return {
+            "pods": self.pods,
+            "bound": self.bound,
+            "seconds": round(self.seconds, 3),
+            "pods_per_s": round(self.pods_per_s, 1),
+            "cpu_s": {k: round(v, 2) for k, v in self.cpu_s.items()},
+            "cpu_ms_per_pod": per_pod,
+            "setup_s": round(self.setup_s, 1),
+            "extender_requests": self.extender_requests,
+            "timeline_pods_per_s": self.timeline(),
+            "notes": self.notes,
+        }
+
+
+class BindWatch:
+    """Streams the pods' watch from the API server and records, per pod, the
+    moment it was first seen bound. A thread of its own; cheap for the API server
+    (served from its watch cache)."""
+
+    def __init__(self, cp: ControlPlane, resource_version: str) -> None:
+        self.cp = cp
+        self.resource_version = resource_version
+        self.bound: dict[str, float] = {}
+        self.error: str | None = None
+        self.changed = threading.Event()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, name="bind-watch", daemon=True)
+        self._conn: http.client.HTTPSConnection | None = None
+
+    def start(self) -> BindWatch:
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stop.set()
+        if self._conn is not None and self._conn.sock is not None:
+            try:
+                self._conn.sock.shutdown(2)
+            except OSError:
+                pass
+        self._thread.join(timeout=10)
+
+    def _run(self) -> None:
+        context = ssl.create_default_context(cafile=str(self.cp.pki / "ca.crt"))
+        rv = self.resource_version
+        while not self._stop.is_set():
+            self._conn = http.client.HTTPSConnection(
+                "127.0.0.1", self.cp.port, context=context, timeout=None
+            )
+            try:
+                self._conn.request(
+                    "GET",
+                    f"/api/v1/pods?watch=1&resourceVersion={rv}",
+                    headers={"Authorization": f"Bearer {TOKEN}"},
+                )
+                response = self._conn.getresponse()
+                if response.status != 200:
+                    self.error = f"watch: HTTP {response.status}"
+                    return
+                while not self._stop.is_set():
+                    line = response.readline()
+                    if not line:
+                        break
+                    event = orjson.loads(line)
+                    obj = event.get("object") or {}
+                    if event.get("type") == "ERROR":
+                        self.error = f"watch: {obj.get('message')}"
+                        return
+                    meta = obj.get("metadata") or {}
+                    rv = meta.get("resourceVersion", rv)
+                    if (obj.get("spec") or {}).get("nodeName"):
+                        key = f"{meta.get('namespace')}/{meta.get('name')}"
+                        if key not in self.bound:
+                            self.bound[key] = time.monotonic()
+                            self.changed.set()
+            except (OSError, http.client.HTTPException, ValueError) as exc:
+                if not self._stop.is_set():
+                    self.error = f"watch: {exc}"
+                    time.sleep(0.2)
+            finally:
+                self._conn.close()
+
+
+def cpu_seconds(pid: int) -> float:
+    """utime + stime of a process and its reaped children, from /proc."""
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:
+        return 0.0
+    ticks = sum(int(x) for x in fields[11:15])
+    return ticks / os.sysconf("SC_CLK_TCK")
+
+
+def process_tree_cpu(pid: int) -> float:
+    """CPU seconds of a process and its live children (gunicorn master + worker)."""
+    return cpu_seconds(pid) + sum(cpu_seconds(child) for child in servers.child_pids(pid))
+
+
+def scheduler_config(kind: str, extender_port: int | None) -> dict[str, Any]:
+    """The KubeSchedulerConfiguration of a run, QPS raised as scheduler_perf does."""
+    if kind == "alone":
+        config: dict[str, Any] = {
+            "apiVersion": "kubescheduler.config.k8s.io/v1",
+            "kind": "KubeSchedulerConfiguration",
+            "leaderElection": {"leaderElect": False},
+            "profiles": [{"schedulerName": SCHEDULER_NAME}],
+        }
+    else:
+        config = yaml.safe_load(SHIPPED_SCHEDULER_CONFIG.read_text())
+        (extender,) = config["extenders"]
+        extender["urlPrefix"] = f"http://127.0.0.1:{extender_port}"
+        if kind == "calibration":
+            # it binds nothing and evaluates no victims
+            extender.pop("bindVerb", None)
+            extender.pop("preemptVerb", None)
+    config["clientConnection"] = {"qps": CLIENT_QPS, "burst": CLIENT_QPS}
+    return config
+
+
+def _podsift_requests(port: int) -> dict[str, float]:
+    """podsift's own count of requests per verb, from its /metrics."""
+    try:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
+        conn.request("GET", "/metrics")
+        text = conn.getresponse().read().decode()
+        conn.close()
+    except OSError:
+        return {}
+    counts: dict[str, float] = {}
+    for line in text.splitlines():
+        if line.startswith("podsift_requests_total{"):
+            labels, value = line[len("podsift_requests_total{") :].split("} ")
+            parts = dict(item.split("=", 1) for item in labels.split(","))
+            key = f"{parts['verb'].strip(chr(34))}:{parts['outcome'].strip(chr(34))}"
+            counts[key] = float(value)
+    return counts
+
+
+def run_one(
+    label: str,
+    items: list[dict[str, Any]],
+    workdir: Path,
+    threads: int,
+    config: str | None = None,
+    progress: Any = None,
+    log: Any = print,
+) -> SchedulerRun:
+    """One of the three runs on a fresh control plane."""
+    setup, nodes, pods = api_objects(items, SCHEDULER_NAME)
+    run = SchedulerRun(label, len(pods))
+    directory = workdir / f"kube-scheduler-{label}"
+    began = time.monotonic()
+    with ControlPlane(directory) as cp:
+        api: KubeApi = cp.api  # type: ignore[assignment]
+        api.create_setup(setup)
+        api.create_many(lambda _n: "/api/v1/nodes", nodes, threads=8)
+        api.create_many(
+            lambda p: f"/api/v1/namespaces/{p['metadata']['namespace']}/pods", pods, threads=8
+        )
+        log(f"  {label}: {len(nodes)} nodes and {len(pods)} pods created "
+            f"in {time.monotonic() - began:.0f} s")
+        extender: servers.ServerProcess | None = None
+        port = servers.free_port()
+        if label == "podsift":
+            command = servers.podsift_command(
+                "",
+                port,
+                threads,
+                config=config or str(SHIPPED_POLICY),
+                kubeconfig=str(cp.kubeconfig),
+            )
+            extender = servers.ServerProcess(command, port, str(directory / "podsift.log"), label)
+        elif label == "calibration":
+            extender = servers.ServerProcess(
+                servers.calibration_command(port, threads),
+                port,
+                str(directory / "calibration.log"),
+                label,
+            )
+        try:
+            if extender is not None:
+                extender.start()
+            listing = api.get("/api/v1/pods?limit=1")
+            watch = BindWatch(cp, listing["metadata"]["resourceVersion"]).start()
+            run.setup_s = time.monotonic() - began
+            pids = {"kube-apiserver": cp.apiserver.pid, "etcd": cp.etcd.pid}  # type: ignore[union-attr]
+            if extender is not None:
+                pids[label] = extender.pid
+            before = {name: process_tree_cpu(pid) for name, pid in pids.items()}
+            run.started = time.monotonic()
+            scheduler = cp.scheduler(
+                scheduler_config(label, port if extender is not None else None)
+            )
+            before["kube-scheduler"] = cpu_seconds(scheduler.pid)
+            pids["kube-scheduler"] = scheduler.pid
+            last, last_change = 0, time.monotonic()
+            try:
+                while len(watch.bound) < len(pods):
+                    watch.changed.wait(1.0)
+                    watch.changed.clear()
+                    now = time.monotonic()
+                    if len(watch.bound) != last:
+                        if progress is not None:
+                            progress(len(watch.bound) - last)
+                        last, last_change = len(watch.bound), now
+                    elif now - last_change > STALL_S:
+                        run.notes.append(
+                            f"{len(pods) - last} pods still pending after {STALL_S:.0f} s "
+                            "without a new binding"
+                        )
+                        break
+                    if not scheduler.alive():
+                        raise RuntimeError(f"kube-scheduler exited:\n{scheduler.log_tail()}")
+                    if watch.error:
+                        raise RuntimeError(watch.error)
+                run.cpu_s = {
+                    name: process_tree_cpu(pid) - before[name] if name != "kube-scheduler"
+                    else cpu_seconds(pid) - before[name]
+                    for name, pid in pids.items()
+                }
+                if label == "podsift":
+                    run.extender_requests = _podsift_requests(port)
+            finally:
+                scheduler.stop()
+                watch.stop()
+            run.bound_at = sorted(watch.bound.values())
+        finally:
+            if extender is not None:
+                extender.stop()
+    return run
+
+
+def run_all(
+    items: list[dict[str, Any]],
+    workdir: Path,
+    threads: int,
+    config: str | None = None,
+    runs: tuple[str, ...] = RUNS,
+    log: Any = print,
+) -> dict[str, SchedulerRun]:
+    done = {}
+    for label in runs:
+        done[label] = run_one(label, items, workdir, threads, config, log=log)
+        s = done[label]
+        log(f"  {label}: {s.bound}/{s.pods} bound, {s.pods_per_s:.1f} pods/s")
+    return done
+
+
+def summarize(runs: dict[str, SchedulerRun]) -> dict[str, Any]:
+    out: dict[str, Any] = {name: run.summary() for name, run in runs.items()}
+    rate = {name: run.pods_per_s for name, run in runs.items()}
+    ratios = {}
+    if rate.get("podsift") and rate.get("alone"):
+        ratios["podsift/alone"] = round(rate["podsift"] / rate["alone"], 3)
+    if rate.get("podsift") and rate.get("calibration"):
+        ratios["podsift/calibration"] = round(rate["podsift"] / rate["calibration"], 3)
+    if rate.get("calibration") and rate.get("alone"):
+        ratios["calibration/alone"] = round(rate["calibration"] / rate["alone"], 3)
+    return {"runs": out, "ratios": ratios}
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Development entry point: python -m bench.kubesched NODES PODS [RUN ...]."""
+    import sys
+    import tempfile
+
+    from bench.workload import generate
+
+    args = sys.argv[1:] if argv is None else argv
+    nodes, pods = int(args[0]), int(args[1])
+    runs = tuple(args[2:]) or RUNS
+    items = generate(nodes, pods, seed=1)["items"]
+    with tempfile.TemporaryDirectory(prefix="podsift-kubesched-") as tmp:
+        result = summarize(run_all(items, Path(tmp), threads=4, runs=runs))
+    for name, run in result["runs"].items():
+        run.pop("timeline_pods_per_s")
+        print(name, orjson.dumps(run).decode())
+    print(result["ratios"])
+    return 0
+
+
+__all__ = ["RUNS", "SchedulerRun", "run_all", "run_one", "summarize", "wait_for"]
+
+if __name__ == "__main__":
+    raise SystemExit(main())
