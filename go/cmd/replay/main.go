@@ -25,6 +25,7 @@ import (
 	"net"
 	"os"
 	"runtime"
+	"runtime/pprof"
 	"strconv"
 	"sync"
 	"sync/atomic"
@@ -47,6 +48,7 @@ type options struct {
 	out         string
 	progress    int
 	timeout     time.Duration
+	cpuProfile  string
 }
 
 // result is what the output file holds (bench/replay.py reads it).
@@ -104,6 +106,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.out, "out", "", "write the result JSON here (default: stdout)")
 	fs.IntVar(&o.progress, "progress", 0, "print \"progress K\" on stderr every N pods (0: never)")
 	fs.DurationVar(&o.timeout, "timeout", 120*time.Second, "per request, as the Python driver's")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed loop here (go tool pprof)")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -342,9 +345,23 @@ func mainWith(args []string, stdout, stderr io.Writer) int {
 	cl := newCluster(names, nodeJSON, o.nodeCache)
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err == nil {
+			err = pprof.StartCPUProfile(f)
+		}
+		if err != nil {
+			fmt.Fprintf(stderr, "replay: %v\n", err)
+			return 2
+		}
+		defer f.Close()
+	}
 	cpu0 := rusage()
 	res := run(o, cl, pods, stderr)
 	cpu1 := rusage()
+	if o.cpuProfile != "" {
+		pprof.StopCPUProfile()
+	}
 	var after runtime.MemStats
 	runtime.ReadMemStats(&after)
 	res.CPU = cpu1.minus(cpu0)
