@@ -160,7 +160,7 @@ def test_both_clients_record_the_same_errors(replay: Path, fake_port: int, tmp_p
     expected = [
         "filter err: cache not synced",
         "filter stranger: answered nodes not sent: ['zz']",
-        "boom: POST /prioritize: HTTP 500: b'{\"Error\":\"boom\"}'",
+        'boom: POST /prioritize: HTTP 500: b\'{"Error":"boom"}\'',
         "bind nobind to n2: no room",
     ]
     assert py.errors == expected
