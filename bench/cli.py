@@ -17,7 +17,9 @@ A default run, all on one synthetic workload (`bench.workload.generate`):
 6. preemption: /preempt on a cluster of its own (`bench.preempt`).
 
 The HTTP runs start their server on 127.0.0.1 on a free port and stop it by
-pid (SIGTERM, then wait) when the run ends, also on an error or Ctrl-C.
+pid (SIGTERM, then wait) when the run ends, also on an error or Ctrl-C. A
+replay client drives them (`--client`, `bench.clients`): the Go one
+(go/bin/replay) by default where it is built, else the Python driver.
 """
 
 from __future__ import annotations
@@ -39,7 +41,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench import driver, fullnodes, preempt, report, servers, validate
+from bench import clients, driver, fullnodes, preempt, report, servers, validate
 from bench.workload import generate
 from extender.argtypes import positive
 from extender.engine.config import load_configuration
@@ -89,6 +91,14 @@ def build_parser() -> argparse.ArgumentParser:
         help="send NodeNames (nodeCacheCapable=true, default) or full Nodes",
     )
     p.add_argument("--concurrency", type=positive, default=1, help="scheduler threads")
+    p.add_argument(
+        "--client",
+        choices=clients.CHOICES,
+        default=None,
+        help="replay client of the HTTP runs: go (go/bin/replay, built by ./dev build-go) or "
+        "python (the bench process itself); default: go where it is built and runs, else "
+        "python with a note saying why",
+    )
     p.add_argument(
         "--threads",
         type=positive,
@@ -203,11 +213,22 @@ def _install_sigterm() -> None:
 class Bench:
     """One `podsift bench` invocation: the workload, the runs, the report."""
 
-    def __init__(self, args: argparse.Namespace, workdir: str, argv: list[str]) -> None:
+    def __init__(
+        self,
+        args: argparse.Namespace,
+        workdir: str,
+        argv: list[str],
+        client: tuple[str, clients.Runner, str | None] | None = None,
+    ) -> None:
         self.args = args
         self.argv = argv
         self.workdir = workdir
         self.notes: list[str] = []
+        if client is None and args.mode in ("all", "http"):
+            client = clients.choose(args.client, clients.Setup(workdir))
+        self.client_name, self.run_client, note = client or ("", None, None)
+        if note:
+            self.notes.append(note)
         self.preemption: dict[str, Any] | None = None
         self.progress = _Progress(
             sys.stderr.isatty() if args.progress is None else bool(args.progress)
@@ -249,18 +270,21 @@ class Bench:
             sampler = _MemorySampler(worker)
             sampler()
             loaded = servers.memory_of(worker).get("rss") if worker else None
+            assert self.run_client is not None, "an HTTP run needs a replay client"
             with self.progress.run(label, len(pods)) as tick:
-                result = driver.run_http(
-                    label,
-                    port,
-                    self.nodes,
-                    pods,
-                    node_cache=self.args.node_cache,
-                    concurrency=self.args.concurrency,
-                    tie_break=tie_break,
-                    seed=self.args.seed,
-                    progress=tick,
-                    sampler=sampler,
+                result = self.run_client(
+                    clients.HttpRun(
+                        label,
+                        port,
+                        self.nodes,
+                        pods,
+                        node_cache=self.args.node_cache,
+                        concurrency=self.args.concurrency,
+                        tie_break=tie_break,
+                        seed=self.args.seed,
+                        progress=tick,
+                        sampler=sampler,
+                    )
                 )
             sampler()
             end = servers.memory_of(worker) if worker else {}
@@ -439,6 +463,7 @@ class Bench:
                 "threads": a.threads,
                 "tie_break": a.tie_break,
                 "config": a.config,
+                "client": self.client_name or None,
             },
             "notes": self.notes,
             "runs": runs,
@@ -500,7 +525,14 @@ def main(argv: list[str] | None = None) -> int:
     _install_sigterm()
     workdir = tempfile.mkdtemp(prefix="podsift-bench-")
     try:
-        bench = Bench(args, workdir, argv)
+        client = None
+        if args.mode in ("all", "http"):
+            try:
+                client = clients.choose(args.client, clients.Setup(workdir))
+            except clients.ClientUnavailable as exc:
+                print(f"podsift bench: error: --client {args.client}: {exc}", file=sys.stderr)
+                return 2
+        bench = Bench(args, workdir, argv, client)
         summary, results = bench.run()
         if args.out:
             from bench import plots

@@ -16,6 +16,14 @@ the run's seed, as kube-scheduler's selectHost does.
 Timing: `perf_counter_ns` around each request's send-and-receive only; request
 bodies are encoded before and answers decoded after the timed section (the
 names list is encoded once per run). Wall time covers everything.
+
+The client's own cost: `run_http` records the bench process's CPU time
+(`time.process_time_ns`, user + system, every thread) over the loop as
+`client_cpu_ns`. During an HTTP run the bench process hosts only this client
+(the server is a process of its own), its progress bar and the memory
+sampler, so that is what the Python client spends on the two cores it shares
+with the server. `bench.clients` runs the same conversation from a Go program
+instead (go/cmd/replay) and fills the same `RunResult`.
 """
 
 from __future__ import annotations
@@ -118,6 +126,9 @@ class RunResult:
     validated: bool = True  # False for the calibration run, whose binds are no-ops
     load_average: float = 0.0  # the machine's 1-minute load at the end (2 cores: noisy)
     gc: dict[str, Any] = field(default_factory=dict)  # in-process only: collector pauses
+    client: str = ""  # HTTP runs: the replay client that drove the run ("python", "go")
+    client_cpu_ns: int | None = None  # that client's own CPU (user + system) over the loop
+    client_info: dict[str, Any] = field(default_factory=dict)  # client details for the report
 
     def record_error(self, message: str) -> None:
         self.error_count += 1
@@ -125,7 +136,7 @@ class RunResult:
             self.errors.append(message)
 
 
-def _new_result(
+def new_result(
     label: str, mode: str, node_cache: bool, concurrency: int, n: int, verbs
 ) -> RunResult:
     result = RunResult(label, mode, node_cache, concurrency, n, tuple(verbs))
@@ -191,11 +202,13 @@ def run_http(
 ) -> RunResult:
     """Schedule `pods` in order through the extender listening on 127.0.0.1:`port`."""
     n = len(pods)
-    result = _new_result(label, "http", node_cache, concurrency, n, VERBS)
+    result = new_result(label, "http", node_cache, concurrency, n, VERBS)
+    result.client = "python"
     bodies = _NodeBodies(nodes, node_cache)
     queue = itertools.count()  # next() on a count is atomic under the GIL
     lock = threading.Lock()
     stop = threading.Event()
+    cpu_start = time.process_time_ns()
     start = time.perf_counter_ns()
 
     def scheduler(thread_index: int) -> None:
@@ -231,6 +244,8 @@ def run_http(
     finally:
         stop.set()  # on Ctrl-C, the scheduler threads take no more pods
     result.wall_ns = time.perf_counter_ns() - start
+    result.client_cpu_ns = time.process_time_ns() - cpu_start
+    result.client_info = {"cpu": "bench process CPU over the loop (time.process_time)"}
     result.load_average = os.getloadavg()[0]
     return result
 
@@ -313,7 +328,7 @@ def run_inprocess(
     """
     names = [n["metadata"]["name"] for n in nodes]
     n = len(pods)
-    result = _new_result(label, "inprocess", True, 1, n, VERBS if verbs else (INPROCESS_VERB,))
+    result = new_result(label, "inprocess", True, 1, n, VERBS if verbs else (INPROCESS_VERB,))
     rng = random.Random(seed * 1000)
     schedule_one = extender.schedule_one
     if not verbs and tie_break == "random":

@@ -101,6 +101,7 @@ def summarize(result: RunResult, violations: list[Any] | None = None) -> dict[st
     if result.concurrency == 1 and mean is not None and summary["ms_per_pod"] is not None:
         # what the driver itself spends per pod (encoding, decoding, picking), not timed
         summary["client_ms_per_pod"] = round(summary["ms_per_pod"] - mean, 4)
+    summary["client"] = client_cost(result, summary["ms_per_pod"])
     if result.validated and violations is not None:
         summary["validation"] = {
             "checked": len(result.placements),
@@ -111,6 +112,21 @@ def summarize(result: RunResult, violations: list[Any] | None = None) -> dict[st
     else:
         summary["validation"] = None
     return summary
+
+
+def client_cost(result: RunResult, ms_per_pod: float | None) -> dict[str, Any] | None:
+    """The replay client's own CPU per pod, and its share of the measured per-pod
+    time (wall / pods): how much of what the run timed the client spent itself,
+    on the cores it shares with the server. None for in-process runs."""
+    if not result.client:
+        return None
+    out: dict[str, Any] = {"name": result.client}
+    if result.client_cpu_ns is not None and result.pods:
+        cpu_ms = result.client_cpu_ns / 1e6 / result.pods
+        out["cpu_ms_per_pod"] = round(cpu_ms, 4)
+        out["cpu_share_of_ms_per_pod"] = round(cpu_ms / ms_per_pod, 3) if ms_per_pod else None
+    out.update(result.client_info)
+    return out
 
 
 def _p99(summary: dict[str, Any] | None, verb: str) -> float | None:
@@ -210,6 +226,7 @@ def format_text(report: dict[str, Any]) -> str:
         f"podsift bench: {w['nodes']} nodes, {w['pods']} pods, seed {w['seed']}, "
         f"node cache {'on' if w['node_cache'] else 'off'}, concurrency {w['concurrency']}, "
         f"server threads {w['threads']}, tie-break {w['tie_break']}"
+        + (f", replay client {w['client']}" if w.get("client") else "")
     )
     for note in report.get("notes", []):
         lines.append(f"  note: {note}")
@@ -310,7 +327,15 @@ def _runs_lines(runs: dict[str, dict[str, Any]]) -> list[str]:
         if s.get("client_ms_per_pod") is not None:
             lines.append(
                 f"      mean per pod {_fmt(s['per_pod'].get('mean_ms'), 3)} ms in calls, "
-                f"{_fmt(s['client_ms_per_pod'], 3)} ms in the driver between them"
+                f"{_fmt(s['client_ms_per_pod'], 3)} ms in the client between them"
+            )
+        client = s.get("client") or {}
+        if client.get("cpu_ms_per_pod") is not None:
+            share = client.get("cpu_share_of_ms_per_pod")
+            lines.append(
+                f"      {client['name']} client's own CPU {_fmt(client['cpu_ms_per_pod'], 3)} ms "
+                f"a pod: {_fmt(None if share is None else share * 100, 1)}% of the "
+                f"{_fmt(s['ms_per_pod'], 3)} ms a pod measured"
             )
         for note in s.get("notes", []):
             lines.append(f"      {note}")
