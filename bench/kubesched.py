@@ -216,7 +216,8 @@ def scheduler_config(kind: str, extender_port: int | None) -> dict[str, Any]:
 
 
 def _podsift_requests(port: int) -> dict[str, float]:
-    """podsift's own count of requests per verb, from its /metrics."""
+    """podsift's own count of requests per verb and outcome (`filter:ok`), and the
+    mean time it took to answer each verb (`filter:mean_ms`), from its /metrics."""
     try:
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=10)
         conn.request("GET", "/metrics")
@@ -224,13 +225,23 @@ def _podsift_requests(port: int) -> dict[str, float]:
         conn.close()
     except OSError:
         return {}
+    from prometheus_client.parser import text_string_to_metric_families
+
     counts: dict[str, float] = {}
-    for line in text.splitlines():
-        if line.startswith("podsift_requests_total{"):
-            labels, value = line[len("podsift_requests_total{") :].split("} ")
-            parts = dict(item.split("=", 1) for item in labels.split(","))
-            key = f"{parts['verb'].strip(chr(34))}:{parts['outcome'].strip(chr(34))}"
-            counts[key] = float(value)
+    sums: dict[str, float] = {}
+    calls: dict[str, float] = {}
+    for family in text_string_to_metric_families(text):
+        for sample in family.samples:
+            verb = sample.labels.get("verb", "")
+            if sample.name == "podsift_requests_total":
+                counts[f"{verb}:{sample.labels['outcome']}"] = sample.value
+            elif sample.name == "podsift_request_duration_seconds_sum":
+                sums[verb] = sample.value
+            elif sample.name == "podsift_request_duration_seconds_count":
+                calls[verb] = sample.value
+    for verb, total in sums.items():
+        if calls.get(verb):
+            counts[f"{verb}:mean_ms"] = round(total * 1000 / calls[verb], 3)
     return counts
 
 
@@ -242,6 +253,7 @@ def run_one(
     config: str | None = None,
     progress: Any = None,
     log: Any = print,
+    profile: str | None = None,
 ) -> SchedulerRun:
     """One of the three runs on a fresh control plane."""
     setup, nodes, pods = api_objects(items, SCHEDULER_NAME)
@@ -265,6 +277,7 @@ def run_one(
                 port,
                 threads,
                 config=config or str(SHIPPED_POLICY),
+                profile=profile,
                 kubeconfig=str(cp.kubeconfig),
             )
             extender = servers.ServerProcess(command, port, str(directory / "podsift.log"), label)
@@ -365,11 +378,18 @@ def main(argv: list[str] | None = None) -> int:
     from bench.workload import generate
 
     args = sys.argv[1:] if argv is None else argv
+    profile = None
+    if args and args[0].startswith("--profile="):
+        profile = args.pop(0).split("=", 1)[1]
     nodes, pods = int(args[0]), int(args[1])
     runs = tuple(args[2:]) or RUNS
     items = generate(nodes, pods, seed=1)["items"]
     with tempfile.TemporaryDirectory(prefix="podsift-kubesched-") as tmp:
-        result = summarize(run_all(items, Path(tmp), threads=4, runs=runs))
+        done = {
+            label: run_one(label, items, Path(tmp), threads=4, profile=profile)
+            for label in runs
+        }
+        result = summarize(done)
     for name, run in result["runs"].items():
         run.pop("timeline_pods_per_s")
         print(name, orjson.dumps(run).decode())

@@ -832,3 +832,18 @@ def test_the_image_leaves_the_benchmark_extras_out():
     assert "matplotlib" in bench and "tqdm" in bench
     installs = re.findall(r"pip install [^\n&]*", (ROOT / "Dockerfile").read_text())
     assert installs and all("[" not in line for line in installs), installs
+
+
+def test_the_manifests_run_the_kube_scheduler_the_end_to_end_tests_build():
+    """go/go.mod's k8s.io/kubernetes is the kube-scheduler tests/e2e runs; the
+    manifests must deploy the same release."""
+    gomod = (ROOT / "go" / "go.mod").read_text()
+    (version,) = re.findall(r"^\s*k8s\.io/kubernetes (v\S+)$", gomod, re.M)
+    minor = version.rsplit(".", 1)[0].replace("v1.", "v0.")
+    staging = re.findall(r"=> (k8s\.io/\S+) (v\S+)$", gomod, re.M)
+    assert len(staging) >= 30 and {v.rsplit(".", 1)[0] for _, v in staging} == {minor}
+    pattern = re.compile(r"image: registry\.k8s\.io/kube-scheduler:(\S+)")
+    images = set()
+    for path in ROOT.glob("manifests/*/*.yaml"):
+        images |= set(pattern.findall(path.read_text()))
+    assert images == {version}
