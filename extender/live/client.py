@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -25,6 +26,8 @@ log = logging.getLogger("podsift.api")
 
 # Read size for watch streams; a chunk usually holds one event.
 _READ_SIZE = 64 * 1024
+# how long a bearer token read from the loaded configuration is reused (seconds)
+TOKEN_REUSE_S = 1.0
 
 
 class ApiError(PodsiftError):
@@ -189,9 +192,17 @@ class KubeApi:
     def from_configuration(cls, cfg: Any) -> KubeApi:
         """Take host, TLS and auth from a loaded kubernetes.client.Configuration."""
 
+        cached: list[Any] = [None, -TOKEN_REUSE_S]  # value, when it was read
+
         def token() -> str | None:
-            auth = cfg.auth_settings().get("BearerToken")  # runs the refresh hook
-            return auth["value"] if auth else None
+            # The refresh hook load_kube_config installs builds a new Configuration
+            # on every call, which reads every proxy variable of the environment:
+            # about 0.2 ms, once per Binding. A token lives for minutes at the least.
+            now = time.monotonic()
+            if now - cached[1] >= TOKEN_REUSE_S:
+                auth = cfg.auth_settings().get("BearerToken")  # runs the refresh hook
+                cached[0], cached[1] = (auth["value"] if auth else None), now
+            return cached[0]
 
         return cls(
             cfg.host,

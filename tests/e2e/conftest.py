@@ -10,6 +10,7 @@ from collections.abc import Iterator
 import pytest
 
 from bench.controlplane import ControlPlane, Kubelet, missing_binaries
+from tests.e2e.kube import stop_leftovers
 
 
 @pytest.fixture(scope="module")
@@ -22,7 +23,10 @@ def cp(tmp_path_factory) -> Iterator[ControlPlane]:
             pytrace=False,
         )
     with ControlPlane(tmp_path_factory.mktemp("controlplane")) as plane:
-        yield plane
+        try:
+            yield plane
+        finally:
+            stop_leftovers()
 
 
 @pytest.fixture(scope="module")

@@ -70,8 +70,9 @@ def podsift(
     kubeconfig: Path | None = None,
 ) -> Server:
     """`podsift serve --kubeconfig` against the control plane, synced (/readyz 200);
-    as the admin unless another kubeconfig is given."""
-    return Server(
+    as the admin unless another kubeconfig is given. Stopped by the test, or at
+    the latest with the module's control plane (`stop_leftovers`)."""
+    server = Server(
         "--kubeconfig",
         str(kubeconfig or cp.kubeconfig),
         "--config",
@@ -80,6 +81,19 @@ def podsift(
         port=port,
         env=env,
     )
+    _STARTED.append(server)
+    return server
+
+
+_STARTED: list[Server] = []
+
+
+def stop_leftovers() -> None:
+    """Stop every podsift a failed test left running."""
+    while _STARTED:
+        server = _STARTED.pop()
+        if server.proc.poll() is None:
+            server.stop()
 
 
 def node(

@@ -226,3 +226,33 @@ def test_watch_stream_drops_a_trailing_partial_event(events, cut):
     stream = WatchStream(ChunkedResponse([raw[:keep]]))
     assert list(stream) == events[:-1]
     assert stream.truncated is True
+
+
+def test_the_bearer_token_is_read_once_a_second_and_rotation_is_seen(monkeypatch):
+    """The kubeconfig loader's refresh hook costs ~0.2 ms a call (a new Configuration
+    reading the proxy environment): podsift reuses a token for TOKEN_REUSE_S, then
+    reads again, so a rotated token is used within that time."""
+    from extender.live import client as client_module
+
+    class Cfg:
+        host = "https://127.0.0.1:1"
+        ssl_ca_cert = cert_file = key_file = None
+        verify_ssl = False
+        proxy = None
+        calls = 0
+        value = "Bearer one"
+
+        def auth_settings(self):
+            Cfg.calls += 1
+            return {"BearerToken": {"value": Cfg.value}}
+
+    now = [1000.0]
+    monkeypatch.setattr(client_module.time, "monotonic", lambda: now[0])
+    api = client_module.KubeApi.from_configuration(Cfg())
+    headers = [api._headers()["Authorization"] for _ in range(5)]
+    assert headers == ["Bearer one"] * 5 and Cfg.calls == 1
+    Cfg.value = "Bearer two"
+    now[0] += client_module.TOKEN_REUSE_S / 2
+    assert api._headers()["Authorization"] == "Bearer one"
+    now[0] += client_module.TOKEN_REUSE_S
+    assert api._headers()["Authorization"] == "Bearer two" and Cfg.calls == 2
