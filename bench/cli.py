@@ -54,6 +54,7 @@ BASELINE_PODS_CAP = 30000  # above this, calibration and floor run on a prefix
 FULL_NODES_DEFAULT_PODS = 300  # full-Nodes bodies cost ~0.2 s a pod at 1,000 nodes
 FULL_NODES_MS_PER_POD_PER_1000_NODES = 215.0  # measured, see docs/PERFORMANCE.md
 DEFAULT_MAX_BODY = 64 * 1024 * 1024
+KUBE_SCHEDULER = "kube-scheduler"  # --client: the real scheduler instead of a replay client
 FLOOR_CONFIG = {
     "apiVersion": "podsift/v1",
     "kind": "PolicyConfiguration",
@@ -93,11 +94,21 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--concurrency", type=positive, default=1, help="scheduler threads")
     p.add_argument(
         "--client",
-        choices=clients.CHOICES,
+        choices=(*clients.CHOICES, KUBE_SCHEDULER),
         default=None,
         help="replay client of the HTTP runs: go (go/bin/replay, built by ./dev build-go) or "
         "python (the bench process itself); default: go where it is built and runs, else "
-        "python with a note saying why",
+        "python with a note saying why. kube-scheduler: instead of the runs above, the real "
+        "kube-scheduler on a real control plane (go/bin), alone, with podsift (with and "
+        "without bindVerb) and with the calibration server as its extender (README, "
+        "'kube-scheduler as the client')",
+    )
+    p.add_argument(
+        "--repeats",
+        type=positive,
+        default=1,
+        help="--client kube-scheduler: run the four runs this many times, alternating, and "
+        "report the medians",
     )
     p.add_argument(
         "--threads",
@@ -483,6 +494,34 @@ def _installed(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
+def _kube_scheduler_bench(args: argparse.Namespace) -> int:
+    """--client kube-scheduler (bench/kubesched.py): four runs through the real
+    kube-scheduler; the report on stdout, results.json and a plot in --out."""
+    from bench import kubesched
+    from bench.controlplane import ControlPlaneError
+
+    progress = _Progress(bool(args.progress))
+    try:
+        summary, code = kubesched.bench(
+            args, progress.run, log=lambda line: print(line, file=sys.stderr)
+        )
+    except KeyboardInterrupt:
+        print("podsift bench: interrupted; every process stopped", file=sys.stderr)
+        return 130
+    except (RuntimeError, PodsiftError, ControlPlaneError) as exc:
+        print(f"podsift bench: error: {exc}", file=sys.stderr)
+        return 2
+    if args.out:
+        files = {
+            "plot": kubesched.plot(summary, os.path.join(args.out, "kube_scheduler.png")),
+            "results": os.path.join(args.out, "results.json"),
+        }
+        summary["files"] = files
+        _write_json(files["results"], summary)
+    print(kubesched.format_text(summary))
+    return code
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of `podsift bench` (called by `extender.cli`)."""
     argv = sys.argv[1:] if argv is None else list(argv)
@@ -523,6 +562,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.out:
         os.makedirs(args.out, exist_ok=True)
     _install_sigterm()
+    if args.client == KUBE_SCHEDULER:
+        return _kube_scheduler_bench(args)
     workdir = tempfile.mkdtemp(prefix="podsift-bench-")
     try:
         client = None
