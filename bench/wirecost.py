@@ -1,0 +1,181 @@
+"""Instructions the server spends per HTTP request, counted by callgrind.
+
+    python -m bench.wirecost [--server calibration|podsift] [--nodes 1000]
+                             [--requests 2000] [--verbs filter|pod] [--no-valgrind]
+
+Starts the server (the bare-WSGI calibration app under podsift's worker, or
+`podsift serve --synthetic-nodes N`) under `valgrind --tool=callgrind`, sends a
+warm-up and stops it; then does the same again with `--requests` more requests
+over the same kept-alive connection, one at a time, framed the way
+kube-scheduler's Go client frames them. The difference of the worker's two
+totals over `--requests` is its instructions per request: the poller, the
+thread pool and the app together (callgrind_control cannot reach a forked
+worker, hence two runs; PYTHONHASHSEED is fixed so both start alike).
+Instruction counts do not move with the machine's load, so two versions of the
+worker compare exactly on a shared machine where wall and CPU times do not.
+
+`--verbs filter` repeats one `/filter` (a pod and the node names); `pod` sends
+the `/filter`, `/prioritize`, `/bind` of one pod (calibration only: podsift
+would bind the same pod again and again). With `--no-valgrind` it reports the
+worker's CPU time per request instead (from /proc; noisy on a loaded machine).
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import socket
+import sys
+import tempfile
+from pathlib import Path
+
+import orjson
+
+from bench import servers
+from bench.workload import generate_split
+from extender.argtypes import positive
+
+WARM_UP = 50
+
+
+def requests(nodes: int, verbs: str, port: int) -> list[bytes]:
+    """The request bytes to send in a cycle: a head like Go's net/http writes, a body."""
+    node_items, pods = generate_split(nodes, 1)
+    names = [n["metadata"]["name"] for n in node_items]
+    pod = pods[0]
+    args = orjson.dumps({"Pod": pod, "NodeNames": names})
+    meta = pod["metadata"]
+    bind = orjson.dumps(
+        {
+            "PodName": meta["name"],
+            "PodNamespace": meta.get("namespace", "default"),
+            "PodUID": meta.get("uid", ""),
+            "Node": names[0],
+        }
+    )
+    plan = [("/filter", args)]
+    if verbs == "pod":
+        plan += [("/prioritize", args), ("/bind", bind)]
+    out = []
+    for path, body in plan:
+        head = (
+            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+            "User-Agent: kube-scheduler/v1.34.4 (linux/amd64) kubernetes/bench\r\n"
+            f"Content-Length: {len(body)}\r\nContent-Type: application/json\r\n"
+            "Accept-Encoding: gzip\r\n\r\n"
+        )
+        out.append(head.encode() + body)
+    return out
+
+
+def exchange(sock: socket.socket, request: bytes, buf: bytearray) -> int:
+    """Send one request and read its answer whole; its status code."""
+    sock.sendall(request)
+    while True:
+        end = buf.find(b"\r\n\r\n")
+        if end >= 0:
+            break
+        data = sock.recv(1 << 20)
+        if not data:
+            raise ConnectionError("server closed the connection")
+        buf += data
+    head = bytes(buf[:end]).decode("latin-1")
+    match = re.search(r"(?im)^content-length:\s*(\d+)", head)
+    total = end + 4 + (int(match.group(1)) if match else 0)
+    while len(buf) < total:
+        data = sock.recv(1 << 20)
+        if not data:
+            raise ConnectionError("server closed the connection mid-answer")
+        buf += data
+    del buf[:total]
+    return int(head.split(" ", 2)[1])
+
+
+def drive(port: int, plan: list[bytes], count: int) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        buf = bytearray()
+        for i in range(count):
+            status = exchange(sock, plan[i % len(plan)], buf)
+            if status != 200:
+                raise RuntimeError(f"request {i}: HTTP {status}")
+
+
+def cpu_seconds(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def total_instructions(path: Path) -> int:
+    for line in path.read_text().splitlines():
+        if line.startswith(("summary:", "totals:")):
+            return int(line.split()[1])
+    raise RuntimeError(f"no totals in {path}")
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m bench.wirecost", description=__doc__.split("\n")[0])
+    p.add_argument("--server", choices=("calibration", "podsift"), default="calibration")
+    p.add_argument("--nodes", type=positive, default=1000)
+    p.add_argument("--requests", type=positive, default=2000)
+    p.add_argument("--verbs", choices=("filter", "pod"), default="filter")
+    p.add_argument("--threads", type=positive, default=4)
+    p.add_argument("--no-valgrind", action="store_true")
+    p.add_argument("--keep", help="keep the callgrind output in this directory")
+    args = p.parse_args(argv)
+    if args.server == "podsift" and args.verbs == "pod":
+        p.error("--verbs pod binds one pod again and again: calibration only")
+    port = servers.free_port()
+    if args.server == "calibration":
+        command = servers.calibration_command(port, args.threads)
+    else:
+        command = [sys.executable, "-m", "extender", "serve", "--synthetic-nodes", str(args.nodes)]
+        command += ["--listen", f"127.0.0.1:{port}", "--threads", str(args.threads)]
+        command += ["--log-level", "warning"]
+    out_dir = Path(args.keep or tempfile.mkdtemp(prefix="wirecost-"))
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if not args.no_valgrind:
+        command = [
+            "valgrind",
+            "--tool=callgrind",
+            f"--callgrind-out-file={out_dir}/callgrind.out.%p",
+            *command,
+        ]
+    plan = requests(args.nodes, args.verbs, port)
+    os.environ["PYTHONHASHSEED"] = "0"  # the same dict layouts in both runs
+
+    def run(count: int) -> tuple[float, int]:
+        """Start the server, send the warm-up and `count` requests, stop it: the
+        worker's CPU seconds for the requests, and its instructions over its life."""
+        log = str(out_dir / "server.log")
+        server = servers.ServerProcess(command, port, log, args.server)
+        server.start(ready_timeout=900)
+        try:
+            worker = server.worker_pid()
+            assert worker is not None, "no worker process"
+            drive(port, plan, WARM_UP)
+            before = cpu_seconds(worker)
+            drive(port, plan, count)
+            used = cpu_seconds(worker) - before
+        finally:
+            server.stop()
+        if args.no_valgrind:
+            return used, 0
+        return used, total_instructions(out_dir / f"callgrind.out.{worker}")
+
+    if args.no_valgrind:
+        used, _ = run(args.requests)
+        print(f"{args.server} {args.verbs}: {used / args.requests * 1e6:.0f} us CPU a request")
+        return 0
+    _, base = run(0)
+    _, total = run(args.requests)
+    print(
+        f"{args.server} {args.verbs}: {(total - base) / args.requests:,.0f} instructions a "
+        f"request ({total:,} - {base:,} with no request, over {args.requests})"
+    )
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
