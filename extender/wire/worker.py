@@ -23,22 +23,29 @@ gthread internals as of the version range pinned in pyproject.toml.
 from __future__ import annotations
 
 import errno
+import logging
 import os
+import queue
 import selectors
 import socket
 import ssl
 import sys
+import threading
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
+from collections.abc import Callable
 from functools import partial
 from typing import Any
 
 import orjson
-from gunicorn import http
+from gunicorn import config as gconfig
+from gunicorn import http, util
 from gunicorn import sock as gsock
 from gunicorn.http.parser import RequestParser
 from gunicorn.http.unreader import Unreader
 from gunicorn.workers import gthread
+
+from extender.wire.fastpath import FastPath, send_all
 
 DEFAULT_READ_TIMEOUT = 10.0
 #: A thread's blocking write of an answer gives up after this long without progress.
@@ -47,6 +54,11 @@ WRITE_TIMEOUT = 10.0
 #: before closing (so the kernel does not reset the answer away).
 LINGER = 2.0
 RECV_SIZE = 256 * 1024
+#: The poller tells the arbiter it is alive (a utime of gunicorn's heartbeat file) and
+#: checks its parent at most this often, not on every turn of its loop: two syscalls
+#: and two releases of the GIL per request otherwise, against an arbiter timeout of
+#: 30 s or more.
+HEARTBEAT = 1.0
 
 
 class BufferUnreader(Unreader):
@@ -177,10 +189,20 @@ class Conn(gthread.TConn):
     def __init__(self, cfg: Any, sock: Any, client: Any, server: Any) -> None:
         super().__init__(cfg, sock, client, server)
         self.initialized = True  # gthread's init() (a blocking handshake) is never used
-        self.inbuf = bytearray()
+        # what arrived and is not handed on yet: the bytes of one recv as they came (a
+        # request that arrived whole goes to its thread uncopied), a bytearray once more
+        # arrive behind them
+        self.inbuf: bytes | bytearray = b""
         self.deadline = 0.0
         self.table: OrderedDict | None = None
         self.registered = False
+        self.watching: tuple[int, Any] | None = None  # (events, callback) registered
+        # a thread has the connection (busy) and, later, has handed it back (done);
+        # `done` and `registered` change under the worker's hand-off lock
+        self.busy = False
+        self.done = False
+        self.keep = False  # the thread's verdict: serve another request on it
+        self.request = b""  # the request a thread is to run
         self.truncated = False
         self.continued = False
         self.parser = RequestParser(cfg, (), client)
@@ -209,6 +231,48 @@ class PodsiftWorker(gthread.ThreadWorker):
         fields = cfg.limit_request_fields or 32768
         field_size = cfg.limit_request_field_size or 65536
         self.head_limit = (cfg.limit_request_line or 65536) + fields * (field_size + 2) + 4
+        self._next_heartbeat = 0.0
+        self._parent_alive = True
+        self._fast: FastPath | None = None
+        self._handoff = threading.Lock()
+        self._finished: deque[Conn] = deque()  # handed back by a thread, to take back
+
+    def init_process(self) -> None:
+        self._fast = self._fast_path()
+        super().init_process()
+
+    def _fast_path(self) -> FastPath | None:
+        """The plain-request path (wire/fastpath.py), unless it would skip something
+        gunicorn's path does here: an access log line or a request hook that runs,
+        the debug line of the default pre_request hook."""
+        cfg, log = self.cfg, self.log
+        fast = FastPath(cfg)
+        if not fast.enabled:
+            return None
+        if log.access_log_enabled and log.access_log.isEnabledFor(logging.INFO):
+            return None
+        if log.error_log.isEnabledFor(logging.DEBUG):
+            return None
+        if cfg.pre_request is not gconfig.PreRequest.default:
+            return None
+        if cfg.post_request is not gconfig.PostRequest.default:
+            return None
+        return fast
+
+    def get_thread_pool(self) -> RequestThreads:
+        return RequestThreads(self.cfg.threads, self._run_request)
+
+    def notify(self) -> None:
+        """gunicorn's heartbeat, at most once per HEARTBEAT (see there)."""
+        now = time.monotonic()
+        if now >= self._next_heartbeat:
+            self._next_heartbeat = now + HEARTBEAT
+            self._parent_alive = super().is_parent_alive()
+            super().notify()
+
+    def is_parent_alive(self) -> bool:
+        """As checked by the last heartbeat (gthread asks on every turn of its loop)."""
+        return self._parent_alive
 
     def ssl_context(self) -> ssl.SSLContext:
         """The TLS context, made again only when a certificate or key file has changed
@@ -279,16 +343,19 @@ class PodsiftWorker(gthread.ThreadWorker):
         table[conn] = None
 
     def _watch(self, conn: Conn, events: int, callback: Any) -> None:
-        data = partial(callback, conn)
         if conn.registered:
-            self.poller.modify(conn.sock, events, data)
+            if conn.watching == (events, callback):
+                return  # watched as it is wanted already: no syscall
+            self.poller.modify(conn.sock, events, partial(callback, conn))
         else:
-            self.poller.register(conn.sock, events, data)
+            self.poller.register(conn.sock, events, partial(callback, conn))
             conn.registered = True
+        conn.watching = (events, callback)
 
     def _unwatch(self, conn: Conn) -> None:
         if conn.registered:
             conn.registered = False
+            conn.watching = None
             try:
                 self.poller.unregister(conn.sock)
             except (KeyError, ValueError, OSError):
@@ -319,8 +386,20 @@ class PodsiftWorker(gthread.ThreadWorker):
         self._on_readable(conn)  # data may have come with the handshake's last record
 
     def _on_readable(self, conn: Conn, _sock: Any = None) -> None:
+        if conn.busy:
+            with self._handoff:
+                if not conn.done:
+                    # A thread has it: input before the answer (a pipelined request, or
+                    # the client closing). Stop watching, so the poller does not spin on
+                    # it; the hand-back watches it again and reads what came.
+                    self._unwatch(conn)
+                    return
+            self._take_back()  # handed back between this turn's select and now
+            if conn.busy or not conn.registered:
+                return
         sock = conn.sock
         received = False
+        plain = not self.cfg.is_ssl
         for _ in range(16):  # a fair share of one loop turn; the rest stays readable
             try:
                 data = sock.recv(RECV_SIZE)
@@ -334,8 +413,17 @@ class PodsiftWorker(gthread.ThreadWorker):
             if not data:
                 self._close(conn)  # closed by the client; an incomplete request is dropped
                 return
-            conn.inbuf += data
+            if not conn.inbuf:
+                conn.inbuf = data
+            else:
+                if not isinstance(conn.inbuf, bytearray):
+                    conn.inbuf = bytearray(conn.inbuf)
+                conn.inbuf += data
             received = True
+            if plain and len(data) < RECV_SIZE:
+                # the kernel had no more: asking again costs a syscall and an exception.
+                # (A TLS socket may hold decrypted bytes the poller would not be told of.)
+                break
         if received and conn.table is self.idle:
             self._enter(conn, self.reading, self.read_timeout)  # a request has begun
         self._try_dispatch(conn)
@@ -360,15 +448,21 @@ class PodsiftWorker(gthread.ThreadWorker):
             return
         conn.truncated = state == Framing.TRUNCATED
         conn.framing = None  # the next request starts afresh
-        request = bytes(conn.inbuf[:end])
-        del conn.inbuf[:end]
-        conn.parser.unreader.feed(request)
-        self._unwatch(conn)
+        buf = conn.inbuf
+        if end == len(buf):
+            conn.request = bytes(buf)  # no copy when buf is the bytes of one recv
+            conn.inbuf = b""
+        else:
+            conn.request = bytes(buf[:end])
+            conn.inbuf = buf[end:]
         if conn.table is not None:
             conn.table.pop(conn, None)
             conn.table = None
-        conn.sock.settimeout(self.write_timeout)
-        self.enqueue_req(conn)
+        # It stays registered: a client waits for its answer, so no event comes, and
+        # the hand-back then costs no syscall (see _on_readable for one that does).
+        conn.busy = True
+        conn.done = False
+        self.tpool.submit(conn)
 
     def _send_nowait(self, conn: Conn, data: bytes) -> None:
         try:
@@ -392,7 +486,7 @@ class PodsiftWorker(gthread.ThreadWorker):
         except (OSError, ValueError):
             self._close(conn)
             return
-        conn.inbuf = bytearray()
+        conn.inbuf = b""
         self._enter(conn, self.lingering, LINGER)
         self._watch(conn, selectors.EVENT_READ, self._drain)
 
@@ -410,30 +504,45 @@ class PodsiftWorker(gthread.ThreadWorker):
             return
         self._close(conn)
 
-    def finish_request(self, conn: Conn, fs: Any) -> None:
-        """A thread is done with conn (called on the main thread)."""
+    def wait_for_and_dispatch_events(self, timeout: float) -> None:
+        """gthread's, taking back the connections threads handed back first."""
         try:
-            keep = fs.result() if not fs.cancelled() else False
-        except Exception:
-            keep = False
-        try:
-            if not keep or not self.alive:
-                self._linger(conn)
-                return
-            conn.sock.setblocking(False)
-            # bytes the parser did not use come first, then what arrived behind the request
-            conn.inbuf[:0] = conn.parser.unreader.take_buffered()
-            conn.truncated = False
-            conn.continued = False
-            if conn.inbuf:
-                self._enter(conn, self.reading, self.read_timeout)
-            else:
-                self._enter(conn, self.idle, self.cfg.keepalive)
-            self._watch(conn, selectors.EVENT_READ, self._on_readable)
-            self._try_dispatch(conn)
-        except Exception:
-            self.log.debug("closing a connection after its request", exc_info=True)
-            self._close(conn)
+            events = self.poller.select(timeout)
+        except OSError as e:
+            if e.errno != errno.EINTR:
+                raise
+            events = []
+        self._take_back()
+        for key, _ in events:
+            key.data(key.fileobj)
+
+    def _take_back(self) -> None:
+        """Connections whose request a thread has answered (on the main thread)."""
+        finished = self._finished
+        while finished:
+            conn = finished.popleft()
+            conn.busy = False
+            conn.done = False
+            conn.request = b""
+            try:
+                if not conn.keep or not self.alive:
+                    self._linger(conn)
+                    continue
+                # bytes the parser did not use come first, then what arrived behind it
+                leftover = conn.parser.unreader.take_buffered()
+                if leftover:
+                    conn.inbuf = bytearray(leftover) + conn.inbuf
+                conn.truncated = False
+                conn.continued = False
+                if conn.inbuf:
+                    self._enter(conn, self.reading, self.read_timeout)
+                else:
+                    self._enter(conn, self.idle, self.cfg.keepalive)
+                self._watch(conn, selectors.EVENT_READ, self._on_readable)
+                self._try_dispatch(conn)
+            except Exception:
+                self.log.debug("closing a connection after its request", exc_info=True)
+                self._close(conn)
 
     def murder_keepalived(self, force: bool = False) -> None:
         """Close every connection whose deadline has passed (all idle ones when stopping)."""
@@ -450,8 +559,87 @@ class PodsiftWorker(gthread.ThreadWorker):
             self.murder_keepalived()
 
     # ---- a thread's side ---------------------------------------------------------
+    def _run_request(self, conn: Conn) -> None:
+        """Run conn's request, then hand conn back to the poller."""
+        try:
+            keep = bool(self.handle(conn))
+        except BaseException:
+            keep = False
+        with self._handoff:
+            conn.keep = keep
+            conn.done = True
+            self._finished.append(conn)
+            # Still watched, to be kept: the poller takes it back at its next turn (its
+            # next request wakes it). Otherwise wake it now, through gthread's pipe.
+            quiet = keep and conn.registered and self.alive
+        if not quiet:
+            self.method_queue.defer(_nothing)
+
     def handle(self, conn: Conn) -> Any:
         """Parse the buffered request and run the app; whether to keep the connection."""
+        fast = self._fast
+        if fast is not None and not conn.truncated:
+            plain = fast.environ(conn.request, conn.sock, conn.client, conn.server)
+            if plain is not None:
+                return self._serve_plain(conn, fast, *plain)
+        sock = conn.sock
+        conn.parser.unreader.feed(conn.request)
+        sock.settimeout(self.write_timeout)  # gunicorn's Response writes with sendall
+        try:
+            return self._handle_parsed(conn)
+        finally:
+            try:
+                sock.setblocking(False)
+            except OSError:
+                pass
+
+    def _serve_plain(self, conn: Conn, fast: FastPath, environ: dict, close: bool) -> bool:
+        """Run the app on a plain request and send its answer in one write (what
+        gthread's handle_request does, less the objects; see wire/fastpath.py)."""
+        self.nr += 1
+        if self.nr >= self.max_requests and self.alive:
+            self.log.info("Autorestarting worker after current request.")
+            self.alive = False
+        close = close or not self.alive or not self.cfg.keepalive
+        started: list[Any] = []
+        chunks: list[bytes] = []
+
+        def start_response(status: str, headers: list, exc_info: Any = None) -> Any:
+            if started and exc_info is None:
+                raise AssertionError("Response headers already set!")
+            started[:] = (status, headers)
+            return chunks.append  # WSGI's write()
+
+        try:
+            result = self.wsgi(environ, start_response)
+            try:
+                chunks.extend(result)
+            finally:
+                if hasattr(result, "close"):
+                    result.close()
+            if not started:
+                raise AssertionError("the application did not call start_response")
+            data = fast.answer(started[0], started[1], chunks, close)
+        except Exception:
+            self.log.exception(
+                "Error handling request %s %s", environ["REQUEST_METHOD"], environ["RAW_URI"]
+            )
+            try:
+                util.write_error(conn.sock, 500, "Internal Server Error", "")
+            except (OSError, ssl.SSLError):
+                pass
+            return False
+        try:
+            send_all(conn.sock, data, self.write_timeout)
+        except TimeoutError:
+            self.log.debug("client stopped reading its answer: closing")
+            return False
+        except (OSError, ssl.SSLError) as e:
+            self.log.debug("socket error: %s", e)
+            return False
+        return not close
+
+    def _handle_parsed(self, conn: Conn) -> Any:
         req = None
         try:
             req = next(conn.parser)
@@ -481,6 +669,47 @@ class PodsiftWorker(gthread.ThreadWorker):
         except Exception as e:
             self.handle_error(req, conn.sock, conn.client, e)
             return False
+
+
+def _nothing() -> None:
+    """What a thread asks the poller to run when it only needs it awake."""
+
+
+class RequestThreads:
+    """The threads that run requests: each takes a connection with a whole request
+    off one queue and runs it (gthread's ThreadPoolExecutor made a Future, a done
+    callback and a semaphore round per request; nothing here needs them)."""
+
+    def __init__(self, count: int, run: Callable[[Any], None]) -> None:
+        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
+        self._run = run
+        self._count = count
+        self._threads: list[threading.Thread] = []
+
+    def submit(self, conn: Any) -> None:
+        if not self._threads:  # started with the first request, as gthread's pool does
+            self._threads = [
+                threading.Thread(target=self._loop, name=f"podsift-request-{i}")
+                for i in range(self._count)
+            ]
+            for thread in self._threads:
+                thread.start()
+        self._queue.put(conn)
+
+    def _loop(self) -> None:
+        while True:
+            conn = self._queue.get()
+            if conn is None:
+                return
+            self._run(conn)
+
+    def shutdown(self, wait: bool = True) -> None:
+        """Each thread ends after the requests queued before this (gthread: at exit)."""
+        for _ in self._threads:
+            self._queue.put(None)
+        if wait:
+            for thread in self._threads:
+                thread.join()
 
 
 def worker_class(max_body: int, read_timeout: float = DEFAULT_READ_TIMEOUT) -> type:
