@@ -25,7 +25,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import queue
 import selectors
 import socket
 import ssl
@@ -676,40 +675,75 @@ def _nothing() -> None:
 
 
 class RequestThreads:
-    """The threads that run requests: each takes a connection with a whole request
-    off one queue and runs it (gthread's ThreadPoolExecutor made a Future, a done
-    callback and a semaphore round per request; nothing here needs them)."""
+    """The threads that run requests (gthread's ThreadPoolExecutor made a Future, a
+    done callback and a semaphore round per request; nothing here needs them).
+
+    A request goes to the thread that went idle last, so sequential requests keep
+    running on one warm thread, as they did under the executor; threads start as
+    they are needed, up to `count`; a request that finds none idle waits in a
+    backlog that a thread takes from before going idle.
+    """
 
     def __init__(self, count: int, run: Callable[[Any], None]) -> None:
-        self._queue: queue.SimpleQueue[Any] = queue.SimpleQueue()
         self._run = run
         self._count = count
+        self._lock = threading.Lock()
+        self._idle: list[_Slot] = []  # the last to go idle at the end
+        self._backlog: deque[Any] = deque()
         self._threads: list[threading.Thread] = []
+        self._closed = False
 
     def submit(self, conn: Any) -> None:
-        if not self._threads:  # started with the first request, as gthread's pool does
-            self._threads = [
-                threading.Thread(target=self._loop, name=f"podsift-request-{i}")
-                for i in range(self._count)
-            ]
-            for thread in self._threads:
+        with self._lock:
+            if self._idle:
+                slot = self._idle.pop()
+                slot.conn = conn
+                slot.wake.release()
+            elif len(self._threads) < self._count:
+                thread = threading.Thread(
+                    target=self._loop, args=(conn,), name=f"podsift-request-{len(self._threads)}"
+                )
+                self._threads.append(thread)
                 thread.start()
-        self._queue.put(conn)
+            else:
+                self._backlog.append(conn)
 
-    def _loop(self) -> None:
-        while True:
-            conn = self._queue.get()
-            if conn is None:
-                return
+    def _loop(self, conn: Any) -> None:
+        slot = _Slot()
+        while conn is not None:
             self._run(conn)
+            with self._lock:
+                if self._backlog:
+                    conn = self._backlog.popleft()
+                    continue
+                if self._closed:
+                    return
+                self._idle.append(slot)
+            slot.wake.acquire()  # released by submit() or shutdown()
+            conn = slot.conn
 
     def shutdown(self, wait: bool = True) -> None:
-        """Each thread ends after the requests queued before this (gthread: at exit)."""
-        for _ in self._threads:
-            self._queue.put(None)
+        """Each thread ends after the requests submitted before this (gthread: at exit)."""
+        with self._lock:
+            self._closed = True
+            for slot in self._idle:
+                slot.conn = None
+                slot.wake.release()
+            self._idle.clear()
         if wait:
             for thread in self._threads:
                 thread.join()
+
+
+class _Slot:
+    """An idle thread's place: the request it is given and the lock it waits on."""
+
+    __slots__ = ("conn", "wake")
+
+    def __init__(self) -> None:
+        self.conn: Any = None
+        self.wake = threading.Lock()
+        self.wake.acquire()
 
 
 def worker_class(max_body: int, read_timeout: float = DEFAULT_READ_TIMEOUT) -> type:
