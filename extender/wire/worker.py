@@ -559,23 +559,70 @@ class PodsiftWorker(gthread.ThreadWorker):
 
     # ---- a thread's side ---------------------------------------------------------
     def _run_request(self, conn: Conn) -> None:
-        """Run conn's request, then hand conn back to the poller."""
+        """Run conn's request, then hand conn back to the poller.
+
+        A plain request's answer is sent here, and its first (non-blocking) send
+        happens under the hand-off lock with the hand-back: a client that answers
+        at once can send its next request before a thread that was preempted after
+        its send has handed the connection back, and the poller, woken by it, would
+        find the connection still busy, stop watching it and need the pipe to be
+        woken again. Holding the lock, the poller waits those few microseconds
+        instead. Only a send that cannot finish at once (a client not reading)
+        goes on outside the lock, with its timeout.
+        """
+        answer = b""
         try:
-            keep = bool(self.handle(conn))
+            keep = self.handle(conn)
+            if isinstance(keep, tuple):
+                keep, answer = keep
         except BaseException:
             keep = False
+        keep = bool(keep)
+        if answer:
+            with self._handoff:
+                sent = self._send_first(conn, answer)
+                if sent < 0 or sent == len(answer):
+                    self._hand_back(conn, keep and sent >= 0)
+                    return
+            keep = self._send_rest(conn, memoryview(answer)[sent:]) and keep
         with self._handoff:
-            conn.keep = keep
-            conn.done = True
-            self._finished.append(conn)
-            # Still watched, to be kept: the poller takes it back at its next turn (its
-            # next request wakes it). Otherwise wake it now, through gthread's pipe.
-            quiet = keep and conn.registered and self.alive
-        if not quiet:
+            self._hand_back(conn, keep)
+
+    def _hand_back(self, conn: Conn, keep: bool) -> None:
+        """Give conn back to the poller (under the hand-off lock)."""
+        conn.keep = keep
+        conn.done = True
+        self._finished.append(conn)
+        # Still watched, to be kept: the poller takes it back at its next turn (its
+        # next request wakes it). Otherwise wake it now, through gthread's pipe.
+        if not (keep and conn.registered and self.alive):
             self.method_queue.defer(_nothing)
 
+    def _send_first(self, conn: Conn, data: bytes) -> int:
+        """One non-blocking send: the bytes sent, -1 if the connection failed."""
+        try:
+            return conn.sock.send(data)
+        except (BlockingIOError, ssl.SSLWantWriteError, ssl.SSLWantReadError):
+            return 0
+        except (OSError, ssl.SSLError) as e:
+            self.log.debug("socket error: %s", e)
+            return -1
+
+    def _send_rest(self, conn: Conn, rest: memoryview) -> bool:
+        """The rest of an answer, waiting for the client to read; whether it went."""
+        try:
+            send_all(conn.sock, rest, self.write_timeout)
+        except TimeoutError:
+            self.log.debug("client stopped reading its answer: closing")
+            return False
+        except (OSError, ssl.SSLError) as e:
+            self.log.debug("socket error: %s", e)
+            return False
+        return True
+
     def handle(self, conn: Conn) -> Any:
-        """Parse the buffered request and run the app; whether to keep the connection."""
+        """Parse the buffered request and run the app: whether to keep the connection,
+        or for a plain request (keep, the answer to send)."""
         fast = self._fast
         if fast is not None and not conn.truncated:
             plain = fast.environ(conn.request, conn.sock, conn.client, conn.server)
@@ -592,9 +639,12 @@ class PodsiftWorker(gthread.ThreadWorker):
             except OSError:
                 pass
 
-    def _serve_plain(self, conn: Conn, fast: FastPath, environ: dict, close: bool) -> bool:
-        """Run the app on a plain request and send its answer in one write (what
-        gthread's handle_request does, less the objects; see wire/fastpath.py)."""
+    def _serve_plain(
+        self, conn: Conn, fast: FastPath, environ: dict, close: bool
+    ) -> tuple[bool, bytes] | bool:
+        """Run the app on a plain request: (keep, its whole answer, to be sent in one
+        write) (what gthread's handle_request does, less the objects; see
+        wire/fastpath.py)."""
         self.nr += 1
         if self.nr >= self.max_requests and self.alive:
             self.log.info("Autorestarting worker after current request.")
@@ -618,7 +668,7 @@ class PodsiftWorker(gthread.ThreadWorker):
                     result.close()
             if not started:
                 raise AssertionError("the application did not call start_response")
-            data = fast.answer(started[0], started[1], chunks, close)
+            return not close, fast.answer(started[0], started[1], chunks, close)
         except Exception:
             self.log.exception(
                 "Error handling request %s %s", environ["REQUEST_METHOD"], environ["RAW_URI"]
@@ -628,15 +678,6 @@ class PodsiftWorker(gthread.ThreadWorker):
             except (OSError, ssl.SSLError):
                 pass
             return False
-        try:
-            send_all(conn.sock, data, self.write_timeout)
-        except TimeoutError:
-            self.log.debug("client stopped reading its answer: closing")
-            return False
-        except (OSError, ssl.SSLError) as e:
-            self.log.debug("socket error: %s", e)
-            return False
-        return not close
 
     def _handle_parsed(self, conn: Conn) -> Any:
         req = None
