@@ -11,8 +11,8 @@ head and another for the body, a socket flipped to blocking with a timeout
 and back) cost more CPU per request than a bare WSGI app itself.
 
 Anything less plain goes to gunicorn's path, which answers it exactly as
-before: another method or HTTP version, a target with a percent-escape or
-outside the plain URL characters, a header name outside the token characters
+before: another method or HTTP version, a path with a percent-escape, a
+target outside the plain URL characters, a header name outside the token characters
 or with an underscore, a header value outside printable ASCII, a header sent
 twice, Transfer-Encoding, Expect, Upgrade, HTTP2-Settings, Forwarded or a
 scheme header gunicorn interprets, a Connection other than keep-alive or
@@ -31,14 +31,14 @@ import ssl
 import time
 from typing import Any
 
-from gunicorn import SERVER
+from gunicorn import SERVER, SERVER_SOFTWARE
 from gunicorn.http.message import TOKEN_RE
 from gunicorn.http.wsgi import HEADER_VALUE_RE, STATUS_RE, FileWrapper, WSGIErrorsWrapper
 from gunicorn.util import hop_headers, http_date
 
 REQUEST_LINE = re.compile(
     rb"(POST|GET) (/(?!/)[-!$&'()*+,./0-9:;=@A-Z_a-z~]*)"
-    rb"(?:\?([-!$&'()*+,./0-9:;=?@A-Z_a-z~]*))? HTTP/1\.1"
+    rb"(?:\?([-!$%&'()*+,./0-9:;=?@A-Z_a-z~]*))? HTTP/1\.1"
 )
 # a token without "_" (gunicorn drops or refuses such names), then a value of
 # printable ASCII, with the optional white space around it
@@ -82,7 +82,7 @@ class FastPath:
             "wsgi.file_wrapper": FileWrapper,
             "wsgi.input_terminated": True,
             "wsgi.url_scheme": "https" if cfg.is_ssl else "http",
-            "SERVER_SOFTWARE": SERVER,
+            "SERVER_SOFTWARE": SERVER_SOFTWARE,
             "SERVER_PROTOCOL": "HTTP/1.1",
             "SCRIPT_NAME": "",
         }

@@ -233,6 +233,7 @@ class PodsiftWorker(gthread.ThreadWorker):
         self._next_heartbeat = 0.0
         self._parent_alive = True
         self._fast: FastPath | None = None
+        self._plain = not cfg.is_ssl  # a property that looks at three settings
         self._handoff = threading.Lock()
         self._finished: deque[Conn] = deque()  # handed back by a thread, to take back
 
@@ -398,7 +399,7 @@ class PodsiftWorker(gthread.ThreadWorker):
                 return
         sock = conn.sock
         received = False
-        plain = not self.cfg.is_ssl
+        plain = self._plain
         for _ in range(16):  # a fair share of one loop turn; the rest stays readable
             try:
                 data = sock.recv(RECV_SIZE)
