@@ -13,8 +13,29 @@ and run the app. Each connection has a deadline in the poller: an idle kept-aliv
 one closes after --keepalive seconds, a handshake or a request must be complete
 --read-timeout seconds after it starts. When the connection limit is reached the
 oldest idle or incomplete connection makes room, so nobody can fill the table.
-A thread writes the answer with a blocking socket under a timeout, so a client that
-does not read cannot hold it for longer than that either.
+A thread writes the answer under a timeout without progress, so a client that does
+not read cannot hold it for longer than that either.
+
+What a request costs besides the app (issue 11; figures in docs/PERFORMANCE.md,
+"The worker's cost per request"). Per plain request the worker makes three
+syscalls (the poller's epoll_wait and recv, the thread's send) and two thread
+switches:
+- a plain request (wire/fastpath.py) is served without gunicorn's Request and
+  Response: the thread builds the environ from the framed bytes and sends head
+  and body in one non-blocking write, so the socket never flips to blocking and
+  back; anything unusual takes gunicorn's path as before;
+- a connection stays registered with the poller while a thread runs its request
+  (the client waits for its answer, so no event comes), and the thread hands it
+  back by appending it to a deque the poller drains every turn, not through
+  gthread's pipe, futures and done callbacks. Input on a busy connection (a
+  pipelined request, a close) makes the poller stop watching it until then, and
+  the hand-back then wakes the poller through the pipe;
+- the answer's first send and the hand-back happen under one lock, so a client
+  that answers before a preempted thread has handed its connection back makes
+  the poller wait for the lock rather than take that slow path;
+- requests go to the thread that went idle last (RequestThreads);
+- the heartbeat to the arbiter (a utime) and the parent check run once a second,
+  not on every turn of the loop.
 
 HTTP/1.1 only (podsift never enables gunicorn's HTTP/2). Relies on gunicorn's
 gthread internals as of the version range pinned in pyproject.toml.
@@ -394,9 +415,11 @@ class PodsiftWorker(gthread.ThreadWorker):
                     # it; the hand-back watches it again and reads what came.
                     self._unwatch(conn)
                     return
-            self._take_back()  # handed back between this turn's select and now
-            if conn.busy or not conn.registered:
-                return
+            # handed back between this turn's select and now: take it back; the input
+            # is still there, and the next turn's select reports it to whatever the
+            # connection is watched by now (the next request, or the linger's drain)
+            self._take_back()
+            return
         sock = conn.sock
         received = False
         plain = self._plain
