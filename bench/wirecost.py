@@ -17,17 +17,24 @@ worker compare exactly on a shared machine where wall and CPU times do not.
 `--verbs filter` repeats one `/filter` (a pod and the node names); `pod` sends
 the `/filter`, `/prioritize`, `/bind` of one pod (calibration only: podsift
 would bind the same pod again and again). With `--no-valgrind` it reports the
-worker's CPU time per request instead (from /proc; noisy on a loaded machine).
+worker's CPU time and context switches per request instead (from /proc; noisy
+on a loaded machine), and with `--strace` also its system calls per request by
+name (`strace -f -c`, which slows the server down: futex counts, which depend on
+how threads meet, grow under it; the others do not).
 """
 
 from __future__ import annotations
 
 import argparse
+import collections
 import os
 import re
+import signal
 import socket
+import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 import orjson
@@ -107,6 +114,30 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def context_switches(pid: int) -> int:
+    """Voluntary and involuntary context switches of all the process's threads."""
+    total = 0
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            status = Path(f"/proc/{pid}/task/{task}/status").read_text()
+        except OSError:
+            continue
+        for line in status.splitlines():
+            if line.startswith(("voluntary_ctxt_switches", "nonvoluntary_ctxt_switches")):
+                total += int(line.split()[1])
+    return total
+
+
+def syscall_counts(path: Path) -> dict[str, int]:
+    """Calls per syscall from an `strace -c` summary."""
+    counts: dict[str, int] = collections.Counter()
+    for line in path.read_text().splitlines():
+        fields = line.split()
+        if len(fields) >= 5 and fields[0][0].isdigit() and fields[-1] != "total":
+            counts[fields[-1]] += int(fields[3])
+    return counts
+
+
 def total_instructions(path: Path) -> int:
     for line in path.read_text().splitlines():
         if line.startswith(("summary:", "totals:")):
@@ -122,6 +153,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--verbs", choices=("filter", "pod"), default="filter")
     p.add_argument("--threads", type=positive, default=4)
     p.add_argument("--no-valgrind", action="store_true")
+    p.add_argument("--strace", action="store_true", help="with --no-valgrind: syscalls too")
     p.add_argument("--keep", help="keep the callgrind output in this directory")
     args = p.parse_args(argv)
     if args.server == "podsift" and args.verbs == "pod":
@@ -156,8 +188,17 @@ def main(argv: list[str] | None = None) -> int:
             assert worker is not None, "no worker process"
             drive(port, plan, WARM_UP)
             before = cpu_seconds(worker)
+            switches = context_switches(worker)
             drive(port, plan, count)
             used = cpu_seconds(worker) - before
+            switches = context_switches(worker) - switches
+            if args.no_valgrind:
+                print(
+                    f"{args.server} {args.verbs}: {used / count * 1e6:.0f} us CPU and "
+                    f"{switches / count:.2f} context switches a request (worker)"
+                )
+            if args.strace:
+                _strace(worker, port, plan, count, out_dir / "strace.txt")
         finally:
             server.stop()
         if args.no_valgrind:
@@ -165,8 +206,7 @@ def main(argv: list[str] | None = None) -> int:
         return used, total_instructions(out_dir / f"callgrind.out.{worker}")
 
     if args.no_valgrind:
-        used, _ = run(args.requests)
-        print(f"{args.server} {args.verbs}: {used / args.requests * 1e6:.0f} us CPU a request")
+        run(args.requests)
         return 0
     _, base = run(0)
     _, total = run(args.requests)
@@ -175,6 +215,22 @@ def main(argv: list[str] | None = None) -> int:
         f"request ({total:,} - {base:,} with no request, over {args.requests})"
     )
     return 0
+
+
+def _strace(worker: int, port: int, plan: list[bytes], count: int, out: Path) -> None:
+    tracer = subprocess.Popen(
+        ["strace", "-f", "-c", "-p", str(worker), "-o", str(out)], stderr=subprocess.DEVNULL
+    )
+    try:
+        time.sleep(1.0)  # attached to every thread
+        drive(port, plan, count)
+        time.sleep(0.5)
+    finally:
+        tracer.send_signal(signal.SIGINT)
+        tracer.wait(30)
+    counts = syscall_counts(out)
+    ranked = sorted(counts.items(), key=lambda kv: -kv[1])
+    print("syscalls a request: " + ", ".join(f"{name} {n / count:.2f}" for name, n in ranked))
 
 
 if __name__ == "__main__":
