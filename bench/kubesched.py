@@ -323,7 +323,9 @@ def run_one(
             scheduler = cp.scheduler(
                 scheduler_config(label, port if extender is not None else None)
             )
-            before["kube-scheduler"] = cpu_seconds(scheduler.pid)
+            # a new process: all of its CPU counts, its start included (cp.scheduler
+            # waits a moment to see it run, and a small run can be over by then)
+            before["kube-scheduler"] = 0.0
             pids["kube-scheduler"] = scheduler.pid
             last, last_change = 0, time.monotonic()
             try:
