@@ -4,8 +4,6 @@ header casing and any split of the bytes into reads."""
 
 from __future__ import annotations
 
-import datetime
-import ipaddress
 import socket
 import threading
 from collections.abc import Callable
@@ -24,7 +22,6 @@ from extender.live.httppost import (
 )
 from extender.model.errors import BindError
 from tests.fakeapi import FakeApiServer, make_node, make_pod
-from tests.live.test_client import tls_files  # noqa: F401 - fixture
 
 BINDING = "/api/v1/namespaces/default/pods/{}/binding"
 
@@ -171,13 +168,21 @@ def test_through_a_proxy_binds_stay_on_urllib3(srv):
 # ---- TLS --------------------------------------------------------------------------
 
 
-def test_tls_with_the_ca_file_and_a_client_certificate(tls_files):  # noqa: F811
-    cert, key = tls_files
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    """A CA and a certificate it signed for 127.0.0.1 and kube.test: (ca, cert, key)."""
+    from bench.pki import make_tls
+
+    return tuple(str(p) for p in make_tls(tmp_path_factory.mktemp("pki"), "kube", ["kube.test"]))
+
+
+def test_tls_with_the_ca_file_and_a_client_certificate(pki):
+    ca, cert, key = pki
     server = FakeApiServer()
-    server.start(tls=tls_files, client_ca=cert)
+    server.start(tls=(cert, key), client_ca=ca)
     try:
         names = add_pods(server, 3)
-        api = KubeApi(server.url, ca_file=cert, cert_file=cert, key_file=key)
+        api = KubeApi(server.url, ca_file=ca, cert_file=cert, key_file=key)
         for name in names[:2]:
             api.bind("default", name, f"uid-{name}", "node-a")
         assert api._poster.connections_made == 1
@@ -186,7 +191,7 @@ def test_tls_with_the_ca_file_and_a_client_certificate(tls_files):  # noqa: F811
         assert [posts(server, n) for n in names] == [1, 1, 1]
         assert api._poster.connections_made == 2
 
-        anonymous = KubeApi(server.url, ca_file=cert)  # no client certificate
+        anonymous = KubeApi(server.url, ca_file=ca)  # no client certificate
         with pytest.raises(BindError, match="API server unreachable"):
             anonymous.bind("default", "web", "uid-web", "node-a")
         assert posts(server, "web") == 0
@@ -194,12 +199,13 @@ def test_tls_with_the_ca_file_and_a_client_certificate(tls_files):  # noqa: F811
         server.stop()
 
 
-def test_tls_verification_and_insecure_skip(tls_files):  # noqa: F811
+def test_tls_verification_and_insecure_skip(pki):
+    _, cert, key = pki
     server = FakeApiServer()
-    server.start(tls=tls_files)
+    server.start(tls=(cert, key))
     try:
         names = add_pods(server, 1)
-        untrusted = KubeApi(server.url)  # the system's CAs do not know this certificate
+        untrusted = KubeApi(server.url)  # the system's CAs do not know this one
         with pytest.raises(BindError, match="unreachable: TLS with .*CERTIFICATE_VERIFY_FAILED"):
             untrusted.bind("default", names[0], f"uid-{names[0]}", "node-a")
         insecure = KubeApi(server.url, verify=False)
@@ -209,56 +215,21 @@ def test_tls_verification_and_insecure_skip(tls_files):  # noqa: F811
         server.stop()
 
 
-@pytest.fixture(scope="module")
-def named_tls_files(tmp_path_factory):
-    """A self-signed certificate for the DNS name kube.test only (not 127.0.0.1)."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec
-    from cryptography.x509.oid import NameOID
-
-    key = ec.generate_private_key(ec.SECP256R1())
-    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube.test")])
-    now = datetime.datetime.now(datetime.timezone.utc)
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(name)
-        .issuer_name(name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(now - datetime.timedelta(days=1))
-        .not_valid_after(now + datetime.timedelta(days=1))
-        .add_extension(x509.SubjectAlternativeName([x509.DNSName("kube.test")]), critical=False)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(key, hashes.SHA256())
-    )
-    d = tmp_path_factory.mktemp("named-tls")
-    cert_file, key_file = d / "server.crt", d / "server.key"
-    cert_file.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
-    assert ipaddress.ip_address("127.0.0.1")  # the address it is served on, not named in it
-    return str(cert_file), str(key_file)
-
-
-def test_tls_server_name_is_the_name_checked_and_sent(named_tls_files):
-    cert, _ = named_tls_files
+def test_tls_server_name_is_the_name_sent_and_checked(pki):
+    ca, cert, key = pki
     server = FakeApiServer()
-    server.start(tls=named_tls_files)
+    server.start(tls=(cert, key))
     seen: list[str | None] = []
     context = server._httpd.socket.context  # the listening SSLSocket's context
     context.sni_callback = lambda _sock, name, _ctx: seen.append(name)
     try:
         names = add_pods(server, 1)
-        by_address = KubeApi(server.url, ca_file=cert)
-        with pytest.raises(BindError, match="IP address mismatch|doesn't match"):
-            by_address.bind("default", names[0], f"uid-{names[0]}", "node-a")
-        by_name = KubeApi(server.url, ca_file=cert, tls_server_name="kube.test")
+        # the certificate is valid for 127.0.0.1 too: only tls_server_name is checked
+        other = KubeApi(server.url, ca_file=ca, tls_server_name="other.test")
+        with pytest.raises(BindError, match="Hostname mismatch|doesn't match"):
+            other.bind("default", names[0], f"uid-{names[0]}", "node-a")
+        assert seen[-1] == "other.test"
+        by_name = KubeApi(server.url, ca_file=ca, tls_server_name="kube.test")
         by_name.bind("default", names[0], f"uid-{names[0]}", "node-a")
         assert node_of(server, names[0]) == "node-a"
         assert seen[-1] == "kube.test"
