@@ -181,6 +181,7 @@ class KubeApi:
                         "Content-Type": "application/json",
                     },
                     context_factory=lambda: client_context(ca_file, cert_file, key_file, verify),
+                    tls_files=(ca_file, cert_file, key_file) if verify else (cert_file, key_file),
                     server_hostname=tls_server_name,
                     connect_timeout=connect_timeout,
                 )

@@ -35,12 +35,13 @@ What it does, and must keep doing:
 
 from __future__ import annotations
 
+import os
 import select
 import socket
 import ssl
 import threading
 from collections import deque
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import NamedTuple
 from urllib.parse import urlsplit
 
@@ -345,14 +346,18 @@ class HttpPoster:
         *,
         headers: Mapping[str, str] | None = None,
         context_factory: Callable[[], ssl.SSLContext] | None = None,
+        tls_files: Iterable[str | None] = (),
         server_hostname: str | None = None,
         connect_timeout: float = 5.0,
         pool_size: int = 8,
         max_body: int = MAX_BODY,
     ) -> None:
         """`headers` go with every request (encoded once, here). `context_factory`
-        builds the SSLContext on the first https connection, once (loading
-        certificate files is for when a connection is wanted)."""
+        builds the SSLContext on the first https connection (loading certificate
+        files is for when a connection is wanted), and again for a new connection
+        once one of `tls_files` (the CA, certificate and key it reads) has changed
+        on disk: rotated client certificates are used without a restart, as
+        urllib3, which re-reads them per connection, did."""
         parts = urlsplit(url)
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise ValueError(f"not an http(s) URL: {url!r}")
@@ -364,6 +369,8 @@ class HttpPoster:
         self._context_factory = context_factory or client_context
         self._context: ssl.SSLContext | None = None
         self._context_lock = threading.Lock()
+        self._tls_files = [f for f in tls_files if f]
+        self._tls_signature: tuple[tuple[int, int], ...] | None = None
         self._connect_timeout = connect_timeout
         self._pool_size = pool_size
         self._max_body = max_body
@@ -372,14 +379,24 @@ class HttpPoster:
         self._fixed = f"Host: {host}\r\n".encode("ascii") + _header_lines(headers or {})
         self.connections_made = 0  # for tests and curiosity: new connections so far
 
+    def _files_signature(self) -> tuple[tuple[int, int], ...]:
+        signature = []
+        for path in self._tls_files:
+            try:
+                found = os.stat(path)
+                signature.append((found.st_mtime_ns, found.st_size))
+            except OSError:
+                signature.append((-1, -1))  # gone: the factory will say so
+        return tuple(signature)
+
     def _ssl_context(self) -> ssl.SSLContext:
-        context = self._context
-        if context is None:
-            with self._context_lock:
-                if self._context is None:
-                    self._context = self._context_factory()
-                context = self._context
-        return context
+        """Called for each new connection only (a few stats, never per request)."""
+        signature = self._files_signature()
+        with self._context_lock:
+            if self._context is None or signature != self._tls_signature:
+                self._context = self._context_factory()
+                self._tls_signature = signature
+            return self._context
 
     def _connect(self) -> _Conn:
         try:

@@ -199,6 +199,34 @@ def test_tls_with_the_ca_file_and_a_client_certificate(pki):
         server.stop()
 
 
+def test_a_rotated_client_certificate_is_used_without_a_restart(pki, tmp_path):
+    """The certificate files are read again for a new connection once they change
+    on disk (urllib3 read them per connection; a long-lived podsift must too)."""
+    import shutil
+
+    from bench.pki import make_tls
+
+    ca, cert, key = pki
+    (tmp_path / "other").mkdir()
+    other = make_tls(tmp_path / "other")
+    cert_path, key_path = tmp_path / "client.crt", tmp_path / "client.key"
+    shutil.copy(other[1], cert_path)  # signed by a CA the server does not trust
+    shutil.copy(other[2], key_path)
+    server = FakeApiServer()
+    server.start(tls=(cert, key), client_ca=ca)
+    try:
+        names = add_pods(server, 2)
+        api = KubeApi(server.url, ca_file=ca, cert_file=str(cert_path), key_file=str(key_path))
+        with pytest.raises(BindError, match="API server unreachable"):
+            api.bind("default", names[0], f"uid-{names[0]}", "node-a")
+        shutil.copy(cert, cert_path)  # the rotation: now a certificate the server trusts
+        shutil.copy(key, key_path)
+        api.bind("default", names[1], f"uid-{names[1]}", "node-a")
+        assert node_of(server, names[1]) == "node-a"
+    finally:
+        server.stop()
+
+
 def test_tls_verification_and_insecure_skip(pki):
     _, cert, key = pki
     server = FakeApiServer()
