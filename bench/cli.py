@@ -512,8 +512,12 @@ def _kube_scheduler_bench(args: argparse.Namespace) -> int:
         print(f"podsift bench: error: {exc}", file=sys.stderr)
         return 2
     if args.out:
+        from bench import plots
+
         files = {
-            "plot": kubesched.plot(summary, os.path.join(args.out, "kube_scheduler.png")),
+            "plot": plots.kube_scheduler_throughput(
+                summary, os.path.join(args.out, "kube_scheduler.png")
+            ),
             "results": os.path.join(args.out, "results.json"),
         }
         summary["files"] = files

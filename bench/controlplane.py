@@ -15,9 +15,7 @@ stopped by its pid.
 
 from __future__ import annotations
 
-import datetime
 import http.client
-import ipaddress
 import os
 import shutil
 import signal
@@ -34,6 +32,8 @@ from urllib.parse import quote
 
 import orjson
 import yaml
+
+from bench.pki import make_tls
 
 ROOT = Path(__file__).resolve().parent.parent
 GO_BIN = ROOT / "go" / "bin"
@@ -128,57 +128,20 @@ class Process:
 
 # ---- certificates ------------------------------------------------------------
 def _write_pki(directory: Path) -> None:
-    """A CA, kube-apiserver's serving certificate for 127.0.0.1 signed by it, and
-    the service-account key pair: clients verify the API server for real."""
-    from cryptography import x509
-    from cryptography.hazmat.primitives import hashes, serialization
-    from cryptography.hazmat.primitives.asymmetric import ec, rsa
-    from cryptography.x509.oid import NameOID
+    """The cluster CA and kube-apiserver's serving certificate (bench/pki.py), and
+    the service-account key pair the API server insists on."""
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import rsa
 
-    def pem_key(key: Any) -> bytes:
-        return key.private_bytes(
+    make_tls(directory, "kube-apiserver", ["localhost"])
+    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    (directory / "sa.key").write_bytes(
+        sa_key.private_bytes(
             serialization.Encoding.PEM,
             serialization.PrivateFormat.PKCS8,
             serialization.NoEncryption(),
         )
-
-    now = datetime.datetime.now(datetime.timezone.utc)
-    start, end = now - datetime.timedelta(hours=1), now + datetime.timedelta(days=2)
-    ca_key = ec.generate_private_key(ec.SECP256R1())
-    ca_name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "podsift-e2e-ca")])
-    ca = (
-        x509.CertificateBuilder()
-        .subject_name(ca_name)
-        .issuer_name(ca_name)
-        .public_key(ca_key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
-        .sign(ca_key, hashes.SHA256())
     )
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
-        x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "kube-apiserver")]))
-        .issuer_name(ca_name)
-        .public_key(key.public_key())
-        .serial_number(x509.random_serial_number())
-        .not_valid_before(start)
-        .not_valid_after(end)
-        .add_extension(
-            x509.SubjectAlternativeName(
-                [x509.DNSName("localhost"), x509.IPAddress(ipaddress.ip_address("127.0.0.1"))]
-            ),
-            critical=False,
-        )
-        .sign(ca_key, hashes.SHA256())
-    )
-    sa_key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
-    (directory / "ca.crt").write_bytes(ca.public_bytes(serialization.Encoding.PEM))
-    (directory / "apiserver.crt").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
-    (directory / "apiserver.key").write_bytes(pem_key(key))
-    (directory / "sa.key").write_bytes(pem_key(sa_key))
     (directory / "sa.pub").write_bytes(
         sa_key.public_key().public_bytes(
             serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo
@@ -470,8 +433,8 @@ class ControlPlane:
                 "--bind-address=127.0.0.1",
                 f"--secure-port={self.port}",
                 f"--cert-dir={self.dir / 'apiserver-certs'}",
-                f"--tls-cert-file={self.pki / 'apiserver.crt'}",
-                f"--tls-private-key-file={self.pki / 'apiserver.key'}",
+                f"--tls-cert-file={self.pki / 'tls.crt'}",
+                f"--tls-private-key-file={self.pki / 'tls.key'}",
                 f"--client-ca-file={self.pki / 'ca.crt'}",
                 "--service-account-issuer=https://kubernetes.default.svc",
                 f"--service-account-key-file={self.pki / 'sa.pub'}",

@@ -4,7 +4,9 @@
 - `latency_over_time.png`: each verb's latency against the pod's position in
   the schedule, one panel per run (cost must not climb as the cluster fills);
 - `node_utilization.png`: every node's cpu and memory use at the end of the
-  full policy run, sorted, as a percentage of allocatable.
+  full policy run, sorted, as a percentage of allocatable;
+- `kube_scheduler.png` (`--client kube-scheduler`): pods bound in each second
+  after kube-scheduler started, one line per run.
 """
 
 from __future__ import annotations
@@ -39,6 +41,18 @@ def pods_over_time(results: list[RunResult], path: str) -> str:
     ax.set_xlabel("wall time (s)")
     ax.set_ylabel("pods scheduled")
     ax.set_title("Pods scheduled over time")
+    return _finish(fig, ax, path)
+
+
+def kube_scheduler_throughput(summary: dict[str, Any], path: str) -> str:
+    """--client kube-scheduler: pods bound per second, one line per run."""
+    fig, ax = plt.subplots(figsize=(8, 4.5))
+    for label, run in summary["runs"].items():
+        ax.plot(run["timeline_pods_per_s"], label=f"{label} ({run['pods_per_s']:.0f} pods/s)")
+    ax.set_xlabel("seconds after kube-scheduler started")
+    ax.set_ylabel("pods bound in that second")
+    w = summary["workload"]
+    ax.set_title(f"kube-scheduler {w['kube_scheduler']}: {w['nodes']} nodes, {w['pods']} pods")
     return _finish(fig, ax, path)
 
 

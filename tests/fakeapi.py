@@ -15,7 +15,12 @@ closes (`how` "reset": no terminating chunk; "end": a proper end of stream);
 `compact()` expires every resourceVersion so far (open watches get ERROR 410);
 `gone_as_status = True` answers an expired watch with HTTP 410 instead;
 `fail_next_lists = k` answers 500 to k List requests; `bind_status` forces the
-Binding answer; `bind_applies = False` answers 201 but never binds (lost write).
+Binding answer; `bind_applies = False` answers 201 but never binds (lost write);
+`bind_delay` seconds pass before a Binding is answered; `hang_up_next_bindings
+= k` reads k Bindings and closes their connections without an answer (nothing
+applied); `bind_chunked = True` sends Binding answers chunked. `drop_idle()`
+closes every connection not inside a request (a server's idle timeout);
+`start(client_ca=...)` asks clients for a certificate signed by that CA.
 """
 
 from __future__ import annotations
@@ -130,6 +135,11 @@ class FakeApiServer:
         self.fail_next_lists = 0
         self.bind_status: int | None = None
         self.bind_applies = True
+        self.bind_delay = 0.0
+        self.hang_up_next_bindings = 0
+        self.bind_chunked = False
+        self.connections = 0  # accepted so far
+        self._idle: set[Any] = set()  # handlers waiting for their connection's next request
         self._snapshots: dict[int, tuple[int, list[bytes]]] = {}
         self._stopping = threading.Event()
         self._httpd: ThreadingHTTPServer | None = None
@@ -137,8 +147,9 @@ class FakeApiServer:
 
     # -- lifecycle -------------------------------------------------------------------
 
-    def start(self, tls: tuple[str, str] | None = None) -> str:
-        """Serve on a free loopback port; `tls=(certfile, keyfile)` serves HTTPS."""
+    def start(self, tls: tuple[str, str] | None = None, client_ca: str | None = None) -> str:
+        """Serve on a free loopback port; `tls=(certfile, keyfile)` serves HTTPS,
+        asking for a client certificate signed by `client_ca` when given."""
         server = self
 
         class Handler(_Handler):
@@ -149,6 +160,9 @@ class FakeApiServer:
         if tls is not None:
             context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
             context.load_cert_chain(*tls)
+            if client_ca is not None:
+                context.verify_mode = ssl.CERT_REQUIRED
+                context.load_verify_locations(cafile=client_ca)
             self._httpd.socket = context.wrap_socket(self._httpd.socket, server_side=True)
             self._scheme = "https"
         self._httpd.daemon_threads = True
@@ -161,6 +175,18 @@ class FakeApiServer:
         assert self._httpd is not None
         host, port = self._httpd.server_address[:2]
         return f"{self._scheme}://{host}:{port}"
+
+    def drop_idle(self) -> int:
+        """Close every kept-alive connection waiting for its next request, as a
+        server's idle timeout does; how many."""
+        with self.cond:
+            idle, self._idle = list(self._idle), set()
+        for handler in idle:
+            try:
+                handler.connection.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        return len(idle)
 
     def stop(self) -> None:
         self._stopping.set()
@@ -396,11 +422,20 @@ class FakeApiServer:
         binding = orjson.loads(body)
         target = binding["target"]["name"]
         want_uid = (binding.get("metadata") or {}).get("uid")
+        if self.bind_delay:
+            time.sleep(self.bind_delay)
+        with self.cond:
+            if self.hang_up_next_bindings > 0:
+                self.hang_up_next_bindings -= 1
+                return h.abort()
+        send = h.send_json_chunked if self.bind_chunked else h.send_json
         with self.cond:
             if self.bind_status is not None:
                 code = self.bind_status
-                reason = {409: "Conflict", 500: "InternalError"}.get(code, "Error")
-                return h.send_json(code, _status(code, reason, "injected binding failure"))
+                reasons = {409: "Conflict", 422: "Invalid", 500: "InternalError"}
+                return send(
+                    code, _status(code, reasons.get(code, "Error"), "injected binding failure")
+                )
             pod = next(
                 (
                     p
@@ -410,9 +445,9 @@ class FakeApiServer:
                 None,
             )
             if pod is None:
-                return h.send_json(404, _status(404, "NotFound", f'pods "{name}" not found'))
+                return send(404, _status(404, "NotFound", f'pods "{name}" not found'))
             if want_uid and want_uid != pod["metadata"]["uid"]:
-                return h.send_json(
+                return send(
                     409,
                     _status(
                         409, "Conflict", f"Precondition failed: UID in precondition: {want_uid}"
@@ -420,7 +455,7 @@ class FakeApiServer:
                 )
             if pod["spec"].get("nodeName"):
                 msg = f'pod {name} is already assigned to node "{pod["spec"]["nodeName"]}"'
-                return h.send_json(409, _status(409, "Conflict", msg))
+                return send(409, _status(409, "Conflict", msg))
             if self.bind_applies:
 
                 def place(p: dict) -> None:
@@ -428,7 +463,7 @@ class FakeApiServer:
                     p["status"]["phase"] = "Pending"
 
                 self.update_pod(pod["metadata"]["uid"], place)
-        h.send_json(201, _status(201, "", ""))
+        send(201, _status(201, "", ""))
 
 
 class _QuietServer(ThreadingHTTPServer):
@@ -442,6 +477,23 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - quiet tests
         pass
+
+    def setup(self) -> None:
+        super().setup()
+        with self.api.cond:
+            self.api.connections += 1
+
+    def handle_one_request(self) -> None:
+        # idle (for drop_idle) until the next request's first line has arrived
+        with self.api.cond:
+            self.api._idle.add(self)
+        try:
+            self.rfile.peek(1)
+        except (OSError, ValueError):
+            pass
+        with self.api.cond:
+            self.api._idle.discard(self)
+        super().handle_one_request()
 
     def _route(self, method: str) -> None:
         parts = urlsplit(self.path)
@@ -485,6 +537,19 @@ class _Handler(BaseHTTPRequestHandler):
 
     def send_json(self, code: int, doc: dict) -> None:
         self.send_bytes(code, orjson.dumps(doc))
+
+    def send_json_chunked(self, code: int, doc: dict) -> None:
+        """A JSON answer in chunked encoding, a few bytes a chunk (with an extension)."""
+        body = orjson.dumps(doc)
+        self.send_response(code)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+        for start in range(0, len(body), 7):
+            piece = body[start : start + 7]
+            self.wfile.write(b"%x;ext=1\r\n%s\r\n" % (len(piece), piece))
+        self.wfile.write(b"0\r\nX-Trailer: yes\r\n\r\n")
+        self.wfile.flush()
 
     def start_chunked(self) -> None:
         self.send_response(200)

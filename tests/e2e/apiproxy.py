@@ -26,7 +26,7 @@ class ApiFaultProxy:
     def __init__(self, upstream_port: int, pki: Path) -> None:
         self.upstream_port = upstream_port
         self.server_context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
-        self.server_context.load_cert_chain(pki / "apiserver.crt", pki / "apiserver.key")
+        self.server_context.load_cert_chain(pki / "tls.crt", pki / "tls.key")
         self.client_context = ssl.create_default_context(cafile=str(pki / "ca.crt"))
         self.lock = threading.Lock()
         self.sockets: set[socket.socket] = set()

@@ -192,3 +192,30 @@ def with_label(obj: dict[str, Any], key: str, value: str) -> dict[str, Any]:
     obj = copy.deepcopy(obj)
     obj["metadata"].setdefault("labels", {})[key] = value
     return obj
+
+
+def why_pending(cp: ControlPlane, namespace: str, name: str, server: Server | None = None) -> str:
+    """What a test that waited in vain for a pod shows: the pod's conditions, its
+    events (count, last time), kube-scheduler's log lines about it, podsift's log."""
+    api = cp.api
+    assert api is not None
+    lines = []
+    found = api.pod(namespace, name)
+    if found is None:
+        lines.append(f"pod {namespace}/{name} does not exist")
+    else:
+        for condition in (found.get("status") or {}).get("conditions") or []:
+            lines.append(f"condition {condition}")
+    for event in api.events(namespace, name):
+        lines.append(
+            f"event {event.get('reason')} x{event.get('count') or 1} "
+            f"last {event.get('lastTimestamp') or event.get('eventTime')}: {event.get('message')}"
+        )
+    for process in cp.schedulers:
+        about = [line for line in process.log_tail(400).splitlines() if name in line]
+        lines.append(f"{process.name} ({'running' if process.alive() else 'exited'}):")
+        lines += about[-12:]
+    if server is not None:
+        lines.append("podsift log:")
+        lines += server.output().splitlines()[-15:]
+    return "\n".join(lines)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import pytest
 import yaml
 
-from bench.controlplane import wait_for
+from bench.controlplane import ControlPlaneError, wait_for
 from tests.e2e.kube import (
     SHIPPED_POLICY,
     create_nodes,
@@ -20,6 +20,7 @@ from tests.e2e.kube import (
     podsift,
     scheduling_failures,
     shipped_scheduler_config,
+    why_pending,
 )
 from tests.exampleplugin import child_env, example_plugin_paths
 
@@ -45,6 +46,14 @@ def extender(cp, kubelet, tmp_path_factory):
         server.stop()
 
 
+def _podsift_passes(server, node_name: str) -> bool:
+    """Whether podsift's /filter lets a plain pod onto this node now."""
+    probe = pod("probe", namespace="reject")
+    probe["metadata"]["uid"] = "probe-uid"
+    status, answer = server.post("/filter", {"Pod": probe, "NodeNames": [node_name]})
+    return status == 200 and answer.get("NodeNames") == [node_name]
+
+
 def test_a_pod_podsift_rejects_stays_pending_with_podsifts_reason(cp, extender):
     api = cp.api
     api.create_namespace("reject")
@@ -59,11 +68,21 @@ def test_a_pod_podsift_rejects_stays_pending_with_podsifts_reason(cp, extender):
     before = extender.metric("podsift_requests_total", verb="filter", outcome="ok")
     assert before >= 1
 
-    # once a node carries the label, podsift lets the pod through, and nowhere else
+    # Once a node carries the label, podsift lets the pod through, and nowhere else.
+    # The label change reaches kube-scheduler and podsift by separate watches: if
+    # kube-scheduler retries the pod before podsift has seen it, podsift refuses once
+    # more and the pod waits for the next cluster event (at most 5 minutes: README,
+    # "Against a live cluster"). So the test waits until podsift has the label, then
+    # makes one more change to the node, as any later event in a real cluster would.
     api.merge_patch("/api/v1/nodes/reject-1", {"metadata": {"labels": {ALLOWED: "yes"}}})
-    bound = wait_for(
-        lambda: api.pod("reject", "lonely")["spec"].get("nodeName"), 120, "lonely bound"
-    )
+    wait_for(lambda: _podsift_passes(extender, "reject-1"), 60, "podsift to see the label")
+    api.merge_patch("/api/v1/nodes/reject-1", {"metadata": {"annotations": {"e2e/poke": "1"}}})
+    try:
+        bound = wait_for(
+            lambda: api.pod("reject", "lonely")["spec"].get("nodeName"), 120, "lonely bound"
+        )
+    except ControlPlaneError as exc:
+        raise AssertionError(f"{exc}\n{why_pending(cp, 'reject', 'lonely', extender)}") from None
     assert bound == "reject-1"
 
 
