@@ -39,6 +39,7 @@ from tests.e2e.kube import (
     podsift,
     scheduling_failures,
     shipped_scheduler_config,
+    why_pending,
 )
 
 NODES, SLOTS = 6, 4  # cpu 1 a node, 250m a pod
@@ -169,20 +170,17 @@ def mismatches(rig: Rig) -> list[str]:
 
 
 def diagnosis(rig: Rig) -> str:
-    """What a failed wait shows: pending pods and their last events, podsift's
-    readiness and the tails of its log and kube-scheduler's."""
-    lines = []
-    for p in rig.api.pods(NAMESPACE):
-        if not p["spec"].get("nodeName"):
-            name = p["metadata"]["name"]
-            lines.append(f"pending {name}: {scheduling_failures(rig.api, NAMESPACE, name)[-1:]}")
+    """What a failed wait shows: the pending pods, podsift's readiness, and for the
+    first of them its events and both logs (tests/e2e/kube.py's why_pending)."""
+    pods = rig.api.pods(NAMESPACE)
+    pending = [p["metadata"]["name"] for p in pods if not p["spec"].get("nodeName")]
+    lines = [f"pending: {pending}"]
     try:
         lines.append(f"podsift /readyz: {rig.server.get('/readyz')}")
     except OSError as exc:
         lines.append(f"podsift /readyz: {exc}")
-    lines.append("podsift log:\n" + "\n".join(rig.server.output().splitlines()[-15:]))
-    alive = "running" if rig.scheduler.alive() else "exited"
-    lines.append(f"kube-scheduler ({alive}) log:\n" + rig.scheduler.log_tail(15))
+    if pending:
+        lines.append(why_pending(rig.cp, NAMESPACE, pending[0], rig.server))
     return "\n".join(lines)
 
 
