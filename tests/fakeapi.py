@@ -413,6 +413,8 @@ class FakeApiServer:
                 sent += 1
             if expired:
                 break
+        if self._stopping.is_set():
+            return h.abort()  # a server going away cuts its streams, it does not end them
         try:
             h.end_chunked()
         except OSError:
@@ -496,6 +498,11 @@ class _Handler(BaseHTTPRequestHandler):
         super().handle_one_request()
 
     def _route(self, method: str) -> None:
+        if self.api._stopping.is_set():
+            # a stopped server answers nothing, even on a kept-alive connection whose
+            # handler thread outlives the listening socket: a clean answer here would
+            # look to a client like a healthy server
+            return self.abort()
         parts = urlsplit(self.path)
         q = {k: v[-1] for k, v in parse_qs(parts.query).items()}
         with self.api.cond:
