@@ -46,7 +46,8 @@ class Unplaced:
 
 @dataclass
 class PlaceResult:
-    placements: list[tuple[str, str | None]]  # (namespace/name, node or None), in order
+    # (template index, namespace/name, node or None), in the order placed
+    placements: list[tuple[int, str, str | None]]
     unplaced: dict[str, Unplaced]  # message -> the pods it holds back
     added: dict[str, int]  # shape -> nodes added
     added_nodes: list[tuple[str, str]]  # (node, shape)
@@ -231,7 +232,7 @@ class Placer:
                             if entry is None:
                                 entry = result.unplaced[why] = Unplaced(why, counts)
                             entry.pods.append(f"{t.namespace}/{info.name}")
-                    result.placements.append((f"{t.namespace}/{info.name}", node))
+                    result.placements.append((k, f"{t.namespace}/{info.name}", node))
                     if self.progress is not None:
                         self.progress(1)
         return result
