@@ -111,6 +111,11 @@ def _plan_parser(sub: argparse._SubParsersAction) -> None:
             "--seed", type=int, help="break score ties at random from this seed (default: first)"
         )
         v.add_argument("--plots", metavar="DIR", help="write PNG plots of the plan here")
+        v.add_argument(
+            "--write-snapshot",
+            metavar="FILE",
+            help="write the cluster after the plan (placed copies bound) as a List",
+        )
         if verb == "grow":
             v.add_argument(
                 "--node-shape",
@@ -149,6 +154,7 @@ def _plan(args: argparse.Namespace) -> int:
             shapes=tuple(getattr(args, "node_shape", None) or ()),
             output=args.output,
             plots=getattr(args, "plots", None),
+            write_snapshot=getattr(args, "write_snapshot", None),
         )
     )
 

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sys
 from dataclasses import dataclass
 from typing import Any
 
 import orjson
 
+from extender.model.errors import ConfigError
 from extender.plan import measure, place, plots, policyfacts, progress, render
 from extender.plan.fit import fit
 from extender.plan.shapes import load_shapes
@@ -27,6 +29,7 @@ class PlanOptions:
     shapes: tuple[str, ...] = ()
     output: str = "table"
     plots: str | None = None
+    write_snapshot: str | None = None
 
 
 def run(opts: PlanOptions) -> dict[str, Any]:
@@ -44,7 +47,33 @@ def run(opts: PlanOptions) -> dict[str, Any]:
     with progress.bar(opts.command, total) as tick:
         result = place.place(cluster, templates, opts.seed, shapes, tick)
     m = measure.measure(cluster, templates, result, before, shapes)
+    if opts.write_snapshot:
+        _write_snapshot(opts.write_snapshot, opts.items, templates, result, shapes)
     return render.place_json(opts.command, opts.source, result, m, unmodeled, shapes)
+
+
+def _write_snapshot(
+    path: str, items: list[Any], templates: list[Any], result: Any, shapes: list[Any] | None
+) -> None:
+    """The cluster after the plan, as a List `--snapshot` reads: its nodes, the nodes
+    added, its pods, and the placed copies bound to their nodes."""
+    out = list(items)
+    by_name = {s.name: s for s in shapes or ()}
+    out.extend(by_name[shape].instance(node) for node, shape in result.added_nodes)
+    serial = [0] * len(templates)
+    for k, _, node in result.placements:
+        i = serial[k]
+        serial[k] += 1
+        if node is not None:
+            pod = templates[k].copy_object(i)
+            pod["spec"] = {**pod["spec"], "nodeName": node}
+            pod["status"] = {"phase": "Running"}
+            out.append(pod)
+    try:
+        with open(path, "wb") as f:
+            f.write(orjson.dumps({"apiVersion": "v1", "kind": "List", "items": out}))
+    except OSError as exc:
+        raise ConfigError(f"--write-snapshot {path}: {exc.strerror}") from None
 
 
 def main(opts: PlanOptions) -> int:
@@ -54,9 +83,13 @@ def main(opts: PlanOptions) -> int:
     if opts.plots and opts.command != "fit":
         plots.write(doc, opts.plots)
     if opts.output == "json":
-        sys.stdout.buffer.write(orjson.dumps(doc))
-        sys.stdout.buffer.write(b"\n")
+        data = orjson.dumps(doc) + b"\n"
     else:
         text = render.fit_table(doc) if opts.command == "fit" else render.place_table(doc)
-        print(text)
+        data = text.encode() + b"\n"
+    try:
+        sys.stdout.buffer.write(data)
+        sys.stdout.flush()
+    except BrokenPipeError:  # `| head`: the reader has what it wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0

@@ -92,29 +92,32 @@ def measure(
     resources = before.allocatable.keys()
     after = usage(cluster, list(resources))
     n, n0 = len(after.names), len(before.names)
-    # which templates count on which node: fit before the plan, or placed there
-    relevant = np.zeros((len(templates), n), bool)
-    for k, fits in enumerate(result.start_fits):
-        relevant[k, :n0] = fits
+    # which kinds of pod (templates scheduled alike) count on which node: they fit
+    # there before the plan, or were placed there
+    groups = sorted(result.start_fits)
+    row = {g: i for i, g in enumerate(groups)}
+    relevant = np.zeros((len(groups), n), bool)
+    for g, fits in result.start_fits.items():
+        relevant[row[g], :n0] = fits
     position = cluster.position
     for k, _, node in result.placements:
         if node is not None:
-            relevant[k, position[node]] = True
+            relevant[row[result.groups[k]], position[node]] = True
     open_now = np.zeros(n, bool)
     with cluster.state.lock:
         view, _, _ = cluster.state.view(cluster.names)
-        for k, t in enumerate(templates):
-            if relevant[k].any():
-                passed = cluster.engine.filter(t.info, view, reasons=False).passed
+        for g in groups:
+            if relevant[row[g]].any():
+                passed = cluster.engine.filter(templates[g].info, view, reasons=False).passed
                 open_now[passed] = True
     closed = relevant.any(axis=0) & ~open_now
     stranded: dict[str, int] = {}
     for r in resources:
         free = np.maximum(after.allocatable[r] - after.requested[r], 0)
         blocks = np.zeros(n, bool)
-        for k, t in enumerate(templates):
-            need = t.info.requests.get(r, 0) if r != "pods" else 1
-            blocks |= relevant[k] & (need > free)
+        for g in groups:
+            need = templates[g].info.requests.get(r, 0) if r != "pods" else 1
+            blocks |= relevant[row[g]] & (need > free)
         stranded[r] = int(free[closed & ~blocks].sum())
     bound_by = {
         r: smallest_cover(after.allocatable[r], int(after.requested[r].sum())) for r in resources

@@ -34,7 +34,7 @@ from extender.model.pod import PodInfo
 from extender.plan.policyfacts import node_local_monotone
 from extender.plan.shapes import Shape
 from extender.plan.source import Cluster
-from extender.plan.workload import Template
+from extender.plan.workload import Template, spec_groups
 
 
 @dataclass
@@ -51,7 +51,8 @@ class PlaceResult:
     unplaced: dict[str, Unplaced]  # message -> the pods it holds back
     added: dict[str, int]  # shape -> nodes added
     added_nodes: list[tuple[str, str]]  # (node, shape)
-    start_fits: list[np.ndarray]  # per template: bool over the nodes before the plan
+    groups: list[int]  # per template, the first one scheduled alike (workload.spec_groups)
+    start_fits: dict[int, np.ndarray]  # per group: bool over the nodes before the plan
 
 
 class _Candidates:
@@ -92,8 +93,15 @@ class Placer:
         self._why_cache: dict[int, tuple[int, int, str, dict[str, int]]] = {}
         self._shape_fits: dict[int, list[tuple[Shape, str]]] = {}
         self._serial: dict[str, int] = {}
+        self._names_array: np.ndarray | None = None
 
     # ---- choosing a node ------------------------------------------------------
+    def _names_at(self, positions: np.ndarray) -> list[str]:
+        names = self.cluster.names
+        if self._names_array is None or len(self._names_array) != len(names):
+            self._names_array = np.array(names, dtype=object)
+        return self._names_array[positions].tolist()
+
     def _choose(self, c: _Candidates, info: PodInfo) -> str | None:
         names = self.cluster.names
         if not self.monotone:
@@ -104,7 +112,7 @@ class Placer:
             c.upto = len(names)
             c.names = None
         if c.names is None:
-            c.names = [names[i] for i in c.positions.tolist()]
+            c.names = list(names) if len(c.positions) == len(names) else self._names_at(c.positions)
         if not c.names:
             return None
         view, _, _ = self.state.view(c.names)
@@ -123,7 +131,7 @@ class Placer:
         node = c.names[pos] if pos >= 0 else None
         if self.monotone and len(passed) < view.n:
             c.positions = c.positions[passed]
-            c.names = [c.names[i] for i in passed.tolist()]
+            c.names = self._names_at(c.positions)
         c.only = node if self.monotone and len(passed) == 1 else None
         return node
 
@@ -193,16 +201,20 @@ class Placer:
     # ---- the plan -------------------------------------------------------------
     def run(self, templates: list[Template]) -> PlaceResult:
         state = self.state
-        result = PlaceResult([], {}, {}, [], [])
+        groups = spec_groups(templates)
+        result = PlaceResult([], {}, {}, [], groups, {})
         with state.lock:
             view, _, _ = state.view(self.cluster.names)
-            for t in templates:
-                result.start_fits.append(
-                    np.isin(np.arange(view.n), self.engine.filter(t.info, view, False).passed)
-                )
+            for g in sorted(set(groups)):
+                fits = np.zeros(view.n, bool)
+                fits[self.engine.filter(templates[g].info, view, False).passed] = True
+                result.start_fits[g] = fits
             cands: dict[int, _Candidates] = {}
-            for k, t in enumerate(templates):
-                c = cands.setdefault(k, _Candidates(len(self.cluster.names)))
+            for index, t in enumerate(templates):
+                k = groups[index]  # templates scheduled alike share candidates and reasons
+                c = cands.get(k)
+                if c is None:
+                    c = cands[k] = _Candidates(len(self.cluster.names))
                 for i in range(t.replicas):
                     info = t.copy_info(i)
                     state.remember(info)
@@ -232,7 +244,7 @@ class Placer:
                             if entry is None:
                                 entry = result.unplaced[why] = Unplaced(why, counts)
                             entry.pods.append(f"{t.namespace}/{info.name}")
-                    result.placements.append((k, f"{t.namespace}/{info.name}", node))
+                    result.placements.append((index, f"{t.namespace}/{info.name}", node))
                     if self.progress is not None:
                         self.progress(1)
         return result

@@ -16,7 +16,7 @@ from typing import Any
 
 from extender.model.documents import decode_json_or_yaml
 from extender.model.errors import InvalidInput
-from extender.model.pod import PodInfo, parse_pod
+from extender.model.pod import PodInfo, parse_pod, same_spec
 
 CONTROLLERS = ("Deployment", "ReplicaSet", "StatefulSet", "Job")
 KINDS = ("Pod",) + CONTROLLERS
@@ -163,4 +163,27 @@ def load_templates(paths: list[str]) -> list[Template]:
         seen[t.key] = t.source
     if not out:
         raise InvalidInput(f"no workload in {', '.join(paths)}")
+    return out
+
+
+def spec_groups(templates: list[Template]) -> list[int]:
+    """Per template, the first template whose copies are scheduled alike (same spec,
+    namespace, labels and annotations): a plan filters such templates once."""
+    buckets: dict[tuple, list[int]] = {}
+    out = []
+    for k, t in enumerate(templates):
+        info = t.info
+        key = (
+            t.namespace,
+            tuple(sorted(info.labels.items())),
+            tuple(sorted(info.annotations.items())),
+        )
+        bucket = buckets.setdefault(key, [])
+        for j in bucket:
+            if same_spec(templates[j].info, info):
+                out.append(j)
+                break
+        else:
+            bucket.append(k)
+            out.append(k)
     return out
