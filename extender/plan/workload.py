@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import dataclasses
+import uuid
 from dataclasses import dataclass
 from typing import Any
 
@@ -31,6 +32,7 @@ class Template:
     pod: dict[str, Any]  # the Pod object copies are made from (its name is the workload's)
     info: PodInfo  # its parse; the copies differ only in name and uid
     source: str  # FILE or FILE items[i], for messages
+    run: str = ""  # this plan's own mark in the copies' UIDs
 
     @property
     def key(self) -> str:
@@ -40,7 +42,8 @@ class Template:
         return f"{self.name}-{i}"
 
     def copy_uid(self, i: int) -> str:
-        return f"podsift-plan/{self.namespace}/{self.name}-{i}"
+        # unique per plan: a snapshot a plan wrote holds the copies of that plan
+        return f"podsift-plan-{self.run}/{self.namespace}/{self.name}-{i}"
 
     def copy_info(self, i: int) -> PodInfo:
         return dataclasses.replace(self.info, name=self.copy_name(i), uid=self.copy_uid(i))
@@ -163,7 +166,8 @@ def load_templates(paths: list[str]) -> list[Template]:
         seen[t.key] = t.source
     if not out:
         raise InvalidInput(f"no workload in {', '.join(paths)}")
-    return out
+    run = uuid.uuid4().hex[:12]
+    return [dataclasses.replace(t, run=run) for t in out]
 
 
 def spec_groups(templates: list[Template]) -> list[int]:

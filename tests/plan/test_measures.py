@@ -57,3 +57,24 @@ def test_plots_are_written(tmp_path, capsys):
     assert main(argv) == 0
     for name in ("utilization.png", "stranded.png", "added.png"):
         assert (tmp_path / "plots" / name).read_bytes().startswith(b"\x89PNG")
+
+
+def test_written_snapshot_holds_the_placed_copies(tmp_path, capsys):
+    nodes = [node(f"n{i}", "4", "16Gi") for i in range(5)]
+    (tmp_path / "c.json").write_bytes(orjson.dumps(listing(nodes)))
+    (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 7, pod_spec("1", "1Gi"))))
+    (tmp_path / "s.json").write_bytes(orjson.dumps(node("s", "2", "4Gi")))
+    w, c, after = tmp_path / "w.json", tmp_path / "c.json", tmp_path / "after.json"
+
+    def fits(snapshot):
+        assert main(["plan", "fit", str(w), "--snapshot", str(snapshot), "--output", "json"]) == 0
+        return orjson.loads(capsys.readouterr().out)["templates"][0]["fits"]
+
+    assert fits(c) == 20
+    argv = ["plan", "place", str(w), "--snapshot", str(c), "--write-snapshot", str(after)]
+    assert main([*argv, "--output", "json"]) == 0
+    placed = orjson.loads(capsys.readouterr().out)["placements"]
+    assert fits(after) == 20 - 7
+    items = orjson.loads(after.read_bytes())["items"]
+    bound = {i["metadata"]["name"]: i["spec"]["nodeName"] for i in items if i["kind"] == "Pod"}
+    assert bound == {p["pod"].split("/")[1]: p["node"] for p in placed}
