@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 
 from extender.argtypes import listen_address, positive
 from extender.model.errors import PodsiftError
@@ -132,6 +133,7 @@ def _plan(args: argparse.Namespace) -> int:
     from extender.plan.command import main as plan_main
     from extender.plan.source import live_items, snapshot_items
 
+    clock = time.perf_counter()
     if args.snapshot:
         items, source = snapshot_items(args.snapshot), f"snapshot {args.snapshot}"
     else:
@@ -155,6 +157,7 @@ def _plan(args: argparse.Namespace) -> int:
             output=args.output,
             plots=getattr(args, "plots", None),
             write_snapshot=getattr(args, "write_snapshot", None),
+            read_seconds=time.perf_counter() - clock,
         )
     )
 

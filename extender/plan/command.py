@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import sys
+import time
 from dataclasses import dataclass
 from typing import Any
 
@@ -30,26 +31,37 @@ class PlanOptions:
     output: str = "table"
     plots: str | None = None
     write_snapshot: str | None = None
+    read_seconds: float = 0.0  # reading the source (file or API) before the plan
 
 
 def run(opts: PlanOptions) -> dict[str, Any]:
     """The plan's JSON document (PodsiftError for bad input, before anything runs)."""
     templates = load_templates(opts.workloads)
     shapes = load_shapes(list(opts.shapes)) if opts.command == "grow" else None
+    clock = time.perf_counter()
     cluster = build(opts.items, opts.source, opts.config, opts.profile)
+    seconds = {"read": round(opts.read_seconds, 3), "load": time.perf_counter() - clock}
     grow = opts.command == "grow"
     unmodeled = policyfacts.unmodeled(cluster.engine, grow, cluster.config_warnings)
+    clock = time.perf_counter()
     if opts.command == "fit":
-        return render.fit_json(opts.source, fit(cluster, templates), unmodeled)
-    resources = measure.resources_of(templates)
-    before = measure.usage(cluster, resources)
-    total = sum(t.replicas for t in templates)
-    with progress.bar(opts.command, total) as tick:
-        result = place.place(cluster, templates, opts.seed, shapes, tick)
-    m = measure.measure(cluster, templates, result, before, shapes)
-    if opts.write_snapshot:
-        _write_snapshot(opts.write_snapshot, opts.items, templates, result, shapes)
-    return render.place_json(opts.command, opts.source, result, m, unmodeled, shapes)
+        doc = render.fit_json(opts.source, fit(cluster, templates), unmodeled)
+        seconds["plan"] = time.perf_counter() - clock
+    else:
+        resources = measure.resources_of(templates)
+        before = measure.usage(cluster, resources)
+        total = sum(t.replicas for t in templates)
+        with progress.bar(opts.command, total) as tick:
+            result = place.place(cluster, templates, opts.seed, shapes, tick)
+        seconds["plan"] = time.perf_counter() - clock
+        clock = time.perf_counter()
+        m = measure.measure(cluster, templates, result, before, shapes)
+        seconds["measure"] = time.perf_counter() - clock
+        if opts.write_snapshot:
+            _write_snapshot(opts.write_snapshot, opts.items, templates, result, shapes)
+        doc = render.place_json(opts.command, opts.source, result, m, unmodeled, shapes)
+    doc["seconds"] = {k: round(v, 3) for k, v in seconds.items()}
+    return doc
 
 
 def _write_snapshot(

@@ -15,8 +15,8 @@ CPU in millicores, every other resource in whole units (bytes, pods, devices).
   of one size, total over per-node allocatable rounded up); the largest over
   the resources. Packing efficiency is that bound over the nodes in use.
 - For grow, the nodes added against their own lower bound: per resource, the
-  requests of the pods placed on added nodes over the largest shape's
-  allocatable, rounded up, the largest over the resources.
+  requests of the pods placed on added nodes over the allocatable of the
+  largest shape added, rounded up; the largest over the resources.
 """
 
 from __future__ import annotations
@@ -128,10 +128,11 @@ def measure(
         added = np.zeros(n, bool)
         added[[position[name] for name, _ in result.added_nodes]] = True
         added_bound = 0
-        shape_alloc = usage_of_shapes(cluster, shapes, list(resources))
+        used_shapes = [s for s in shapes if result.added.get(s.name)]
+        shape_alloc = usage_of_shapes(cluster, used_shapes, list(resources))
         for r in resources:
             total = int(after.requested[r][added].sum())
-            largest = max(shape_alloc[r]) if shape_alloc[r] else 0
+            largest = max(shape_alloc[r], default=0)
             if total and largest:
                 added_bound = max(added_bound, -(-total // largest))
     return Measures(
@@ -150,6 +151,8 @@ def usage_of_shapes(cluster: Cluster, shapes: list[Shape], resources: list[str])
     """Allocatable per resource of each shape, read as the state reads a node."""
     from extender.cache.state import ClusterState
 
+    if not shapes:
+        return {r: [] for r in resources}
     scratch = ClusterState()
     scratch.load_items([s.instance(s.name) for s in shapes])
     view, _, _ = scratch.view([s.name for s in shapes])

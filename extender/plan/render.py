@@ -100,6 +100,11 @@ def _unmodeled_text(unmodeled: list[str]) -> str:
     return "not modeled:\n" + "\n".join(f"  - {u}" for u in unmodeled)
 
 
+def _seconds_text(doc: dict[str, Any]) -> str:
+    parts = ", ".join(f"{k} {v:.2f} s" for k, v in doc.get("seconds", {}).items())
+    return f"took: {parts}" if parts else ""
+
+
 def fit_table(doc: dict[str, Any]) -> str:
     out = [f"fit over {doc['source']}"]
     rows = [["workload", "fits", "nodes"]]
@@ -113,6 +118,7 @@ def fit_table(doc: dict[str, Any]) -> str:
         out.append(_table(rows) if limits else "  (no node)")
     out.append("")
     out.append(_unmodeled_text(doc["not_modeled"]))
+    out.append(_seconds_text(doc))
     return "\n".join(out)
 
 
@@ -156,4 +162,5 @@ def place_table(doc: dict[str, Any]) -> str:
         out.append(_table(rows))
     out.append("")
     out.append(_unmodeled_text(doc["not_modeled"]))
+    out.append(_seconds_text(doc))
     return "\n".join(out)
