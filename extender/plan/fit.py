@@ -55,7 +55,7 @@ def estimate(info: PodInfo, view: NodeView) -> np.ndarray:
 def fit_template(cluster: Cluster, template: Template) -> TemplateFit:
     state, engine, names = cluster.state, cluster.engine, cluster.names
     info = template.info
-    bulk = node_local_monotone(engine)
+    bulk = node_local_monotone(engine, [template.pod], cluster.items)
     result = TemplateFit(template, {})
     copies = Copies(state, template)
     counts: dict[str, int] = {}

@@ -89,7 +89,7 @@ class Placer:
         self.rng = random.Random(seed) if seed is not None else None
         self.shapes = shapes
         self.progress = progress
-        self.monotone = node_local_monotone(self.engine)
+        self.monotone = False  # set per run, from the workload
         self._why_cache: dict[int, tuple[int, int, str, dict[str, int]]] = {}
         self._shape_fits: dict[int, list[tuple[Shape, str]]] = {}
         self._serial: dict[str, int] = {}
@@ -201,6 +201,9 @@ class Placer:
     # ---- the plan -------------------------------------------------------------
     def run(self, templates: list[Template]) -> PlaceResult:
         state = self.state
+        self.monotone = node_local_monotone(
+            self.engine, [t.pod for t in templates], self.cluster.items
+        )
         groups = spec_groups(templates)
         result = PlaceResult([], {}, {}, [], groups, {})
         with state.lock:

@@ -33,6 +33,7 @@ class Cluster:
     source: str
     config_warnings: tuple[str, ...]
     position: dict[str, int]  # node name -> its place in `names`
+    items: list[Any]  # the objects loaded, as given
 
     def add_name(self, name: str) -> None:
         self.position[name] = len(self.names)
@@ -87,4 +88,4 @@ def build(items: list[Any], source: str, config: str | None, profile: str | None
         )
     )
     position = {n: i for i, n in enumerate(names)}
-    return Cluster(state, engine, names, loaded, source, policy.warnings, position)
+    return Cluster(state, engine, names, loaded, source, policy.warnings, position, items)
