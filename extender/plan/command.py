@@ -91,6 +91,10 @@ def _write_snapshot(
 def main(opts: PlanOptions) -> int:
     if opts.plots and opts.command != "fit":
         plots.prepare(opts.plots)
+    if opts.write_snapshot:
+        where = os.path.dirname(os.path.abspath(opts.write_snapshot))
+        if not os.access(where, os.W_OK):
+            raise ConfigError(f"--write-snapshot {opts.write_snapshot}: cannot write in {where}")
     doc = run(opts)
     if opts.plots and opts.command != "fit":
         plots.write(doc, opts.plots)

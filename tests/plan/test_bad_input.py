@@ -67,6 +67,18 @@ CASES = {
         ],
         "annotation podsift.io/price must be a non-negative number, got 'free'",
     ),
+    "unwritable snapshot": (
+        [
+            "plan",
+            "place",
+            "{d}/w.json",
+            "--snapshot",
+            "{d}/snap.json",
+            "--write-snapshot",
+            "/nonexistent/after.json",
+        ],
+        "--write-snapshot /nonexistent/after.json: cannot write in /nonexistent",
+    ),
     "bad config": (
         ["plan", "fit", "{d}/w.json", "--snapshot", "{d}/snap.json", "--config", "{d}/nope.yaml"],
         "cannot read policy configuration",
