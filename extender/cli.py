@@ -8,6 +8,7 @@ the benchmark package (`bench`), and only lazily, for `podsift bench`,
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
 import time
 
@@ -129,6 +130,13 @@ def _plan_parser(sub: argparse._SubParsersAction) -> None:
 
 
 def _plan(args: argparse.Namespace) -> int:
+    from extender.plan.command import no_cyclic_gc
+
+    with no_cyclic_gc():
+        return _plan_run(args)
+
+
+def _plan_run(args: argparse.Namespace) -> int:
     from extender.plan.command import PlanOptions
     from extender.plan.command import main as plan_main
     from extender.plan.source import live_items, snapshot_items
@@ -144,6 +152,7 @@ def _plan(args: argparse.Namespace) -> int:
             items, source = live_items(api), f"cluster {api.host}"
         finally:
             api.close()
+    gc.freeze()  # the listed objects live as long as the plan: out of the collector's view
     return plan_main(
         PlanOptions(
             command=args.plan_command,
