@@ -7,6 +7,11 @@ from extender.model.errors import BindError
 from extender.plan.workload import Template
 
 
+def bind_refusal(exc: BindError, node: str) -> str:
+    """A refused bind as a reason: what is short, the same for every copy and node."""
+    return "/bind refuses: " + str(exc).split(f" on {node}: ", 1)[-1]
+
+
 class Copies:
     """Numbers the copies of one template and remembers which are bound, to undo them."""
 
@@ -23,7 +28,7 @@ class Copies:
         try:
             self.state.bind(info.uid, node)
         except BindError as exc:
-            return str(exc)
+            return bind_refusal(exc, node)
         self.next += 1
         self.bound.append(info.uid)
         return None

@@ -25,8 +25,9 @@ from extender.plan.source import Cluster
 from extender.plan.workload import Template
 
 # A node whose filters never refuse another copy (no NodeResourcesFit configured)
-# stops here, with this reason.
-MAX_COPIES_PER_NODE = 10_000
+# stops here, with this reason: without the shortcuts a round adds one copy per
+# node, so this also bounds the rounds.
+MAX_COPIES_PER_NODE = 1_000
 CAPPED = f"podsift plan: stopped counting at {MAX_COPIES_PER_NODE} copies"
 
 

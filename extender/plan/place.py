@@ -31,6 +31,7 @@ import numpy as np
 from extender.cache.state import ClusterState
 from extender.model.errors import BindError
 from extender.model.pod import PodInfo
+from extender.plan.copies import bind_refusal
 from extender.plan.policyfacts import node_local_monotone
 from extender.plan.shapes import Shape
 from extender.plan.source import Cluster
@@ -238,7 +239,7 @@ class Placer:
                             try:
                                 state.bind(info.uid, node)
                             except BindError as exc:  # a bind checks room no filter checked
-                                node, why = None, f"bind refused: {exc}"
+                                node, why = None, bind_refusal(exc, node)
                                 c.only = None
                         if node is None:
                             if why is None:

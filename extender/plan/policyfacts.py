@@ -61,6 +61,9 @@ ALWAYS_UNMODELED = (
     "dynamic resource allocation (DRA: ResourceClaims are not checked)",
     "preemption (a pod that does not fit evicts nothing)",
     "pod priority (pods are placed in the order given)",
+    "percentageOfNodesToScore (kube-scheduler stops filtering once it has found enough "
+    "feasible nodes, 42% of 1,000 by default, and scores those; a plan scores every "
+    "feasible node)",
 )
 GROW_UNMODELED = "DaemonSet pods on added nodes (an added node starts empty)"
 

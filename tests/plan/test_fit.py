@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from extender.cli import main
-from extender.plan.fit import fit_template
+from extender.plan.fit import CAPPED, MAX_COPIES_PER_NODE, fit_template
 from extender.plan.source import build
 from extender.plan.workload import load_templates
 from tests.plan.objects import deployment, listing, node, pod_spec, running_pod
@@ -98,3 +98,25 @@ def test_fit_cli_json_over_a_snapshot(tmp_path, capsys):
     assert t["per_node"] == {"a": 4, "b": 2}
     assert t["limited_by"] == {"Insufficient cpu": ["a", "b"]}
     assert any("volumes" in u for u in doc["not_modeled"])
+
+
+def test_fit_without_node_resources_fit(tmp_path):
+    """No filter checks room: the count stops where /bind would refuse (it checks the
+    room NodeResourcesFit checks), or at the cap."""
+    config = tmp_path / "config.yaml"
+    config.write_text(
+        "apiVersion: podsift/v1\nkind: PolicyConfiguration\nfilters: [NodeAffinity]\nscores: []\n"
+    )
+    (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 1, pod_spec("1"))))
+    (tmp_path / "free.json").write_bytes(orjson.dumps(deployment("free", 1, pod_spec())))
+    cluster = build([node("a", "1"), node("b", "2", pods=5000)], "test", str(config), None)
+    sized, free = load_templates([str(tmp_path / "w.json"), str(tmp_path / "free.json")])
+    got = fit_template(cluster, sized)
+    assert got.per_node == {"a": 1, "b": 2}
+    assert got.limited_by == {"/bind refuses: Insufficient cpu": ["a", "b"]}
+    got = fit_template(cluster, free)
+    assert got.per_node == {"a": 110, "b": MAX_COPIES_PER_NODE}
+    assert got.limited_by == {
+        "/bind refuses: Too many pods": ["a"],
+        CAPPED: ["b"],
+    }
