@@ -78,3 +78,20 @@ def test_written_snapshot_holds_the_placed_copies(tmp_path, capsys):
     items = orjson.loads(after.read_bytes())["items"]
     bound = {i["metadata"]["name"]: i["spec"]["nodeName"] for i in items if i["kind"] == "Pod"}
     assert bound == {p["pod"].split("/")[1]: p["node"] for p in placed}
+
+
+def test_place_without_node_resources_fit_is_refused_where_bind_refuses(tmp_path, capsys):
+    (tmp_path / "config.yaml").write_text(
+        "apiVersion: podsift/v1\nkind: PolicyConfiguration\nfilters: [NodeAffinity]\nscores: []\n"
+    )
+    (tmp_path / "c.json").write_bytes(orjson.dumps(listing([node("a", "1")])))
+    (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 3, pod_spec("1"))))
+    argv = ["plan", "place", str(tmp_path / "w.json"), "--snapshot", str(tmp_path / "c.json")]
+    argv += ["--config", str(tmp_path / "config.yaml"), "--output", "json"]
+    assert main(argv) == 0
+    doc = orjson.loads(capsys.readouterr().out)
+    assert [p["node"] for p in doc["placements"]] == ["a", None, None]
+    assert [(u["message"], u["pods"]) for u in doc["unplaced"]] == [
+        ("/bind refuses: Insufficient cpu", ["default/w-1", "default/w-2"])
+    ]
+    assert any("NodeResourcesFit" in u for u in doc["not_modeled"])
