@@ -77,6 +77,44 @@ def read_document(path: str, what: str) -> Any:
         raise InvalidInput(" ".join(str(exc).split())) from None
 
 
+def _yaml_documents(path: str) -> list[Any] | None:
+    """The documents of a multi-document YAML file; None if it is not one."""
+    import yaml
+
+    from extender.model.documents import yaml_loader
+
+    try:
+        with open(path, "rb") as f:
+            found = [d for d in yaml.load_all(f.read(), Loader=yaml_loader()) if d is not None]
+    except (OSError, yaml.YAMLError):
+        return None
+    return found if len(found) > 1 else None
+
+
+def read_workload(path: str) -> list[tuple[Any, str]]:
+    """The objects of a workload file with where each is: one object, a List, or
+    several YAML documents (`---`), as `kubectl apply -f` takes them."""
+    try:
+        docs = [(read_document(path, "workload"), path)]
+    except InvalidInput as first:
+        several = _yaml_documents(path)
+        if several is None:
+            raise first from None
+        docs = [(d, f"{path} document {i}") for i, d in enumerate(several)]
+    out: list[tuple[Any, str]] = []
+    for doc, where in docs:
+        if isinstance(doc, dict) and (
+            doc.get("kind") == "List" or ("items" in doc and "kind" not in doc)
+        ):
+            items = doc.get("items")
+            if not isinstance(items, list):
+                raise InvalidInput(f"workload {where}: a List needs an items array")
+            out.extend((item, f"{where} items[{i}]") for i, item in enumerate(items))
+        else:
+            out.append((doc, where))
+    return out
+
+
 def _count(value: Any, field: str) -> int:
     if value is None:
         return 1
@@ -149,20 +187,7 @@ def _template(obj: Any, where: str) -> Template:
 def load_templates(paths: list[str]) -> list[Template]:
     """Every workload object of the files, in order; InvalidInput for a file that
     cannot be read, an object of another kind, or two workloads with one name."""
-    out: list[Template] = []
-    for path in paths:
-        doc = read_document(path, "workload")
-        if (
-            isinstance(doc, dict)
-            and doc.get("kind") == "List"
-            or (isinstance(doc, dict) and doc.get("kind") is None and "items" in doc)
-        ):
-            items = doc.get("items")
-            if not isinstance(items, list):
-                raise InvalidInput(f"workload {path}: a List needs an items array")
-            out.extend(_template(item, f"{path} items[{i}]") for i, item in enumerate(items))
-        else:
-            out.append(_template(doc, path))
+    out = [_template(obj, where) for path in paths for obj, where in read_workload(path)]
     seen: dict[str, str] = {}
     for t in out:
         if t.key in seen:

@@ -109,3 +109,17 @@ def test_grow_needs_a_shape(files, capsys):
         main(["plan", "grow", f"{d}/w.json", "--snapshot", f"{d}/snap.json"])
     assert exc.value.code == 2
     assert "--node-shape" in capsys.readouterr().err
+
+
+def test_several_yaml_documents_are_several_workloads(files, capsys):
+    d, write = files
+    write(
+        "two.yaml",
+        b"apiVersion: v1\nkind: Pod\nmetadata: {name: p}\nspec: {containers: []}\n---\n"
+        b"apiVersion: batch/v1\nkind: Job\nmetadata: {name: j, namespace: jobs}\n"
+        b"spec: {parallelism: 2, template: {spec: {containers: []}}}\n",
+    )
+    argv = ["plan", "place", f"{d}/two.yaml", "--snapshot", f"{d}/snap.json", "--output", "json"]
+    assert main(argv) == 0
+    doc = orjson.loads(capsys.readouterr().out)
+    assert [p["pod"] for p in doc["placements"]] == ["default/p-0", "jobs/j-0", "jobs/j-1"]
