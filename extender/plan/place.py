@@ -24,7 +24,6 @@ from __future__ import annotations
 import random
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
 
 import numpy as np
 
@@ -262,7 +261,3 @@ def place(
     progress: Callable[[int], None] | None = None,
 ) -> PlaceResult:
     return Placer(cluster, seed, shapes, progress).run(templates)
-
-
-def describe_counts(counts: dict[str, Any]) -> str:
-    return ", ".join(f"{k}: {v}" for k, v in counts.items())
