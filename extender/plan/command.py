@@ -45,7 +45,9 @@ def run(opts: PlanOptions) -> dict[str, Any]:
     cluster = build(opts.items, opts.source, opts.config, opts.profile)
     seconds = {"read": round(opts.read_seconds, 3), "load": time.perf_counter() - clock}
     grow = opts.command == "grow"
-    unmodeled = policyfacts.unmodeled(cluster.engine, grow, cluster.config_warnings)
+    unmodeled = policyfacts.unmodeled(
+        cluster.engine, grow, cluster.config_warnings, [(t.key, t.pod) for t in templates]
+    )
     clock = time.perf_counter()
     if opts.command == "fit":
         doc = render.fit_json(opts.source, fit(cluster, templates), unmodeled)

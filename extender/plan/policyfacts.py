@@ -134,7 +134,35 @@ def node_local_monotone(
     return True
 
 
-def unmodeled(engine: Engine, grow: bool, warnings: tuple[str, ...] = ()) -> list[str]:
+def workload_unmodeled(workload: Iterable[tuple[str, dict]]) -> list[str]:
+    """The workloads (name, Pod object) whose pods carry what no plan checks."""
+    claims, dra = [], []
+    for name, pod in workload:
+        spec = _spec(pod)
+        volumes = spec.get("volumes") or ()
+        if any(
+            isinstance(v, dict) and ("persistentVolumeClaim" in v or "ephemeral" in v)
+            for v in volumes
+        ):
+            claims.append(name)
+        if spec.get("resourceClaims"):
+            dra.append(name)
+    out = []
+    if claims:
+        out.append(
+            "PersistentVolumeClaims of " + ", ".join(claims) + " (placed as if bound anywhere)"
+        )
+    if dra:
+        out.append("ResourceClaims of " + ", ".join(dra) + " (placed as if allocated anywhere)")
+    return out
+
+
+def unmodeled(
+    engine: Engine,
+    grow: bool,
+    warnings: tuple[str, ...] = (),
+    workload: Iterable[tuple[str, dict]] = (),
+) -> list[str]:
     """The constraints kube-scheduler would apply and this plan did not."""
     configured = {e.name for e in engine.config.filters} | {e.name for e in engine.config.scores}
     out = list(ALWAYS_UNMODELED)
@@ -150,5 +178,6 @@ def unmodeled(engine: Engine, grow: bool, warnings: tuple[str, ...] = ()) -> lis
         out.append("kube-scheduler plugins not in this configuration: " + ", ".join(missing))
     if grow:
         out.append(GROW_UNMODELED)
+    out.extend(workload_unmodeled(workload))
     out.extend(warnings)
     return out

@@ -95,3 +95,18 @@ def test_place_without_node_resources_fit_is_refused_where_bind_refuses(tmp_path
         ("/bind refuses: Insufficient cpu", ["default/w-1", "default/w-2"])
     ]
     assert any("NodeResourcesFit" in u for u in doc["not_modeled"])
+
+
+def test_claims_the_plan_does_not_check_are_named(tmp_path, capsys):
+    spec = pod_spec("100m")
+    spec["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": "data"}}]
+    gpu = pod_spec("100m")
+    gpu["resourceClaims"] = [{"name": "gpu", "resourceClaimTemplateName": "gpu"}]
+    workload = listing([deployment("db", 1, spec), deployment("train", 1, gpu)])
+    (tmp_path / "c.json").write_bytes(orjson.dumps(listing([node("a")])))
+    (tmp_path / "w.json").write_bytes(orjson.dumps(workload))
+    argv = ["plan", "fit", str(tmp_path / "w.json"), "--snapshot", str(tmp_path / "c.json")]
+    assert main([*argv, "--output", "json"]) == 0
+    notes = orjson.loads(capsys.readouterr().out)["not_modeled"]
+    assert "PersistentVolumeClaims of default/db (placed as if bound anywhere)" in notes
+    assert "ResourceClaims of default/train (placed as if allocated anywhere)" in notes
