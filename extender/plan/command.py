@@ -82,10 +82,10 @@ def _write_snapshot(
         i = serial[k]
         serial[k] += 1
         if node is not None:
-            pod = templates[k].copy_object(i)
-            pod["spec"] = {**pod["spec"], "nodeName": node}
-            pod["status"] = {"phase": "Running"}
-            out.append(pod)
+            t = templates[k]
+            meta = {**t.pod["metadata"], "name": t.copy_name(i), "uid": t.copy_uid(i)}
+            spec = {**t.pod["spec"], "nodeName": node}  # shallow: the copies share the rest
+            out.append({**t.pod, "metadata": meta, "spec": spec, "status": {"phase": "Running"}})
     try:
         with open(path, "wb") as f:
             f.write(orjson.dumps({"apiVersion": "v1", "kind": "List", "items": out}))
