@@ -60,6 +60,9 @@ def _list_all(api: Any, path: str) -> list[dict]:
         page = api.list(path, params)
         for item in page.get("items") or ():
             item.setdefault("kind", "Node" if path == NODES_PATH else "Pod")
+            meta = item.get("metadata")
+            if isinstance(meta, dict):
+                meta.pop("managedFields", None)  # the bulk of an object, never needed
             items.append(item)
         token = (page.get("metadata") or {}).get("continue")
         if not token:

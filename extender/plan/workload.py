@@ -48,6 +48,8 @@ class Template:
     def copy_info(self, i: int) -> PodInfo:
         """The parsed copy i: the template's fields with its own name and uid, copied
         as the parser copies a cached spec (dataclasses.replace costs 20x more)."""
+        if not hasattr(self.info, "__dict__"):  # a PodInfo with slots: the slow way
+            return dataclasses.replace(self.info, name=self.copy_name(i), uid=self.copy_uid(i))
         pod = object.__new__(PodInfo)
         fields = pod.__dict__
         fields.update(self.info.__dict__)
