@@ -104,6 +104,9 @@ def _plan_parser(sub: argparse._SubParsersAction) -> None:
         src = v.add_mutually_exclusive_group(required=True)
         src.add_argument("--snapshot", help="a Kubernetes List of Nodes and Pods (JSON or YAML)")
         src.add_argument("--kubeconfig", help="list a live cluster once (nothing is changed)")
+        src.add_argument(
+            "--in-cluster", action="store_true", help="list the cluster podsift runs in, once"
+        )
         v.add_argument("--config", help="policy configuration, as for podsift serve")
         v.add_argument("--profile", metavar="NAME", help="KubeSchedulerConfiguration profile")
         v.add_argument("--output", choices=["table", "json"], default="table")
@@ -147,7 +150,7 @@ def _plan_run(args: argparse.Namespace) -> int:
     else:
         from extender.server import load_live_api
 
-        api = load_live_api(ServeOptions(kubeconfig=args.kubeconfig))
+        api = load_live_api(ServeOptions(kubeconfig=args.kubeconfig, in_cluster=args.in_cluster))
         try:
             items, source = live_items(api), f"cluster {api.host}"
         finally:
