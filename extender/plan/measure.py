@@ -25,6 +25,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from extender.cache.state import ClusterState
 from extender.plan.place import PlaceResult
 from extender.plan.shapes import Shape
 from extender.plan.source import Cluster
@@ -149,8 +150,6 @@ def measure(
 
 def usage_of_shapes(cluster: Cluster, shapes: list[Shape], resources: list[str]) -> dict:
     """Allocatable per resource of each shape, read as the state reads a node."""
-    from extender.cache.state import ClusterState
-
     if not shapes:
         return {r: [] for r in resources}
     scratch = ClusterState()
