@@ -203,6 +203,25 @@ class NodeView:
             return self
         return StateView(self._t, self.ids[positions])
 
+    # ---- for the engine's spec cache (internal) ----------------------------
+    # (underscored: not part of the plugin API, docs/PLUGINS.md)
+    def _table_capacity(self) -> int:
+        """How many node ids the table has room for (ids are below it)."""
+        return self._t.capacity
+
+    def _static_version(self) -> int | None:
+        """The node table's static version when this view's node objects are the
+        table's own (so answers of STATIC policies for a node id stay valid until
+        it changes); None when the view brings its own node objects."""
+        return self._t.static_version
+
+    def _whole_table(self) -> NodeView:
+        """A view of every node of the table, in id order."""
+        ids = np.fromiter(sorted(self._t.id_of.values()), np.int64, len(self._t.id_of))
+        n = len(ids)
+        contiguous = n == 0 or int(ids[-1]) == n - 1  # sorted and unique: 0..n-1
+        return StateView(self._t, ids, contiguous)
+
 
 class StateView(NodeView):
     """Candidates named by NodeNames: everything comes from the cache."""
@@ -281,6 +300,9 @@ class ObjectsView(NodeView):
 
     def annotation_values(self, key: str) -> np.ndarray:
         return self._column(("annotation", key), lambda: self._own(self._o.annotation_column(key)))
+
+    def _static_version(self) -> int | None:
+        return None  # the objects sent are authoritative, and change with no version
 
     def subset(self, positions: np.ndarray) -> NodeView:
         if len(positions) == self.n:

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from extender.api import MAX_NODE_SCORE, NodeView, PodInfo, Policy
+from extender.api import DYNAMIC, MAX_NODE_SCORE, NodeView, PodInfo, Policy
 from policies.helper.intmath import INT64_MAX, scaled_ratio_rem
 from policies.node_resources.allocation import allocation_columns, pod_request
 from policies.node_resources.args import parse_balanced_args
@@ -105,6 +105,7 @@ def _two_resource_penalty(columns: list) -> np.ndarray | None:
 
 class NodeResourcesBalancedAllocation(Policy):
     name = "NodeResourcesBalancedAllocation"
+    depends_on = DYNAMIC  # what the pods placed request
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         super().__init__(args)

@@ -1,0 +1,171 @@
+"""Answers of STATIC policies, kept per pod spec (docs/PERFORMANCE.md: The spec cache).
+
+Pods come from a few dozen Deployments, so the pods of one spec ask the same
+questions of the same nodes again and again. A policy that declares
+`depends_on = STATIC` answers from the pod's spec and the nodes' own objects
+only, so its answers for one spec stay right until a node object changes, which
+bumps the node table's `static_version`. This module holds, per spec, what the
+engine computed for the leading run of static filters (their verdict and, for
+a failing node, the first failing filter, its reason and whether it is
+unresolvable, all by node id, so any candidate set, a rotating window of nodes
+included, is answered by indexing), and the static score columns of the last
+set of nodes scored (scores are normalized over exactly the nodes scored, so
+they are reused only for the same set).
+
+Bounded in entries and estimated bytes (a `Memo`), emptied whenever the static
+version moves. Not thread-safe: the engine is called with the state lock held.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from extender.model.memo import Memo
+from extender.model.pod import PodInfo
+
+SPEC_ENTRIES = 1024
+SPEC_BYTES = 64 * 1024 * 1024
+_ENTRY_BYTES = 256  # the entry's own objects
+_FAILED_BYTES = 120  # one filed failure in a remembered answer (a dict slot, its key)
+
+
+class StaticVerdicts:
+    """One spec's static answers at one static version of one node table."""
+
+    __slots__ = (
+        "passing",
+        "first",
+        "reasons",
+        "hopeless",
+        "several",
+        "last_ids",
+        "last",
+        "score_ids",
+        "scores",
+    )
+
+    def __init__(
+        self,
+        passing: np.ndarray | None,
+        first: np.ndarray | None = None,
+        reasons: np.ndarray | None = None,
+        hopeless: np.ndarray | None = None,
+        several: bool = False,
+    ) -> None:
+        # by node id (None when no filter is static): passes every static filter of
+        # the prefix; else the index of the first failing one, its reason, and
+        # whether the failure is unresolvable
+        self.passing = passing
+        self.first = first
+        self.reasons = reasons
+        self.hopeless = hopeless
+        self.several = several  # more than one filter failed some node: order by filter
+        # the last candidate ids answered with reasons, and that answer
+        self.last_ids: np.ndarray | None = None
+        self.last: tuple[np.ndarray, dict[str, str], dict[str, str]] | None = None
+        # the ids of the last nodes scored, and each static score policy's values there
+        self.score_ids: np.ndarray | None = None
+        self.scores: dict[int, np.ndarray] = {}
+
+    def nbytes(self) -> int:
+        size = _ENTRY_BYTES
+        if self.passing is not None:
+            size += 11 * len(self.passing)  # bool, int8, bool and an object pointer per id
+        if self.last is not None:
+            size += self.last[0].nbytes + _FAILED_BYTES * (len(self.last[1]) + len(self.last[2]))
+        if self.score_ids is not None:
+            size += self.score_ids.nbytes + sum(v.nbytes for v in self.scores.values())
+        return size
+
+    def answer(
+        self, ids: np.ndarray, contiguous: bool, names: Any, reasons: bool
+    ) -> tuple[np.ndarray, dict[str, str], dict[str, str]]:
+        """(pass mask over the candidates `ids`, FailedNodes, FailedAndUnresolvableNodes)
+        of the static prefix, filed in the order the uncached engine files them: by
+        filter, then by position. `names` gives the candidates' names (called only
+        when some fail). The mask is read-only and the dicts are the caller's own."""
+        assert self.passing is not None
+        if reasons and self.last_ids is ids and self.last is not None:
+            mask, failed, unresolvable = self.last
+            return mask, failed.copy(), unresolvable.copy()
+        n = len(ids)
+        if contiguous:
+            mask = self.passing[:n]
+        else:
+            mask = self.passing[ids]
+            mask.flags.writeable = False
+        failed: dict[str, str] = {}
+        unresolvable: dict[str, str] = {}
+        if not reasons:
+            return mask, failed, unresolvable
+        bad = np.flatnonzero(~mask)
+        if len(bad):
+            bad_ids = ids[bad]
+            if self.several:
+                order = np.argsort(self.first[bad_ids], kind="stable")
+                bad, bad_ids = bad[order], bad_ids[order]
+            texts = self.reasons[bad_ids].tolist()
+            for name, text, hopeless in zip(
+                names()[bad].tolist(), texts, self.hopeless[bad_ids].tolist()
+            ):
+                (unresolvable if hopeless else failed)[name] = text
+        self.last_ids = ids
+        self.last = (mask, failed, unresolvable)
+        return mask, failed.copy(), unresolvable.copy()
+
+    def scores_for(self, ids: np.ndarray) -> dict[int, np.ndarray] | None:
+        """The static score columns cached for exactly the nodes `ids`, else None."""
+        known = self.score_ids
+        if known is None:
+            return None
+        if known is ids or (len(known) == len(ids) and np.array_equal(known, ids)):
+            return self.scores
+        return None
+
+
+class SpecCache:
+    """StaticVerdicts per pod spec (`PodInfo.spec_id`), for the current static version."""
+
+    def __init__(self, max_entries: int = SPEC_ENTRIES, max_bytes: int = SPEC_BYTES) -> None:
+        self._memo = Memo("spec_verdicts", max_entries, max_bytes)
+        self._version: int | None = None
+        self.hits = 0  # requests answered from a spec's cached static filter verdicts
+        self.misses = 0  # requests that evaluated the static filters over every node
+        self.score_hits = 0  # requests that reused a spec's static score columns
+        self.score_misses = 0
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    def get(self, pod: PodInfo, version: int | None) -> StaticVerdicts | None:
+        """The spec's entry at `version`; None when there is none or none may be kept
+        (a pod built by hand, or a view with its own node objects: version None)."""
+        if not pod.spec_id or version is None:
+            return None
+        if version != self._version:
+            self._memo.clear()  # a node object changed: every answer may have
+            self._version = version
+            return None
+        return self._memo.get(pod.spec_id)
+
+    def put(self, pod: PodInfo, version: int, entry: StaticVerdicts) -> None:
+        """Store (or re-charge, after it grew) the spec's entry at `version`."""
+        if version != self._version:
+            self._memo.clear()
+            self._version = version
+        self._memo.put(pod.spec_id, entry, entry.nbytes())
+
+    def clear(self) -> None:
+        self._memo.clear()
+        self._version = None
+
+    def stats(self) -> dict[str, float]:
+        """Hits and misses, for /metrics (`register_source`)."""
+        return {
+            "spec_cache_hits": self.hits,
+            "spec_cache_misses": self.misses,
+            "spec_cache_score_hits": self.score_hits,
+            "spec_cache_score_misses": self.score_misses,
+        }
