@@ -215,12 +215,9 @@ class NodeView:
         it changes); None when the view brings its own node objects."""
         return self._t.static_version
 
-    def _whole_table(self) -> NodeView:
-        """A view of every node of the table, in id order."""
-        ids = np.fromiter(sorted(self._t.id_of.values()), np.int64, len(self._t.id_of))
-        n = len(ids)
-        contiguous = n == 0 or int(ids[-1]) == n - 1  # sorted and unique: 0..n-1
-        return StateView(self._t, ids, contiguous)
+    def _state_view(self, ids: np.ndarray) -> NodeView:
+        """A view of the table's nodes `ids`, as a NodeNames request of them sees them."""
+        return StateView(self._t, ids)
 
 
 class StateView(NodeView):

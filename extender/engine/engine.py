@@ -24,7 +24,7 @@ from typing import Any
 
 import numpy as np
 
-from extender.cache.view import NodeView
+from extender.cache.view import NodeView, StateView
 from extender.engine.config import PolicyConfiguration
 from extender.engine.speccache import SpecCache, StaticVerdicts
 from extender.framework import registry
@@ -155,58 +155,50 @@ class Engine:
         )
 
     # ---- the spec cache --------------------------------------------------
-    def _static_entry(
-        self, pod: PodInfo, view: NodeView
-    ) -> tuple[StaticVerdicts | None, int, bool]:
-        """(the spec's cached static answers for `view`'s node table, the static
-        version, whether they were built now: the static filters over every node
-        of the table); (None, 0, False) when not cacheable."""
+    def _static_entry(self, pod: PodInfo, view: NodeView) -> tuple[StaticVerdicts | None, int]:
+        """(the spec's cached static answers for `view`'s node table, made empty if
+        there are none yet, and the static version); (None, 0) when not cacheable:
+        a pod built by hand, or a view that brings its own node objects."""
         cache = self.spec_cache
         if cache is None or not pod.spec_id:
-            return None, 0, False
+            return None, 0
         version = view._static_version()
         if version is None:
-            return None, 0, False
+            return None, 0
         entry = cache.get(pod, version)
-        if entry is not None and (entry.passing is not None or not self.static_prefix):
-            return entry, version, False
-        if self.static_prefix:
-            entry = self._build_static(pod, view._whole_table())
-        else:
-            entry = StaticVerdicts(None)
-        cache.put(pod, version, entry)
-        return entry, version, True
+        if entry is None:
+            entry = StaticVerdicts(view._table_capacity(), self.static_prefix)
+            cache.put(pod, version, entry)
+        return entry, version
 
-    def _build_static(self, pod: PodInfo, whole: NodeView) -> StaticVerdicts:
-        """The static prefix's verdicts for every node of the table, as the uncached
-        engine files them: a node's first failing filter, its reason, unresolvable."""
-        capacity = whole._table_capacity()
-        passing = np.ones(whole.n, bool)
-        first = np.full(capacity, -1, np.int8 if self.static_prefix < 127 else np.int32)
-        reasons = np.full(capacity, None, object)
-        hopeless = np.zeros(capacity, bool)
-        failing_filters = 0
+    def _judge_static(self, entry: StaticVerdicts, pod: PodInfo, view: NodeView) -> bool:
+        """Run the static prefix over the candidates the entry has not judged yet and
+        record the verdicts as the uncached engine files them: each node's first
+        failing filter, its reason, whether unresolvable. False when none was missing."""
+        missing = entry.missing(view.ids, view._contiguous)
+        if missing is None:
+            return False
+        if len(missing) == view.n and type(view) is StateView:
+            judged = view  # none judged yet: the request's own view, with its columns
+        else:
+            judged = view._state_view(np.unique(missing))
+        passing = np.ones(judged.n, bool)
         for k in range(self.static_prefix):
             f = self.filters[k]
-            ok = f.policy.filter(pod, whole)
+            ok = f.policy.filter(pod, judged)
             if f.checked:
-                ok = checked_filter(f.name, ok, whole.n)
+                ok = checked_filter(f.name, ok, judged.n)
             newly = passing & ~ok
             if newly.any():
-                failing_filters += 1
                 positions = np.flatnonzero(newly)
-                nids = whole.ids[positions]
-                texts = f.reasons(pod, whole, positions)
-                first[nids] = k
-                reasons[nids] = texts
-                hopeless[nids] = f.hopeless(pod, whole, positions)
+                texts = f.reasons(pod, judged, positions)
+                entry.failed(k, judged.ids[positions], texts, f.hopeless(pod, judged, positions))
             passing &= ok
             if not passing.any():
                 break
-        by_id = np.zeros(capacity, bool)
-        by_id[whole.ids] = passing
-        by_id.flags.writeable = False
-        return StaticVerdicts(by_id, first, reasons, hopeless, failing_filters > 1)
+        entry.judged(judged.ids, passing)
+        entry.checked_ids = view.ids
+        return True
 
     # ---- filtering -------------------------------------------------------
     def fit_ignores(self) -> Callable[[str], bool] | None:
@@ -224,19 +216,21 @@ class Engine:
         filters = self.filters
         entry = None
         if self.static_prefix:
-            entry, version, built = self._static_entry(pod, view)
+            entry, version = self._static_entry(pod, view)
         if entry is not None:
-            assert self.spec_cache is not None
-            if built:
-                self.spec_cache.misses += 1
+            cache = self.spec_cache
+            assert cache is not None
+            grew = self._judge_static(entry, pod, view)
+            if grew:
+                cache.misses += 1
             else:
-                self.spec_cache.hits += 1
+                cache.hits += 1
             last = entry.last
             mask, failed, unresolvable = entry.answer(
                 view.ids, view._contiguous, lambda: view.names_array, reasons
             )
-            if entry.last is not last:
-                self.spec_cache.put(pod, version, entry)  # charge the answer it keeps
+            if grew or entry.last is not last:
+                cache.put(pod, version, entry)  # charge what it keeps now
             passing = mask.copy()
             filters = filters[self.static_prefix :]
             if not passing.any():
@@ -274,7 +268,7 @@ class Engine:
             return weighted, [weighted for _ in self.scores]
         entry = cached = None
         if self.static_scores:
-            entry, version, _ = self._static_entry(pod, view)
+            entry, version = self._static_entry(pod, view)
             if entry is not None:
                 assert self.spec_cache is not None
                 cached = entry.scores_for(view.ids)

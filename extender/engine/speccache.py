@@ -32,36 +32,39 @@ _FAILED_BYTES = 120  # one filed failure in a remembered answer (a dict slot, it
 
 
 class StaticVerdicts:
-    """One spec's static answers at one static version of one node table."""
+    """One spec's static answers at one static version of one node table.
+
+    Filter verdicts are by node id and filled in as requests name nodes not
+    judged yet, so no request judges more nodes than it names (a stream of new
+    specs naming one node each costs one node each, not the cluster)."""
 
     __slots__ = (
+        "evaluated",
         "passing",
         "first",
         "reasons",
         "hopeless",
-        "several",
+        "failing",
+        "checked_ids",
         "last_ids",
         "last",
         "score_ids",
         "scores",
     )
 
-    def __init__(
-        self,
-        passing: np.ndarray | None,
-        first: np.ndarray | None = None,
-        reasons: np.ndarray | None = None,
-        hopeless: np.ndarray | None = None,
-        several: bool = False,
-    ) -> None:
-        # by node id (None when no filter is static): passes every static filter of
-        # the prefix; else the index of the first failing one, its reason, and
-        # whether the failure is unresolvable
-        self.passing = passing
-        self.first = first
-        self.reasons = reasons
-        self.hopeless = hopeless
-        self.several = several  # more than one filter failed some node: order by filter
+    def __init__(self, capacity: int, filters: int) -> None:
+        """Room for node ids below `capacity`; `filters` is how many leading filters
+        are static (0: the entry keeps score columns only)."""
+        size = capacity if filters else 0
+        # by node id: judged yet; passes every static filter of the prefix; else the
+        # index of the first failing one, its reason, and whether it is unresolvable
+        self.evaluated = np.zeros(size, bool)
+        self.passing = np.zeros(size, bool)
+        self.first = np.full(size, -1, np.int16)
+        self.reasons = np.full(size, None, object)
+        self.hopeless = np.zeros(size, bool)
+        self.failing: set[int] = set()  # the filters that failed some node
+        self.checked_ids: np.ndarray | None = None  # candidates known to be all judged
         # the last candidate ids answered with reasons, and that answer
         self.last_ids: np.ndarray | None = None
         self.last: tuple[np.ndarray, dict[str, str], dict[str, str]] | None = None
@@ -70,14 +73,34 @@ class StaticVerdicts:
         self.scores: dict[int, np.ndarray] = {}
 
     def nbytes(self) -> int:
-        size = _ENTRY_BYTES
-        if self.passing is not None:
-            size += 11 * len(self.passing)  # bool, int8, bool and an object pointer per id
+        size = _ENTRY_BYTES + 13 * len(self.passing)  # 4 bools, an int16, a pointer per id
         if self.last is not None:
             size += self.last[0].nbytes + _FAILED_BYTES * (len(self.last[1]) + len(self.last[2]))
         if self.score_ids is not None:
             size += self.score_ids.nbytes + sum(v.nbytes for v in self.scores.values())
         return size
+
+    def missing(self, ids: np.ndarray, contiguous: bool) -> np.ndarray | None:
+        """The ids among the candidates `ids` not judged yet; None when all are."""
+        if ids is self.checked_ids or ids is self.last_ids:
+            return None
+        done = self.evaluated[: len(ids)] if contiguous else self.evaluated[ids]
+        if done.all():
+            self.checked_ids = ids
+            return None
+        return ids[~done]
+
+    def judged(self, ids: np.ndarray, passing: np.ndarray) -> None:
+        """Record that the nodes `ids` were judged; `passing` says which passed."""
+        self.evaluated[ids] = True
+        self.passing[ids] = passing
+
+    def failed(self, k: int, ids: np.ndarray, texts: list[str], hopeless: np.ndarray) -> None:
+        """Record that filter `k` was the first to fail the nodes `ids`."""
+        self.failing.add(k)
+        self.first[ids] = k
+        self.reasons[ids] = texts
+        self.hopeless[ids] = hopeless
 
     def answer(
         self, ids: np.ndarray, contiguous: bool, names: Any, reasons: bool
@@ -85,17 +108,14 @@ class StaticVerdicts:
         """(pass mask over the candidates `ids`, FailedNodes, FailedAndUnresolvableNodes)
         of the static prefix, filed in the order the uncached engine files them: by
         filter, then by position. `names` gives the candidates' names (called only
-        when some fail). The mask is read-only and the dicts are the caller's own."""
-        assert self.passing is not None
+        when some fail). Every candidate must have been judged. The mask is
+        read-only and the dicts are the caller's own."""
         if reasons and self.last_ids is ids and self.last is not None:
             mask, failed, unresolvable = self.last
             return mask, failed.copy(), unresolvable.copy()
         n = len(ids)
-        if contiguous:
-            mask = self.passing[:n]
-        else:
-            mask = self.passing[ids]
-            mask.flags.writeable = False
+        mask = self.passing[:n] if contiguous else self.passing[ids]
+        mask.flags.writeable = False
         failed: dict[str, str] = {}
         unresolvable: dict[str, str] = {}
         if not reasons:
@@ -103,7 +123,7 @@ class StaticVerdicts:
         bad = np.flatnonzero(~mask)
         if len(bad):
             bad_ids = ids[bad]
-            if self.several:
+            if len(self.failing) > 1:
                 order = np.argsort(self.first[bad_ids], kind="stable")
                 bad, bad_ids = bad[order], bad_ids[order]
             texts = self.reasons[bad_ids].tolist()

@@ -428,13 +428,13 @@ def test_the_cache_is_bounded_in_entries_and_bytes():
     cache = SpecCache(max_entries=2, max_bytes=10**9)
     pods = [make_pod(_pod(i, f"p{i}")) for i in range(4)]
     for p in pods:
-        cache.put(p, 7, StaticVerdicts(np.zeros(10, bool)))
+        cache.put(p, 7, StaticVerdicts(10, 4))
     assert len(cache) == 2
     assert cache.get(pods[0], 7) is None and cache.get(pods[3], 7) is not None
     small = SpecCache(max_entries=100, max_bytes=20_000)
     for i in range(20):
         spec = dataclasses.replace(pods[0], spec_id=10_000 + i)
-        small.put(spec, 7, StaticVerdicts(np.zeros(100, bool)))  # ~1,356 bytes each
+        small.put(spec, 7, StaticVerdicts(100, 4))  # ~1,556 bytes each
     assert 10 <= len(small) < 20 and small._memo.bytes <= 20_000
     assert small.get(pods[3], 8) is None and len(small) == 0  # a new version empties it
 
@@ -456,3 +456,29 @@ def test_a_node_removed_outside_the_candidates_rescales_image_locality():
     after = scores(plain, "d")
     assert after != before
     assert scores(cached, "e") == after
+
+
+class _StaticSizes(_StaticSplit):
+    """Static, and notes how many nodes each call judges."""
+
+    sizes: list[int] = []
+
+    def filter(self, pod, nodes):
+        type(self).sizes.append(nodes.n)
+        return super().filter(pod, nodes)
+
+
+def test_a_request_judges_only_the_nodes_it_names_and_no_node_twice():
+    registry.register("TestStaticSizes", _StaticSizes)
+    try:
+        engine = Engine(_config(["TestStaticSizes"], []))
+    finally:
+        registry.unregister("TestStaticSizes")
+    state = make_state([node(f"n{i}") for i in range(8)])
+    _StaticSizes.sizes = []
+    for uid, names in (("a", ["n0", "n1"]), ("b", ["n1", "n2", "n3"]), ("c", ["n3", "n0"])):
+        view, _, _ = state.view(names)
+        out = engine.filter(make_pod(_pod(0, uid)), view)
+    assert _StaticSizes.sizes == [2, 2]  # n0 n1, then n2 n3; the third is all known
+    assert out.passed.tolist() == [1] and out.failed == {"n3": "odd n3"}
+    assert (engine.spec_cache.hits, engine.spec_cache.misses) == (1, 2)
