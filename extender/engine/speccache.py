@@ -7,8 +7,9 @@ only, so its answers for one spec stay right until a node object changes, which
 bumps the node table's `static_version`. This module holds, per spec, what the
 engine computed for the leading run of static filters (their verdict and, for
 a failing node, the first failing filter, its reason and whether it is
-unresolvable, all by node id, so any candidate set, a rotating window of nodes
-included, is answered by indexing), and the static score columns of the last
+unresolvable, all by node id, filled in as requests name nodes not judged
+yet, so any candidate set, a rotating window of nodes included, is answered
+by indexing), and the static score columns of the last
 set of nodes scored (scores are normalized over exactly the nodes scored, so
 they are reused only for the same set).
 
