@@ -38,6 +38,7 @@ from extender.framework.policy import MAX_NODE_SCORE, STATIC, FilterPolicy, Scor
 from extender.model.pod import PodInfo
 
 MAX_EXTENDER_PRIORITY = 10  # kube-scheduler's extender scores are 0..10
+STATIC_SUM = -1  # key of the static score policies' weighted sum in a spec's kept scores
 
 
 @dataclass
@@ -276,22 +277,26 @@ class Engine:
                     self.spec_cache.score_misses += 1
                 else:
                     self.spec_cache.score_hits += 1
+        if cached is not None:
+            weighted += cached[STATIC_SUM]  # the static policies' weighted sum, kept
         fresh: dict[int, np.ndarray] = {}
+        static_sum = np.zeros(view.n, np.int64) if entry is not None and cached is None else None
         per_policy = []
         for k, s in enumerate(self.scores):
             if cached is not None and s.static:
-                values = cached[k]
-            else:
-                values = s.policy.score(pod, view)
-                if s.checked:
-                    values = checked_scores(s.name, values, view.n)
-                if s.static:
-                    fresh[k] = values
+                per_policy.append(cached[k])
+                continue
+            values = s.policy.score(pod, view)
+            if s.checked:
+                values = checked_scores(s.name, values, view.n)
             per_policy.append(values)
             weighted += s.weight * values
-        if entry is not None and cached is None:
-            entry.score_ids = view.ids
-            entry.scores = fresh
+            if static_sum is not None and s.static:
+                fresh[k] = values
+                static_sum += s.weight * values
+        if static_sum is not None:
+            fresh[STATIC_SUM] = static_sum
+            entry.keep_scores(view.ids, fresh)  # type: ignore[union-attr]
             self.spec_cache.put(pod, version, entry)  # type: ignore[union-attr]
         return weighted, per_policy
 
