@@ -343,6 +343,7 @@ class ClusterState:
             self.pending_bytes = fresh.pending_bytes
             self.pending_refused += fresh.pending_refused
             self._resolve_cache.clear()
+            self._last_names = None  # it holds the old table
             self.generation += 1
 
     def load_items(self, items: list[Any]) -> Loaded:
