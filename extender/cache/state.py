@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.nodeobjects import NodeObjects, Prepared
 from extender.cache.nodetable import NodeTable
+from extender.cache.owners import OWNER_KINDS, Owners
 from extender.cache.podindex import PodRecord, PodsByNode
 from extender.cache.podmemory import POD_BYTES, PodMemory
 from extender.cache.view import ObjectsView, StateView
@@ -223,6 +224,9 @@ class ClusterState:
             nonzero_mem=pod.nonzero_memory,
             ports=pod.host_ports,
             requests=requests,
+            labels=pod.labels,
+            label_key=tuple(pod.labels.items()),
+            spreads=not pod.terminating,
         )
 
     def _put(self, rec: PodRecord) -> None:
@@ -236,6 +240,8 @@ class ClusterState:
         if nid is None:
             return  # waits in by_node until apply_node brings its node
         self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
+        if rec.spreads:  # PodTopologySpread's counts
+            self.table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, 1)
         rec.attached = True
         self.generation += 1
         self._gc.note()
@@ -244,6 +250,8 @@ class ClusterState:
         if rec.attached:
             nid = self.table.id_of[rec.node_name]
             self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, -1)
+            if rec.spreads:
+                self.table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, -1)
             rec.attached = False
             self.generation += 1
 
@@ -294,8 +302,14 @@ class ClusterState:
             self._unpend(pod.uid)
             old = self.pods.get(pod.uid)
             requests = tuple(sorted(pod.requests.items()))
-            if old is not None and old.same_usage(
-                node_name, requests, pod.nonzero_cpu, pod.nonzero_memory, pod.host_ports
+            if (
+                old is not None
+                and old.same_usage(
+                    node_name, requests, pod.nonzero_cpu, pod.nonzero_memory, pod.host_ports
+                )
+                # PodTopologySpread counts by labels and skips terminating pods
+                and old.labels == pod.labels
+                and old.spreads != pod.terminating
             ):
                 if old.assumed:
                     old.assumed = False  # the API server confirmed our bind
@@ -331,6 +345,7 @@ class ClusterState:
                 if rec.assumed and uid not in fresh.pods:
                     rec.attached = False
                     fresh._put(rec)
+            fresh.table.owners = self.table.owners  # watched apart from nodes and pods
             self.table = fresh.table
             self.pods = fresh.pods
             self.by_node = fresh.by_node
@@ -341,17 +356,29 @@ class ClusterState:
             self.generation += 1
 
     def load_items(self, items: list[Any]) -> Loaded:
-        """Load a `List`'s items (Nodes and Pods) in place of everything."""
+        """Load a `List`'s items (Nodes, Pods, and the owners PodTopologySpread reads:
+        Services, ReplicationControllers, ReplicaSets, StatefulSets) in place of everything."""
         nodes, pods = [], []
+        owners = Owners()
         for i, item in enumerate(items):
             kind = item.get("kind") if isinstance(item, dict) else None
             if kind == "Node":
                 nodes.append(item)
             elif kind == "Pod":
                 pods.append(item)
+            elif kind in OWNER_KINDS:
+                try:
+                    owners.apply(item)
+                except InvalidInput as exc:
+                    raise InvalidInput(f"items[{i}] ({kind}): {exc}") from None
             else:
-                raise InvalidInput(f"items[{i}]: kind must be Node or Pod, got {kind!r}")
+                raise InvalidInput(
+                    f"items[{i}]: kind must be Node, Pod, {', '.join(OWNER_KINDS)}, got {kind!r}"
+                )
         self.replace_all(nodes, pods)
+        with self.lock:
+            self.table.owners = owners
+            self.generation += 1
         placements = [_pod_placement(p) for p in pods]
         with self.lock:
             counted = sum(1 for rec in self.pods.values() if rec.attached)
@@ -364,6 +391,36 @@ class ClusterState:
             pending=sum(1 for node, terminal in placements if not node and not terminal),
             terminal=sum(1 for _, terminal in placements if terminal),
         )
+
+    # ---- owners (PodTopologySpread's default constraints) -------------------
+    def apply_owner(self, obj: dict) -> bool:
+        """Add or update a Service, ReplicationController, ReplicaSet or StatefulSet."""
+        with self.lock:
+            changed = self.table.owners.apply(obj)
+            if changed:
+                self.generation += 1
+            return changed
+
+    def remove_owner(self, kind: str, namespace: str, name: str) -> bool:
+        with self.lock:
+            found = self.table.owners.remove(kind, namespace, name)
+            if found:
+                self.generation += 1
+            return found
+
+    def replace_owners(self, kind: str, objects: list[dict]) -> None:
+        """Every owner of one kind at once (a relist); atomic on errors."""
+        fresh = Owners()
+        for i, obj in enumerate(objects):
+            if isinstance(obj, dict) and not obj.get("kind"):
+                obj = {**obj, "kind": kind}
+            try:
+                fresh.apply(obj)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{kind} #{i}: {exc}") from None
+        with self.lock:
+            self.table.owners.replace_kind(kind, fresh)
+            self.generation += 1
 
     # ---- binding ---------------------------------------------------------
     def _spec_to_bind(self, uid: str) -> PodInfo | None:

@@ -81,7 +81,7 @@ class PodSelector:
         if not labels:
             return self
         extra = tuple(Requirement(k, IN, (v,), None) for k, v in labels.items())
-        return _interned(PodSelector(self.requirements + extra, self.nothing))
+        return intern_selector(PodSelector(self.requirements + extra, self.nothing))
 
 
 _lock = threading.Lock()
@@ -89,7 +89,8 @@ _by_key = Memo("pod_selectors", 4096, 16 * 1024 * 1024)
 _by_raw = Memo("pod_selectors_raw", 4096, 16 * 1024 * 1024)
 
 
-def _interned(selector: PodSelector) -> PodSelector:
+def intern_selector(selector: PodSelector) -> PodSelector:
+    """The shared instance of an equal selector (stored if new)."""
     if not selector.requirements:
         return NOTHING if selector.nothing else EVERYTHING
     with _lock:
@@ -191,7 +192,7 @@ def _build(obj: Any, path: str) -> tuple[PodSelector | None, ParseErrors]:
                 requirements.append(requirement)
     if errors:
         return None, tuple(errors)
-    return _interned(PodSelector(tuple(requirements))), ()
+    return intern_selector(PodSelector(tuple(requirements))), ()
 
 
 def compile_pod_selector(obj: Any, path: str) -> tuple[PodSelector | None, ParseErrors]:
@@ -217,4 +218,6 @@ def compile_pod_selector(obj: Any, path: str) -> tuple[PodSelector | None, Parse
 
 def selector_from_map(labels: Mapping[str, str]) -> PodSelector:
     """`labels.SelectorFromSet` of a valid map (a Service's or RC's selector)."""
-    return _interned(PodSelector(tuple(Requirement(k, IN, (v,), None) for k, v in labels.items())))
+    return intern_selector(
+        PodSelector(tuple(Requirement(k, IN, (v,), None) for k, v in labels.items()))
+    )

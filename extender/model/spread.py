@@ -91,6 +91,20 @@ class SpreadConstraint:
     def __repr__(self) -> str:
         return f"SpreadConstraint{self.key!r}"
 
+    def with_selector(self, selector: PodSelector) -> SpreadConstraint:
+        """The same constraint with another selector (default constraints get theirs
+        per pod, from the pod's owners)."""
+        return SpreadConstraint(
+            self.max_skew,
+            self.topology_key,
+            self.hard,
+            selector,
+            self.match_label_keys,
+            self.min_domains,
+            self.honor_affinity,
+            self.honor_taints,
+        )
+
     def resolved(self, labels: Mapping[str, str]) -> SpreadConstraint:
         """The constraint for one pod: its `matchLabelKeys` values merged into the
         selector (keys the pod lacks are skipped, as upstream)."""
