@@ -438,8 +438,14 @@ def H(name: str, **labels) -> dict:  # noqa: N802
 
 
 HOSTS4 = [H("node-a"), H("node-b"), H("node-c"), H("node-d")]
-SPREAD_4321 = "a1@node-a a2@node-a a3@node-a a4@node-a b1@node-b b2@node-b b3@node-b c1@node-c c2@node-c d1@node-d"
-SPREAD_421_3 = "a1@node-a a2@node-a a3@node-a a4@node-a b1@node-b b2@node-b x1@node-x y1@node-y y2@node-y y3@node-y"
+SPREAD_4321 = (
+    "a1@node-a a2@node-a a3@node-a a4@node-a b1@node-b b2@node-b b3@node-b c1@node-c c2@node-c "
+    "d1@node-d"
+)
+SPREAD_421_3 = (
+    "a1@node-a a2@node-a a3@node-a a4@node-a b1@node-b b2@node-b x1@node-x y1@node-y y2@node-y "
+    "y3@node-y"
+)
 
 # (name, pod, existing, candidate nodes, failed nodes, owners, want scores in candidate order)
 SCORE = [
@@ -531,7 +537,7 @@ SCORE = [
         [33, 83, 100],
     ),
     (
-        "one constraint on node, 3 out of 4 nodes are candidates, one node doesn't match topology key",
+        "one constraint on node, 3 out of 4 nodes are candidates, one lacks the topology key",
         P("p", constraints=[SC(1, HOST, SA, FOO)]),
         SPREAD_421_3,
         [H("node-a"), N("node-b", n="node-b"), H("node-x")],
