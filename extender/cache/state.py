@@ -408,19 +408,22 @@ class ClusterState:
                 self.generation += 1
             return found
 
-    def replace_owners(self, kind: str, objects: list[dict]) -> None:
-        """Every owner of one kind at once (a relist); atomic on errors."""
+    def replace_owners(self, kind: str, objects: list[Any]) -> list[tuple[int, InvalidInput]]:
+        """Every owner of one kind at once (a relist); the objects that do not parse
+        are left out and returned as (position, error)."""
         fresh = Owners()
+        skipped = []
         for i, obj in enumerate(objects):
-            if isinstance(obj, dict) and not obj.get("kind"):
+            if isinstance(obj, dict):
                 obj = {**obj, "kind": kind}
             try:
                 fresh.apply(obj)
             except InvalidInput as exc:
-                raise InvalidInput(f"{kind} #{i}: {exc}") from None
+                skipped.append((i, exc))
         with self.lock:
             self.table.owners.replace_kind(kind, fresh)
             self.generation += 1
+        return skipped
 
     # ---- binding ---------------------------------------------------------
     def _spec_to_bind(self, uid: str) -> PodInfo | None:

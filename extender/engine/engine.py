@@ -126,6 +126,13 @@ class Engine:
         ]
         self.weight_sum = sum(s.weight for s in self.scores)
 
+    def needs_owners(self) -> bool:
+        """Whether a configured policy reads the owners' selectors (Services,
+        ReplicationControllers, ReplicaSets, StatefulSets): live mode then watches them.
+        A policy says so with a true `needs_owners` attribute (PodTopologySpread with
+        default constraints)."""
+        return any(getattr(p.policy, "needs_owners", False) for p in [*self.filters, *self.scores])
+
     # ---- filtering -------------------------------------------------------
     def fit_ignores(self) -> Callable[[str], bool] | None:
         """The resources NodeResourcesFit's filter leaves unchecked, as its `ignores`

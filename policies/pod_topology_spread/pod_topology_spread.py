@@ -62,6 +62,8 @@ class PodTopologySpread(Policy):
     def __init__(self, args: dict | None = None) -> None:
         super().__init__(args)
         self.defaults, self.system_defaulted = parse_args(self.args)
+        # default constraints need the owners' selectors: live mode then watches them
+        self.needs_owners = bool(self.defaults)
         self._last: tuple | None = None  # (pod, nodes, failed-first-by-missing-label, ok)
 
     # ---- which constraints apply -----------------------------------------
