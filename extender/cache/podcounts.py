@@ -54,6 +54,7 @@ class PodCounts:
         self._tracked: OrderedDict[tuple[str, Hashable], _Tracked] = OrderedDict()
         self._by_namespace: dict[str, dict[Hashable, _Tracked]] = {}
         self._verdicts = Memo("spread_selector_verdicts", MATCH_VERDICTS, 16 * 1024 * 1024)
+        self._all_ids: tuple[int, np.ndarray, bool] | None = None
 
     def matches(self, selector: Any, label_key: Hashable, labels: Mapping[str, str]) -> bool:
         """`selector.matches(labels)`, computed once per (selector, label set)."""
@@ -160,6 +161,17 @@ class PodCounts:
         elif len(built[1]) < domains:
             built[1] = _grown(built[1], domains)
         return built[1]
+
+    def all_node_ids(self, version: int, id_of: Mapping[str, int]) -> tuple[np.ndarray, bool]:
+        """(every node id in order, whether they are 0..n-1), cached per node-set version
+        of the table (`NodeTable.version`), so `NodeView.all_nodes` costs a lookup."""
+        cached = self._all_ids
+        if cached is None or cached[0] != version:
+            ids = np.fromiter(sorted(id_of.values()), np.int64, len(id_of))
+            ids.setflags(write=False)
+            contiguous = bool(len(ids)) and int(ids[-1]) == len(ids) - 1
+            cached = self._all_ids = (version, ids, contiguous)
+        return cached[1], cached[2]
 
     def tracked(self) -> int:
         """How many (namespace, selector) columns are kept up to date."""

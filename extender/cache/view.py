@@ -212,8 +212,7 @@ class NodeView:
         found = self._cache.get("all_nodes")
         if found is None:
             t = self._t
-            ids = np.fromiter(sorted(t.id_of.values()), np.int64, len(t.id_of))
-            contiguous = bool(len(ids)) and int(ids[-1]) == len(ids) - 1
+            ids, contiguous = t.pod_counts.all_node_ids(t.version, t.id_of)
             found = self._cache["all_nodes"] = StateView(t, ids, contiguous)
         return found
 
