@@ -43,7 +43,9 @@ def test_synth_writes_one_list_nodes_then_pending_pods():
     doc = orjson.loads(out.stdout)
     assert doc["kind"] == "List"
     kinds = [i["kind"] for i in doc["items"]]
-    assert kinds == ["Node"] * 5 + ["Pod"] * 12
+    assert kinds[:17] == ["Node"] * 5 + ["Pod"] * 12
+    # then the owners of those pods (PodTopologySpread's default constraints)
+    assert set(kinds[17:]) == {"ReplicaSet", "Service"}
     assert all("nodeName" not in i["spec"] for i in doc["items"] if i["kind"] == "Pod")
     again = run("synth", "--nodes", "5", "--pods", "12")
     assert again.stdout == out.stdout
@@ -121,7 +123,9 @@ def test_serve_a_scheduler_configuration_profile_warns_once(tmp_path):
         "NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
         "NodeResourcesFit",
     ]  # fmt: skip
-    assert entry["scores"] == {}  # the profile leaves the scores podsift gives to the extender
+    # the profile turns off in-tree the scores podsift gives as the extender; what it
+    # keeps on and podsift implements (PodTopologySpread, InterPodAffinity) podsift runs too
+    assert set(entry["scores"]) <= {"PodTopologySpread", "InterPodAffinity"}
 
 
 def test_every_option_of_serve_synth_and_bench_is_in_the_readme():

@@ -41,7 +41,9 @@ log = logging.getLogger("podsift.app")
 # up to ~30x its size in memory, so the limit bounds the worker's high-water mark.
 # Full Node objects are ~9 KB a node: 5,000 nodes need --max-body of ~48 MiB.
 DEFAULT_MAX_BODY = 8 * 1024 * 1024
-_RAISE_HINT = "; full Node objects (nodeCacheCapable: false) take ~9 KB a node: raise --max-body"
+_RAISE_HINT = (
+    "; full Node objects (nodeCacheCapable: false) take ~9 KB a node: raise --max-body"
+)
 # Seconds a client should wait before asking again while podsift is not synced.
 NOT_READY_RETRY_AFTER = "1"
 

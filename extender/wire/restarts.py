@@ -79,5 +79,7 @@ class WorkerRestarts:
                     "API server"
                 )
         if self.snapshot and not os.path.exists(self.snapshot):
-            notes.append(f"snapshot {self.snapshot} is gone: serving the copy loaded at start")
+            notes.append(
+                f"snapshot {self.snapshot} is gone: serving the copy loaded at start"
+            )
         return notes

@@ -34,7 +34,9 @@ class Binder(Protocol):
 class SnapshotBinder:
     """Binds in memory: the snapshot mode's source of truth is the state itself."""
 
-    def __init__(self, state: ClusterState, on_bind: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self, state: ClusterState, on_bind: Callable[[], None] | None = None
+    ) -> None:
         self.state = state
         self.on_bind = on_bind  # counts binds a worker restart would lose (wire.restarts)
 
