@@ -243,6 +243,11 @@ class NodeView:
             self._cache[("domain_counts", namespace, selector, key)] = arr
         return arr
 
+    def evicted_matching(self, namespace: str, selector: PodSelector) -> np.ndarray | None:
+        """In a /preempt view, per candidate the pods `matching_pods` counts that its
+        eviction would remove; None in every other view (nothing is evicted)."""
+        return None
+
     def default_spread_selector(self, pod: PodInfo) -> PodSelector | None:
         """The selector kube-scheduler deduces for a pod from the Services that select
         it and its ReplicationController, ReplicaSet or StatefulSet; None when empty."""

@@ -170,13 +170,50 @@ class PodTopologySpread(Policy):
                 self_match = 1 if c.selector.matches(pod.labels) else 0
                 candidates = nodes.domain_ids(c.topology_key)
                 lacks = candidates < 0
-                skewed = ~lacks & (
-                    _lookup(counts, candidates) + self_match - min_match > c.max_skew
-                )
+                in_domain = _lookup(counts, candidates)
+                minimum: np.ndarray | int = min_match
+                evicted = nodes.evicted_matching(pod.namespace, c.selector)
+                if evicted is not None and evicted.any():
+                    in_domain, minimum = self._without_victims(
+                        nodes, cluster, eligible, counts, present, candidates, evicted, c
+                    )
+                skewed = ~lacks & (in_domain + self_match - minimum > c.max_skew)
                 missing |= ok & lacks
                 ok &= ~(lacks | skewed)
         self._last = (pod, nodes, ok, missing)
         return ok, missing
+
+    @staticmethod
+    def _without_victims(
+        nodes: NodeView,
+        cluster: NodeView,
+        eligible: np.ndarray,
+        counts: np.ndarray,
+        present: np.ndarray,
+        candidates: np.ndarray,
+        evicted: np.ndarray,
+        c: SpreadConstraint,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """/preempt: (each candidate's domain count, the minimum) with that candidate's
+        own victims gone, as upstream's RemovePod updates a per-node copy of the
+        counts: only where the candidate is an eligible node."""
+        positions = np.searchsorted(cluster.ids, nodes.ids)
+        positions = np.minimum(positions, max(cluster.n - 1, 0))
+        counted = (cluster.ids[positions] == nodes.ids) & eligible[positions]
+        removed = np.where(counted, evicted, 0)
+        in_domain = _lookup(counts, candidates) - removed
+        domains_seen = int(present.sum())
+        if domains_seen < c.min_domains or not domains_seen:
+            return in_domain, np.zeros(nodes.n, dtype=np.int64)
+        big = np.iinfo(np.int64).max
+        ranked = np.where(present, counts, big)
+        first = int(np.argmin(ranked))
+        lowest = int(ranked[first])
+        ranked[first] = big
+        second = int(ranked.min())  # big when there is one domain only
+        others = np.where(candidates == first, second, lowest)
+        minimum = np.where(counted, np.minimum(others, in_domain), lowest)
+        return in_domain, minimum
 
     def filter(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         return self._filter(pod, nodes)[0]

@@ -693,3 +693,56 @@ def test_topology_weight_is_the_natural_log_in_fixed_point():
 
     for size in (0, 1, 2, 3, 10, 5000):
         assert abs(topology_weight(size) - math.log(size + 2) * 10**9) < 2
+
+
+def test_full_node_objects_use_their_own_labels_for_their_domain():
+    """nodeCacheCapable: false: a candidate's domain comes from the object it was
+    sent as; a value no cached node has is a domain without pods."""
+    from extender.testing import make_objects_view
+
+    cached = [Nz("node-a", "zone1"), Nz("node-b", "zone2")]
+    existing = placed("a1@node-a a2@node-a")
+    incoming = P("p", constraints=[SC(1, "zone", DNS, FOO)])
+    policy = PodTopologySpread({})
+    view = make_objects_view(cached, existing)
+    assert run_filter(policy, make_pod(incoming), view) == {"node-a": SKEW, "node-b": ""}
+    # node-b sent with a zone podsift's cache has never seen: still a domain with no pods
+    relabelled = [cached[0], Nz("node-b", "zone9")]
+    state = ClusterState()
+    state.load_items([*cached, *existing])
+    view = state.view_of_objects(relabelled)[0]
+    assert run_filter(policy, make_pod(incoming), view) == {"node-a": SKEW, "node-b": ""}
+
+
+def test_preemption_takes_the_victims_out_of_the_counts():
+    """/preempt: a node whose own matching victims would even the spread out is kept,
+    as upstream's RemovePod lowers the counts of a per-node copy of the state."""
+    from extender.engine.config import parse_configuration
+    from extender.engine.engine import Engine
+    from extender.wire.service import Service
+
+    nodes = [N("node-a", node="node-a"), N("node-b", node="node-b"), N("node-c", node="node-c")]
+    existing = placed("a1@node-a a2@node-a b1@node-b c1@node-c")
+    state = ClusterState()
+    state.load_items([*nodes, *existing])
+    engine = Engine(parse_configuration({"filters": ["PodTopologySpread"], "scores": []}))
+    svc = Service(state, engine)
+    incoming = P("p", constraints=[SC(1, "node", DNS, FOO)])
+
+    def victims(**by_node):
+        return {
+            n: {"Pods": [{"UID": f"uid-default-p-{u}"} for u in uids], "NumPDBViolations": 0}
+            for n, uids in by_node.items()
+        }
+
+    # 2/1/1: node-a holds one too many; evicting one of its pods makes it 1/1/1 + 1
+    kept = svc.preempt({"Pod": incoming, "NodeNameToMetaVictims": victims(**{"node-a": ["a1"]})})
+    assert set(kept["NodeNameToMetaVictims"]) == {"node-a"}
+    # evicting node-b's pod lowers the minimum to 0 there: 0 + 1 - 0 fits
+    kept = svc.preempt({"Pod": incoming, "NodeNameToMetaVictims": victims(**{"node-b": ["b1"]})})
+    assert set(kept["NodeNameToMetaVictims"]) == {"node-b"}
+    # a victim that does not match the selector changes nothing on node-a
+    other = P("x", "node-a", labels={"bar": ""})
+    state.apply_pod(other)
+    kept = svc.preempt({"Pod": incoming, "NodeNameToMetaVictims": victims(**{"node-a": ["x"]})})
+    assert kept["NodeNameToMetaVictims"] == {}
