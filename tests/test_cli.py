@@ -49,6 +49,18 @@ def test_synth_writes_one_list_nodes_then_pending_pods():
     assert all("nodeName" not in i["spec"] for i in doc["items"] if i["kind"] == "Pod")
     again = run("synth", "--nodes", "5", "--pods", "12")
     assert again.stdout == out.stdout
+    # the snapshot loads, and its pods get PodTopologySpread's default selector
+    from extender.cache.state import ClusterState
+    from extender.model.pod import parse_pod
+
+    state = ClusterState()
+    state.load_items(doc["items"])
+    first = parse_pod(doc["items"][5])
+    with state.lock:
+        selector = state.table.owners.default_selector(
+            first.namespace, first.labels, tuple(first.labels.items()), first.controller
+        )
+    assert selector is not None and selector.matches(first.labels)
 
 
 SCHEDULER_CONFIG = "manifests/sidecar/scheduler-config.yaml"
