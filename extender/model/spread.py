@@ -50,6 +50,7 @@ class SpreadConstraint:
         "honor_affinity",
         "honor_taints",
         "key",
+        "_hash",
     )
 
     def __init__(
@@ -81,9 +82,10 @@ class SpreadConstraint:
             honor_affinity,
             honor_taints,
         )
+        self._hash = hash(self.key)
 
     def __hash__(self) -> int:
-        return hash(self.key)
+        return self._hash
 
     def __eq__(self, other: object) -> bool:
         return type(other) is SpreadConstraint and other.key == self.key
@@ -128,7 +130,7 @@ class SpreadConstraint:
 class SpreadConstraints:
     """A pod's constraints in spec order, and the validation errors of those left out."""
 
-    __slots__ = ("constraints", "errors", "footprint")
+    __slots__ = ("constraints", "errors", "footprint", "_hash")
 
     def __init__(
         self, constraints: tuple[SpreadConstraint, ...], errors: tuple[tuple[str, str], ...]
@@ -136,6 +138,7 @@ class SpreadConstraints:
         self.constraints = constraints
         self.errors = errors
         self.footprint = 200 * len(constraints) + sum(len(p) + len(m) for p, m in errors)
+        self._hash = hash((constraints, errors))
 
     def __eq__(self, other: object) -> bool:
         return (
@@ -145,7 +148,7 @@ class SpreadConstraints:
         )
 
     def __hash__(self) -> int:
-        return hash((self.constraints, self.errors))
+        return self._hash
 
     def error_message(self) -> str:
         """Every problem as "path: message; path: message"."""

@@ -32,6 +32,7 @@ ERR_REASON_NODE_LABEL_NOT_MATCH = ERR_REASON_CONSTRAINTS_NOT_MATCH + " (missing 
 # The score's topology weight ln(domains + 2) in fixed point: an integer, the same
 # on every machine (Decimal's ln is correctly rounded), 9 decimal places.
 SCALE = 10**9
+RESOLVED_CACHE = 4096
 _LN_CONTEXT = Context(prec=40)
 _weights: dict[int, int] = {}
 
@@ -64,7 +65,9 @@ class PodTopologySpread(Policy):
         self.defaults, self.system_defaulted = parse_args(self.args)
         # default constraints need the owners' selectors: live mode then watches them
         self.needs_owners = bool(self.defaults)
-        self._last: tuple | None = None  # (pod, nodes, failed-first-by-missing-label, ok)
+        self._last: tuple | None = None  # (pod, nodes, passes, fails on a missing label)
+        # (constraints, kind, pod labels) -> the constraints with matchLabelKeys merged
+        self._resolved: dict[tuple, list[SpreadConstraint]] = {}
 
     # ---- which constraints apply -----------------------------------------
     def constraints(self, pod: PodInfo, nodes: NodeView, hard: bool) -> list[SpreadConstraint]:
@@ -79,7 +82,14 @@ class PodTopologySpread(Policy):
                     rest = "; ".join(f"{p}: {m}" for p, m in spread.errors[1:])
                     message = f"{message}; {rest}"
                 raise InvalidInput(message, path)
-            return [c.resolved(pod.labels) for c in spread.constraints if c.hard is hard]
+            key = (spread, hard, tuple(pod.labels.items()))
+            found = self._resolved.get(key)
+            if found is None:
+                found = [c.resolved(pod.labels) for c in spread.constraints if c.hard is hard]
+                if len(self._resolved) >= RESOLVED_CACHE:
+                    self._resolved.clear()  # pods of a few thousand specs: rarely reached
+                self._resolved[key] = found
+            return found
         defaults = [c for c in self.defaults if c.hard is hard]
         if not defaults:
             return []
