@@ -81,7 +81,10 @@ class Owners:
 
     def apply(self, obj: Any) -> bool:
         """Add or update one owner object; False when its selector did not change."""
-        kind, namespace, name, selector = parse_owner(obj)
+        return self.apply_parsed(*parse_owner(obj))
+
+    def apply_parsed(self, kind: str, namespace: str, name: str, selector: Any) -> bool:
+        """`apply` of what `parse_owner` returned (parsed before taking a lock)."""
         if kind == SERVICE:
             services = self._services.setdefault(namespace, {})
             if selector is None:

@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.nodeobjects import NodeObjects, Prepared
 from extender.cache.nodetable import NodeTable
-from extender.cache.owners import OWNER_KINDS, Owners
+from extender.cache.owners import OWNER_KINDS, Owners, parse_owner
 from extender.cache.podindex import PodRecord, PodsByNode
 from extender.cache.podmemory import POD_BYTES, PodMemory
 from extender.cache.view import ObjectsView, StateView
@@ -325,9 +325,13 @@ class ClusterState:
             self._unpend(uid)
             return self._drop(uid)
 
-    def replace_all(self, nodes: list[dict], pods: list[dict]) -> None:
+    def replace_all(
+        self, nodes: list[dict], pods: list[dict], owners: Owners | None = None
+    ) -> None:
         """Replace everything at once (initial load, relist); atomic on errors, which
-        name the object (`pod shop/web-3: spec...`, `node node-7: status...`)."""
+        name the object (`pod shop/web-3: spec...`, `node node-7: status...`).
+        `owners` replaces the owners' selectors too; None keeps those held (a live
+        relist of nodes and pods: owners are watched apart)."""
         fresh = ClusterState()
         for i, n in enumerate(nodes):
             try:
@@ -345,7 +349,7 @@ class ClusterState:
                 if rec.assumed and uid not in fresh.pods:
                     rec.attached = False
                     fresh._put(rec)
-            fresh.table.owners = self.table.owners  # watched apart from nodes and pods
+            fresh.table.owners = self.table.owners if owners is None else owners
             self.table = fresh.table
             self.pods = fresh.pods
             self.by_node = fresh.by_node
@@ -375,10 +379,7 @@ class ClusterState:
                 raise InvalidInput(
                     f"items[{i}]: kind must be Node, Pod, {', '.join(OWNER_KINDS)}, got {kind!r}"
                 )
-        self.replace_all(nodes, pods)
-        with self.lock:
-            self.table.owners = owners
-            self.generation += 1
+        self.replace_all(nodes, pods, owners)
         placements = [_pod_placement(p) for p in pods]
         with self.lock:
             counted = sum(1 for rec in self.pods.values() if rec.attached)
@@ -395,8 +396,9 @@ class ClusterState:
     # ---- owners (PodTopologySpread's default constraints) -------------------
     def apply_owner(self, obj: dict) -> bool:
         """Add or update a Service, ReplicationController, ReplicaSet or StatefulSet."""
+        parsed = parse_owner(obj)
         with self.lock:
-            changed = self.table.owners.apply(obj)
+            changed = self.table.owners.apply_parsed(*parsed)
             if changed:
                 self.generation += 1
             return changed
