@@ -50,11 +50,13 @@ def topology_weight(size: int) -> int:
 
 def _lookup(counts: np.ndarray, domains: np.ndarray) -> np.ndarray:
     """counts[domains], 0 where a domain id is -1 or past the end of `counts`."""
-    known = (domains >= 0) & (domains < len(counts))
-    if len(counts) == 0:
-        return np.zeros(len(domains), np.int64)
-    out = counts[np.where(known, domains, 0)]
-    return np.where(known, out, 0)
+    padded = np.concatenate((counts, _ZERO))  # id -1 reads the 0 at the end
+    if len(domains) and int(domains.max()) >= len(counts):  # ids no cached node has
+        domains = np.where(domains < len(counts), domains, -1)
+    return padded[domains]
+
+
+_ZERO = np.zeros(1, dtype=np.int64)
 
 
 class PodTopologySpread(Policy):
