@@ -209,9 +209,7 @@ def _spread_default_config() -> str | None:
         "apiVersion": "podsift/v1",
         "kind": "PolicyConfiguration",
         "filters": [e.name for e in default.filters] + ["PodTopologySpread"],
-        "scores": [
-            {"name": e.name, "weight": e.weight, "args": e.args} for e in default.scores
-        ]
+        "scores": [{"name": e.name, "weight": e.weight, "args": e.args} for e in default.scores]
         + [{"name": "PodTopologySpread", "weight": 2}],
     }
     fd, path = tempfile.mkstemp(prefix="podsift-bench-policies-", suffix=".json")
