@@ -611,3 +611,25 @@ def wait_for(
 
 def scheduled(pods: Iterable[dict[str, Any]]) -> Iterator[dict[str, Any]]:
     return (p for p in pods if p["spec"].get("nodeName"))
+
+
+def placements_in_bind_order(pods: Iterable[dict[str, Any]]) -> tuple[list[dict], dict[str, str]]:
+    """The bound pods as the validator wants them: (each pod without its nodeName,
+    {uid: node} in the order the Bindings were committed).
+
+    bench/validate.py replays placements in order, and a DoNotSchedule spread
+    constraint holds at the moment of each placement, not in any order (a pod
+    checked before pods that came first can see a smaller domain minimum). The
+    API server lists pods by name; a pod's resourceVersion is the etcd revision
+    of its last write, which here is its Binding (no kubelet updates the pods
+    afterwards), so sorting by it gives the commit order. resourceVersion is
+    opaque to API clients in general; this harness owns the only etcd it reads."""
+    bound = [p for p in pods if p["spec"].get("nodeName")]
+    bound.sort(key=lambda p: int(p["metadata"]["resourceVersion"]))
+    unbound, placed = [], {}
+    for p in bound:
+        placed[p["metadata"]["uid"]] = p["spec"]["nodeName"]
+        copy = {**p, "kind": "Pod", "spec": {**p["spec"]}}
+        del copy["spec"]["nodeName"]
+        unbound.append(copy)
+    return unbound, placed

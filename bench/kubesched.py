@@ -61,6 +61,7 @@ from bench.controlplane import (
     KubeApi,
     api_objects,
     missing_binaries,
+    placements_in_bind_order,
 )
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -379,15 +380,7 @@ def invalid_placements(api: KubeApi) -> int:
     """Pods the run placed where they do not fit, by bench/validate.py's reading of
     the API server's own Node and Pod objects."""
     nodes = [{**n, "kind": "Node"} for n in _paged(api, "/api/v1/nodes")]
-    pods, placed = [], {}
-    for p in _paged(api, "/api/v1/pods"):
-        node = p["spec"].get("nodeName")
-        if not node:
-            continue
-        placed[p["metadata"]["uid"]] = node
-        unbound = {**p, "kind": "Pod", "spec": {**p["spec"]}}
-        del unbound["spec"]["nodeName"]
-        pods.append(unbound)
+    pods, placed = placements_in_bind_order(_paged(api, "/api/v1/pods"))
     return validate.invalid_pods(validate.validate([*nodes, *pods], placed))
 
 

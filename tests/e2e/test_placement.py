@@ -9,7 +9,7 @@ import copy
 
 import pytest
 
-from bench.controlplane import api_objects, wait_for
+from bench.controlplane import api_objects, placements_in_bind_order, wait_for
 from bench.validate import validate
 from bench.workload import generate
 from tests.e2e.kube import (
@@ -74,12 +74,9 @@ def test_every_pod_is_bound_by_podsift(scheduled):
 
 
 def test_the_placements_are_valid_for_the_node_objects(scheduled):
-    pods = []
-    for p in scheduled["pods"]:
-        p = {**copy.deepcopy(p), "kind": "Pod"}  # list items carry no kind
-        p["spec"].pop("nodeName")
-        pods.append(p)
-    placed = {p["metadata"]["uid"]: p["spec"]["nodeName"] for p in scheduled["pods"]}
+    # in the order kube-scheduler's Bindings were committed: spread constraints
+    # hold at the moment of each placement
+    pods, placed = placements_in_bind_order(copy.deepcopy(scheduled["pods"]))
     assert len(placed) == PODS
     nodes = [{**n, "kind": "Node"} for n in scheduled["nodes"]]
     assert validate([*nodes, *pods], placed) == []
