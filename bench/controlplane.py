@@ -617,10 +617,10 @@ def placements_in_bind_order(pods: Iterable[dict[str, Any]]) -> tuple[list[dict]
     """The bound pods as the validator wants them: (each pod without its nodeName,
     {uid: node} in the order the Bindings were committed).
 
-    bench/validate.py replays placements in order, and a DoNotSchedule spread
-    constraint holds at the moment of each placement, not in any order (a pod
-    checked before pods that came first can see a smaller domain minimum). The
-    API server lists pods by name; a pod's resourceVersion is the etcd revision
+    The API server lists pods by name; commit order is the closest to the
+    scheduler's decision order the objects tell (bench/validate.py's
+    `order_known=False` says how spread constraints are then checked). A pod's
+    resourceVersion is the etcd revision
     of its last write, which here is its Binding (no kubelet updates the pods
     afterwards), so sorting by it gives the commit order. resourceVersion is
     opaque to API clients in general; this harness owns the only etcd it reads."""

@@ -381,7 +381,8 @@ def invalid_placements(api: KubeApi) -> int:
     the API server's own Node and Pod objects."""
     nodes = [{**n, "kind": "Node"} for n in _paged(api, "/api/v1/nodes")]
     pods, placed = placements_in_bind_order(_paged(api, "/api/v1/pods"))
-    return validate.invalid_pods(validate.validate([*nodes, *pods], placed))
+    # kube-scheduler binds in goroutines: the commit order is not quite its decision order
+    return validate.invalid_pods(validate.validate([*nodes, *pods], placed, order_known=False))
 
 
 def run_all(

@@ -340,8 +340,20 @@ class _RequestsCache:
         return requests
 
 
-def validate(items: list[dict[str, Any]], placements: dict[str, str]) -> list[Violation]:
-    """Every violation of the final placements {pod uid: node name}, in placement order."""
+def validate(
+    items: list[dict[str, Any]], placements: dict[str, str], order_known: bool = True
+) -> list[Violation]:
+    """Every violation of the final placements {pod uid: node name}, in placement order.
+
+    `order_known`: the placements are in the order they were made, so each
+    DoNotSchedule spread constraint is checked as its pod saw the cluster. When
+    only an approximate order is known (a real kube-scheduler binds in
+    goroutines, so Bindings commit out of decision order), False checks each
+    constraint against the final placements instead: the pod's domain, counting
+    every matching pod, at most maxSkew above the smallest eligible domain. That
+    is what the constraint guarantees when the pods its selector matches share
+    it, as a Deployment's pods do (later matching pods could only be placed
+    where they kept that bound); every other check does not depend on order."""
     ledgers: dict[str, _NodeLedger] = {}
     pods_by_uid: dict[str, dict[str, Any]] = {}
     prebound: list[dict[str, Any]] = []
@@ -378,12 +390,20 @@ def validate(items: list[dict[str, Any]], placements: dict[str, str]) -> list[Vi
         requests = requests_of(pod)
         for kind, detail in _check_pod(pod, ledger, requests):
             violations.append(Violation(_pod_key(pod), uid, node_name, kind, detail))
-        if _hard_constraints(pod):
+        if order_known and _hard_constraints(pod):
             broken = spread.allowed(pod)[node_name]
             if broken is not None:
                 violations.append(Violation(_pod_key(pod), uid, node_name, *broken))
         ledger.add(requests, host_ports(pod))
         spread.add(pod, node_name)
+    if not order_known:
+        for uid, node_name in placements.items():
+            pod = pods_by_uid.get(uid)
+            if pod is None or node_name not in ledgers or not _hard_constraints(pod):
+                continue
+            broken = spread.allowed(pod, placed_at=node_name)[node_name]
+            if broken is not None:
+                violations.append(Violation(_pod_key(pod), uid, node_name, *broken))
     return violations
 
 
@@ -458,8 +478,13 @@ class SpreadTracker:
             found = self._counts[key] = (selector, per_node)
         return found[1]
 
-    def allowed(self, pod: dict[str, Any]) -> dict[str, tuple[str, str] | None]:
-        """{node name: None where the pod may go, else (kind, detail)} for every node."""
+    def allowed(
+        self, pod: dict[str, Any], placed_at: str | None = None
+    ) -> dict[str, tuple[str, str] | None]:
+        """{node name: None where the pod may go, else (kind, detail)} for every node.
+
+        `placed_at`: the pod is already among the placed pods, on that node (the
+        final-state check): it is not counted a second time."""
         hard = _hard_constraints(pod)
         verdicts: dict[str, tuple[str, str] | None] = {
             (n.get("metadata") or {}).get("name", ""): None for n in self.nodes
@@ -490,6 +515,8 @@ class SpreadTracker:
             if len(domains) < (c.get("minDomains") or 1):
                 smallest = 0
             itself = 1 if label_selector_matches(selector, own_labels) else 0
+            if placed_at is not None:
+                itself = 0  # counted in its domain already
             for node in self.nodes:
                 name = (node.get("metadata") or {}).get("name", "")
                 if verdicts[name] is not None:

@@ -74,12 +74,12 @@ def test_every_pod_is_bound_by_podsift(scheduled):
 
 
 def test_the_placements_are_valid_for_the_node_objects(scheduled):
-    # in the order kube-scheduler's Bindings were committed: spread constraints
-    # hold at the moment of each placement
+    # kube-scheduler binds in goroutines, so the Bindings' commit order is close to,
+    # not exactly, its decision order: spread constraints are checked on the end state
     pods, placed = placements_in_bind_order(copy.deepcopy(scheduled["pods"]))
     assert len(placed) == PODS
     nodes = [{**n, "kind": "Node"} for n in scheduled["nodes"]]
-    assert validate([*nodes, *pods], placed) == []
+    assert validate([*nodes, *pods], placed, order_known=False) == []
 
 
 def test_every_binding_was_created_by_podsift(scheduled):
