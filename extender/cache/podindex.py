@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass
 from types import MappingProxyType
+from typing import Any
 
 from extender.model.hostports import HostPort
 
@@ -22,6 +23,9 @@ class PodRecord:
     requests: tuple[tuple[str, int], ...]  # the signature a watch event is compared against
     attached: bool = False  # counted on its node (False while the node is unknown)
     assumed: bool = False  # placed by /bind, not yet confirmed by the API server
+    # inter-pod affinity (issue 12): the pod's labels and resolved PodAffinity (or None)
+    labels: Any = None
+    affinity: Any = None
 
     def same_usage(self, node_name: str, requests, nonzero_cpu, nonzero_mem, ports) -> bool:
         return (

@@ -13,7 +13,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from extender.cache.affinitycounts import PodAffinityIndex
 from extender.cache.gcpolicy import FreezeAfter
+from extender.cache.namespaces import NamespaceLabels, parse_namespace
 from extender.cache.nodeobjects import NodeObjects, Prepared
 from extender.cache.nodetable import NodeTable
 from extender.cache.podindex import PodRecord, PodsByNode
@@ -79,6 +81,7 @@ class Loaded(NamedTuple):
     unplaced: int  # assigned to a node the List does not have: counted once it appears
     pending: int  # no spec.nodeName: take no room; their specs are kept for /bind
     terminal: int  # Succeeded or Failed: skipped
+    namespaces: int = 0  # Namespace items (their labels, for namespaceSelector)
 
     def describe(self) -> str:
         text = (
@@ -88,6 +91,8 @@ class Loaded(NamedTuple):
         )
         if self.unplaced:
             text += f", {self.unplaced} assigned to nodes not in the list (held until they appear)"
+        if self.namespaces:
+            text += f"; {self.namespaces} namespaces"
         return text
 
 
@@ -124,6 +129,11 @@ class ClusterState:
         self.generation = 0
         self._gc = FreezeAfter()
         self.source = "none"
+        # -- inter-pod affinity (issue 12): namespace labels, and placed pods counted
+        # per topology domain; the index rides on the table, so every view finds it
+        self.namespaces = NamespaceLabels()
+        self.table.affinity = PodAffinityIndex(self.table.labels, self.namespaces)
+        # -- end inter-pod affinity
 
     # ---- readiness -------------------------------------------------------
     def set_ready(self, ready: bool, reason: str = "") -> None:
@@ -141,6 +151,8 @@ class ClusterState:
             "remembered_bytes": self._seen.bytes,
             "memo_node_objects_entries": len(self.node_objects),
             "memo_node_objects_bytes": self.node_objects.bytes,
+            "namespaces": len(self.namespaces),
+            **self.table.affinity.stats(),
         }
 
     # ---- pods seen in /filter and /prioritize ----------------------------
@@ -209,6 +221,23 @@ class ClusterState:
             self._resolve_cache.clear()
             return True
 
+    # ---- namespace mutations (inter-pod affinity, issue 12) --------------
+    def apply_namespace(self, obj: dict) -> bool:
+        """Add or update a Namespace's labels (namespaceSelector reads them)."""
+        name, labels = parse_namespace(obj)
+        with self.lock:
+            if not self.namespaces.set(name, labels):
+                return False
+            self.generation += 1
+            return True
+
+    def remove_namespace(self, name: str) -> bool:
+        with self.lock:
+            if not self.namespaces.remove(name):
+                return False
+            self.generation += 1
+            return True
+
     # ---- pod mutations ---------------------------------------------------
     def _record(self, pod: PodInfo, node_name: str) -> PodRecord:
         col = self.table.column
@@ -223,6 +252,8 @@ class ClusterState:
             nonzero_mem=pod.nonzero_memory,
             ports=pod.host_ports,
             requests=requests,
+            labels=pod.labels,
+            affinity=pod.pod_affinity,
         )
 
     def _put(self, rec: PodRecord) -> None:
@@ -236,6 +267,7 @@ class ClusterState:
         if nid is None:
             return  # waits in by_node until apply_node brings its node
         self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
+        self.table.affinity.add(rec.namespace, rec.labels, rec.affinity, nid, 1)
         rec.attached = True
         self.generation += 1
         self._gc.note()
@@ -244,6 +276,7 @@ class ClusterState:
         if rec.attached:
             nid = self.table.id_of[rec.node_name]
             self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, -1)
+            self.table.affinity.add(rec.namespace, rec.labels, rec.affinity, nid, -1)
             rec.attached = False
             self.generation += 1
 
@@ -294,8 +327,13 @@ class ClusterState:
             self._unpend(pod.uid)
             old = self.pods.get(pod.uid)
             requests = tuple(sorted(pod.requests.items()))
-            if old is not None and old.same_usage(
-                node_name, requests, pod.nonzero_cpu, pod.nonzero_memory, pod.host_ports
+            if (
+                old is not None
+                and old.same_usage(
+                    node_name, requests, pod.nonzero_cpu, pod.nonzero_memory, pod.host_ports
+                )
+                and old.labels == pod.labels  # inter-pod affinity reads labels (issue 12)
+                and old.affinity == pod.pod_affinity
             ):
                 if old.assumed:
                     old.assumed = False  # the API server confirmed our bind
@@ -311,10 +349,23 @@ class ClusterState:
             self._unpend(uid)
             return self._drop(uid)
 
-    def replace_all(self, nodes: list[dict], pods: list[dict]) -> None:
+    def replace_all(
+        self, nodes: list[dict], pods: list[dict], namespaces: list[dict] | None = None
+    ) -> None:
         """Replace everything at once (initial load, relist); atomic on errors, which
-        name the object (`pod shop/web-3: spec...`, `node node-7: status...`)."""
+        name the object (`pod shop/web-3: spec...`, `node node-7: status...`).
+        `namespaces` None keeps the namespace labels podsift holds."""
         fresh = ClusterState()
+        ns_labels = {}
+        for i, ns in enumerate(namespaces or ()):
+            try:
+                name, labels = parse_namespace(ns)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{object_name('namespace', ns, i)}: {exc}") from None
+            ns_labels[name] = labels
+        if namespaces is None:
+            ns_labels = self.namespaces.snapshot()
+        fresh.namespaces.replace(ns_labels)
         for i, n in enumerate(nodes):
             try:
                 fresh.apply_node(n)
@@ -332,6 +383,9 @@ class ClusterState:
                     rec.attached = False
                     fresh._put(rec)
             self.table = fresh.table
+            # inter-pod affinity (issue 12): one namespace store for the state's life
+            self.namespaces.replace(ns_labels)
+            self.table.affinity.namespaces = self.namespaces
             self.pods = fresh.pods
             self.by_node = fresh.by_node
             self.pending = fresh.pending
@@ -341,23 +395,26 @@ class ClusterState:
             self.generation += 1
 
     def load_items(self, items: list[Any]) -> Loaded:
-        """Load a `List`'s items (Nodes and Pods) in place of everything."""
-        nodes, pods = [], []
+        """Load a `List`'s items (Nodes, Pods and Namespaces) in place of everything."""
+        nodes, pods, namespaces = [], [], []
         for i, item in enumerate(items):
             kind = item.get("kind") if isinstance(item, dict) else None
             if kind == "Node":
                 nodes.append(item)
             elif kind == "Pod":
                 pods.append(item)
+            elif kind == "Namespace":
+                namespaces.append(item)
             else:
-                raise InvalidInput(f"items[{i}]: kind must be Node or Pod, got {kind!r}")
-        self.replace_all(nodes, pods)
+                raise InvalidInput(f"items[{i}]: kind must be Node, Pod or Namespace, got {kind!r}")
+        self.replace_all(nodes, pods, namespaces)
         placements = [_pod_placement(p) for p in pods]
         with self.lock:
             counted = sum(1 for rec in self.pods.values() if rec.attached)
             unplaced = len(self.pods) - counted
         return Loaded(
             nodes=len(self.table),
+            namespaces=len(namespaces),
             pods=len(pods),
             counted=counted,
             unplaced=unplaced,

@@ -24,6 +24,8 @@ import numpy as np
 from extender.cache.nodeobjects import NodeObjects
 from extender.cache.nodetable import NodeTable
 from extender.model.hostports import HostPort
+from extender.model.pod import PodInfo
+from extender.model.podaffinity import AffinityTerm
 from extender.model.selectors import CompiledNodeSelector, CompiledPreferredTerms
 from extender.model.taints import Taint
 
@@ -194,6 +196,41 @@ class NodeView:
         """How many nodes of the whole cluster have the image."""
         return self._t.image_spread(image)
 
+    # ---- inter-pod affinity (issue 12) -----------------------------------
+    def domain_ids(self, topology_key: str) -> np.ndarray:
+        """int32[n]: each candidate's topology domain for `topology_key` (an id of
+        the node label's value), -1 where the node lacks the label."""
+        return self._column(("domain", topology_key), lambda: self._domains_of(topology_key))
+
+    def _domains_of(self, topology_key: str) -> np.ndarray:
+        return self._gather(self._t.labels.domain_column(topology_key))
+
+    def pods_matching(
+        self, terms: tuple[AffinityTerm, ...], topology_key: str
+    ) -> tuple[np.ndarray, int]:
+        """(int64[n], total): per candidate, the placed pods that match every one of
+        `terms` (namespaces and label selector; their topology keys aside) in the
+        candidate's domain of `topology_key` (0 where it lacks the label); and how
+        many such pods the cluster's nodes with that label hold in all.
+
+        Kept per domain as pods come and go (cache/affinitycounts.py): no pod is
+        scanned here."""
+        by_domain = self._t.affinity.matching_by_domain(terms, topology_key)
+        return by_domain[self.domain_ids(topology_key)], int(by_domain.sum())
+
+    def namespace_labels(self, namespace: str) -> Any:
+        """The labels of a namespace (a read-only mapping); None if podsift does not know it."""
+        return self._t.affinity.namespaces.get(namespace)
+
+    def pods_carrying(self, kind: str, pod: PodInfo) -> list[tuple[int, AffinityTerm, np.ndarray]]:
+        """The symmetric rules: for every distinct term of `kind` (`POD_ANTI_AFFINITY_REQUIRED`,
+        `POD_AFFINITY_REQUIRED`, `POD_AFFINITY_PREFERRED`, `POD_ANTI_AFFINITY_PREFERRED`
+        of extender.api) that placed pods carry and
+        that matches `pod`, (weight, term, int64[n]: the pods carrying it in each
+        candidate's domain of the term's topology key)."""
+        found = self._t.affinity.carried_matching(kind, pod.namespace, pod.labels)
+        return [(w, t, counts[self.domain_ids(t.topology_key)]) for w, t, counts in found]
+
     # ---- narrowing -------------------------------------------------------
     def subset(self, positions: np.ndarray) -> NodeView:
         """The view of the nodes at `positions` (sorted, unique indices into this view).
@@ -281,6 +318,18 @@ class ObjectsView(NodeView):
 
     def annotation_values(self, key: str) -> np.ndarray:
         return self._column(("annotation", key), lambda: self._own(self._o.annotation_column(key)))
+
+    def _domains_of(self, topology_key: str) -> np.ndarray:
+        # the objects' own label values, as the node table's domain ids
+        labels = self._t.labels
+        values = self.label_values(topology_key).tolist()
+        ids = np.fromiter(
+            (-1 if v is None else labels.domain_id(topology_key, v) for v in values),
+            np.int32,
+            len(values),
+        )
+        ids.flags.writeable = False
+        return ids
 
     def subset(self, positions: np.ndarray) -> NodeView:
         if len(positions) == self.n:
