@@ -116,21 +116,27 @@ class FakeApiServer:
     def __init__(self, bookmark_interval: float | None = None) -> None:
         self.cond = threading.Condition()
         self.rv = 100
-        self.objects: dict[str, dict[str, dict]] = {"nodes": {}, "pods": {}}  # by name / uid
+        # by name / uid; namespaces for their labels (inter-pod affinity)
+        self.objects: dict[str, dict[str, dict]] = {"nodes": {}, "pods": {}, "namespaces": {}}
         # per kind: (rv, type, object copy, previous object copy or None)
         self.history: dict[str, list[tuple[int, str, dict, dict | None]]] = {
             "nodes": [],
             "pods": [],
+            "namespaces": [],
         }
-        self.history_rvs: dict[str, list[int]] = {"nodes": [], "pods": []}
+        self.history_rvs: dict[str, list[int]] = {"nodes": [], "pods": [], "namespaces": []}
         self.compacted_rv = 0
         self.epoch = 0  # bumped by compact(): open watches end with ERROR 410 or a cut
         self.cut_open_streams = False
         self.authorization: list[str | None] = []
         self.bookmark_interval = bookmark_interval
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self.cut_next_watch: dict[str, tuple[int, str] | None] = {"nodes": None, "pods": None}
-        self.stall_next_watch: dict[str, int] = {"nodes": 0, "pods": 0}
+        self.cut_next_watch: dict[str, tuple[int, str] | None] = {
+            "nodes": None,
+            "pods": None,
+            "namespaces": None,
+        }
+        self.stall_next_watch: dict[str, int] = {"nodes": 0, "pods": 0, "namespaces": 0}
         self.gone_as_status = False
         self.fail_next_lists = 0
         self.bind_status: int | None = None
@@ -218,6 +224,13 @@ class FakeApiServer:
             obj = self.objects["nodes"].pop(name)
             self._record("nodes", "DELETED", obj, copy.deepcopy(obj))
 
+    def upsert_namespace(self, obj: dict) -> None:
+        with self.cond:
+            obj = copy.deepcopy(obj)
+            prev = self.objects["namespaces"].get(obj["metadata"]["name"])
+            self.objects["namespaces"][obj["metadata"]["name"]] = obj
+            self._record("namespaces", "MODIFIED" if prev else "ADDED", obj, copy.deepcopy(prev))
+
     def upsert_pod(self, obj: dict) -> None:
         with self.cond:
             obj = copy.deepcopy(obj)
@@ -249,8 +262,8 @@ class FakeApiServer:
             self.compacted_rv = self.rv
             self.epoch += 1
             self.cut_open_streams = open_streams == "cut"
-            self.history = {"nodes": [], "pods": []}
-            self.history_rvs = {"nodes": [], "pods": []}
+            self.history = {"nodes": [], "pods": [], "namespaces": []}
+            self.history_rvs = {"nodes": [], "pods": [], "namespaces": []}
             self._snapshots.clear()
             self.cond.notify_all()
 
@@ -308,7 +321,7 @@ class FakeApiServer:
             page = items[offset:end]
         body = (
             b'{"kind":"'
-            + (b"NodeList" if kind == "nodes" else b"PodList")
+            + {"nodes": b"NodeList", "pods": b"PodList", "namespaces": b"NamespaceList"}[kind]
             + b'","apiVersion":"v1","metadata":'
             + orjson.dumps(meta)
             + b',"items":['
@@ -512,7 +525,11 @@ class _Handler(BaseHTTPRequestHandler):
         body = b""
         if method == "POST":
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if method == "GET" and parts.path in ("/api/v1/nodes", "/api/v1/pods"):
+        if method == "GET" and parts.path in (
+            "/api/v1/nodes",
+            "/api/v1/pods",
+            "/api/v1/namespaces",
+        ):
             kind = segs[-1]
             if q.get("watch") in ("1", "true"):
                 return self.api.handle_watch(self, kind, q)
