@@ -177,7 +177,8 @@ def _pods_key(term: AffinityTerm) -> tuple:
     return term.key[:3]
 
 
-def _carried(affinity: PodAffinity) -> Iterable[tuple[str, int, AffinityTerm]]:
+def carried(affinity: PodAffinity) -> Iterable[tuple[str, int, AffinityTerm]]:
+    """(kind, weight, term) of every term a placed pod carries, once per occurrence."""
     for term in affinity.required_anti_affinity:
         yield POD_ANTI_AFFINITY_REQUIRED, 1, term
     for term in affinity.required_affinity:
@@ -236,7 +237,7 @@ class PodAffinityIndex:
             for counter in group.counters.values():
                 counter.groups.discard(group_key)
         if affinity is not None:
-            for kind, weight, term in _carried(affinity):
+            for kind, weight, term in carried(affinity):
                 carriers = self._carriers[kind]
                 key = (weight, term)
                 carrier = carriers.get(key)
@@ -284,6 +285,13 @@ class PodAffinityIndex:
         """int64 per domain id of `topology_key` (index -1 reads 0): the placed pods
         matching every one of `terms` (namespaces and selector)."""
         return self._counter(terms).by_domain(self.labels, topology_key)
+
+    def pod_matches(
+        self, terms: tuple[AffinityTerm, ...], namespace: str, labels: Mapping[str, str]
+    ) -> bool:
+        """Whether one placed pod counts for `terms` (as a counter would count it)."""
+        ns_labels = self.namespaces.get(namespace)
+        return all(t.matches(namespace, labels, ns_labels) for t in terms)
 
     # ---- what placed pods carry ------------------------------------------
     def carried_matching(

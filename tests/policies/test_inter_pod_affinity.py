@@ -815,3 +815,23 @@ def test_full_node_objects_read_their_own_topology_labels():
     incoming = make_pod(pod(anti=[In("app", "zone", "web")]))
     view = make_objects_view(nodes, placed)
     assert InterPodAffinity().filter(incoming, view).tolist() == [False, True]
+
+
+def test_preemption_what_if_takes_the_victims_out_of_the_counts():
+    """/preempt judges each node without its own victims: an anti-affinity conflict
+    with a victim (either way round) is gone; one with a pod that stays is not."""
+    from extender.cache.whatif import WhatIfView
+
+    nodes = [node("a", zone="z1"), node("b", zone="z1"), node("c", zone="z2")]
+    web_a = pod({"app": "web"}, "a")
+    guard_c = pod({"app": "guard"}, "c", anti=[In("app", "zone", "web")])
+    state = state_of(nodes, [web_a, guard_c])
+    policy = InterPodAffinity()
+    incoming = make_pod(pod({"app": "web"}, anti=[In("app", "zone", "web")]))
+    ids = np.array([state.table.id_of[n] for n in ("a", "b", "c")], np.int64)
+    plain = WhatIfView(state.table, ids, [[], [], []])
+    assert policy.filter(incoming, plain).tolist() == [False, False, False]
+    victims = [list(state.by_node.on("a").values()), [], list(state.by_node.on("c").values())]
+    view = WhatIfView(state.table, ids, victims)
+    # a: its web victim goes; b: the web pod on a (same zone) stays; c: the guard goes
+    assert policy.filter(incoming, view).tolist() == [True, False, True]
