@@ -86,7 +86,16 @@ def main(argv: list[str] | None = None) -> int:
             pass
     incoming = pods[args.placed]
     if args.case == "anti":
-        incoming = with_anti_affinity(incoming, 0)
+        # a new replica of the app with the most pods placed, kept off their hosts
+        counts: dict[str, int] = {}
+        for rec in ext.state.pods.values():
+            app = (rec.labels or {}).get("app")
+            if app is not None:
+                counts[app] = counts.get(app, 0) + 1
+        app = max(counts, key=counts.__getitem__)
+        twin = next(q for q in pods[: args.placed] if q["metadata"]["labels"].get("app") == app)
+        meta = {**twin["metadata"], "name": "incoming", "uid": "incoming-uid"}
+        incoming = with_anti_affinity({**twin, "metadata": meta}, 0)
     request = {"Pod": incoming, "NodeNames": names}
     ext.filter(request)  # parse and build the counters once, as a running server has
     start = time.perf_counter()
@@ -99,6 +108,7 @@ def main(argv: list[str] | None = None) -> int:
         f"placed {placed} of {args.placed}; carried terms {stats['pod_affinity_carried_terms']}, "
         f"label groups {stats['pod_affinity_groups']}; {args.case}, {args.policies} "
         f"InterPodAffinity: {passed} of {len(names)} nodes pass"
+        + (f" (its app has {counts[app]} pods placed)" if args.case == "anti" else "")
     )
     if args.calls:
         print(f"/filter: {elapsed / args.calls * 1e6:.0f} us per call (wall time)")
