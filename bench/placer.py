@@ -23,6 +23,7 @@ def greedy_place(items: list[dict[str, Any]], strategy: str = "spread") -> dict[
     requests_of = v._RequestsCache()
     static: dict[int, list[v._NodeLedger]] = {}
     placements: dict[str, str | None] = {}
+    affinity = v._PodAffinityLedger(items)  # inter-pod affinity, as the validator judges it
     for pod in items:
         if pod.get("kind") != "Pod" or (pod.get("spec") or {}).get("nodeName"):
             continue
@@ -42,6 +43,8 @@ def greedy_place(items: list[dict[str, Any]], strategy: str = "spread") -> dict[
         for ledger in static[id(spec)]:
             if v._check_pod(pod, ledger, requests):
                 continue
+            if affinity.keys and affinity.problems(pod, ledger.node["metadata"]["name"]):
+                continue
             if strategy == "first-fit":
                 best = ledger
                 break
@@ -55,6 +58,7 @@ def greedy_place(items: list[dict[str, Any]], strategy: str = "spread") -> dict[
             placements[uid] = None
             continue
         best.add(requests, v.host_ports(pod))
+        affinity.add(pod, best.node["metadata"]["name"])
         placements[uid] = best.node["metadata"]["name"]
     return placements
 

@@ -127,11 +127,12 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "synth":
             import orjson
 
-            from bench.workload import generate
+            from bench.workload import generate, namespace_items
 
             if args.pods < 0:
                 parser.error("--pods must be >= 0")
             doc = generate(args.nodes, args.pods, seed=args.seed)
+            doc["items"] += namespace_items(doc)  # their labels, for namespaceSelector
             sys.stdout.buffer.write(orjson.dumps(doc))
             sys.stdout.buffer.write(b"\n")
             return 0

@@ -37,13 +37,15 @@ def test_serve_refuses_missing_snapshot_and_bad_listen(tmp_path):
     assert out.returncode == 2 and "the port must be in 1..65535" in out.stderr
 
 
-def test_synth_writes_one_list_nodes_then_pending_pods():
+def test_synth_writes_one_list_nodes_then_pending_pods_then_namespaces():
     out = run("synth", "--nodes", "5", "--pods", "12")
     assert out.returncode == 0
     doc = orjson.loads(out.stdout)
     assert doc["kind"] == "List"
     kinds = [i["kind"] for i in doc["items"]]
-    assert kinds == ["Node"] * 5 + ["Pod"] * 12
+    spaces = {i["metadata"]["namespace"] for i in doc["items"] if i["kind"] == "Pod"}
+    assert kinds == ["Node"] * 5 + ["Pod"] * 12 + ["Namespace"] * len(spaces)
+    assert {i["metadata"]["name"] for i in doc["items"] if i["kind"] == "Namespace"} == spaces
     assert all("nodeName" not in i["spec"] for i in doc["items"] if i["kind"] == "Pod")
     again = run("synth", "--nodes", "5", "--pods", "12")
     assert again.stdout == out.stdout

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from bench.placer import greedy_place
-from bench.validate import validate
+from bench.validate import REQUIRED_TERMS, validate
 from bench.workload import generate
 
 
@@ -147,3 +147,34 @@ def test_instructions_driver_places_pods(capsys) -> None:
 
     assert instructions.main(["--nodes", "20", "--pods", "10"]) == 0
     assert capsys.readouterr().out.strip() == "placed 10 of 10"
+
+
+@pytest.mark.parametrize(
+    ("nodes", "seed", "strategy"),
+    [
+        (1, 1, "spread"),
+        (3, 1, "spread"),
+        (20, 2, "spread"),
+        (80, 3, "spread"),
+        (50, 1, "first-fit"),
+    ],
+)
+def test_with_pod_affinity_every_pod_is_still_placeable(nodes: int, seed: int, strategy: str):
+    """The pod (anti-)affinity mix (issue 12): required anti-affinity per host is
+    capped to one replica per usable node, so the greedy placer, which honours the
+    validator's inter-pod affinity rules, still places everything validly."""
+    cluster = generate(nodes, 30 * nodes, seed=seed, pod_affinity=True)
+    specs = [i["spec"] for i in cluster["items"] if i["kind"] == "Pod"]
+    anti = [s for s in specs if "podAntiAffinity" in s.get("affinity", {})]
+    required = [a for a in anti if REQUIRED_TERMS in a["affinity"]["podAntiAffinity"]]
+    if nodes >= 20:  # a tiny cluster may draw none of these deployments
+        assert required and len(anti) > len(required)
+        assert any("podAffinity" in s.get("affinity", {}) for s in specs)
+    placements = greedy_place(cluster["items"], strategy)
+    assert [uid for uid, node in placements.items() if node is None] == []
+    assert validate(cluster["items"], placements) == []
+
+
+def test_pod_affinity_is_off_by_default():
+    specs = [i["spec"] for i in generate(20, 600)["items"] if i["kind"] == "Pod"]
+    assert not any({"podAffinity", "podAntiAffinity"} & set(s.get("affinity", {})) for s in specs)
