@@ -178,3 +178,33 @@ def test_with_pod_affinity_every_pod_is_still_placeable(nodes: int, seed: int, s
 def test_pod_affinity_is_off_by_default():
     specs = [i["spec"] for i in generate(20, 600)["items"] if i["kind"] == "Pod"]
     assert not any({"podAffinity", "podAntiAffinity"} & set(s.get("affinity", {})) for s in specs)
+
+
+def test_podsift_with_inter_pod_affinity_places_the_mix_validly(tmp_path):
+    """End to end, in-process: podsift's default filters plus InterPodAffinity place
+    the pod affinity mix with zero invalid placements by the independent validator;
+    without InterPodAffinity some placements break a required term."""
+    from extender.inprocess import InProcessExtender
+
+    cluster = generate(30, 900, seed=2, pod_affinity=True)
+    nodes = [i for i in cluster["items"] if i["kind"] == "Node"]
+    pods = [i for i in cluster["items"] if i["kind"] == "Pod"]
+    names = [n["metadata"]["name"] for n in nodes]
+    filters = "NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts"
+    invalid = {}
+    for extra in ("", ", InterPodAffinity"):
+        config = tmp_path / "policy.yaml"
+        config.write_text(
+            "apiVersion: podsift/v1\nkind: PolicyConfiguration\n"
+            f"filters: [{filters}, NodeResourcesFit{extra}]\nscores: [NodeResourcesFit]\n"
+        )
+        ext = InProcessExtender(nodes, str(config))
+        placements = {}
+        for pod in pods:
+            node = ext.schedule_one(pod, names)
+            if node is not None:
+                placements[pod["metadata"]["uid"]] = node
+        assert len(placements) == len(pods)
+        invalid[extra] = {v.kind for v in validate(cluster["items"], placements)}
+    assert invalid[", InterPodAffinity"] == set()
+    assert invalid[""] & {"pod-anti-affinity", "existing-pod-anti-affinity"}
