@@ -30,7 +30,6 @@ from __future__ import annotations
 
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from typing import Any
 
 import numpy as np
 
@@ -201,6 +200,10 @@ class PodAffinityIndex:
         self._counters: OrderedDict[tuple, _Counter] = OrderedDict()
         self._counters_epoch = namespaces.epoch
         self._carriers: dict[str, dict[tuple, _Carrier]] = {kind: {} for kind in KINDS}
+        # the carriers matching an incoming pod's (kind, namespace, labels), valid while
+        # the set of distinct carried terms and the namespace labels stay the same
+        self._carriers_epoch = 0
+        self._matching: dict[tuple, tuple[int, int, list[_Carrier]]] = {}
 
     def stats(self) -> dict[str, int]:
         return {
@@ -243,9 +246,11 @@ class PodAffinityIndex:
                 carrier = carriers.get(key)
                 if carrier is None:
                     carrier = carriers[key] = _Carrier(kind, weight, term)
+                    self._carriers_epoch += 1
                 carrier.add(index, node_id, delta)
                 if not carrier.total:
                     del carriers[key]
+                    self._carriers_epoch += 1
 
     # ---- the incoming pod's terms ----------------------------------------
     def _check_epoch(self) -> None:
@@ -305,28 +310,29 @@ class PodAffinityIndex:
         if not carriers:
             return []
         epoch = self.namespaces.epoch
-        ns_labels = self.namespaces.get(namespace)
-        if ns_labels is None:
-            ns_labels = _NO_LABELS
-        group_key: Any = None
-        out = []
-        for carrier in carriers.values():
-            if carrier.verdict_epoch != epoch or len(carrier.verdicts) > MAX_VERDICTS:
-                carrier.verdicts.clear()
-                carrier.verdict_epoch = epoch
-            if group_key is None:
-                group_key = (namespace, tuple(labels.items()))
-            verdict = carrier.verdicts.get(group_key)
-            if verdict is None:
-                verdict = carrier.verdicts[group_key] = carrier.term.matches(
-                    namespace, labels, ns_labels
-                )
-            if verdict:
-                out.append(
-                    (
-                        carrier.weight,
-                        carrier.term,
-                        carrier.by_domain(self.labels, carrier.term.topology_key),
+        group_key = (kind, namespace, tuple(labels.items()))
+        cached = self._matching.get(group_key)
+        if cached is not None and cached[0] == self._carriers_epoch and cached[1] == epoch:
+            matching = cached[2]
+        else:
+            ns_labels = self.namespaces.get(namespace)
+            if ns_labels is None:
+                ns_labels = _NO_LABELS
+            verdict_key = group_key[1:]
+            matching = []
+            for carrier in carriers.values():
+                if carrier.verdict_epoch != epoch or len(carrier.verdicts) > MAX_VERDICTS:
+                    carrier.verdicts.clear()
+                    carrier.verdict_epoch = epoch
+                verdict = carrier.verdicts.get(verdict_key)
+                if verdict is None:
+                    verdict = carrier.verdicts[verdict_key] = carrier.term.matches(
+                        namespace, labels, ns_labels
                     )
-                )
-        return out
+                if verdict:
+                    matching.append(carrier)
+            if len(self._matching) > MAX_VERDICTS:
+                self._matching.clear()
+            self._matching[group_key] = (self._carriers_epoch, epoch, matching)
+        index = self.labels
+        return [(c.weight, c.term, c.by_domain(index, c.term.topology_key)) for c in matching]

@@ -181,18 +181,24 @@ class InterPodAffinity(Policy):
             # upstream's PreScore cannot build the pod's terms and fails the cycle
             raise InvalidInput("; ".join(own.errors), "Pod")
         raw = np.zeros(nodes.n, np.int64)
+        touched = False
         if own is not None:
             for weight, term in own.preferred_affinity:
                 counts, _ = nodes.pods_matching((term,), term.topology_key)
                 raw += np.int64(weight) * counts
+                touched = True
             for weight, term in own.preferred_anti_affinity:
                 counts, _ = nodes.pods_matching((term,), term.topology_key)
                 raw -= np.int64(weight) * counts
+                touched = True
         if self.hard_weight > 0:
             for _, _, counts in nodes.pods_carrying(POD_AFFINITY_REQUIRED, pod):
                 raw += np.int64(self.hard_weight) * counts
+                touched = True
         for weight, _, counts in nodes.pods_carrying(POD_AFFINITY_PREFERRED, pod):
             raw += np.int64(weight) * counts
+            touched = True
         for weight, _, counts in nodes.pods_carrying(POD_ANTI_AFFINITY_PREFERRED, pod):
             raw -= np.int64(weight) * counts
-        return min_max_normalize(raw)
+            touched = True
+        return min_max_normalize(raw) if touched else raw  # nothing counted: 0 everywhere
