@@ -219,3 +219,75 @@ def test_counts_kept_incrementally_agree_with_the_naive_scan(cluster, incoming, 
     for p in extra:
         state.remove_pod(p["metadata"]["uid"])
     _check(state, nodes, placed, incoming)
+
+
+# ---- scoring ---------------------------------------------------------------------
+
+PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
+
+
+@st.composite
+def scored_pods(draw, placed_on=None):
+    pod = draw(pods(placed_on=placed_on))
+    for kind in ("podAffinity", "podAntiAffinity"):
+        weighted = draw(st.lists(st.tuples(st.integers(1, 100), terms()), max_size=2))
+        pod["spec"]["affinity"][kind][PREFERRED] = [
+            {"weight": w, "podAffinityTerm": t} for w, t in weighted
+        ]
+    return pod
+
+
+def naive_raw_score(incoming, node, nodes, placed, hard_weight) -> int:
+    """processExistingPod over every placed pod, as upstream's PreScore walks them."""
+    by_name = {n["metadata"]["name"]: n["metadata"]["labels"] for n in nodes}
+    here = node["metadata"]["labels"]
+    own_ns = incoming["metadata"]["namespace"]
+    total = 0
+
+    def same_domain(key, other):
+        return key in here and by_name[other].get(key) == here[key]
+
+    for p in placed:
+        where = p["spec"]["nodeName"]
+        for sign, kind in ((1, "podAffinity"), (-1, "podAntiAffinity")):
+            for entry in incoming["spec"]["affinity"][kind][PREFERRED]:
+                t = entry["podAffinityTerm"]
+                if naive_term_matches(t, own_ns, p) and same_domain(t["topologyKey"], where):
+                    total += sign * entry["weight"]
+            for entry in p["spec"]["affinity"][kind][PREFERRED]:
+                t = entry["podAffinityTerm"]
+                if naive_term_matches(t, p["metadata"]["namespace"], incoming) and same_domain(
+                    t["topologyKey"], where
+                ):
+                    total += sign * entry["weight"]
+        for t in required(p, "podAffinity"):
+            if naive_term_matches(t, p["metadata"]["namespace"], incoming) and same_domain(
+                t["topologyKey"], where
+            ):
+                total += hard_weight
+    return total
+
+
+def go_normalize(raw: list[int]) -> list[int]:
+    low, high = min(raw), max(raw)
+    if high == low:
+        return [0] * len(raw)
+    return [int(100.0 * ((v - low) / (high - low))) for v in raw]
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.data(), st.integers(0, 3))
+def test_scores_agree_with_a_naive_walk_of_every_placed_pod(data, hard_weight):
+    nodes, _ = data.draw(clusters())
+    names = [n["metadata"]["name"] for n in nodes]
+    placed = data.draw(st.lists(scored_pods(placed_on=names), max_size=8))
+    for i, p in enumerate(placed):
+        p["metadata"] = {**p["metadata"], "name": f"p{i}", "uid": f"u{i}"}
+    incoming = data.draw(scored_pods())
+    state = ClusterState()
+    state.load_items(nodes + placed + _namespaces())
+    view, _, _ = state.view(names)
+    policy = InterPodAffinity({"hardPodAffinityWeight": hard_weight})
+    got = policy.score(make_pod(incoming), view).tolist()
+    raw = [naive_raw_score(incoming, n, nodes, placed, hard_weight) for n in nodes]
+    assert got == go_normalize(raw)
