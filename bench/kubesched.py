@@ -576,10 +576,17 @@ def main(argv: list[str] | None = None) -> int:
     args = sys.argv[1:] if argv is None else list(argv)
     options = dict(a[2:].split("=", 1) for a in args if a.startswith("--"))
     args = [a for a in args if not a.startswith("--")]
+    usage = "usage: python -m bench.kubesched [--profile=FILE] [--threads=N] NODES PODS [RUN]"
+    if not 2 <= len(args) <= 3 or not all(a.isdigit() for a in args[:2]):
+        print(usage, file=sys.stderr)
+        return 2
     profile = options.get("profile")
     threads = int(options.get("threads", 4))
     nodes, pods = int(args[0]), int(args[1])
     label = args[2] if len(args) > 2 else "podsift"
+    if label not in RUNS:
+        print(f"{usage}\nRUN is one of: {', '.join(RUNS)}", file=sys.stderr)
+        return 2
     items = generate(nodes, pods, seed=1)["items"]
     with tempfile.TemporaryDirectory(prefix="podsift-kubesched-") as tmp:
         run = run_one(label, items, Path(tmp), threads=threads, profile=profile)

@@ -19,7 +19,14 @@ from extender.cache.affinitycounts import (
 from extender.cache.view import NodeView, TaintSets
 from extender.framework.args import ArgsErrors, as_int
 from extender.framework.normalize import default_normalize_score
-from extender.framework.policy import MAX_NODE_SCORE, FilterPolicy, Policy, ScorePolicy
+from extender.framework.policy import (
+    DYNAMIC,
+    MAX_NODE_SCORE,
+    STATIC,
+    FilterPolicy,
+    Policy,
+    ScorePolicy,
+)
 from extender.model.errors import ConfigError, InvalidInput
 from extender.model.hostports import HostPort
 from extender.model.names import is_qualified_name
@@ -54,6 +61,9 @@ __all__ = [
     "FilterPolicy",
     "ScorePolicy",
     "MAX_NODE_SCORE",
+    # what a policy declares it reads (`depends_on`): STATIC answers are reused per spec
+    "STATIC",
+    "DYNAMIC",
     # what a policy is called with
     "NodeView",
     "TaintSets",

@@ -1,4 +1,4 @@
-"""`podsift serve | bench | synth`: the command line (docs/CONTRACT.md §5).
+"""`podsift serve | bench | synth | plan`: the command line (docs/CONTRACT.md §5, §6).
 
 The composition root, with `extender.server`: the only module that reaches
 the benchmark package (`bench`), and only lazily, for `podsift bench`,
@@ -8,7 +8,9 @@ the benchmark package (`bench`), and only lazily, for `podsift bench`,
 from __future__ import annotations
 
 import argparse
+import gc
 import sys
+import time
 
 from extender.argtypes import listen_address, positive
 from extender.model.errors import PodsiftError
@@ -81,6 +83,97 @@ def _synth_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--seed", type=int, default=1, help="same seed, same output")
 
 
+def _plan_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "plan", help="capacity planning with the configured policies (fit, place, grow)"
+    )
+    verbs = p.add_subparsers(dest="plan_command", required=True)
+    helps = {
+        "fit": "how many more copies of each template fit, per node, and what stops the next",
+        "place": "place the workload pod by pod as kube-scheduler would",
+        "grow": "as place, adding nodes of the cheapest shape that fits when nothing fits",
+    }
+    for verb, text in helps.items():
+        v = verbs.add_parser(verb, help=text)
+        v.add_argument(
+            "workloads",
+            nargs="+",
+            metavar="FILE",
+            help="Pod, Deployment, ReplicaSet, StatefulSet or Job (or a List of them)",
+        )
+        src = v.add_mutually_exclusive_group(required=True)
+        src.add_argument("--snapshot", help="a Kubernetes List of Nodes and Pods (JSON or YAML)")
+        src.add_argument("--kubeconfig", help="list a live cluster once (nothing is changed)")
+        src.add_argument(
+            "--in-cluster", action="store_true", help="list the cluster podsift runs in, once"
+        )
+        v.add_argument("--config", help="policy configuration, as for podsift serve")
+        v.add_argument("--profile", metavar="NAME", help="KubeSchedulerConfiguration profile")
+        v.add_argument("--output", choices=["table", "json"], default="table")
+        if verb == "fit":
+            continue
+        v.add_argument(
+            "--seed", type=int, help="break score ties at random from this seed (default: first)"
+        )
+        v.add_argument("--plots", metavar="DIR", help="write PNG plots of the plan here")
+        v.add_argument(
+            "--write-snapshot",
+            metavar="FILE",
+            help="write the cluster after the plan (placed copies bound) as a List",
+        )
+        if verb == "grow":
+            v.add_argument(
+                "--node-shape",
+                action="append",
+                required=True,
+                metavar="FILE",
+                help="a Node to add copies of (price: annotation podsift.io/price, default 1); "
+                "repeat for several",
+            )
+
+
+def _plan(args: argparse.Namespace) -> int:
+    from extender.plan.command import no_cyclic_gc
+
+    with no_cyclic_gc():
+        return _plan_run(args)
+
+
+def _plan_run(args: argparse.Namespace) -> int:
+    from extender.plan.command import PlanOptions
+    from extender.plan.command import main as plan_main
+    from extender.plan.source import live_items, snapshot_items
+
+    clock = time.perf_counter()
+    if args.snapshot:
+        items, source = snapshot_items(args.snapshot), f"snapshot {args.snapshot}"
+    else:
+        from extender.server import load_live_api
+
+        api = load_live_api(ServeOptions(kubeconfig=args.kubeconfig, in_cluster=args.in_cluster))
+        try:
+            items, source = live_items(api), f"cluster {api.host}"
+        finally:
+            api.close()
+    gc.freeze()  # the listed objects live as long as the plan: out of the collector's view
+    return plan_main(
+        PlanOptions(
+            command=args.plan_command,
+            workloads=args.workloads,
+            items=items,
+            source=source,
+            config=args.config,
+            profile=args.profile,
+            seed=getattr(args, "seed", None),
+            shapes=tuple(getattr(args, "node_shape", None) or ()),
+            output=args.output,
+            plots=getattr(args, "plots", None),
+            write_snapshot=getattr(args, "write_snapshot", None),
+            read_seconds=time.perf_counter() - clock,
+        )
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     if argv and argv[0] == "bench":
@@ -92,6 +185,7 @@ def main(argv: list[str] | None = None) -> int:
     _serve_parser(sub)
     sub.add_parser("bench", help="run the bundled microbenchmark (podsift bench --help)")
     _synth_parser(sub)
+    _plan_parser(sub)
     args = parser.parse_args(argv)
     try:
         if args.command == "serve":
@@ -124,6 +218,8 @@ def main(argv: list[str] | None = None) -> int:
                     items=items,
                 )
             )
+        if args.command == "plan":
+            return _plan(args)
         if args.command == "synth":
             import orjson
 

@@ -185,6 +185,8 @@ def build_app(
     metrics.register_source("cache", state.stats)
     metrics.register_source("selectors", selectors.cache_stats)
     metrics.register_source("memo", metrics.memo_source)
+    if engine.spec_cache is not None:
+        metrics.register_source("spec_cache", engine.spec_cache.stats)
     if restarts is not None:
         metrics.register_source("worker", restarts.stats)
     # The long-lived state is made once; freezing it keeps full GC passes from

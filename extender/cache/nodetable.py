@@ -49,6 +49,9 @@ NONZERO_MEM = -2
 # Every table gets its own taint epoch: a (table, taint set id) pair never means
 # two different taint sets, so a policy may cache per-set verdicts by epoch.
 _taint_epochs = itertools.count(1)
+# Static versions are drawn from one counter for every table, so a version names
+# one table's node objects at one moment, and nothing else, for the process's life.
+_static_versions = itertools.count(1)
 
 
 def _read_only_view(column: np.ndarray) -> np.ndarray:
@@ -117,6 +120,9 @@ class NodeTable:
         self._free: list[int] = []
         self._next = 0
         self.version = 0  # bumps when the node set (names/ids) changes
+        # changes whenever any node object changes, arrives or leaves (never for the pods
+        # placed): what policies declared STATIC read (engine/speccache.py)
+        self.static_version = next(_static_versions)
         self.read = ReadOnlyColumns(self)
 
     # ---- structure -------------------------------------------------------
@@ -172,6 +178,7 @@ class NodeTable:
             self.version += 1
         old = self.infos[nid]
         self.infos[nid] = info
+        self.static_version = next(_static_versions)
         if old is None or old.allocatable != info.allocatable:
             for a in self.alloc:
                 a[nid] = 0
@@ -254,6 +261,7 @@ class NodeTable:
             by_node.pop(nid, None)
         self._free.append(nid)
         self.version += 1
+        self.static_version = next(_static_versions)
         return nid
 
     # ---- pods on nodes ---------------------------------------------------

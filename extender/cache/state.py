@@ -118,6 +118,11 @@ class ClusterState:
         self.pending_refused = 0  # new pending pods not kept: past PENDING_PODS/_BYTES
         # first in, first out: a tuple of 5,000 names would be hashed again to reorder it
         self._resolve_cache = Memo("node_name_lists", NAME_LISTS, NAME_LISTS_BYTES, lru=False)
+        # the last list resolved with every name known, and its resolution: a list
+        # compares equal faster than a tuple of it hashes (the strings a request
+        # decodes are new objects with no cached hash), and kube-scheduler sends one
+        # list pod after pod. Valid while the table and its node set stay the same.
+        self._last_names: tuple[Any, int, list[str], tuple] | None = None
         self.node_objects = NodeObjects()  # full Node objects of requests, parsed once
         # resources /bind does not re-check: those NodeResourcesFit's filter ignores
         # (set by the Service from its engine, so bind refuses what the filter refuses)
@@ -392,6 +397,7 @@ class ClusterState:
             self.pending_bytes = fresh.pending_bytes
             self.pending_refused += fresh.pending_refused
             self._resolve_cache.clear()
+            self._last_names = None  # it holds the old table
             self.generation += 1
 
     def load_items(self, items: list[Any]) -> Loaded:
@@ -530,10 +536,21 @@ class ClusterState:
         Call with the lock held. The last few name lists are cached: the
         scheduler often sends the same list again.
         """
+        table = self.table
+        last = self._last_names
+        if (
+            last is not None
+            and last[0] is table
+            and last[1] == table.version
+            and len(names) == len(last[2])
+            and names == last[2]
+        ):
+            return last[3]
         key = tuple(names)
         cache = self._resolve_cache
         hit = cache.get(key)
         if hit is not None:
+            self._remember_names(names, hit)
             return hit
         import numpy as np
 
@@ -554,7 +571,14 @@ class ClusterState:
         # known names are the table's own strings: 8 bytes in the key, 8 in the ids
         size = 16 * len(names) + sum(map(len, unknown)) + 256
         cache.put(key, result, size)
+        self._remember_names(names, result)
         return result
+
+    def _remember_names(self, names: list[str], result: tuple) -> None:
+        """Keep `names` as the last list resolved when every name was known: all are
+        then the table's own strings, so a list equal to it is the same names."""
+        if not result[2]:  # a copy: the caller's list may change after
+            self._last_names = (self.table, self.table.version, list(names), result)
 
     def view(self, names: list[str]) -> tuple[StateView, list[int] | None, list[str]]:
         """A NodeView of the known names; (view, their positions or None if all, unknown)."""

@@ -240,6 +240,22 @@ class NodeView:
             return self
         return StateView(self._t, self.ids[positions])
 
+    # ---- for the engine's spec cache (internal) ----------------------------
+    # (underscored: not part of the plugin API, docs/PLUGINS.md)
+    def _table_capacity(self) -> int:
+        """How many node ids the table has room for (ids are below it)."""
+        return self._t.capacity
+
+    def _static_version(self) -> int | None:
+        """The node table's static version when this view's node objects are the
+        table's own (so answers of STATIC policies for a node id stay valid until
+        it changes); None when the view brings its own node objects."""
+        return self._t.static_version
+
+    def _state_view(self, ids: np.ndarray) -> NodeView:
+        """A view of the table's nodes `ids`, as a NodeNames request of them sees them."""
+        return StateView(self._t, ids)
+
 
 class StateView(NodeView):
     """Candidates named by NodeNames: everything comes from the cache."""
@@ -318,6 +334,9 @@ class ObjectsView(NodeView):
 
     def annotation_values(self, key: str) -> np.ndarray:
         return self._column(("annotation", key), lambda: self._own(self._o.annotation_column(key)))
+
+    def _static_version(self) -> int | None:
+        return None  # the objects sent are authoritative, and change with no version
 
     def _domains_of(self, topology_key: str) -> np.ndarray:
         # the objects' own label values, as the node table's domain ids

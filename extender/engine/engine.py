@@ -5,6 +5,11 @@ few vector operations); a node's reason is the first filter it fails, as in
 kube-scheduler. Scores run only over the nodes that passed every filter, and
 are combined with integer arithmetic into the extender's 0..10 scale.
 
+Policies that declare `depends_on = STATIC` are answered from the spec cache
+(engine/speccache.py) for every pod of a spec seen before at the same node
+objects: the leading run of static filters by node id, static score columns for
+the same set of scored nodes. The answers are exactly the uncached engine's.
+
 Every policy's answer goes through `extender.framework.checks` unless the
 registry trusts it (podsift's own built-ins): a plugin that returns the wrong
 thing fails the request with a PolicyError naming it.
@@ -19,8 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from extender.cache.view import NodeView
+from extender.cache.view import NodeView, StateView
 from extender.engine.config import PolicyConfiguration
+from extender.engine.speccache import SpecCache, StaticVerdicts
 from extender.framework import registry
 from extender.framework.checks import (
     checked_filter,
@@ -28,10 +34,11 @@ from extender.framework.checks import (
     checked_scores,
     checked_unresolvable,
 )
-from extender.framework.policy import MAX_NODE_SCORE, FilterPolicy, ScorePolicy
+from extender.framework.policy import MAX_NODE_SCORE, STATIC, FilterPolicy, ScorePolicy, depends_on
 from extender.model.pod import PodInfo
 
 MAX_EXTENDER_PRIORITY = 10  # kube-scheduler's extender scores are 0..10
+STATIC_SUM = -1  # key of the static score policies' weighted sum in a spec's kept scores
 
 
 @dataclass
@@ -52,7 +59,7 @@ def final_scores(weighted: np.ndarray, weight_sum: int) -> np.ndarray:
 class _Filter:
     """A configured filter policy and how much the engine checks it."""
 
-    __slots__ = ("policy", "name", "unresolvable", "per_node", "checked")
+    __slots__ = ("policy", "name", "unresolvable", "per_node", "checked", "static")
 
     def __init__(self, policy: FilterPolicy, checked: bool) -> None:
         self.policy = policy
@@ -61,6 +68,7 @@ class _Filter:
         mask = getattr(policy, "unresolvable_mask", None)
         self.per_node = mask if callable(mask) else None
         self.checked = checked
+        self.static = depends_on(policy) == STATIC
 
     def verdict(self, pod: PodInfo, view: NodeView) -> np.ndarray:
         ok = self.policy.filter(pod, view)
@@ -90,24 +98,37 @@ class _Filter:
         for name, text, hopeless in zip(failed_names, texts, mask.tolist()):
             (unresolvable if hopeless else failed)[name] = text
 
+    def hopeless(self, pod: PodInfo, view: NodeView, positions: np.ndarray) -> np.ndarray:
+        """bool per failed position: True where the failure is unresolvable."""
+        if self.per_node is None:
+            return np.full(len(positions), self.unresolvable)
+        mask = self.per_node(pod, view, positions)
+        if self.checked:
+            mask = checked_unresolvable(self.name, mask, len(positions))
+        return np.asarray(mask, bool)
+
 
 class _Score:
     """A configured score policy, its weight, and how much the engine checks it."""
 
-    __slots__ = ("policy", "name", "weight", "checked")
+    __slots__ = ("policy", "name", "weight", "checked", "static")
 
     def __init__(self, policy: ScorePolicy, weight: int, checked: bool) -> None:
         self.policy = policy
         self.name = policy.name
         self.weight = weight
         self.checked = checked
+        self.static = depends_on(policy) == STATIC
 
 
 class Engine:
-    def __init__(self, config: PolicyConfiguration, *, check_all: bool = False) -> None:
+    def __init__(
+        self, config: PolicyConfiguration, *, check_all: bool = False, spec_cache: bool = True
+    ) -> None:
         """Build every configured policy (ConfigError on unknown names or bad args).
 
-        `check_all` checks the trusted built-ins' answers too (the tests use it)."""
+        `check_all` checks the trusted built-ins' answers too (the tests use it);
+        `spec_cache=False` evaluates every policy on every request."""
         self.config = config
         self.filters = [
             _Filter(
@@ -125,6 +146,60 @@ class Engine:
             for e in config.scores
         ]
         self.weight_sum = sum(s.weight for s in self.scores)
+        # the leading filters that declared STATIC: answered from the spec cache
+        self.static_prefix = 0
+        while self.static_prefix < len(self.filters) and self.filters[self.static_prefix].static:
+            self.static_prefix += 1
+        self.static_scores = any(s.static for s in self.scores)
+        self.spec_cache: SpecCache | None = (
+            SpecCache() if spec_cache and (self.static_prefix or self.static_scores) else None
+        )
+
+    # ---- the spec cache --------------------------------------------------
+    def _static_entry(self, pod: PodInfo, view: NodeView) -> tuple[StaticVerdicts | None, int]:
+        """(the spec's cached static answers for `view`'s node table, made empty if
+        there are none yet, and the static version); (None, 0) when not cacheable:
+        a pod built by hand, or a view that brings its own node objects."""
+        cache = self.spec_cache
+        if cache is None or not pod.spec_id:
+            return None, 0
+        version = view._static_version()
+        if version is None:
+            return None, 0
+        entry = cache.get(pod, version)
+        if entry is None:
+            entry = StaticVerdicts(view._table_capacity(), self.static_prefix)
+            cache.put(pod, version, entry)
+        return entry, version
+
+    def _judge_static(self, entry: StaticVerdicts, pod: PodInfo, view: NodeView) -> bool:
+        """Run the static prefix over the candidates the entry has not judged yet and
+        record the verdicts as the uncached engine files them: each node's first
+        failing filter, its reason, whether unresolvable. False when none was missing."""
+        missing = entry.missing(view.ids, view._contiguous)
+        if missing is None:
+            return False
+        if len(missing) == view.n and type(view) is StateView:
+            judged = view  # none judged yet: the request's own view, with its columns
+        else:
+            judged = view._state_view(np.unique(missing))
+        passing = np.ones(judged.n, bool)
+        for k in range(self.static_prefix):
+            f = self.filters[k]
+            ok = f.policy.filter(pod, judged)
+            if f.checked:
+                ok = checked_filter(f.name, ok, judged.n)
+            newly = passing & ~ok
+            if newly.any():
+                positions = np.flatnonzero(newly)
+                texts = f.reasons(pod, judged, positions)
+                entry.failed(k, judged.ids[positions], texts, f.hopeless(pod, judged, positions))
+            passing &= ok
+            if not passing.any():
+                break
+        entry.judged(judged.ids, passing)
+        entry.checked_ids = view.ids
+        return True
 
     # ---- filtering -------------------------------------------------------
     def fit_ignores(self) -> Callable[[str], bool] | None:
@@ -139,11 +214,34 @@ class Engine:
 
     def filter(self, pod: PodInfo, view: NodeView, reasons: bool = True) -> FilterOutcome:
         """Run every filter; with `reasons`, name each failed node's first failing filter."""
-        passing = np.ones(view.n, bool)
-        failed: dict[str, str] = {}
-        unresolvable: dict[str, str] = {}
+        filters = self.filters
+        entry = None
+        if self.static_prefix:
+            entry, version = self._static_entry(pod, view)
+        if entry is not None:
+            cache = self.spec_cache
+            assert cache is not None
+            grew = self._judge_static(entry, pod, view)
+            if grew:
+                cache.misses += 1
+            else:
+                cache.hits += 1
+            last = entry.last
+            mask, failed, unresolvable = entry.answer(
+                view.ids, view._contiguous, lambda: view.names_array, reasons
+            )
+            if grew or entry.last is not last:
+                cache.put(pod, version, entry)  # charge what it keeps now
+            passing = mask.copy()
+            filters = filters[self.static_prefix :]
+            if not passing.any():
+                return FilterOutcome(np.flatnonzero(passing), failed, unresolvable)
+        else:
+            passing = np.ones(view.n, bool)
+            failed = {}
+            unresolvable = {}
         names = None
-        for f in self.filters:
+        for f in filters:
             # f.verdict(), inlined: the trusted path is one call per policy
             ok = f.policy.filter(pod, view)
             if f.checked:
@@ -169,13 +267,37 @@ class Engine:
         weighted = np.zeros(view.n, np.int64)
         if view.n == 0:
             return weighted, [weighted for _ in self.scores]
+        entry = cached = None
+        if self.static_scores:
+            entry, version = self._static_entry(pod, view)
+            if entry is not None:
+                assert self.spec_cache is not None
+                cached = entry.scores_for(view.ids)
+                if cached is None:
+                    self.spec_cache.score_misses += 1
+                else:
+                    self.spec_cache.score_hits += 1
+        if cached is not None:
+            weighted += cached[STATIC_SUM]  # the static policies' weighted sum, kept
+        fresh: dict[int, np.ndarray] = {}
+        static_sum = np.zeros(view.n, np.int64) if entry is not None and cached is None else None
         per_policy = []
-        for s in self.scores:
+        for k, s in enumerate(self.scores):
+            if cached is not None and s.static:
+                per_policy.append(cached[k])
+                continue
             values = s.policy.score(pod, view)
             if s.checked:
                 values = checked_scores(s.name, values, view.n)
             per_policy.append(values)
             weighted += s.weight * values
+            if static_sum is not None and s.static:
+                fresh[k] = values
+                static_sum += s.weight * values
+        if static_sum is not None:
+            fresh[STATIC_SUM] = static_sum
+            entry.keep_scores(view.ids, fresh)  # type: ignore[union-attr]
+            self.spec_cache.put(pod, version, entry)  # type: ignore[union-attr]
         return weighted, per_policy
 
     def prioritize(

@@ -21,30 +21,35 @@ class FilterVerdicts:
     def record(
         self, state: ClusterState, pod: PodInfo, ids: np.ndarray, passed: np.ndarray
     ) -> None:
+        """Keep the candidates and those that passed as they are: the /prioritize that
+        follows usually resolves the same name list to the same `ids` array, and
+        only a different one needs them spread by node id (at lookup)."""
         if not pod.uid:
             return
-        capacity = state.table.capacity
-        evaluated = np.zeros(capacity, bool)
-        evaluated[ids] = True
-        passing = np.zeros(capacity, bool)
-        passing[ids[passed]] = True
         memo = self._by_uid
         memo.pop(pod.uid, None)
         if len(memo) >= self.size:
             del memo[next(iter(memo))]
-        memo[pod.uid] = (state.generation, state.table, pod.requests, evaluated, passing)
+        memo[pod.uid] = (state.generation, state.table, pod.requests, ids, passed)
 
     def lookup(self, state: ClusterState, pod: PodInfo, ids: np.ndarray) -> np.ndarray | None:
         entry = self._by_uid.get(pod.uid)
         if entry is None:
             return None
-        generation, table, requests, evaluated, passing = entry
+        generation, table, requests, filtered, passed = entry
         if (
             generation != state.generation
             or table is not state.table
             or requests is not pod.requests
         ):
             return None
-        if len(evaluated) <= (ids.max() if len(ids) else 0) or not evaluated[ids].all():
+        if filtered is ids:
+            return passed
+        capacity = table.capacity
+        evaluated = np.zeros(capacity, bool)
+        evaluated[filtered] = True
+        if len(ids) and (int(ids.max()) >= capacity or not evaluated[ids].all()):
             return None
+        passing = np.zeros(capacity, bool)
+        passing[filtered[passed]] = True
         return np.flatnonzero(passing[ids])

@@ -17,6 +17,10 @@ candidate set, as numpy columns, so it can be vectorized:
 - `score(pod, nodes)` returns int64[n] in 0..MAX_NODE_SCORE: the value after
   the plugin's own NormalizeScore over exactly the nodes given (the ones that
   passed every filter), before weighting.
+- `depends_on` declares what the answers read: STATIC (the pod's spec and the
+  nodes' own objects only) lets the engine reuse them for every pod of the
+  same spec until a node changes (engine/speccache.py); DYNAMIC, the default,
+  (also what is placed on the nodes) is evaluated on every request.
 
 No floating point on these paths: integer arithmetic only, so a score is the
 same on every machine and every run. The engine checks what a plugin returns
@@ -36,6 +40,29 @@ if TYPE_CHECKING:
     from extender.model.pod import PodInfo
 
 MAX_NODE_SCORE = 100  # kube-scheduler's framework.MaxNodeScore
+
+# What a policy's answers depend on (its `depends_on`), beyond its own args:
+#: the pod's spec (every PodInfo field but uid, name, namespace, labels and
+#: annotations) and the nodes' own objects (names, labels, annotations, taints,
+#: the unschedulable flag, allocatable, images, how many nodes there are); a
+#: filter's verdict and reason for a node also may not depend on which other
+#: nodes are candidates. Never the pods placed on the nodes.
+STATIC = "static"
+#: anything, including the pods placed on the nodes (requested resources, pod
+#: counts, host ports in use). The default: a policy that declares nothing is
+#: evaluated afresh on every request.
+DYNAMIC = "dynamic"
+DEPENDENCIES = (STATIC, DYNAMIC)
+
+
+def depends_on(policy: object) -> str:
+    """A policy's declared dependency (DYNAMIC when it declares none); ConfigError
+    for a value that is neither, so a misspelt declaration cannot pass as static."""
+    value = getattr(policy, "depends_on", DYNAMIC)
+    if value not in DEPENDENCIES:
+        name = getattr(policy, "name", "") or type(policy).__name__
+        raise ConfigError(f"{name}: depends_on must be {STATIC!r} or {DYNAMIC!r}, got {value!r}")
+    return value
 
 
 @runtime_checkable
@@ -71,6 +98,7 @@ class Policy:
     name: str = ""
     unresolvable: bool = False
     takes_args: bool = True
+    depends_on: str = DYNAMIC  # STATIC lets the engine reuse answers per pod spec
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         if args is None:

@@ -24,6 +24,7 @@ rounded, as Kubernetes sums Quantity values before `MilliValue`/`Value`.
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import threading
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -94,6 +95,11 @@ class PodInfo:
     # policy reads them yet). Per pod, not per spec: see `_with_identity`.
     labels: Any = dataclasses.field(default_factory=lambda: _NO_STRINGS)  # Mapping[str, str]
     annotations: Any = dataclasses.field(default_factory=lambda: _NO_STRINGS)  # Mapping[str, str]
+    # Unique to one parse of a spec (the pods sharing that parse share it): what the
+    # engine keys answers that depend only on the spec by. 0 for a pod built by
+    # hand, whose answers are never reused (nor one `dataclasses.replace`d from a
+    # parsed pod with other spec fields: set spec_id=0 there).
+    spec_id: int = 0
     # Estimated bytes this pod holds beyond a plain one (long strings, big selectors,
     # many tolerations, its labels), counted at parse time for the bounded tables
     # that keep pods (remembered pods, pending pods); 0 for a pod built by hand.
@@ -118,6 +124,7 @@ SPEC_CACHE_BYTES = 64 * 1024 * 1024
 MAX_SPEC_BYTES = 1024 * 1024
 _spec_lock = threading.Lock()
 _spec_cache = Memo("pod_spec", SPEC_CACHE_SIZE, SPEC_CACHE_BYTES, MAX_SPEC_BYTES)
+_spec_ids = itertools.count(1)  # next() is atomic under the GIL
 
 
 def _resource_list(value: Any, field: str) -> dict[str, int]:
@@ -519,6 +526,7 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
         init_images=tuple(init_images),
         scheduler_name=scheduler_name,
         priority=integer_field(spec.get("priority"), "spec.priority"),
+        spec_id=next(_spec_ids),
         footprint=footprint,
     )
 
@@ -649,7 +657,16 @@ _SPEC_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(PodInfo)
     if f.name
-    not in ("uid", "name", "namespace", "labels", "annotations", "footprint", "pod_affinity")
+    not in (
+        "uid",
+        "name",
+        "namespace",
+        "labels",
+        "annotations",
+        "footprint",
+        "spec_id",
+        "pod_affinity",  # resolved per pod from pod_affinity_spec (its labels, namespace)
+    )
 )
 
 

@@ -88,6 +88,7 @@ MEMO_NAMES = (
     "node_name_lists",
     "node_objects",
     "derived_columns",
+    "spec_verdicts",
 )
 
 
@@ -185,6 +186,36 @@ SOURCE_KEYS: dict[str, tuple[str, str, str, str, str]] = {
         "podsift_selector_cache_requests",
         "counter",
         "Lookups of compiled node selectors, by cache result.",
+        "result",
+        "miss",
+    ),
+    "spec_cache_hits": (
+        "podsift_spec_cache_requests",
+        "counter",
+        "Requests whose static filter verdicts came from the spec cache (hit) or judged "
+        "nodes not judged before for that spec (miss).",
+        "result",
+        "hit",
+    ),
+    "spec_cache_misses": (
+        "podsift_spec_cache_requests",
+        "counter",
+        "Requests whose static filter verdicts came from the spec cache (hit) or judged "
+        "nodes not judged before for that spec (miss).",
+        "result",
+        "miss",
+    ),
+    "spec_cache_score_hits": (
+        "podsift_spec_cache_score_requests",
+        "counter",
+        "Scorings that reused a spec's static score columns (hit) or computed them (miss).",
+        "result",
+        "hit",
+    ),
+    "spec_cache_score_misses": (
+        "podsift_spec_cache_score_requests",
+        "counter",
+        "Scorings that reused a spec's static score columns (hit) or computed them (miss).",
         "result",
         "miss",
     ),

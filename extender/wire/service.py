@@ -164,9 +164,14 @@ class Service:
             for name in c.unknown:
                 failed[name] = UNKNOWN_NODE_REASON
             if c.objects is None:
+                passed = outcome.passed
+                if c.known is None and len(passed) == c.view.n:
+                    names = c.sent  # every name known and passed: the list as sent
+                else:
+                    names = c.view.names_array[passed].tolist()
                 return {
                     "Nodes": None,
-                    "NodeNames": c.view.names_array[outcome.passed].tolist(),
+                    "NodeNames": names,
                     "FailedNodes": failed,
                     "FailedAndUnresolvableNodes": outcome.unresolvable,
                     "Error": "",
@@ -190,7 +195,7 @@ class Service:
         with self.state.lock:
             c, scores = self._scores(pod, args, prepared)
             if c.known is None:
-                return c.view.names, scores
+                return c.names_sent(), scores  # every name known: in the order sent
         full = np.zeros(len(c.names_sent()), np.int64)
         full[c.known] = scores
         return c.names_sent(), full

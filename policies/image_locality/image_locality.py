@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from extender.api import MAX_NODE_SCORE, NodeView, PodInfo, Policy
+from extender.api import MAX_NODE_SCORE, STATIC, NodeView, PodInfo, Policy
 from policies.helper.intmath import mul_div
 
 MB = 1024 * 1024
@@ -36,6 +36,7 @@ def calculate_priority(sums: np.ndarray, containers: int) -> np.ndarray:
 
 class ImageLocality(Policy):
     name = "ImageLocality"
+    depends_on = STATIC  # node images, the node count and the pod's images
     takes_args = False
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:

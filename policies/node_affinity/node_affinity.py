@@ -28,6 +28,7 @@ import numpy as np
 
 from extender.api import (
     MAX_NODE_SCORE,
+    STATIC,
     ConfigError,
     InvalidInput,
     NodeView,
@@ -91,6 +92,7 @@ def parse_node_affinity_args(args: dict[str, Any]) -> tuple[Any, Any]:
 
 class NodeAffinity(Policy):
     name = "NodeAffinity"
+    depends_on = STATIC  # node labels and the pod's selectors
     unresolvable = True
 
     def __init__(self, args: dict | None = None) -> None:

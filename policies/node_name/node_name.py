@@ -8,13 +8,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from extender.api import NodeView, PodInfo, Policy
+from extender.api import STATIC, NodeView, PodInfo, Policy
 
 ERR_REASON = "node(s) didn't match the requested node name"
 
 
 class NodeName(Policy):
     name = "NodeName"
+    depends_on = STATIC  # node names and spec.nodeName
     unresolvable = True
     takes_args = False
 

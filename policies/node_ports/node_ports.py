@@ -11,13 +11,14 @@ from __future__ import annotations
 
 import numpy as np
 
-from extender.api import NodeView, PodInfo, Policy
+from extender.api import DYNAMIC, NodeView, PodInfo, Policy
 
 ERR_REASON = "node(s) didn't have free ports for the requested pod ports"
 
 
 class NodePorts(Policy):
     name = "NodePorts"
+    depends_on = DYNAMIC  # host ports of the pods placed
     unresolvable = False
     takes_args = False
 

@@ -29,7 +29,7 @@ from typing import Any
 
 import numpy as np
 
-from extender.api import MAX_NODE_SCORE, NodeView, PodInfo, Policy
+from extender.api import DYNAMIC, MAX_NODE_SCORE, NodeView, PodInfo, Policy
 from policies.helper.intmath import INT64_MAX, scaled_ratio_rem
 from policies.node_resources.allocation import allocation_columns, pod_request
 from policies.node_resources.args import parse_balanced_args
@@ -70,17 +70,27 @@ def exact_penalty(shares: list[tuple[int, int]]) -> int:
 def _two_resource_penalty(columns: list) -> np.ndarray | None:
     """ceil(100 std) = ceil(50 |f1 - f2|) for two resources, every node having both.
 
-    The common case (cpu and memory) in a few vector operations: fractions in
-    fixed point F = floor(u S / c) with S as large as int64 allows, so
-    D = |F1 - F2| is within 1 of S |f1 - f2|; where that window could change the
-    ceiling, or the values are too large for the fixed point, the node is
-    recomputed exactly with Python integers. None when some node lacks one of
-    the resources (the general path handles the per-node resource count).
+    The common case (cpu and memory) in a few vector operations: exactly over the
+    common denominator c1 c2 when 50 c1 c2 fits in int64 (millicores times bytes
+    of any node today), else fractions in fixed point F = floor(u S / c) with S
+    as large as int64 allows, so D = |F1 - F2| is within 1 of S |f1 - f2|; where
+    that window could change the ceiling, or the values are too large for the
+    fixed point, the node is recomputed exactly with Python integers. None when
+    some node lacks one of the resources (the general path handles the per-node
+    resource count).
     """
     (_, c1, r1), (_, c2, r2) = columns
     if not ((c1 > 0).all() and (c2 > 0).all()):
         return None
-    top = int(max(c1.max(), c2.max()))
+    top1, top2 = int(c1.max()), int(c2.max())
+    if MAX_STD_PENALTY * top1 * top2 <= INT64_MAX:
+        # the usual magnitudes (millicores times bytes): exactly, with no fixed point.
+        # 100 std = 50 |u1/c1 - u2/c2| = 50 |u1 c2 - u2 c1| / (c1 c2), and with u <= c
+        # every product here is at most 50 top1 top2, inside int64
+        u1 = np.minimum(r1, c1)
+        u2 = np.minimum(r2, c2)
+        return -(-(MAX_STD_PENALTY * np.abs(u1 * c2 - u2 * c1)) // (c1 * c2))
+    top = max(top1, top2)
     bits = min(FRACTION_BITS, 62 - top.bit_length())
     if bits < 8:
         return None
@@ -105,6 +115,7 @@ def _two_resource_penalty(columns: list) -> np.ndarray | None:
 
 class NodeResourcesBalancedAllocation(Policy):
     name = "NodeResourcesBalancedAllocation"
+    depends_on = DYNAMIC  # what the pods placed request
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         super().__init__(args)

@@ -30,6 +30,7 @@ from typing import Any
 import numpy as np
 
 from extender.api import (
+    DYNAMIC,
     MAX_NODE_SCORE,
     NodeView,
     PodInfo,
@@ -74,6 +75,7 @@ def broken_linear_table(shape: list[tuple[int, int]]) -> np.ndarray:
 
 class NodeResourcesFit(Policy):
     name = "NodeResourcesFit"
+    depends_on = DYNAMIC  # what the pods placed request
     unresolvable = False
 
     def __init__(self, args: dict[str, Any] | None = None) -> None:

@@ -9,7 +9,15 @@ from __future__ import annotations
 
 import numpy as np
 
-from extender.api import NO_SCHEDULE, NodeView, PodInfo, Policy, Taint, tolerations_tolerate
+from extender.api import (
+    NO_SCHEDULE,
+    STATIC,
+    NodeView,
+    PodInfo,
+    Policy,
+    Taint,
+    tolerations_tolerate,
+)
 
 ERR_REASON_UNSCHEDULABLE = "node(s) were unschedulable"
 UNSCHEDULABLE_TAINT = Taint(key="node.kubernetes.io/unschedulable", value="", effect=NO_SCHEDULE)
@@ -17,6 +25,7 @@ UNSCHEDULABLE_TAINT = Taint(key="node.kubernetes.io/unschedulable", value="", ef
 
 class NodeUnschedulable(Policy):
     name = "NodeUnschedulable"
+    depends_on = STATIC  # the cordon flag and the pod's tolerations
     unresolvable = True
     takes_args = False
 

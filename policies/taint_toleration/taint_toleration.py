@@ -30,6 +30,7 @@ from extender.api import (
     NO_EXECUTE,
     NO_SCHEDULE,
     PREFER_NO_SCHEDULE,
+    STATIC,
     NodeView,
     PodInfo,
     Policy,
@@ -134,6 +135,7 @@ class _SetVerdicts:
 
 class TaintToleration(Policy):
     name = "TaintToleration"
+    depends_on = STATIC  # node taints and the pod's tolerations
     unresolvable = True
     takes_args = False
 

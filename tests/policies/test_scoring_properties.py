@@ -311,9 +311,17 @@ def test_balanced_allocation_within_stated_deviation_of_upstream_float(cluster, 
     )
 )
 def test_balanced_two_resources_many_fractions(rows):
-    # many nodes per example: cpu (millicores) and memory fractions anywhere in [0, 1.x]
+    # many nodes per example: cpu (millicores) and memory fractions anywhere in [0, 1.x];
+    # small enough for the exact common-denominator path, and (memory in units of 10^9
+    # bytes) large enough for the fixed-point one
+    _check_two_resources(rows, 1)
+    _check_two_resources(rows, 10**9)
+
+
+def _check_two_resources(rows, memory_unit):
     nodes, pods = [], []
     for i, (cpu_alloc, cpu_used, mem_alloc, mem_used) in enumerate(rows):
+        mem_alloc, mem_used = mem_alloc * memory_unit, mem_used * memory_unit
         nodes.append(
             {
                 "kind": "Node",

@@ -238,3 +238,26 @@ def test_module_level_functions_use_the_default_metrics():
         == scrape(metrics.default)["podsift_binds_total"][(("outcome", "test_outcome"),)]
     )
     assert "text/plain" in content_type
+
+
+def test_the_spec_cache_reports_hits_and_misses():
+    from extender.engine.config import default_configuration
+    from extender.engine.engine import Engine
+    from tests.helpers import make_pod, make_state, node, pod
+
+    engine = Engine(default_configuration())
+    state = make_state([node("n0"), node("n1")])
+    for uid in ("a", "b", "c"):
+        view, _, _ = state.view(["n0", "n1"])
+        engine.prioritize(make_pod(pod(uid, cpu="100m")), view)
+    m = Metrics(process_metrics=False)
+    m.register_source("spec_cache", engine.spec_cache.stats)
+    s = scrape(m)
+    assert s["podsift_spec_cache_requests_total"] == {
+        (("result", "hit"),): 2,
+        (("result", "miss"),): 1,
+    }
+    assert s["podsift_spec_cache_score_requests_total"] == {
+        (("result", "hit"),): 2,
+        (("result", "miss"),): 1,
+    }

@@ -1,0 +1,202 @@
+"""Answers of STATIC policies, kept per pod spec (docs/PERFORMANCE.md: The spec cache).
+
+Pods come from a few dozen Deployments, so the pods of one spec ask the same
+questions of the same nodes again and again. A policy that declares
+`depends_on = STATIC` answers from the pod's spec and the nodes' own objects
+only, so its answers for one spec stay right until a node object changes, which
+bumps the node table's `static_version`. This module holds, per spec, what the
+engine computed for the leading run of static filters (their verdict and, for
+a failing node, the first failing filter, its reason and whether it is
+unresolvable, all by node id, filled in as requests name nodes not judged
+yet, so any candidate set, a rotating window of nodes included, is answered
+by indexing), and the static score columns of the last
+set of nodes scored (scores are normalized over exactly the nodes scored, so
+they are reused only for the same set).
+
+Bounded in entries and estimated bytes (a `Memo`), emptied whenever the static
+version moves. Not thread-safe: the engine is called with the state lock held.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from extender.model.memo import Memo
+from extender.model.pod import PodInfo
+
+SPEC_ENTRIES = 1024
+SPEC_BYTES = 64 * 1024 * 1024
+_ENTRY_BYTES = 256  # the entry's own objects
+_FAILED_BYTES = 120  # one filed failure in a remembered answer (a dict slot, its key)
+
+
+class StaticVerdicts:
+    """One spec's static answers at one static version of one node table.
+
+    Filter verdicts are by node id and filled in as requests name nodes not
+    judged yet, so no request judges more nodes than it names (a stream of new
+    specs naming one node each costs one node each, not the cluster)."""
+
+    __slots__ = (
+        "evaluated",
+        "passing",
+        "first",
+        "reasons",
+        "hopeless",
+        "failing",
+        "checked_ids",
+        "last_ids",
+        "last",
+        "score_ids",
+        "score_key",
+        "scores",
+    )
+
+    def __init__(self, capacity: int, filters: int) -> None:
+        """Room for node ids below `capacity`; `filters` is how many leading filters
+        are static (0: the entry keeps score columns only)."""
+        size = capacity if filters else 0
+        # by node id: judged yet; passes every static filter of the prefix; else the
+        # index of the first failing one, its reason, and whether it is unresolvable
+        self.evaluated = np.zeros(size, bool)
+        self.passing = np.zeros(size, bool)
+        self.first = np.full(size, -1, np.int16)
+        self.reasons = np.full(size, None, object)
+        self.hopeless = np.zeros(size, bool)
+        self.failing: set[int] = set()  # the filters that failed some node
+        self.checked_ids: np.ndarray | None = None  # candidates known to be all judged
+        # the last candidate ids answered with reasons, and that answer
+        self.last_ids: np.ndarray | None = None
+        self.last: tuple[np.ndarray, dict[str, str], dict[str, str]] | None = None
+        # the ids of the last nodes scored, and each static score policy's values there
+        self.score_ids: np.ndarray | None = None
+        self.score_key = b""  # their bytes
+        self.scores: dict[int, np.ndarray] = {}
+
+    def nbytes(self) -> int:
+        size = _ENTRY_BYTES + 13 * len(self.passing)  # 4 bools, an int16, a pointer per id
+        if self.last is not None:
+            size += self.last[0].nbytes + _FAILED_BYTES * (len(self.last[1]) + len(self.last[2]))
+        if self.score_ids is not None:
+            size += 2 * self.score_ids.nbytes + sum(v.nbytes for v in self.scores.values())
+        return size
+
+    def missing(self, ids: np.ndarray, contiguous: bool) -> np.ndarray | None:
+        """The ids among the candidates `ids` not judged yet; None when all are."""
+        if ids is self.checked_ids or ids is self.last_ids:
+            return None
+        done = self.evaluated[: len(ids)] if contiguous else self.evaluated[ids]
+        if done.all():
+            self.checked_ids = ids
+            return None
+        return ids[~done]
+
+    def judged(self, ids: np.ndarray, passing: np.ndarray) -> None:
+        """Record that the nodes `ids` were judged; `passing` says which passed."""
+        self.evaluated[ids] = True
+        self.passing[ids] = passing
+
+    def failed(self, k: int, ids: np.ndarray, texts: list[str], hopeless: np.ndarray) -> None:
+        """Record that filter `k` was the first to fail the nodes `ids`."""
+        self.failing.add(k)
+        self.first[ids] = k
+        self.reasons[ids] = texts
+        self.hopeless[ids] = hopeless
+
+    def answer(
+        self, ids: np.ndarray, contiguous: bool, names: Any, reasons: bool
+    ) -> tuple[np.ndarray, dict[str, str], dict[str, str]]:
+        """(pass mask over the candidates `ids`, FailedNodes, FailedAndUnresolvableNodes)
+        of the static prefix, filed in the order the uncached engine files them: by
+        filter, then by position. `names` gives the candidates' names (called only
+        when some fail). Every candidate must have been judged. The mask is
+        read-only and the dicts are the caller's own."""
+        if reasons and self.last_ids is ids and self.last is not None:
+            mask, failed, unresolvable = self.last
+            return mask, failed.copy(), unresolvable.copy()
+        n = len(ids)
+        mask = self.passing[:n] if contiguous else self.passing[ids]
+        mask.flags.writeable = False
+        failed: dict[str, str] = {}
+        unresolvable: dict[str, str] = {}
+        if not reasons:
+            return mask, failed, unresolvable
+        bad = np.flatnonzero(~mask)
+        if len(bad):
+            bad_ids = ids[bad]
+            if len(self.failing) > 1:
+                order = np.argsort(self.first[bad_ids], kind="stable")
+                bad, bad_ids = bad[order], bad_ids[order]
+            texts = self.reasons[bad_ids].tolist()
+            for name, text, hopeless in zip(
+                names()[bad].tolist(), texts, self.hopeless[bad_ids].tolist()
+            ):
+                (unresolvable if hopeless else failed)[name] = text
+        self.last_ids = ids
+        self.last = (mask, failed, unresolvable)
+        return mask, failed.copy(), unresolvable.copy()
+
+    def scores_for(self, ids: np.ndarray) -> dict[int, np.ndarray] | None:
+        """The static score columns cached for exactly the nodes `ids`, else None."""
+        known = self.score_ids
+        if known is None:
+            return None
+        # the scored nodes are a fresh array each request (the ones that passed): their
+        # bytes compare in one memcmp, where np.array_equal costs ~10 us of calls
+        if known is ids or (len(known) == len(ids) and ids.tobytes() == self.score_key):
+            return self.scores
+        return None
+
+    def keep_scores(self, ids: np.ndarray, scores: dict[int, np.ndarray]) -> None:
+        """Keep the static score columns computed for the nodes `ids`."""
+        self.score_ids = ids
+        self.score_key = ids.tobytes()
+        self.scores = scores
+
+
+class SpecCache:
+    """StaticVerdicts per pod spec (`PodInfo.spec_id`), for the current static version."""
+
+    def __init__(self, max_entries: int = SPEC_ENTRIES, max_bytes: int = SPEC_BYTES) -> None:
+        self._memo = Memo("spec_verdicts", max_entries, max_bytes)
+        self._version: int | None = None
+        self.hits = 0  # requests answered from a spec's cached static filter verdicts
+        self.misses = 0  # requests that evaluated the static filters over every node
+        self.score_hits = 0  # requests that reused a spec's static score columns
+        self.score_misses = 0
+
+    def __len__(self) -> int:
+        return len(self._memo)
+
+    def get(self, pod: PodInfo, version: int | None) -> StaticVerdicts | None:
+        """The spec's entry at `version`; None when there is none or none may be kept
+        (a pod built by hand, or a view with its own node objects: version None)."""
+        if not pod.spec_id or version is None:
+            return None
+        if version != self._version:
+            self._memo.clear()  # a node object changed: every answer may have
+            self._version = version
+            return None
+        return self._memo.get(pod.spec_id)
+
+    def put(self, pod: PodInfo, version: int, entry: StaticVerdicts) -> None:
+        """Store (or re-charge, after it grew) the spec's entry at `version`."""
+        if version != self._version:
+            self._memo.clear()
+            self._version = version
+        self._memo.put(pod.spec_id, entry, entry.nbytes())
+
+    def clear(self) -> None:
+        self._memo.clear()
+        self._version = None
+
+    def stats(self) -> dict[str, float]:
+        """Hits and misses, for /metrics (`register_source`)."""
+        return {
+            "spec_cache_hits": self.hits,
+            "spec_cache_misses": self.misses,
+            "spec_cache_score_hits": self.score_hits,
+            "spec_cache_score_misses": self.score_misses,
+        }

@@ -1,0 +1,140 @@
+"""The planner's shortcuts (plan/policyfacts.py) never change a plan: the same
+placements, additions and counts with every filter run for every pod."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+import orjson
+import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
+
+import extender.plan.fit as fit_module
+import extender.plan.place as place_module
+from bench.workload import generate
+from extender.engine.config import PolicyEntry
+from extender.plan.fit import fit_template
+from extender.plan.place import place
+from extender.plan.policyfacts import node_local_monotone
+from extender.plan.shapes import load_shapes
+from extender.plan.source import build
+from extender.plan.workload import load_templates
+from tests.plan.objects import deployment, listing, node, pod_spec, running_pod
+
+SPREAD = {"maxSkew": 1, "topologyKey": "zone", "labelSelector": {}}
+ANTI = {"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [{}]}}
+
+
+def _engine(*filters, args=None):
+    entries = tuple(PolicyEntry(n, args=(args or {}).get(n, {})) for n in filters)
+    return SimpleNamespace(config=SimpleNamespace(filters=entries))
+
+
+def _pod(**spec):
+    return {"kind": "Pod", "spec": {"containers": [], **spec}}
+
+
+DEFAULT = (
+    "NodeUnschedulable",
+    "NodeName",
+    "TaintToleration",
+    "NodeAffinity",
+    "NodePorts",
+    "NodeResourcesFit",
+)
+
+
+def test_which_configurations_allow_the_shortcuts():
+    assert node_local_monotone(_engine(*DEFAULT))
+    assert not node_local_monotone(_engine("NodeAffinity"))  # no NodeResourcesFit
+    assert not node_local_monotone(_engine(*DEFAULT, "SomeonesPlugin"))
+    spread = _engine(*DEFAULT, "PodTopologySpread")
+    assert node_local_monotone(spread, [_pod()])
+    soft = {**SPREAD, "whenUnsatisfiable": "ScheduleAnyway"}
+    assert node_local_monotone(spread, [_pod(topologySpreadConstraints=[soft])])
+    assert not node_local_monotone(spread, [_pod(topologySpreadConstraints=[SPREAD])])
+    listed = _engine(
+        *DEFAULT,
+        "PodTopologySpread",
+        args={"PodTopologySpread": {"defaultingType": "List", "defaultConstraints": [SPREAD]}},
+    )
+    assert not node_local_monotone(listed, [_pod()])
+    affinity = _engine(*DEFAULT, "InterPodAffinity")
+    assert node_local_monotone(affinity, [_pod()], [_pod()])
+    assert not node_local_monotone(affinity, [_pod(affinity=ANTI)])
+    assert not node_local_monotone(affinity, [_pod()], [_pod(affinity=ANTI)])
+
+
+@pytest.fixture(scope="module")
+def synthetic():
+    return [i for i in generate(40, 0, seed=5)["items"] if i["kind"] == "Node"]
+
+
+deployments = st.lists(
+    st.tuples(
+        st.integers(0, 60),  # replicas
+        st.sampled_from(["100m", "250m", "1", "3", "40"]),
+        st.sampled_from([None, "256Mi", "4Gi", "30Gi"]),
+        st.sampled_from([None, 9000]),  # host port
+        st.sampled_from([None, {"example.com/pool": "spot"}, {"example.com/pool": "nope"}]),
+    ),
+    min_size=1,
+    max_size=5,
+)
+
+
+def _workload(tmp_path, spec):
+    items = [
+        deployment(f"d{i}", n, pod_spec(cpu, mem, host_port=port, node_selector=sel))
+        for i, (n, cpu, mem, port, sel) in enumerate(spec)
+    ]
+    path = tmp_path / "w.json"
+    path.write_bytes(orjson.dumps(listing(items)))
+    return load_templates([str(path)])
+
+
+def _plain(monkeypatch):
+    monkeypatch.setattr(place_module, "node_local_monotone", lambda *a: False)
+    monkeypatch.setattr(fit_module, "node_local_monotone", lambda *a: False)
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(spec=deployments, seed=st.sampled_from([None, 3]), grow=st.booleans())
+@example(spec=[(60, "3", "4Gi", None, None), (40, "250m", None, 9000, None)], seed=3, grow=True)
+def test_place_and_grow_are_the_same_without_shortcuts(
+    tmp_path, monkeypatch, synthetic, spec, seed, grow
+):
+    shapes, nodes = None, synthetic
+    if grow:  # a small cluster, so that nodes are added
+        nodes = synthetic[:3]
+        (tmp_path / "s.json").write_bytes(orjson.dumps(node("shape", "8", "32Gi", pods=20)))
+        shapes = load_shapes([str(tmp_path / "s.json")])
+    templates = _workload(tmp_path, spec)
+    fast = place(build(nodes, "t", None, None), templates, seed, shapes)
+    with monkeypatch.context() as m:
+        _plain(m)
+        plain = place(build(nodes, "t", None, None), templates, seed, shapes)
+    assert fast.placements == plain.placements
+    assert fast.added == plain.added
+    assert set(fast.unplaced) == set(plain.unplaced)
+    if grow and sum(n for n, cpu, _, _, sel in spec if cpu == "3" and sel is None) >= 30:
+        assert fast.added  # the shortcuts were exercised on added nodes too
+
+
+@settings(
+    max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(spec=deployments)
+def test_fit_is_the_same_without_shortcuts(tmp_path, monkeypatch, spec):
+    items = [node(f"n{i}", "4", "8Gi", pods=12) for i in range(6)]
+    items += [running_pod(f"p{i}", f"n{i % 6}", "300m", "500Mi") for i in range(10)]
+    cluster = build(items, "t", None, None)
+    for t in _workload(tmp_path, spec):
+        fast = fit_template(cluster, t)
+        with monkeypatch.context() as m:
+            _plain(m)
+            plain = fit_template(cluster, t)
+        assert (fast.per_node, fast.limited_by) == (plain.per_node, plain.limited_by)

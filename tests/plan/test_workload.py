@@ -1,0 +1,61 @@
+"""Workload files as templates: kinds, replica counts, names, labels."""
+
+from __future__ import annotations
+
+import orjson
+
+from extender.plan.workload import load_templates, spec_groups
+from tests.plan.objects import deployment, listing, pod_spec
+
+
+def _controller(kind, name, spec, **fields):
+    return {
+        "apiVersion": "batch/v1" if kind == "Job" else "apps/v1",
+        "kind": kind,
+        "metadata": {"name": name, "namespace": "ns"},
+        "spec": {**fields, "template": {"metadata": {"labels": {"app": name}}, "spec": spec}},
+    }
+
+
+def test_kinds_replicas_and_copy_names(tmp_path):
+    bound_pod = {
+        "apiVersion": "v1",
+        "kind": "Pod",
+        "metadata": {"name": "solo", "uid": "u1", "labels": {"x": "y"}},
+        "spec": {**pod_spec("1"), "nodeName": "somewhere"},
+    }
+    items = [
+        bound_pod,
+        _controller("ReplicaSet", "rs", pod_spec("1"), replicas=3),
+        _controller("StatefulSet", "sts", pod_spec("2")),  # replicas default to 1
+        _controller("Job", "job", pod_spec("1"), parallelism=4, completions=10),
+        _controller("Deployment", "zero", pod_spec("1"), replicas=0),
+    ]
+    (tmp_path / "w.json").write_bytes(orjson.dumps(listing(items)))
+    templates = load_templates([str(tmp_path / "w.json")])
+    assert [(t.kind, t.key, t.replicas) for t in templates] == [
+        ("Pod", "default/solo", 1),
+        ("ReplicaSet", "ns/rs", 3),
+        ("StatefulSet", "ns/sts", 1),
+        ("Job", "ns/job", 4),
+        ("Deployment", "ns/zero", 0),
+    ]
+    solo, rs = templates[0], templates[1]
+    assert "nodeName" not in solo.pod["spec"]
+    copy = rs.copy_info(2)
+    assert (copy.name, copy.namespace) == ("rs-2", "ns")
+    assert dict(copy.labels) == {"app": "rs"}
+    assert copy.requests == rs.info.requests
+    assert copy.uid != rs.copy_info(1).uid and copy.uid != copy.name
+    obj = rs.copy_object(2)
+    assert obj["metadata"]["name"] == "rs-2" and obj["metadata"]["uid"] == copy.uid
+    # templates scheduled alike (same spec, namespace, labels) share a group
+    assert spec_groups(templates) == [0, 1, 2, 3, 4]
+    pods = [
+        {"apiVersion": "v1", "kind": "Pod", "metadata": {"name": n}, "spec": pod_spec("1")}
+        for n in ("p", "q")
+    ]
+    (tmp_path / "two.json").write_bytes(
+        orjson.dumps(listing([*pods, deployment("a", 1, pod_spec("1"))]))
+    )
+    assert spec_groups(load_templates([str(tmp_path / "two.json")])) == [0, 0, 2]
