@@ -223,6 +223,8 @@ class PodAffinityIndex:
     ) -> None:
         """A pod attached to (delta 1) or detached from (delta -1) node `node_id`."""
         index = self.labels
+        if labels is None:  # a record built without labels (none carries any)
+            labels = _NO_LABELS
         group_key = (namespace, tuple(labels.items()))
         group = self._groups.get(group_key)
         if group is None:
