@@ -208,3 +208,12 @@ def test_podsift_with_inter_pod_affinity_places_the_mix_validly(tmp_path):
         invalid[extra] = {v.kind for v in validate(cluster["items"], placements)}
     assert invalid[", InterPodAffinity"] == set()
     assert invalid[""] & {"pod-anti-affinity", "existing-pod-anti-affinity"}
+
+
+def test_affinity_benches_run(capsys):
+    from bench import affinitycost, affinitymix
+
+    assert affinitymix.main(["--nodes", "10", "--pods", "200", "--policies", "with"]) == 0
+    assert "invalid pods 0 []" in capsys.readouterr().out
+    assert affinitycost.main(["--nodes", "20", "--placed", "100", "--calls", "2"]) == 0
+    assert "/filter:" in capsys.readouterr().out
