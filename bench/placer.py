@@ -25,6 +25,7 @@ def greedy_place(items: list[dict[str, Any]], strategy: str = "spread") -> dict[
     static: dict[int, list[v._NodeLedger]] = {}
     spread = v.SpreadTracker(nodes)
     placements: dict[str, str | None] = {}
+    affinity = v._PodAffinityLedger(items)  # inter-pod affinity, as the validator judges it
     for pod in items:
         if pod.get("kind") != "Pod" or (pod.get("spec") or {}).get("nodeName"):
             continue
@@ -47,6 +48,8 @@ def greedy_place(items: list[dict[str, Any]], strategy: str = "spread") -> dict[
                 continue
             if allowed is not None and allowed[ledger.node["metadata"]["name"]] is not None:
                 continue
+            if affinity.keys and affinity.problems(pod, ledger.node["metadata"]["name"]):
+                continue
             if strategy == "first-fit":
                 best = ledger
                 break
@@ -60,6 +63,7 @@ def greedy_place(items: list[dict[str, Any]], strategy: str = "spread") -> dict[
             placements[uid] = None
             continue
         best.add(requests, v.host_ports(pod))
+        affinity.add(pod, best.node["metadata"]["name"])
         placements[uid] = best.node["metadata"]["name"]
         spread.add(pod, placements[uid])
     return placements

@@ -14,6 +14,7 @@ as it would be in the cluster.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass
 from fractions import Fraction
@@ -83,7 +84,8 @@ class Violation:
     uid: str
     node: str
     kind: str  # unknown-pod, unknown-node, unschedulable, node-name, node-selector,
-    # node-affinity, taint, host-port, insufficient, spread-label, spread-skew
+    # node-affinity, taint, host-port, insufficient, spread-label, spread-skew,
+    # pod-affinity, pod-anti-affinity, existing-pod-anti-affinity
     detail: str
 
     def __str__(self) -> str:
@@ -324,6 +326,181 @@ def _check_pod(
     return problems
 
 
+# ---------------------------------------------------------------- inter-pod affinity
+# Required pod affinity and anti-affinity, both ways round, re-checked from the
+# API's definitions: the placed pods are counted per topology domain by their
+# (namespace, labels), so a term is matched against the label sets in a domain,
+# never against each pod.
+
+REQUIRED_TERMS = "requiredDuringSchedulingIgnoredDuringExecution"
+
+
+def _pod_terms(pod: dict[str, Any], kind: str) -> list[dict[str, Any]]:
+    affinity = ((pod.get("spec") or {}).get("affinity") or {}).get(kind) or {}
+    return list(affinity.get(REQUIRED_TERMS) or [])
+
+
+def _namespace_of(pod: dict[str, Any]) -> str:
+    return (pod.get("metadata") or {}).get("namespace") or "default"
+
+
+def _labels_of(obj: dict[str, Any]) -> dict[str, str]:
+    return (obj.get("metadata") or {}).get("labels") or {}
+
+
+def label_selector_matches(selector: Any, labels: dict[str, str]) -> bool:
+    """metav1.LabelSelector over pod or namespace labels: null matches nothing, {} all."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    return all(_requirement_holds(e, labels) for e in selector.get("matchExpressions") or [])
+
+
+def _effective_selector(term: dict[str, Any], owner_labels: dict[str, str]) -> Any:
+    """The term's labelSelector with matchLabelKeys/mismatchLabelKeys merged in, as the
+    API server does at creation (a key the selector already names is left alone)."""
+    selector = term.get("labelSelector")
+    keys = (term.get("matchLabelKeys") or [], term.get("mismatchLabelKeys") or [])
+    if selector is None or not (keys[0] or keys[1]):
+        return selector
+    named = set(selector.get("matchLabels") or {})
+    named.update(e.get("key") for e in selector.get("matchExpressions") or [])
+    extra = []
+    for operator, names in (("In", keys[0]), ("NotIn", keys[1])):
+        for key in names:
+            if key in owner_labels and key not in named:
+                extra.append({"key": key, "operator": operator, "values": [owner_labels[key]]})
+    return {**selector, "matchExpressions": list(selector.get("matchExpressions") or []) + extra}
+
+
+def _term_selects(
+    term: dict[str, Any],
+    owner: dict[str, Any],
+    namespace: str,
+    labels: dict[str, str],
+    namespace_labels: dict[str, str] | None,
+) -> bool:
+    """Whether `owner`'s term selects a pod in `namespace` with `labels`
+    (`namespace_labels` None: the namespace is unknown, no namespaceSelector matches it)."""
+    names = term.get("namespaces") or []
+    ns_selector = term.get("namespaceSelector")
+    if not names and ns_selector is None:
+        in_scope = namespace == _namespace_of(owner)
+    else:
+        in_scope = namespace in names or (
+            ns_selector is not None
+            and namespace_labels is not None
+            and label_selector_matches(ns_selector, namespace_labels)
+        )
+    return in_scope and label_selector_matches(_effective_selector(term, _labels_of(owner)), labels)
+
+
+class _PodAffinityLedger:
+    """Placed pods per topology domain, and the anti-affinity terms placed pods carry."""
+
+    def __init__(self, items: list[dict[str, Any]]) -> None:
+        self.namespaces = {
+            i["metadata"]["name"]: _labels_of(i) for i in items if i.get("kind") == "Namespace"
+        }
+        self.node_labels = {
+            i["metadata"]["name"]: _labels_of(i) for i in items if i.get("kind") == "Node"
+        }
+        keys = set()
+        for item in items:
+            if item.get("kind") == "Pod":
+                for kind in ("podAffinity", "podAntiAffinity"):
+                    keys.update(t.get("topologyKey", "") for t in _pod_terms(item, kind))
+        self.keys = keys
+        # (key, value) -> {(namespace, labels items): pods}; key -> the same over all values
+        self.by_domain: dict[tuple[str, str], dict[tuple, int]] = {}
+        self.by_key: dict[str, dict[tuple, int]] = {}
+        # (key, value) -> the placed pods' distinct required anti-affinity terms there:
+        # (term as JSON, owner's namespace, owner's labels) -> (term, an owner pod)
+        self.anti: dict[tuple[str, str], dict[tuple, tuple[dict, dict]]] = {}
+
+    def _groups(self, key: str, node_name: str) -> dict[tuple, int] | None:
+        value = self.node_labels.get(node_name, {}).get(key)
+        return None if value is None else self.by_domain.get((key, value), {})
+
+    def problems(self, pod: dict[str, Any], node_name: str) -> list[tuple[str, str]]:
+        out = []
+        labels_here = self.node_labels.get(node_name, {})
+        namespace = _namespace_of(pod)
+        known = self.namespaces.get
+
+        def selects_group(term: dict[str, Any], group: tuple) -> bool:
+            ns, items = group
+            return _term_selects(term, pod, ns, dict(items), known(ns))
+
+        affinity = _pod_terms(pod, "podAffinity")
+        if affinity:
+            if any(t.get("topologyKey", "") not in labels_here for t in affinity):
+                out.append(("pod-affinity", "the node lacks a topology key of the pod's affinity"))
+            else:
+
+                def all_terms(group: tuple) -> bool:
+                    return all(selects_group(t, group) for t in affinity)
+
+                found = all(
+                    any(
+                        n and all_terms(g)
+                        for g, n in self._groups(t["topologyKey"], node_name).items()
+                    )
+                    for t in affinity
+                )
+                if not found:
+                    anywhere = any(
+                        n and all_terms(g)
+                        for t in affinity
+                        for g, n in self.by_key.get(t["topologyKey"], {}).items()
+                    )
+                    own = all(
+                        _term_selects(t, pod, namespace, _labels_of(pod), known(namespace))
+                        for t in affinity
+                    )
+                    if anywhere or not own:
+                        out.append(("pod-affinity", "no pod matching its affinity in the domain"))
+        for term in _pod_terms(pod, "podAntiAffinity"):
+            groups = self._groups(term.get("topologyKey", ""), node_name)
+            if groups and any(n and selects_group(term, g) for g, n in groups.items()):
+                out.append(
+                    ("pod-anti-affinity", f"a matching pod shares {term.get('topologyKey')}")
+                )
+                break
+        ns_labels = known(namespace) or {}
+        for key in self.keys:
+            value = labels_here.get(key)
+            if value is None:
+                continue
+            for term, owner in self.anti.get((key, value), {}).values():
+                if _term_selects(term, owner, namespace, _labels_of(pod), ns_labels):
+                    out.append(
+                        ("existing-pod-anti-affinity", f"{_pod_key(owner)} forbids it by {key}")
+                    )
+                    return out
+        return out
+
+    def add(self, pod: dict[str, Any], node_name: str) -> None:
+        labels_here = self.node_labels.get(node_name, {})
+        group = (_namespace_of(pod), tuple(sorted(_labels_of(pod).items())))
+        for key in self.keys:
+            value = labels_here.get(key)
+            if value is None:
+                continue
+            for counts in (
+                self.by_domain.setdefault((key, value), {}),
+                self.by_key.setdefault(key, {}),
+            ):
+                counts[group] = counts.get(group, 0) + 1
+        for term in _pod_terms(pod, "podAntiAffinity"):
+            value = labels_here.get(term.get("topologyKey", ""))
+            if value is not None:
+                distinct = (json.dumps(term, sort_keys=True), group[0], group[1])
+                self.anti.setdefault((term["topologyKey"], value), {})[distinct] = (term, pod)
+
+
 class _RequestsCache:
     """pod_requests memoized per spec object: the pods of one deployment share theirs."""
 
@@ -369,11 +546,13 @@ def validate(
             if bound and phase not in ("Succeeded", "Failed"):
                 prebound.append(item)
     spread = SpreadTracker([ledger.node for ledger in ledgers.values()])
+    affinity = _PodAffinityLedger(items)
     for pod in prebound:
         ledger = ledgers.get(pod["spec"]["nodeName"])
         if ledger is not None:
             ledger.add(pod_requests(pod), host_ports(pod))
             spread.add(pod, pod["spec"]["nodeName"])
+            affinity.add(pod, pod["spec"]["nodeName"])
     violations = []
     requests_of = _RequestsCache()
     for uid, node_name in placements.items():
@@ -394,8 +573,11 @@ def validate(
             broken = spread.allowed(pod)[node_name]
             if broken is not None:
                 violations.append(Violation(_pod_key(pod), uid, node_name, *broken))
+        for kind, detail in affinity.problems(pod, node_name):
+            violations.append(Violation(_pod_key(pod), uid, node_name, kind, detail))
         ledger.add(requests, host_ports(pod))
         spread.add(pod, node_name)
+        affinity.add(pod, node_name)
     if not order_known:
         for uid, node_name in placements.items():
             pod = pods_by_uid.get(uid)
@@ -408,16 +590,6 @@ def validate(
 
 
 # ------------------------------------------------------------ topology spreading
-
-
-def label_selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
-    """A metav1.LabelSelector against a pod's labels: None selects nothing, {} everything."""
-    if selector is None:
-        return False
-    for key, value in (selector.get("matchLabels") or {}).items():
-        if labels.get(key) != value:
-            return False
-    return all(_requirement_holds(e, labels) for e in selector.get("matchExpressions") or [])
 
 
 def _hard_constraints(pod: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:

@@ -176,8 +176,11 @@ BIG_MEMORY_FORMS = ("1G", "1Gi", "1.5Gi", "2Gi", "2147483648")
 EPHEMERAL_FORMS = ("256Mi", "1Gi", "2G", "500M")
 
 
-def generate(nodes: int, pods: int, seed: int = 1) -> dict[str, Any]:
-    """Build the synthetic cluster: a v1 `List` of `nodes` Nodes then `pods` pending Pods."""
+def generate(nodes: int, pods: int, seed: int = 1, pod_affinity: bool = False) -> dict[str, Any]:
+    """Build the synthetic cluster: a v1 `List` of `nodes` Nodes then `pods` pending Pods.
+
+    `pod_affinity` gives some Deployments inter-pod affinity (see
+    `_add_pod_affinity`); off until InterPodAffinity is in podsift's default set."""
     if nodes < 0 or pods < 0:
         raise ValueError("nodes and pods must not be negative")
     if pods and not nodes:
@@ -185,7 +188,11 @@ def generate(nodes: int, pods: int, seed: int = 1) -> dict[str, Any]:
     rng = random.Random(seed)
     node_objects, fleet = _build_nodes(rng, nodes)
     templates = _build_deployments(rng, fleet)
+    one_per_node = _add_pod_affinity(templates) if pod_affinity else set()
     _cap_by_feasible_nodes(templates, node_objects)
+    for d in templates:  # required anti-affinity per host: one replica per node, on at
+        if d.name in one_per_node:  # most half the usable ones (room left when nodes fill)
+            d.cap = max(1, _usable_nodes(d, node_objects) // 2)
     counts = _replica_counts(templates, pods)
     order = [i for i, count in enumerate(counts) for _ in range(count)]
     rng.shuffle(order)
@@ -198,9 +205,11 @@ def generate(nodes: int, pods: int, seed: int = 1) -> dict[str, Any]:
     }
 
 
-def generate_split(nodes: int, pods: int, seed: int = 1) -> tuple[list[dict], list[dict]]:
+def generate_split(
+    nodes: int, pods: int, seed: int = 1, pod_affinity: bool = False
+) -> tuple[list[dict], list[dict]]:
     """`generate`, as (the Node items, the pending Pod items in scheduling order)."""
-    items = generate(nodes, pods, seed)["items"]
+    items = generate(nodes, pods, seed, pod_affinity)["items"]
     return items[:nodes], items[nodes:]
 
 
@@ -475,6 +484,85 @@ def _build_deployments(rng: random.Random, fleet: Fleet) -> list[Deployment]:
             deployment.template_hash = "".join(rng.choice(NAME_CHARS) for _ in range(10))
             deployments.append(deployment)
     return deployments
+
+
+# ---- inter-pod affinity (issue 12) -------------------------------------------------
+
+
+def _pod_term(app: str, key: str) -> dict[str, Any]:
+    return {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key}
+
+
+def _add_pod_affinity(deployments: list[Deployment]) -> set[str]:
+    """Give some Deployments the pod (anti-)affinity real ones carry; the names of those
+    whose required anti-affinity per host allows one replica per node.
+
+    Required anti-affinity per host for the zone-pinned payment APIs and the ledgers
+    (capped to a replica on half the usable nodes, so every pod stays placeable), preferred
+    anti-affinity per host for the web frontends and per zone for the batch jobs,
+    preferred affinity of checkout to its frontend's zone and of caches to each other.
+    """
+    required = "requiredDuringSchedulingIgnoredDuringExecution"
+    preferred = "preferredDuringSchedulingIgnoredDuringExecution"
+    one_per_node = set()
+    for d in deployments:
+        base, variant = d.name.rsplit("-", 1)
+        affinity = d.spec.setdefault("affinity", {})
+        if base in ("payments-api", "ledger"):
+            affinity["podAntiAffinity"] = {required: [_pod_term(d.name, HOSTNAME_LABEL)]}
+            one_per_node.add(d.name)
+        elif base == "frontend":
+            affinity["podAntiAffinity"] = {
+                preferred: [{"weight": 100, "podAffinityTerm": _pod_term(d.name, HOSTNAME_LABEL)}]
+            }
+        elif base == "batch-etl":
+            affinity["podAntiAffinity"] = {
+                preferred: [{"weight": 50, "podAffinityTerm": _pod_term(d.name, ZONE_LABEL)}]
+            }
+        elif base == "checkout":
+            term = _pod_term(f"frontend-{variant}", ZONE_LABEL)
+            affinity["podAffinity"] = {preferred: [{"weight": 50, "podAffinityTerm": term}]}
+        elif base == "cache":
+            affinity["podAffinity"] = {
+                preferred: [{"weight": 30, "podAffinityTerm": _pod_term(d.name, ZONE_LABEL)}]
+            }
+        if not affinity:
+            del d.spec["affinity"]
+    return one_per_node
+
+
+def _usable_nodes(d: Deployment, nodes: list[dict[str, Any]]) -> int:
+    """How many schedulable nodes the deployment's pods may use (its selectors, taints)."""
+    from bench import validate  # the independent rules; it imports nothing from podsift
+
+    probe = {"spec": d.spec}
+    return sum(
+        1
+        for n in nodes
+        if not n["spec"].get("unschedulable")
+        and validate.node_selector_matches(probe, n)
+        and validate.required_affinity_matches(probe, n)
+        and validate.untolerated_taint(probe, n) is None
+    )
+
+
+def namespace_items(doc: dict[str, Any]) -> list[dict[str, Any]]:
+    """A Namespace item for every namespace the List's pods use, labelled as the API
+    server labels them (namespaceSelector reads these)."""
+    names = sorted(
+        {i["metadata"].get("namespace", "default") for i in doc["items"] if i["kind"] == "Pod"}
+    )
+    return [
+        {
+            "apiVersion": "v1",
+            "kind": "Namespace",
+            "metadata": {"name": n, "labels": {"kubernetes.io/metadata.name": n}},
+        }
+        for n in names
+    ]
+
+
+# ---- end inter-pod affinity
 
 
 def _d(name: str, ns: str, weight: int, spec: dict[str, Any], cap: int | None = None) -> Deployment:

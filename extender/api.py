@@ -10,6 +10,12 @@ the names below are the supported surface.
 podsift's own built-in policies (`policies/`) import nothing else either.
 """
 
+from extender.cache.affinitycounts import (
+    POD_AFFINITY_PREFERRED,
+    POD_AFFINITY_REQUIRED,
+    POD_ANTI_AFFINITY_PREFERRED,
+    POD_ANTI_AFFINITY_REQUIRED,
+)
 from extender.cache.view import NodeView, TaintSets
 from extender.framework.args import ArgsErrors, as_int
 from extender.framework.normalize import default_normalize_score
@@ -25,6 +31,7 @@ from extender.model.errors import ConfigError, InvalidInput
 from extender.model.hostports import HostPort
 from extender.model.names import is_qualified_name
 from extender.model.pod import PodInfo
+from extender.model.podaffinity import AffinityTerm, PodAffinity
 from extender.model.podselector import EVERYTHING as EVERYTHING_SELECTOR
 from extender.model.podselector import PodSelector, compile_pod_selector
 from extender.model.resources import (
@@ -82,6 +89,13 @@ __all__ = [
     "compile_pod_selector",
     "SpreadConstraint",
     "SpreadConstraints",
+    # inter-pod affinity: a pod's terms, and the kinds of terms placed pods carry
+    "AffinityTerm",
+    "PodAffinity",
+    "POD_ANTI_AFFINITY_REQUIRED",
+    "POD_AFFINITY_REQUIRED",
+    "POD_AFFINITY_PREFERRED",
+    "POD_ANTI_AFFINITY_PREFERRED",
     # helpers with kube-scheduler's semantics
     "default_normalize_score",
     "tolerations_tolerate",

@@ -223,13 +223,14 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "synth":
             import orjson
 
-            from bench.workload import generate, owners_of
+            from bench.workload import generate, namespace_items, owners_of
 
             if args.pods < 0:
                 parser.error("--pods must be >= 0")
             doc = generate(args.nodes, args.pods, seed=args.seed)
             # the owners PodTopologySpread's default constraints read, after the pods
             doc["items"] += owners_of(doc["items"][args.nodes :])
+            doc["items"] += namespace_items(doc)  # their labels, for namespaceSelector
             sys.stdout.buffer.write(orjson.dumps(doc))
             sys.stdout.buffer.write(b"\n")
             return 0

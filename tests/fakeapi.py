@@ -110,15 +110,34 @@ def _status(code: int, reason: str, message: str) -> dict:
     }
 
 
-KINDS = ("nodes", "pods", "services", "replicationcontrollers", "replicasets", "statefulsets")
+KINDS = (
+    "nodes",
+    "pods",
+    "namespaces",
+    "services",
+    "replicationcontrollers",
+    "replicasets",
+    "statefulsets",
+)
 LIST_PATHS = (
     "/api/v1/nodes",
     "/api/v1/pods",
+    "/api/v1/namespaces",
     "/api/v1/services",
     "/api/v1/replicationcontrollers",
     "/apis/apps/v1/replicasets",
     "/apis/apps/v1/statefulsets",
 )
+
+LIST_KINDS = {
+    "nodes": b"NodeList",
+    "pods": b"PodList",
+    "namespaces": b"NamespaceList",
+    "services": b"ServiceList",
+    "replicationcontrollers": b"ReplicationControllerList",
+    "replicasets": b"ReplicaSetList",
+    "statefulsets": b"StatefulSetList",
+}
 
 
 class FakeApiServer:
@@ -127,7 +146,8 @@ class FakeApiServer:
     def __init__(self, bookmark_interval: float | None = None) -> None:
         self.cond = threading.Condition()
         self.rv = 100
-        # by name / uid; the owner kinds (PodTopologySpread) by namespace/name
+        # by name / uid; namespaces (InterPodAffinity) by name, the owner kinds
+        # (PodTopologySpread) by namespace/name
         self.objects: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
         # per kind: (rv, type, object copy, previous object copy or None)
         self.history: dict[str, list[tuple[int, str, dict, dict | None]]] = {k: [] for k in KINDS}
@@ -226,6 +246,13 @@ class FakeApiServer:
         with self.cond:
             obj = self.objects["nodes"].pop(name)
             self._record("nodes", "DELETED", obj, copy.deepcopy(obj))
+
+    def upsert_namespace(self, obj: dict) -> None:
+        with self.cond:
+            obj = copy.deepcopy(obj)
+            prev = self.objects["namespaces"].get(obj["metadata"]["name"])
+            self.objects["namespaces"][obj["metadata"]["name"]] = obj
+            self._record("namespaces", "MODIFIED" if prev else "ADDED", obj, copy.deepcopy(prev))
 
     def upsert_pod(self, obj: dict) -> None:
         with self.cond:
@@ -332,7 +359,7 @@ class FakeApiServer:
             page = items[offset:end]
         body = (
             b'{"kind":"'
-            + (b"NodeList" if kind == "nodes" else b"PodList")
+            + LIST_KINDS[kind]
             + b'","apiVersion":"v1","metadata":'
             + orjson.dumps(meta)
             + b',"items":['

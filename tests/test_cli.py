@@ -37,15 +37,20 @@ def test_serve_refuses_missing_snapshot_and_bad_listen(tmp_path):
     assert out.returncode == 2 and "the port must be in 1..65535" in out.stderr
 
 
-def test_synth_writes_one_list_nodes_then_pending_pods():
+def test_synth_writes_one_list_nodes_then_pending_pods_then_namespaces():
     out = run("synth", "--nodes", "5", "--pods", "12")
     assert out.returncode == 0
     doc = orjson.loads(out.stdout)
     assert doc["kind"] == "List"
     kinds = [i["kind"] for i in doc["items"]]
+    spaces = {i["metadata"]["namespace"] for i in doc["items"] if i["kind"] == "Pod"}
     assert kinds[:17] == ["Node"] * 5 + ["Pod"] * 12
     # then the owners of those pods (PodTopologySpread's default constraints)
-    assert set(kinds[17:]) == {"ReplicaSet", "Service"}
+    owners = kinds[17 : len(kinds) - len(spaces)]
+    assert set(owners) == {"ReplicaSet", "Service"}
+    # then their Namespaces (InterPodAffinity's namespaceSelector reads their labels)
+    assert kinds[len(kinds) - len(spaces) :] == ["Namespace"] * len(spaces)
+    assert {i["metadata"]["name"] for i in doc["items"] if i["kind"] == "Namespace"} == spaces
     assert all("nodeName" not in i["spec"] for i in doc["items"] if i["kind"] == "Pod")
     again = run("synth", "--nodes", "5", "--pods", "12")
     assert again.stdout == out.stdout

@@ -429,6 +429,9 @@ def test_podsift_clusterrole_is_minimal():
         ("", "pods", "get"),
         ("", "pods", "list"),
         ("", "pods", "watch"),
+        ("", "namespaces", "get"),
+        ("", "namespaces", "list"),
+        ("", "namespaces", "watch"),
         ("", "pods/binding", "create"),
         # PodTopologySpread's default constraints: the owners' selectors
         ("", "services", "list"),

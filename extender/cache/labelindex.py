@@ -348,3 +348,17 @@ class LabelIndex:
         if op == GT:
             return number_ok & (numbers > requirement.number)
         return number_ok & (numbers < requirement.number)
+
+    # -- topology domains (inter-pod affinity, issue 12) -------------------
+    # A domain is one value of one label key; its id is the value's id in the
+    # key's column, stable for the life of the index (ids only grow).
+
+    def domain_of(self, key: str, node_id: int) -> int:
+        """The node's domain id for label `key`; -1 where it lacks the label."""
+        column = self._columns.get(key)
+        return -1 if column is None else column.rows.get(node_id, _ABSENT)
+
+    def domain_count(self, key: str) -> int:
+        """How many domain ids label `key` has had (the bound of its ids)."""
+        column = self._columns.get(key)
+        return 0 if column is None else len(column.value_ids)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import MappingProxyType
+from typing import Any
 
 from extender.model.hostports import HostPort
 
@@ -29,6 +30,8 @@ class PodRecord:
     labels: Mapping[str, str] = field(default_factory=lambda: _NO_LABELS)
     label_key: tuple = ()
     spreads: bool = True
+    # InterPodAffinity (issue 12): the pod's resolved PodAffinity (or None)
+    affinity: Any = None
 
     def same_usage(self, node_name: str, requests, nonzero_cpu, nonzero_mem, ports) -> bool:
         return (

@@ -13,7 +13,9 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+from extender.cache.affinitycounts import PodAffinityIndex
 from extender.cache.gcpolicy import FreezeAfter
+from extender.cache.namespaces import NamespaceLabels, parse_namespace
 from extender.cache.nodeobjects import NodeObjects, Prepared
 from extender.cache.nodetable import NodeTable
 from extender.cache.owners import OWNER_KINDS, Owners, parse_owner
@@ -80,6 +82,7 @@ class Loaded(NamedTuple):
     unplaced: int  # assigned to a node the List does not have: counted once it appears
     pending: int  # no spec.nodeName: take no room; their specs are kept for /bind
     terminal: int  # Succeeded or Failed: skipped
+    namespaces: int = 0  # Namespace items (their labels, for namespaceSelector)
 
     def describe(self) -> str:
         text = (
@@ -89,6 +92,8 @@ class Loaded(NamedTuple):
         )
         if self.unplaced:
             text += f", {self.unplaced} assigned to nodes not in the list (held until they appear)"
+        if self.namespaces:
+            text += f"; {self.namespaces} namespaces"
         return text
 
 
@@ -130,6 +135,11 @@ class ClusterState:
         self.generation = 0
         self._gc = FreezeAfter()
         self.source = "none"
+        # -- inter-pod affinity (issue 12): namespace labels, and placed pods counted
+        # per topology domain; the index rides on the table, so every view finds it
+        self.namespaces = NamespaceLabels()
+        self.table.affinity = PodAffinityIndex(self.table.labels, self.namespaces)
+        # -- end inter-pod affinity
 
     # ---- readiness -------------------------------------------------------
     def set_ready(self, ready: bool, reason: str = "") -> None:
@@ -147,6 +157,8 @@ class ClusterState:
             "remembered_bytes": self._seen.bytes,
             "memo_node_objects_entries": len(self.node_objects),
             "memo_node_objects_bytes": self.node_objects.bytes,
+            "namespaces": len(self.namespaces),
+            **self.table.affinity.stats(),
         }
 
     # ---- pods seen in /filter and /prioritize ----------------------------
@@ -215,6 +227,23 @@ class ClusterState:
             self._resolve_cache.clear()
             return True
 
+    # ---- namespace mutations (inter-pod affinity, issue 12) --------------
+    def apply_namespace(self, obj: dict) -> bool:
+        """Add or update a Namespace's labels (namespaceSelector reads them)."""
+        name, labels = parse_namespace(obj)
+        with self.lock:
+            if not self.namespaces.set(name, labels):
+                return False
+            self.generation += 1
+            return True
+
+    def remove_namespace(self, name: str) -> bool:
+        with self.lock:
+            if not self.namespaces.remove(name):
+                return False
+            self.generation += 1
+            return True
+
     # ---- pod mutations ---------------------------------------------------
     def _record(self, pod: PodInfo, node_name: str) -> PodRecord:
         col = self.table.column
@@ -232,6 +261,7 @@ class ClusterState:
             labels=pod.labels,
             label_key=tuple(pod.labels.items()),
             spreads=not pod.terminating,
+            affinity=pod.pod_affinity,
         )
 
     def _put(self, rec: PodRecord) -> None:
@@ -247,6 +277,7 @@ class ClusterState:
         self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
         if rec.spreads:  # PodTopologySpread's counts
             self.table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, 1)
+        self.table.affinity.add(rec.namespace, rec.labels, rec.affinity, nid, 1)
         rec.attached = True
         self.generation += 1
         self._gc.note()
@@ -257,6 +288,7 @@ class ClusterState:
             self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, -1)
             if rec.spreads:
                 self.table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, -1)
+            self.table.affinity.add(rec.namespace, rec.labels, rec.affinity, nid, -1)
             rec.attached = False
             self.generation += 1
 
@@ -312,9 +344,11 @@ class ClusterState:
                 and old.same_usage(
                     node_name, requests, pod.nonzero_cpu, pod.nonzero_memory, pod.host_ports
                 )
-                # PodTopologySpread counts by labels and skips terminating pods
+                # PodTopologySpread counts by labels and skips terminating pods;
+                # InterPodAffinity reads labels and the affinity terms (issue 12)
                 and old.labels == pod.labels
                 and old.spreads != pod.terminating
+                and old.affinity == pod.pod_affinity
             ):
                 if old.assumed:
                     old.assumed = False  # the API server confirmed our bind
@@ -331,13 +365,28 @@ class ClusterState:
             return self._drop(uid)
 
     def replace_all(
-        self, nodes: list[dict], pods: list[dict], owners: Owners | None = None
+        self,
+        nodes: list[dict],
+        pods: list[dict],
+        owners: Owners | None = None,
+        namespaces: list[dict] | None = None,
     ) -> None:
         """Replace everything at once (initial load, relist); atomic on errors, which
         name the object (`pod shop/web-3: spec...`, `node node-7: status...`).
-        `owners` replaces the owners' selectors too; None keeps those held (a live
-        relist of nodes and pods: owners are watched apart)."""
+        `owners` replaces the owners' selectors too and `namespaces` the namespace
+        labels; None keeps those held (a live relist of nodes and pods: owners and
+        namespaces are watched apart)."""
         fresh = ClusterState()
+        ns_labels = {}
+        for i, ns in enumerate(namespaces or ()):
+            try:
+                name, labels = parse_namespace(ns)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{object_name('namespace', ns, i)}: {exc}") from None
+            ns_labels[name] = labels
+        if namespaces is None:
+            ns_labels = self.namespaces.snapshot()
+        fresh.namespaces.replace(ns_labels)
         for i, n in enumerate(nodes):
             try:
                 fresh.apply_node(n)
@@ -356,6 +405,9 @@ class ClusterState:
                     fresh._put(rec)
             fresh.table.owners = self.table.owners if owners is None else owners
             self.table = fresh.table
+            # inter-pod affinity (issue 12): one namespace store for the state's life
+            self.namespaces.replace(ns_labels)
+            self.table.affinity.namespaces = self.namespaces
             self.pods = fresh.pods
             self.by_node = fresh.by_node
             self.pending = fresh.pending
@@ -366,9 +418,10 @@ class ClusterState:
             self.generation += 1
 
     def load_items(self, items: list[Any]) -> Loaded:
-        """Load a `List`'s items (Nodes, Pods, and the owners PodTopologySpread reads:
-        Services, ReplicationControllers, ReplicaSets, StatefulSets) in place of everything."""
-        nodes, pods = [], []
+        """Load a `List`'s items (Nodes, Pods, the Namespaces InterPodAffinity reads,
+        and the owners PodTopologySpread reads: Services, ReplicationControllers,
+        ReplicaSets, StatefulSets) in place of everything."""
+        nodes, pods, namespaces = [], [], []
         owners = Owners()
         for i, item in enumerate(items):
             kind = item.get("kind") if isinstance(item, dict) else None
@@ -376,6 +429,8 @@ class ClusterState:
                 nodes.append(item)
             elif kind == "Pod":
                 pods.append(item)
+            elif kind == "Namespace":
+                namespaces.append(item)
             elif kind in OWNER_KINDS:
                 try:
                     owners.apply(item)
@@ -383,15 +438,17 @@ class ClusterState:
                     raise InvalidInput(f"items[{i}] ({kind}): {exc}") from None
             else:
                 raise InvalidInput(
-                    f"items[{i}]: kind must be Node, Pod, {', '.join(OWNER_KINDS)}, got {kind!r}"
+                    f"items[{i}]: kind must be Node, Pod, Namespace, {', '.join(OWNER_KINDS)}, "
+                    f"got {kind!r}"
                 )
-        self.replace_all(nodes, pods, owners)
+        self.replace_all(nodes, pods, owners, namespaces)
         placements = [_pod_placement(p) for p in pods]
         with self.lock:
             counted = sum(1 for rec in self.pods.values() if rec.attached)
             unplaced = len(self.pods) - counted
         return Loaded(
             nodes=len(self.table),
+            namespaces=len(namespaces),
             pods=len(pods),
             counted=counted,
             unplaced=unplaced,

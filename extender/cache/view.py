@@ -25,6 +25,7 @@ from extender.cache.nodeobjects import NodeObjects
 from extender.cache.nodetable import NodeTable
 from extender.model.hostports import HostPort
 from extender.model.pod import PodInfo
+from extender.model.podaffinity import AffinityTerm
 from extender.model.podselector import PodSelector
 from extender.model.selectors import CompiledNodeSelector, CompiledPreferredTerms
 from extender.model.taints import Taint
@@ -33,6 +34,15 @@ from extender.model.taints import Taint
 def read_only(arr: np.ndarray) -> np.ndarray:
     arr.flags.writeable = False
     return arr
+
+
+def _per_candidate(by_domain: np.ndarray, domains: np.ndarray) -> np.ndarray:
+    """by_domain[domains], where by_domain ends with a 0 read for -1 (no label): a
+    domain id past the known ones (a value only a request's own Node objects
+    have) holds no pods either, and reads that 0 too."""
+    if len(domains) and int(domains.max()) >= len(by_domain) - 1:
+        domains = np.where(domains >= len(by_domain) - 1, -1, domains)
+    return by_domain[domains]
 
 
 def _zeros(n: int, dtype: Any = np.int64) -> np.ndarray:
@@ -195,6 +205,36 @@ class NodeView:
     def image_spread(self, image: str) -> int:
         """How many nodes of the whole cluster have the image."""
         return self._t.image_spread(image)
+
+    # ---- inter-pod affinity (issue 12) -----------------------------------
+    def pods_matching(
+        self, terms: tuple[AffinityTerm, ...], topology_key: str
+    ) -> tuple[np.ndarray, int]:
+        """(int64[n], total): per candidate, the placed pods that match every one of
+        `terms` (namespaces and label selector; their topology keys aside) in the
+        candidate's domain of `topology_key` (0 where it lacks the label); and how
+        many such pods the cluster's nodes with that label hold in all.
+
+        Kept per domain as pods come and go (cache/affinitycounts.py): no pod is
+        scanned here."""
+        by_domain = self._t.affinity.matching_by_domain(terms, topology_key)
+        return _per_candidate(by_domain, self.domain_ids(topology_key)), int(by_domain.sum())
+
+    def namespace_labels(self, namespace: str) -> Any:
+        """The labels of a namespace (a read-only mapping); None if podsift does not know it."""
+        return self._t.affinity.namespaces.get(namespace)
+
+    def pods_carrying(self, kind: str, pod: PodInfo) -> list[tuple[int, AffinityTerm, np.ndarray]]:
+        """The symmetric rules: for every distinct term of `kind` (`POD_ANTI_AFFINITY_REQUIRED`,
+        `POD_AFFINITY_REQUIRED`, `POD_AFFINITY_PREFERRED`, `POD_ANTI_AFFINITY_PREFERRED`
+        of extender.api) that placed pods carry and
+        that matches `pod`, (weight, term, int64[n]: the pods carrying it in each
+        candidate's domain of the term's topology key)."""
+        found = self._t.affinity.carried_matching(kind, pod.namespace, pod.labels)
+        return [
+            (w, t, _per_candidate(counts, self.domain_ids(t.topology_key)))
+            for w, t, counts in found
+        ]
 
     # ---- narrowing -------------------------------------------------------
     def subset(self, positions: np.ndarray) -> NodeView:

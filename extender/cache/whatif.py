@@ -5,9 +5,11 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
+from extender.cache.affinitycounts import carried
 from extender.cache.nodetable import NONZERO_CPU, NONZERO_MEM, PODS, NodeTable
 from extender.cache.podindex import PodRecord
 from extender.cache.view import NodeView, StateView, read_only
@@ -189,6 +191,40 @@ class WhatIfView(StateView):
         return read_only(out)
 
     # --- end PodTopologySpread ---
+    # ---- inter-pod affinity (issue 12): the victims leave the counts ----------
+    # Each row is judged as if only its own victims were gone, and they sit on
+    # the row's node, so they come out of that row's count only (when the node
+    # has the topology key). The cluster-wide total stays: it only decides
+    # required affinity, which preemption cannot help.
+
+    def _victims_where(self, counts: np.ndarray, key: str, match: Any) -> np.ndarray:
+        gone = np.zeros(self.n, np.int64)
+        for row, recs in enumerate(self._victims):
+            for rec in recs:
+                gone[row] += match(rec)
+        if not gone.any():
+            return counts
+        return read_only(counts - gone * (self.domain_ids(key) >= 0))
+
+    def pods_matching(self, terms: tuple, topology_key: str) -> tuple[np.ndarray, int]:
+        counts, total = super().pods_matching(terms, topology_key)
+        index = self._t.affinity
+        return self._victims_where(
+            counts, topology_key, lambda r: index.pod_matches(terms, r.namespace, r.labels)
+        ), total
+
+    def pods_carrying(self, kind: str, pod: Any) -> list:
+        out = []
+        for weight, term, counts in super().pods_carrying(kind, pod):
+            wanted = (kind, weight, term)
+
+            def match(rec: PodRecord, wanted: tuple = wanted) -> int:
+                if rec.affinity is None:
+                    return 0
+                return sum(1 for c in carried(rec.affinity) if c == wanted)
+
+            out.append((weight, term, self._victims_where(counts, term.topology_key, match)))
+        return out
 
     def subset(self, positions: np.ndarray) -> NodeView:
         if len(positions) == self.n:

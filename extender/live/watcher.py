@@ -1,4 +1,7 @@
-"""Live cluster source: list+watch of Nodes and Pods into ClusterState.
+"""Live cluster source: list+watch of Nodes, Pods and Namespaces into ClusterState.
+
+(Namespaces for their labels only, which inter-pod affinity's namespaceSelector
+reads; they follow the same path as the other two kinds.)
 
 Informer-style, as client-go's reflector does it:
 
@@ -38,6 +41,7 @@ log = logging.getLogger("podsift.watch")
 
 NODES_PATH = "/api/v1/nodes"
 PODS_PATH = "/api/v1/pods"
+NAMESPACES_PATH = "/api/v1/namespaces"
 # kube-scheduler's pod informer (pkg/scheduler/scheduler.go, NewInformerFactory)
 # excludes terminal pods with exactly this selector.
 POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
@@ -135,6 +139,7 @@ class ClusterWatcher:
         self._kinds = {
             "nodes": _Kind("nodes", NODES_PATH, None),
             "pods": _Kind("pods", PODS_PATH, POD_FIELD_SELECTOR),
+            "namespaces": _Kind("namespaces", NAMESPACES_PATH, None),
         }
         if owners:
             for name, (owner_kind, path) in OWNER_PATHS.items():
@@ -189,6 +194,7 @@ class ClusterWatcher:
             "events_applied_pods": pods.applied,
             "events_skipped_nodes": nodes.skipped,
             "events_skipped_pods": pods.skipped,
+            "events_applied_namespaces": self._kinds["namespaces"].applied,
             "events_invalid": sum(k.invalid for k in kinds),
             "bookmarks": sum(k.bookmarks for k in kinds),
             "relists": self.relists,
@@ -275,7 +281,7 @@ class ClusterWatcher:
             return True
 
     def _relist(self) -> None:
-        """List nodes and pods (paginated) and replace the cache with them at once."""
+        """List nodes, pods and namespaces (paginated) and replace the cache at once."""
         consistent = self._need_consistent_list or not self.list_from_cache
         first_rv = None if consistent else "0"
         nodes, nodes_rv = self._list_all(self._kinds["nodes"], first_rv)
@@ -285,13 +291,14 @@ class ClusterWatcher:
             for kind in self._kinds.values()
             if kind.owner_kind
         ]
+        namespaces, namespaces_rv = self._list_all(self._kinds["namespaces"], first_rv)
         with self._apply_lock:
             try:
-                self.state.replace_all(nodes, pods)
+                self.state.replace_all(nodes, pods, namespaces=namespaces)
             except PodsiftError as exc:  # one object we cannot parse must not block the cache
                 log.warning("relist has objects podsift cannot parse (%s); leaving them out", exc)
-                nodes, pods = self._parseable(nodes, pods)
-                self.state.replace_all(nodes, pods)
+                nodes, pods, namespaces = self._parseable(nodes, pods, namespaces)
+                self.state.replace_all(nodes, pods, namespaces=namespaces)
             for kind, items, rv in owners:
                 for i, exc in self.state.replace_owners(kind.owner_kind, items):
                     kind.invalid += 1
@@ -301,6 +308,7 @@ class ClusterWatcher:
             self._need_consistent_list = False
             self._kinds["nodes"].resource_version = nodes_rv
             self._kinds["pods"].resource_version = pods_rv
+            self._kinds["namespaces"].resource_version = namespaces_rv
             self.relists += 1
             for other in self._kinds.values():
                 if other.stream is not None:
@@ -311,13 +319,16 @@ class ClusterWatcher:
         self._synced.set()
         self._mark_fresh("sync")
 
-    def _parseable(self, nodes: list[dict], pods: list[dict]) -> tuple[list[dict], list[dict]]:
+    def _parseable(
+        self, nodes: list[dict], pods: list[dict], namespaces: list[dict]
+    ) -> tuple[list[dict], list[dict], list[dict]]:
         """The listed objects the state accepts (tried one by one on a scratch state)."""
         scratch = type(self.state)()
-        kept: tuple[list[dict], list[dict]] = ([], [])
+        kept: tuple[list[dict], list[dict], list[dict]] = ([], [], [])
         for items, apply, out, kind in (
             (nodes, scratch.apply_node, kept[0], self._kinds["nodes"]),
             (pods, scratch.apply_pod, kept[1], self._kinds["pods"]),
+            (namespaces, scratch.apply_namespace, kept[2], self._kinds["namespaces"]),
         ):
             for i, obj in enumerate(items):
                 try:
@@ -443,6 +454,11 @@ class ClusterWatcher:
                 return state.remove_pod(meta.get("uid", ""))
             if etype in ("ADDED", "MODIFIED"):
                 return state.apply_pod(obj)
+        elif kind.name == "namespaces":
+            if etype == "DELETED":
+                return state.remove_namespace(meta.get("name", ""))
+            if etype in ("ADDED", "MODIFIED"):
+                return state.apply_namespace(obj)
         else:
             if etype == "DELETED":
                 return state.remove_node(meta.get("name", ""))

@@ -29,6 +29,11 @@ MAX_SELECTOR_REQUIREMENTS = 10_000
 #: request cpu, memory, storage, hugepages and a device or two.
 MAX_POD_RESOURCES = 128
 
+#: Inter-pod affinity terms of one pod, all four lists together (issue 12): each is
+#: a count kept per topology domain (built by a pass over the placed pods' label
+#: sets the first time) and a gather over the candidates. Real pods have one to three.
+MAX_POD_AFFINITY_TERMS = 256
+
 _AFFINITY = "spec.affinity.nodeAffinity"
 _SELECTORS = (
     ("node_selector", "spec.nodeSelector"),
@@ -47,6 +52,21 @@ def check_schedulable_size(pod: PodInfo) -> None:
                 f"at most {MAX_SELECTOR_REQUIREMENTS:,} per selector, since each is evaluated "
                 "over every candidate node",
                 field,
+            )
+    terms = pod.pod_affinity
+    if terms is not None:
+        count = (
+            len(terms.required_affinity)
+            + len(terms.required_anti_affinity)
+            + len(terms.preferred_affinity)
+            + len(terms.preferred_anti_affinity)
+        )
+        if count > MAX_POD_AFFINITY_TERMS:
+            raise InvalidInput(
+                f"has {count:,} pod affinity and anti-affinity terms; podsift schedules pods "
+                f"with at most {MAX_POD_AFFINITY_TERMS}, since each is counted per topology "
+                "domain and evaluated over every candidate node",
+                "spec.affinity",
             )
     if len(pod.requests) > MAX_POD_RESOURCES:
         raise InvalidInput(

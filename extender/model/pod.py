@@ -43,6 +43,7 @@ from extender.model.fields import (
 )
 from extender.model.hostports import DEFAULT_PROTOCOL, HostPort
 from extender.model.memo import Memo
+from extender.model.podaffinity import parse_pod_affinity
 from extender.model.quantity import nano_value, request_amount
 from extender.model.resources import HUGEPAGES_PREFIX, is_tracked_resource
 from extender.model.spread import parse_spread_constraints
@@ -79,6 +80,12 @@ class PodInfo:
     node_selector: Any = None  # CompiledNodeSelector or None (from extender.model.selectors)
     required_affinity: Any = None  # CompiledNodeSelector or None
     preferred_affinity: Any = None  # CompiledPreferredTerms or None
+    # -- inter-pod affinity (issue 12): the spec's terms (PodAffinitySpec, shared by
+    # the pods of one spec) and this pod's, resolved for its namespace and labels
+    # (PodAffinity, from extender.model.podaffinity); None when the pod has none
+    pod_affinity_spec: Any = None
+    pod_affinity: Any = None
+    # -- end inter-pod affinity
     tolerations: tuple[Toleration, ...] = ()
     host_ports: tuple[HostPort, ...] = ()
     images: tuple[str, ...] = ()  # normalized image names of the regular containers
@@ -485,6 +492,7 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
 
     node_selector = spec.get("nodeSelector")
     required, preferred = _node_affinity(spec)
+    pod_affinity_spec = parse_pod_affinity(spec)  # inter-pod affinity (issue 12)
     amounts = _to_amounts(requests)
     node_name = string_field(spec.get("nodeName"), "spec.nodeName")
     compiled_selector = (
@@ -501,6 +509,7 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
         _footprint(compiled_selector)
         + _footprint(required)
         + _footprint(preferred)
+        + _footprint(pod_affinity_spec)
         + sum(len(t.key) + len(t.value) + 120 for t in tolerations)
         + sum(len(r) + 80 for r in amounts)
         + sum(len(i) + 60 for i in images)
@@ -521,6 +530,7 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
         node_selector=compiled_selector,
         required_affinity=required,
         preferred_affinity=preferred,
+        pod_affinity_spec=pod_affinity_spec,
         tolerations=tolerations,
         host_ports=tuple(host_ports),
         images=tuple(images),
@@ -647,6 +657,8 @@ def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:
     )
     fields["labels"] = labels
     fields["annotations"] = annotations
+    if template.pod_affinity_spec is not None:  # inter-pod affinity (issue 12)
+        fields["pod_affinity"] = template.pod_affinity_spec.resolve(fields["namespace"], labels)
     fields["footprint"] = template.footprint + labels_size + annotations_size
     owners = metadata.get("ownerReferences")
     if owners:
@@ -687,6 +699,7 @@ _SPEC_FIELDS = tuple(
         "spec_id",
         "controller",
         "terminating",
+        "pod_affinity",  # resolved per pod from pod_affinity_spec (its labels, namespace)
     )
 )
 

@@ -373,3 +373,72 @@ def test_spread_in_an_unknown_order_is_checked_on_the_end_state() -> None:
     found = validate([*ZONES, *pods], skewed, order_known=False)
     assert {v.kind for v in found} == {"spread-skew"}
     assert {v.uid for v in found} == {"p0", "p2", "p3"}  # every pod in the crowded zone
+# ---- inter-pod affinity ---------------------------------------------------------
+
+
+def _zoned(name: str, zone: str) -> dict[str, Any]:
+    n = node(name=name, labels={"zone": zone, "kubernetes.io/hostname": name})
+    return n
+
+
+def _pod_with(name: str, labels: dict, namespace: str = "default", **affinity: list) -> dict:
+    p = pod(name)
+    p["metadata"]["labels"] = labels
+    p["metadata"]["namespace"] = namespace
+    kinds = {"affinity": "podAffinity", "anti": "podAntiAffinity"}
+    p["spec"]["affinity"] = {
+        kinds[k]: {"requiredDuringSchedulingIgnoredDuringExecution": terms}
+        for k, terms in affinity.items()
+    }
+    return p
+
+
+def _term(app: str, key: str = "zone", **more: Any) -> dict[str, Any]:
+    return {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key, **more}
+
+
+def test_pod_anti_affinity_both_ways_round() -> None:
+    nodes = [_zoned("n1", "a"), _zoned("n2", "a"), _zoned("n3", "b")]
+    web1 = _pod_with("w1", {"app": "web"}, anti=[_term("web")])
+    web2 = _pod_with("w2", {"app": "web"}, anti=[_term("web")])
+    plain = _pod_with("p", {"app": "web"})
+    assert kinds([*nodes, web1, web2], {"w1": "n1", "w2": "n3"}) == []
+    assert kinds([*nodes, web1, web2], {"w1": "n1", "w2": "n2"}) == [
+        "pod-anti-affinity",
+        "existing-pod-anti-affinity",  # every rule broken is listed, not only the first
+    ]
+    # a pod without terms may not join a placed pod whose term selects it
+    assert kinds([*nodes, web1, plain], {"w1": "n1", "p": "n2"}) == ["existing-pod-anti-affinity"]
+    # by hostname only the same node conflicts
+    host = _pod_with("h", {"app": "web"}, anti=[_term("web", "kubernetes.io/hostname")])
+    assert kinds([*nodes, plain, host], {"p": "n1", "h": "n2"}) == []
+    assert kinds([*nodes, plain, host], {"p": "n1", "h": "n1"}) == ["pod-anti-affinity"]
+
+
+def test_pod_affinity_and_the_first_pod_of_a_group() -> None:
+    nodes = [_zoned("n1", "a"), _zoned("n2", "b")]
+    db = _pod_with("db", {"app": "db"})
+    cache = _pod_with("c", {"app": "cache"}, affinity=[_term("db")])
+    assert kinds([*nodes, db, cache], {"db": "n1", "c": "n1"}) == []
+    assert kinds([*nodes, db, cache], {"db": "n1", "c": "n2"}) == ["pod-affinity"]
+    assert kinds([*nodes, cache], {"c": "n2"}) == ["pod-affinity"]  # no db, not itself a db
+    first = _pod_with("f", {"app": "db"}, affinity=[_term("db")])
+    assert kinds([*nodes, first], {"f": "n2"}) == []  # matches its own term: goes anywhere
+
+
+def test_pod_affinity_namespaces_and_match_label_keys() -> None:
+    nodes = [_zoned("n1", "a")]
+    spaces = [
+        {"kind": "Namespace", "metadata": {"name": "t1", "labels": {"team": "one"}}},
+        {"kind": "Namespace", "metadata": {"name": "t2", "labels": {"team": "two"}}},
+    ]
+    other = _pod_with("o", {"app": "web"}, namespace="t1")
+    by_ns = _pod_with(
+        "s", {}, anti=[_term("web", namespaceSelector={"matchLabels": {"team": "one"}})]
+    )
+    assert kinds([*nodes, *spaces, other, by_ns], {"o": "n1", "s": "n1"}) == ["pod-anti-affinity"]
+    own_ns = _pod_with("s", {}, anti=[_term("web")])  # its own namespace only: default
+    assert kinds([*nodes, *spaces, other, own_ns], {"o": "n1", "s": "n1"}) == []
+    v1 = _pod_with("v1", {"app": "web", "rev": "1"})
+    v2 = _pod_with("v2", {"app": "web", "rev": "2"}, anti=[_term("web", matchLabelKeys=["rev"])])
+    assert kinds([*nodes, v1, v2], {"v1": "n1", "v2": "n1"}) == []

@@ -8,7 +8,7 @@ import orjson
 import pytest
 
 from bench.placer import greedy_place
-from bench.validate import validate
+from bench.validate import REQUIRED_TERMS, validate
 from bench.workload import generate
 
 
@@ -147,3 +147,73 @@ def test_instructions_driver_places_pods(capsys) -> None:
 
     assert instructions.main(["--nodes", "20", "--pods", "10"]) == 0
     assert capsys.readouterr().out.strip() == "placed 10 of 10"
+
+
+@pytest.mark.parametrize(
+    ("nodes", "seed", "strategy"),
+    [
+        (1, 1, "spread"),
+        (3, 1, "spread"),
+        (20, 2, "spread"),
+        (80, 3, "spread"),
+        (50, 1, "first-fit"),
+    ],
+)
+def test_with_pod_affinity_every_pod_is_still_placeable(nodes: int, seed: int, strategy: str):
+    """The pod (anti-)affinity mix (issue 12): required anti-affinity per host is
+    capped to one replica per usable node, so the greedy placer, which honours the
+    validator's inter-pod affinity rules, still places everything validly."""
+    cluster = generate(nodes, 30 * nodes, seed=seed, pod_affinity=True)
+    specs = [i["spec"] for i in cluster["items"] if i["kind"] == "Pod"]
+    anti = [s for s in specs if "podAntiAffinity" in s.get("affinity", {})]
+    required = [a for a in anti if REQUIRED_TERMS in a["affinity"]["podAntiAffinity"]]
+    if nodes >= 20:  # a tiny cluster may draw none of these deployments
+        assert required and len(anti) > len(required)
+        assert any("podAffinity" in s.get("affinity", {}) for s in specs)
+    placements = greedy_place(cluster["items"], strategy)
+    assert [uid for uid, node in placements.items() if node is None] == []
+    assert validate(cluster["items"], placements) == []
+
+
+def test_pod_affinity_is_off_by_default():
+    specs = [i["spec"] for i in generate(20, 600)["items"] if i["kind"] == "Pod"]
+    assert not any({"podAffinity", "podAntiAffinity"} & set(s.get("affinity", {})) for s in specs)
+
+
+def test_podsift_with_inter_pod_affinity_places_the_mix_validly(tmp_path):
+    """End to end, in-process: podsift's default filters plus InterPodAffinity place
+    the pod affinity mix with zero invalid placements by the independent validator;
+    without InterPodAffinity some placements break a required term."""
+    from extender.inprocess import InProcessExtender
+
+    cluster = generate(30, 900, seed=2, pod_affinity=True)
+    nodes = [i for i in cluster["items"] if i["kind"] == "Node"]
+    pods = [i for i in cluster["items"] if i["kind"] == "Pod"]
+    names = [n["metadata"]["name"] for n in nodes]
+    filters = "NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts"
+    invalid = {}
+    for extra in ("", ", InterPodAffinity"):
+        config = tmp_path / "policy.yaml"
+        config.write_text(
+            "apiVersion: podsift/v1\nkind: PolicyConfiguration\n"
+            f"filters: [{filters}, NodeResourcesFit{extra}]\nscores: [NodeResourcesFit]\n"
+        )
+        ext = InProcessExtender(nodes, str(config))
+        placements = {}
+        for pod in pods:
+            node = ext.schedule_one(pod, names)
+            if node is not None:
+                placements[pod["metadata"]["uid"]] = node
+        assert len(placements) == len(pods)
+        invalid[extra] = {v.kind for v in validate(cluster["items"], placements)}
+    assert invalid[", InterPodAffinity"] == set()
+    assert invalid[""] & {"pod-anti-affinity", "existing-pod-anti-affinity"}
+
+
+def test_affinity_benches_run(capsys):
+    from bench import affinitycost, affinitymix
+
+    assert affinitymix.main(["--nodes", "10", "--pods", "200", "--policies", "with"]) == 0
+    assert "invalid pods 0 []" in capsys.readouterr().out
+    assert affinitycost.main(["--nodes", "20", "--placed", "100", "--calls", "2"]) == 0
+    assert "/filter:" in capsys.readouterr().out

@@ -207,7 +207,7 @@ def test_load_file_yaml_and_json(tmp_path):
         assert (loaded.nodes, loaded.pods, loaded.counted) == (1, 1, 1)
     bad = tmp_path / "bad.json"
     bad.write_text('{"kind": "List", "items": [{"kind": "Secret"}]}')
-    with pytest.raises(InvalidInput, match="kind must be Node, Pod, Service"):
+    with pytest.raises(InvalidInput, match="kind must be Node, Pod, Namespace, Service"):
         ClusterState().load_file(str(bad))
     bad.write_text('{"kind": "List", "items": [{"kind": "Service"}]}')
     with pytest.raises(InvalidInput, match=r"items\[0\] \(Service\): metadata.name: is required"):
@@ -224,7 +224,7 @@ def test_load_counts_what_the_cache_holds_not_the_pod_items():
     lost = pod("lost", cpu="100m", node_name="gone")
     state = ClusterState()
     loaded = state.load_items([*items, done, lost])
-    assert loaded == (2, 206, 4, 1, 200, 1)
+    assert loaded == (2, 206, 4, 1, 200, 1, 0)
     assert len(state.pods) == 5 and state.stats()["pods"] == 5
     text = loaded.describe()
     assert "of 206 pods, 4 assigned and counted on their nodes" in text

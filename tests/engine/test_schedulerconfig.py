@@ -20,7 +20,7 @@ from extender.engine.config import (
     parse_configuration,
 )
 from extender.engine.engine import Engine
-from extender.engine.schedulerconfig import DEFAULT_MULTI_POINT
+from extender.engine.schedulerconfig import DEFAULT_MULTI_POINT, NOT_YET_FROM_PROFILES
 from extender.framework import registry
 from extender.model.errors import ConfigError
 from tests.helpers import make_pod, make_view, node, pod
@@ -47,7 +47,7 @@ def weights(entries) -> dict[str, int]:
 def ours(names_: list[str]) -> list[str]:
     """The names podsift implements, in order (PodTopologySpread and InterPodAffinity
     join the effective sets by themselves once podsift registers them)."""
-    known = set(registry.available())
+    known = set(registry.available()) - NOT_YET_FROM_PROFILES  # issue 12: until the merge
     return [n for n in names_ if n in known]
 
 

@@ -107,7 +107,7 @@ def test_initial_sync_paginates_and_uses_the_scheduler_field_selector(server, st
     w.start()
     assert w.wait_synced(BOUND)
     assert wait_until(lambda: state.ready)
-    assert wait_until(lambda: w.stats()["watch_starts"] >= 2)
+    assert wait_until(lambda: w.stats()["watch_starts"] >= 3)  # nodes, pods, namespaces
 
     # 7 nodes in pages of 3; 21 non-terminal pods (20 placed + 1 pending) in pages of 3
     assert server.count("GET", "/api/v1/nodes", limit="3") == math.ceil(7 / 3)
@@ -219,7 +219,7 @@ def test_410_gone_relists_and_drops_phantoms(server, state, make_watcher, how):
     w.start()
     assert w.wait_synced(BOUND)
     assert_converged(server, state)
-    assert wait_until(lambda: w.stats()["watch_starts"] >= 2)
+    assert wait_until(lambda: w.stats()["watch_starts"] >= 3)
 
     with server.cond:  # mutate and compact at once: no watcher can see these events
         server.delete_pod("uid-0")  # would stay a phantom without the relist
@@ -445,7 +445,7 @@ def test_server_side_watch_timeout_rewatches_without_a_fault(server, state, make
     w = make_watcher(timeout_seconds=1)  # each watch ends cleanly after 1-2 s
     w.start()
     assert w.wait_synced(BOUND)
-    assert wait_until(lambda: w.stats()["watch_starts"] >= 4)
+    assert wait_until(lambda: w.stats()["watch_starts"] >= 6)
     server.upsert_pod(make_pod("after", "uid-after", node="node-0"))
     assert_converged(server, state)
     stats = w.stats()
@@ -505,3 +505,22 @@ def test_owners_are_not_watched_unless_asked(server, state, make_watcher):
     w.start()
     assert w.wait_synced(BOUND)
     assert server.count("GET", "/api/v1/services", limit="3") == 0
+def test_namespace_labels_are_listed_and_watched(server, state, make_watcher):
+    """Inter-pod affinity's namespaceSelector reads Namespace labels: listed at sync,
+    then kept by the watch (added, relabelled, deleted)."""
+    populate(server, nodes=1, pods=1)
+    server.upsert_namespace({"metadata": {"name": "shop", "labels": {"team": "a"}}})
+    w = make_watcher()
+    w.start()
+    assert w.wait_synced(BOUND)
+    assert wait_until(lambda: state.namespaces.get("shop") == {"team": "a"})
+    server.upsert_namespace({"metadata": {"name": "shop", "labels": {"team": "b"}}})
+    server.upsert_namespace({"metadata": {"name": "ads", "labels": {}}})
+    assert wait_until(lambda: state.namespaces.get("shop") == {"team": "b"})
+    assert wait_until(lambda: state.namespaces.get("ads") == {})
+    with server.cond:
+        obj = server.objects["namespaces"].pop("ads")
+        server._record("namespaces", "DELETED", obj, dict(obj))
+    assert wait_until(lambda: state.namespaces.get("ads") is None)
+    assert w.stats()["events_applied_namespaces"] >= 3
+    assert_converged(server, state)

@@ -537,3 +537,29 @@ def test_preempt_memory_follows_the_victims_resources_not_the_tables_columns():
     build(5)()
     small, large = allocated(build(100)), allocated(build(400))
     assert large / small <= 1.5
+
+
+# ---------------------------------------------------------------------------
+# inter-pod affinity (issue 12): a count per term, built from the placed label sets
+
+
+def test_a_pod_with_too_many_pod_affinity_terms_is_refused_with_a_clear_error():
+    from extender.model.limits import MAX_POD_AFFINITY_TERMS
+
+    svc = service([node("n0")])
+
+    def with_terms(count: int) -> dict:
+        p = pod(f"a{count}")
+        terms = [
+            {"labelSelector": {"matchLabels": {"app": f"x{i}"}}, "topologyKey": "zone"}
+            for i in range(count)
+        ]
+        p["spec"]["affinity"] = {
+            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": terms}
+        }
+        return p
+
+    out = svc.filter({"Pod": with_terms(MAX_POD_AFFINITY_TERMS), "NodeNames": ["n0"]})
+    assert out["NodeNames"] == ["n0"]  # at the cap: accepted
+    with pytest.raises(InvalidInput, match=f"at most {MAX_POD_AFFINITY_TERMS},"):
+        svc.filter({"Pod": with_terms(MAX_POD_AFFINITY_TERMS + 1), "NodeNames": ["n0"]})
