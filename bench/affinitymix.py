@@ -6,8 +6,8 @@
 The synthetic workload with its pod (anti-)affinity mix (`generate(...,
 pod_affinity=True)`), each pod filtered, prioritized and placed in-process
 (`/filter`, `/prioritize`, then one engine pass that picks and binds), with
-podsift's default policies plus, with `--policies with`, InterPodAffinity
-(filter, and score at kube-scheduler's weight 2). The independent validator
+podsift's default policies without InterPodAffinity, or with it (`--policies
+with`: filter, and score at kube-scheduler's weight 2). The independent validator
 (bench/validate.py) then checks every placement. Prints the mean time a pod
 (wall time) and the p99 of the first and last tenth of the pods.
 """
@@ -23,11 +23,14 @@ from bench.validate import invalid_pods, validate
 from bench.workload import generate
 from extender.inprocess import InProcessExtender
 
-FILTERS = "NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit"
+FILTERS = (
+    "NodeUnschedulable, NodeName, TaintToleration, NodeAffinity, NodePorts, NodeResourcesFit, "
+    "PodTopologySpread"
+)
 SCORES = (
     "{name: NodeResourcesFit, weight: 1}, {name: NodeResourcesBalancedAllocation, weight: 1}, "
     "{name: ImageLocality, weight: 1}, {name: NodeAffinity, weight: 2}, "
-    "{name: TaintToleration, weight: 3}"
+    "{name: TaintToleration, weight: 3}, {name: PodTopologySpread, weight: 2}"
 )
 
 

@@ -43,6 +43,9 @@ DEFAULT_FILTERS = (
     "NodeAffinity",
     "NodePorts",
     "NodeResourcesFit",
+    # after the volume plugins in kube-scheduler's order, which podsift leaves to it
+    "PodTopologySpread",
+    "InterPodAffinity",
 )
 # kube-scheduler's default score plugins and weights
 # (pkg/scheduler/apis/config/v1/default_plugins.go)
@@ -52,6 +55,8 @@ DEFAULT_SCORES = (
     ("ImageLocality", 1),
     ("NodeAffinity", 2),
     ("TaintToleration", 3),
+    ("PodTopologySpread", 2),
+    ("InterPodAffinity", 2),
 )
 
 

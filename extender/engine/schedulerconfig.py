@@ -152,11 +152,6 @@ class PluginSet:
     disabled: frozenset[str] = frozenset()
 
 
-# issue 12: InterPodAffinity is implemented but joins kube-scheduler profiles (and
-# podsift's default) together with PodTopologySpread, when both branches merge;
-# until then a profile leaves it to kube-scheduler, as before.
-NOT_YET_FROM_PROFILES = frozenset({"InterPodAffinity"})
-
 def _mapping(raw: Any, where: str, fields: frozenset[str] | set[str]) -> dict[str, Any]:
     if raw is None:
         return {}
@@ -327,7 +322,7 @@ def from_scheduler_configuration(
     }
     default = PluginSet(tuple(Plugin(n, w) for n, w in DEFAULT_MULTI_POINT))
     multi_point = merge_plugin_set(default, sets["multiPoint"])
-    known = frozenset(registry.available()) - NOT_YET_FROM_PROFILES
+    known = frozenset(registry.available())
     chosen = {p: expand(p, sets[p], multi_point, known, f"{where}: plugins") for p in POINTS}
 
     args: dict[str, dict[str, Any]] = {}

@@ -181,7 +181,8 @@ def test_pod_affinity_is_off_by_default():
 
 
 def test_podsift_with_inter_pod_affinity_places_the_mix_validly(tmp_path):
-    """End to end, in-process: podsift's default filters plus InterPodAffinity place
+    """End to end, in-process: podsift's default filters (PodTopologySpread among them:
+    the workload spreads too) plus InterPodAffinity place
     the pod affinity mix with zero invalid placements by the independent validator;
     without InterPodAffinity some placements break a required term."""
     from extender.inprocess import InProcessExtender
@@ -196,7 +197,8 @@ def test_podsift_with_inter_pod_affinity_places_the_mix_validly(tmp_path):
         config = tmp_path / "policy.yaml"
         config.write_text(
             "apiVersion: podsift/v1\nkind: PolicyConfiguration\n"
-            f"filters: [{filters}, NodeResourcesFit{extra}]\nscores: [NodeResourcesFit]\n"
+            f"filters: [{filters}, NodeResourcesFit, PodTopologySpread{extra}]\n"
+            "scores: [NodeResourcesFit]\n"
         )
         ext = InProcessExtender(nodes, str(config))
         placements = {}

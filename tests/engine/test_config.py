@@ -20,7 +20,11 @@ def test_default_mirrors_kube_scheduler():
         ("ImageLocality", 1),
         ("NodeAffinity", 2),
         ("TaintToleration", 3),
+        ("PodTopologySpread", 2),
+        ("InterPodAffinity", 2),
     ]
+    # kube-scheduler's eight filters and seven scores that depend only on nodes and pods
+    assert len(cfg.filters) == 8 and len(cfg.scores) == 7
 
 
 def test_yaml_file_with_names_and_entries(tmp_path):

@@ -168,7 +168,7 @@ def test_builtins_are_found_through_entry_points():
     names = set(registry.available())
     defaults = default_configuration()
     builtins = {e.name for e in defaults.filters} | {e.name for e in defaults.scores}
-    assert len(builtins) == 8 and builtins <= names
+    assert len(builtins) == 10 and builtins <= names
 
 
 # ---- what the engine checks of a plugin's answers -------------------------------------

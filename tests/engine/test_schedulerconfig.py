@@ -20,7 +20,7 @@ from extender.engine.config import (
     parse_configuration,
 )
 from extender.engine.engine import Engine
-from extender.engine.schedulerconfig import DEFAULT_MULTI_POINT, NOT_YET_FROM_PROFILES
+from extender.engine.schedulerconfig import DEFAULT_MULTI_POINT
 from extender.framework import registry
 from extender.model.errors import ConfigError
 from tests.helpers import make_pod, make_view, node, pod
@@ -47,7 +47,7 @@ def weights(entries) -> dict[str, int]:
 def ours(names_: list[str]) -> list[str]:
     """The names podsift implements, in order (PodTopologySpread and InterPodAffinity
     join the effective sets by themselves once podsift registers them)."""
-    known = set(registry.available()) - NOT_YET_FROM_PROFILES  # issue 12: until the merge
+    known = set(registry.available())
     return [n for n in names_ if n in known]
 
 
@@ -252,7 +252,7 @@ def test_explicit_filter_entries_come_after_the_multi_point_ones():
     )
     # NodeName overrides its multiPoint entry (first); VolumeZone is podsift's to drop.
     assert names(cfg.filters)[0] == "NodeName"
-    assert names(cfg.filters)[1:6] == [n for n in DEFAULT_FILTERS if n != "NodeName"]
+    assert names(cfg.filters)[1:] == [n for n in DEFAULT_FILTERS if n != "NodeName"]
 
 
 def test_plugin_config_is_one_args_block_for_filter_and_score():

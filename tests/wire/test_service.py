@@ -29,6 +29,8 @@ def test_explain_matches_contract_shape_and_prioritize():
         "ImageLocality",
         "NodeAffinity",
         "TaintToleration",
+        "PodTopologySpread",
+        "InterPodAffinity",
     }
     weights = {
         "NodeResourcesFit": 1,
@@ -36,9 +38,12 @@ def test_explain_matches_contract_shape_and_prioritize():
         "ImageLocality": 1,
         "NodeAffinity": 2,
         "TaintToleration": 3,
+        "PodTopologySpread": 2,
+        "InterPodAffinity": 2,
     }
     assert b["weighted"] == sum(weights[k] * v for k, v in b["scores"].items())
-    assert b["score"] == (2 * b["weighted"] * 10 + 800) // 1600
+    # weights sum to 12: weighted x 10 / 1200, rounded half up
+    assert b["score"] == (2 * b["weighted"] * 10 + 1200) // 2400
     names, scores = svc.prioritize(args)
     assert names == ["a", "b"] and scores.tolist() == [0, b["score"]]
 
