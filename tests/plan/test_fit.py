@@ -88,10 +88,8 @@ def test_fit_cli_json_over_a_snapshot(tmp_path, capsys):
     snap = tmp_path / "snap.json"
     snap.write_bytes(orjson.dumps(listing([node("a", "2", "4Gi"), node("b", "1", "4Gi")])))
     (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 5, pod_spec("500m"))))
-    assert (
-        main(["plan", "fit", "--pod", str(tmp_path / "w.json"), "--snapshot", str(snap), "--output", "json"])
-        == 0
-    )
+    argv = ["plan", "fit", "--pod", str(tmp_path / "w.json"), "--snapshot", str(snap)]
+    assert main([*argv, "--output", "json"]) == 0
     doc = orjson.loads(capsys.readouterr().out)
     (t,) = doc["templates"]
     assert (t["name"], t["namespace"], t["workload"]) == ("w", "default", "default/w")

@@ -70,3 +70,23 @@ def test_shapes_follow_node_selectors(tmp_path, capsys):
     )
     assert doc["added"] == {"small": 0, "gpu": 2}
     assert [p["node"] for p in doc["placements"]] == ["gpu-0", "gpu-0", "gpu-1"]
+
+
+def test_unplaced_reasons_when_no_shape_fits_count_the_nodes_and_the_shapes(tmp_path, capsys):
+    tainted = node("t", "64", "256Gi", taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])
+    doc = _grow(tmp_path, capsys, [tainted], [deployment("giant", 3, pod_spec("32"))], [SMALL])
+    assert doc["unplaced"] == 3
+    # the existing node's reason and the empty shape's, each pod counted once per reason
+    assert doc["unplaced_reasons"] == {
+        "Insufficient cpu": 3,
+        "node(s) had untolerated taint {k: v}": 3,
+    }
+
+
+def test_place_over_no_nodes_gives_kube_schedulers_reason(tmp_path, capsys):
+    argv = ["plan", "place", "--workload", _write(tmp_path / "w.json", deployment("w", 2, {}))]
+    argv += ["--snapshot", _write(tmp_path / "c.json", listing([]))]
+    assert main([*argv, "--output", "json"]) == 0
+    doc = orjson.loads(capsys.readouterr().out)
+    assert (doc["placed"], doc["unplaced"], doc["nodes"]) == (0, 2, {})
+    assert doc["unplaced_reasons"] == {"no nodes available to schedule pods": 2}

@@ -75,7 +75,8 @@ def test_written_snapshot_holds_the_placed_copies(tmp_path, capsys):
     w, c, after = tmp_path / "w.json", tmp_path / "c.json", tmp_path / "after.json"
 
     def fits(snapshot):
-        assert main(["plan", "fit", "--pod", str(w), "--snapshot", str(snapshot), "--output", "json"]) == 0
+        argv = ["plan", "fit", "--pod", str(w), "--snapshot", str(snapshot)]
+        assert main([*argv, "--output", "json"]) == 0
         return orjson.loads(capsys.readouterr().out)["templates"][0]["fits"]
 
     assert fits(c) == 20
@@ -116,7 +117,8 @@ def test_claims_the_plan_does_not_check_are_named(tmp_path, capsys):
     workload = listing([deployment("db", 1, spec), deployment("train", 1, gpu)])
     (tmp_path / "c.json").write_bytes(orjson.dumps(listing([node("a")])))
     (tmp_path / "w.json").write_bytes(orjson.dumps(workload))
-    argv = ["plan", "fit", "--pod", str(tmp_path / "w.json"), "--snapshot", str(tmp_path / "c.json")]
+    argv = ["plan", "fit", "--pod", str(tmp_path / "w.json")]
+    argv += ["--snapshot", str(tmp_path / "c.json")]
     assert main([*argv, "--output", "json"]) == 0
     notes = orjson.loads(capsys.readouterr().out)["not_modeled"]
     assert "PersistentVolumeClaims of default/db (placed as if bound anywhere)" in notes
