@@ -163,10 +163,11 @@ def place_table(doc: dict[str, Any]) -> str:
             f"{doc['added_lower_bound']}; price {doc['added_price']}"
         )
     if doc["unplaced"]:
-        out.append("\nnot placed:")
-        groups = doc["unplaced_groups"]
-        rows = [["pods", "why"]] + [[str(len(u["pods"])), u["message"]] for u in groups]
+        out.append(f"\nnot placed: {doc['unplaced']} pods, each counted once per reason it got")
+        rows = [["reason", "pods"]] + [[r, str(n)] for r, n in doc["unplaced_reasons"].items()]
         out.append(_table(rows))
+        out.append("as kube-scheduler reports them:")
+        out.extend(f"  {len(u['pods'])} pods: {u['message']}" for u in doc["unplaced_groups"])
     out.append("")
     out.append(_unmodeled_text(doc["not_modeled"]))
     out.append(_seconds_text(doc))

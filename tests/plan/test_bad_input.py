@@ -25,7 +25,15 @@ def files(tmp_path):
 CASES = {
     "missing workload": (
         ["plan", "fit", "--pod", "{d}/nope.json", "--snapshot", "{d}/snap.json"],
-        "workload {d}/nope.json: cannot read: No such file or directory",
+        "--pod {d}/nope.json: cannot read: No such file or directory",
+    ),
+    "missing workload file": (
+        ["plan", "place", "--workload", "{d}/nope.json", "--snapshot", "{d}/snap.json"],
+        "--workload {d}/nope.json: cannot read: No such file or directory",
+    ),
+    "empty workload": (
+        ["plan", "place", "--workload", "{d}/empty.json", "--snapshot", "{d}/snap.json"],
+        "no workload in --workload {d}/empty.json",
     ),
     "missing snapshot": (
         ["plan", "place", "--workload", "{d}/w.json", "--snapshot", "{d}/nope.json"],
@@ -100,6 +108,7 @@ def test_bad_input_is_one_line_and_exit_2(files, capsys, case):
     write("neg.json", neg)
     write("badcpu.json", deployment("b", 1, pod_spec("lots")))
     write("cheap.json", node("c", annotations={"podsift.io/price": "free"}))
+    write("empty.json", listing([]))
     argv, message = CASES[case]
     assert main([a.format(d=d) for a in argv]) == 2
     err = capsys.readouterr().err

@@ -200,3 +200,17 @@ def test_only_the_contract_flags_name_the_inputs(files, capsys, argv):
     with pytest.raises(SystemExit) as exc:
         main([a.format(**files) for a in argv])
     assert exc.value.code == 2
+
+
+def test_the_default_output_is_a_table(files, capsys):
+    f = files
+    argv = ["plan", "place", "--snapshot", f["snapshot"], "--workload", f["pod"]]
+    assert main([*argv, "--workload", f["batch"]]) == 0
+    out = capsys.readouterr().out
+    assert not out.startswith("{")
+    assert "5 of 9 pods placed" in out
+    assert "not placed: 4 pods" in out
+    assert "  4 pods: 0/4 nodes are available: 3 Insufficient cpu" in out
+    assert main(["plan", "fit", "--snapshot", f["snapshot"], "--pod", f["web"]]) == 0
+    out = capsys.readouterr().out
+    assert "default/web     6      3" in out
