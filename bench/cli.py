@@ -9,7 +9,8 @@ A default run, all on one synthetic workload (`bench.workload.generate`):
 2. protocol floor: `podsift serve` with an empty policy configuration
    (`filters: []`, `scores: []`), on the same prefix;
 3. policies: `podsift serve` with the default (or `--config`) policies, on
-   every pod;
+   every pod (PodTopologySpread added to the default set while it lacks it: the
+   workload carries DoNotSchedule spread constraints);
 4. in-process: the same engine with no HTTP (`extender.inprocess`), every pod;
 5. full Nodes (`bench.fullnodes`): in-process `/filter` and `/prioritize` with every
    Node object, each against orjson's decode of the same body (runs 4 and 5 are
@@ -25,6 +26,7 @@ replay client drives them (`--client`, `bench.clients`): the Go one
 from __future__ import annotations
 
 import argparse
+import atexit
 import contextlib
 import cProfile
 import gc
@@ -44,7 +46,7 @@ import orjson
 from bench import clients, driver, fullnodes, preempt, report, servers, validate
 from bench.workload import generate
 from extender.argtypes import positive
-from extender.engine.config import load_configuration
+from extender.engine.config import default_configuration, load_configuration
 from extender.engine.engine import Engine
 from extender.model.errors import PodsiftError
 
@@ -192,6 +194,32 @@ class _MemorySampler:
 
 def _mb(value: int | None) -> float | None:
     return None if value is None else round(value / 2**20, 1)
+
+
+# --- PodTopologySpread (issue 12) ---
+def _spread_default_config() -> str | None:
+    """Without --config: the default policies, plus PodTopologySpread (filter, score 2)
+    while the default set lacks it, as a file removed at exit. The workload's pods
+    carry DoNotSchedule spread constraints, which the validator checks; None once
+    the default set has it."""
+    default = default_configuration()
+    if any(e.name == "PodTopologySpread" for e in default.filters):
+        return None
+    doc = {
+        "apiVersion": "podsift/v1",
+        "kind": "PolicyConfiguration",
+        "filters": [e.name for e in default.filters] + ["PodTopologySpread"],
+        "scores": [{"name": e.name, "weight": e.weight, "args": e.args} for e in default.scores]
+        + [{"name": "PodTopologySpread", "weight": 2}],
+    }
+    fd, path = tempfile.mkstemp(prefix="podsift-bench-policies-", suffix=".json")
+    os.close(fd)
+    _write_json(path, doc)
+    atexit.register(lambda: os.path.exists(path) and os.unlink(path))
+    return path
+
+
+# --- end PodTopologySpread ---
 
 
 def _write_json(path: str, obj: Any) -> None:
@@ -558,6 +586,8 @@ def main(argv: list[str] | None = None) -> int:
     if args.progress and not _installed("tqdm"):
         print("podsift bench: no progress bar (tqdm is not installed)", file=sys.stderr)
         args.progress = False
+    if args.config is None:
+        args.config = _spread_default_config()
     try:  # a bad --config fails here, not after minutes of HTTP runs
         Engine(load_configuration(args.config))
     except PodsiftError as exc:

@@ -1,10 +1,11 @@
 """A naive reference scheduler, used to prove that a generated workload is placeable.
 
 It knows nothing of podsift's engine: it places pods in order with the
-validator's own rules (`bench.validate`), either on the first node that fits
-(`first-fit`, the harshest packing) or on the fitting node with the lowest
-larger-of-cpu-and-memory fraction (`spread`, close to LeastAllocated). Slow
-(pure Python, every node per pod) and only meant for tests and one-off checks.
+validator's own rules (`bench.validate`, DoNotSchedule topology spreading
+included), either on the first node that fits (`first-fit`, the harshest
+packing) or on the fitting node with the lowest larger-of-cpu-and-memory
+fraction (`spread`, close to LeastAllocated). Slow (pure Python, every node per
+pod) and only meant for tests and one-off checks.
 """
 
 from __future__ import annotations
@@ -22,6 +23,7 @@ def greedy_place(items: list[dict[str, Any]], strategy: str = "spread") -> dict[
     ledgers = {n["metadata"]["name"]: v._NodeLedger(n) for n in nodes}
     requests_of = v._RequestsCache()
     static: dict[int, list[v._NodeLedger]] = {}
+    spread = v.SpreadTracker(nodes)
     placements: dict[str, str | None] = {}
     for pod in items:
         if pod.get("kind") != "Pod" or (pod.get("spec") or {}).get("nodeName"):
@@ -39,8 +41,11 @@ def greedy_place(items: list[dict[str, Any]], strategy: str = "spread") -> dict[
         requests = requests_of(pod)
         best = None
         best_fraction = None
+        allowed = spread.allowed(pod) if (spec or {}).get("topologySpreadConstraints") else None
         for ledger in static[id(spec)]:
             if v._check_pod(pod, ledger, requests):
+                continue
+            if allowed is not None and allowed[ledger.node["metadata"]["name"]] is not None:
                 continue
             if strategy == "first-fit":
                 best = ledger
@@ -56,6 +61,7 @@ def greedy_place(items: list[dict[str, Any]], strategy: str = "spread") -> dict[
             continue
         best.add(requests, v.host_ports(pod))
         placements[uid] = best.node["metadata"]["name"]
+        spread.add(pod, placements[uid])
     return placements
 
 

@@ -83,7 +83,7 @@ class Violation:
     uid: str
     node: str
     kind: str  # unknown-pod, unknown-node, unschedulable, node-name, node-selector,
-    # node-affinity, taint, host-port, insufficient
+    # node-affinity, taint, host-port, insufficient, spread-label, spread-skew
     detail: str
 
     def __str__(self) -> str:
@@ -356,10 +356,12 @@ def validate(items: list[dict[str, Any]], placements: dict[str, str]) -> list[Vi
             phase = (item.get("status") or {}).get("phase")
             if bound and phase not in ("Succeeded", "Failed"):
                 prebound.append(item)
+    spread = SpreadTracker([ledger.node for ledger in ledgers.values()])
     for pod in prebound:
         ledger = ledgers.get(pod["spec"]["nodeName"])
         if ledger is not None:
             ledger.add(pod_requests(pod), host_ports(pod))
+            spread.add(pod, pod["spec"]["nodeName"])
     violations = []
     requests_of = _RequestsCache()
     for uid, node_name in placements.items():
@@ -376,8 +378,133 @@ def validate(items: list[dict[str, Any]], placements: dict[str, str]) -> list[Vi
         requests = requests_of(pod)
         for kind, detail in _check_pod(pod, ledger, requests):
             violations.append(Violation(_pod_key(pod), uid, node_name, kind, detail))
+        if _hard_constraints(pod):
+            broken = spread.allowed(pod)[node_name]
+            if broken is not None:
+                violations.append(Violation(_pod_key(pod), uid, node_name, *broken))
         ledger.add(requests, host_ports(pod))
+        spread.add(pod, node_name)
     return violations
+
+
+# ------------------------------------------------------------ topology spreading
+
+
+def label_selector_matches(selector: dict[str, Any] | None, labels: dict[str, str]) -> bool:
+    """A metav1.LabelSelector against a pod's labels: None selects nothing, {} everything."""
+    if selector is None:
+        return False
+    for key, value in (selector.get("matchLabels") or {}).items():
+        if labels.get(key) != value:
+            return False
+    return all(_requirement_holds(e, labels) for e in selector.get("matchExpressions") or [])
+
+
+def _hard_constraints(pod: dict[str, Any]) -> list[tuple[dict[str, Any], dict[str, Any] | None]]:
+    """(constraint, its selector with the matchLabelKeys values ANDed in) for each
+    DoNotSchedule topologySpreadConstraint of the pod."""
+    labels = (pod.get("metadata") or {}).get("labels") or {}
+    out = []
+    for c in (pod.get("spec") or {}).get("topologySpreadConstraints") or []:
+        if c.get("whenUnsatisfiable") != "DoNotSchedule":
+            continue
+        selector = c.get("labelSelector")
+        extra = {k: labels[k] for k in c.get("matchLabelKeys") or [] if k in labels}
+        if selector is not None and extra:
+            selector = dict(selector)
+            selector["matchLabels"] = {**(selector.get("matchLabels") or {}), **extra}
+        out.append((c, selector))
+    return out
+
+
+class SpreadTracker:
+    """Placed pods per node, for checking DoNotSchedule topology spread constraints.
+
+    The rule, as kube-scheduler's PodTopologySpread filter states it: the nodes
+    that carry every topology key of the pod's hard constraints (and, by default,
+    match its nodeSelector and required node affinity; with nodeTaintsPolicy
+    Honor, have no taint it does not tolerate) are the eligible ones; per
+    constraint, count the matching pods of the pod's namespace (terminating ones
+    left out) in each eligible domain; the pod may go to a node whose domain
+    count + 1 (if the pod matches its own selector) - the smallest count (0 when
+    there are fewer domains than minDomains) is at most maxSkew.
+    """
+
+    def __init__(self, nodes: list[dict[str, Any]]) -> None:
+        self.nodes = nodes
+        self.placed: list[tuple[str, dict[str, str], str]] = []  # (namespace, labels, node)
+        # (namespace, selector as JSON text) -> (selector, {node name: matching pods})
+        self._counts: dict[tuple[str, str], tuple[Any, dict[str, int]]] = {}
+
+    def add(self, pod: dict[str, Any], node_name: str) -> None:
+        meta = pod.get("metadata") or {}
+        if meta.get("deletionTimestamp") is not None:
+            return
+        namespace = meta.get("namespace") or "default"
+        labels = meta.get("labels") or {}
+        self.placed.append((namespace, labels, node_name))
+        for (ns, _), (selector, per_node) in self._counts.items():
+            if ns == namespace and label_selector_matches(selector, labels):
+                per_node[node_name] = per_node.get(node_name, 0) + 1
+
+    def _per_node(self, namespace: str, selector: Any) -> dict[str, int]:
+        key = (namespace, repr(sorted((selector or {}).items())) if selector is not None else "nil")
+        found = self._counts.get(key)
+        if found is None:
+            per_node: dict[str, int] = {}
+            for ns, labels, node_name in self.placed:
+                if ns == namespace and label_selector_matches(selector, labels):
+                    per_node[node_name] = per_node.get(node_name, 0) + 1
+            found = self._counts[key] = (selector, per_node)
+        return found[1]
+
+    def allowed(self, pod: dict[str, Any]) -> dict[str, tuple[str, str] | None]:
+        """{node name: None where the pod may go, else (kind, detail)} for every node."""
+        hard = _hard_constraints(pod)
+        verdicts: dict[str, tuple[str, str] | None] = {
+            (n.get("metadata") or {}).get("name", ""): None for n in self.nodes
+        }
+        if not hard:
+            return verdicts
+        meta = pod.get("metadata") or {}
+        namespace = meta.get("namespace") or "default"
+        own_labels = meta.get("labels") or {}
+        keys = [c.get("topologyKey", "") for c, _ in hard]
+        for c, selector in hard:
+            key = c.get("topologyKey", "")
+            per_node = self._per_node(namespace, selector)
+            domains: dict[str, int] = {}
+            for node in self.nodes:
+                labels = (node.get("metadata") or {}).get("labels") or {}
+                if not all(k in labels for k in keys):
+                    continue
+                if c.get("nodeAffinityPolicy", "Honor") == "Honor" and not (
+                    node_selector_matches(pod, node) and required_affinity_matches(pod, node)
+                ):
+                    continue
+                if c.get("nodeTaintsPolicy") == "Honor" and untolerated_taint(pod, node):
+                    continue
+                name = (node.get("metadata") or {}).get("name", "")
+                domains[labels[key]] = domains.get(labels[key], 0) + per_node.get(name, 0)
+            smallest = min(domains.values()) if domains else 0
+            if len(domains) < (c.get("minDomains") or 1):
+                smallest = 0
+            itself = 1 if label_selector_matches(selector, own_labels) else 0
+            for node in self.nodes:
+                name = (node.get("metadata") or {}).get("name", "")
+                if verdicts[name] is not None:
+                    continue  # the first constraint a node breaks names it
+                labels = (node.get("metadata") or {}).get("labels") or {}
+                if key not in labels:
+                    verdicts[name] = ("spread-label", f"node lacks topology key {key}")
+                    continue
+                skew = domains.get(labels[key], 0) + itself - smallest
+                if skew > c.get("maxSkew", 0):
+                    verdicts[name] = (
+                        "spread-skew",
+                        f"{key}={labels[key]}: skew {skew} > maxSkew {c.get('maxSkew')}",
+                    )
+        return verdicts
 
 
 def invalid_pods(violations: list[Violation]) -> int:

@@ -11,7 +11,10 @@ pools (GPU: NoSchedule, infra: NoExecute, spot: PreferNoSchedule), cordoned
 nodes, hugepages and an extended resource, image lists for ImageLocality;
 pods from a few dozen deployments with nodeSelectors, required and preferred
 node affinity (In, NotIn, Exists, Gt), tolerations, init containers, sidecars,
-pod overhead and host ports.
+pod overhead and host ports; about 40% of the pods carry topology spread
+constraints (zone kept even with DoNotSchedule, hosts with DoNotSchedule at
+maxSkew 3 or ScheduleAnyway; matchLabelKeys and nodeTaintsPolicy included).
+`owners_of` gives the ReplicaSets and Services of the pods for `podsift synth`.
 
 Every pod is placeable when scheduled in order: the average density is 30
 pods per node (about 35% of the cluster's cpu, 20% of its memory), and a
@@ -478,8 +481,33 @@ def _d(name: str, ns: str, weight: int, spec: dict[str, Any], cap: int | None = 
     return Deployment(name=name, namespace=ns, weight=weight, spec=spec, template_hash="", cap=cap)
 
 
+# --- PodTopologySpread (issue 12): spread constraints on a share of the pods ---
+def _spread(spec: dict[str, Any], app: str, *constraints: dict[str, Any]) -> dict[str, Any]:
+    """The spec with topologySpreadConstraints over the deployment's own pods."""
+    spec["topologySpreadConstraints"] = [
+        {**c, "labelSelector": {"matchLabels": {"app": app}}} for c in constraints
+    ]
+    return spec
+
+
+def _constraint(key: str, skew: int, hard: bool, **more: Any) -> dict[str, Any]:
+    when = "DoNotSchedule" if hard else "ScheduleAnyway"
+    return {"maxSkew": skew, "topologyKey": key, "whenUnsatisfiable": when, **more}
+
+
+# --- end PodTopologySpread ---
+
+
 def _plain_web(m: _TemplateMaker, v: int) -> Deployment:
-    return _d(f"frontend-{v}", "shop", 12, m.spec([m.app("web")]))
+    # zones kept even (hard), hosts preferred even; matchLabelKeys: one rollout at a time
+    name = f"frontend-{v}"
+    spec = _spread(
+        m.spec([m.app("web")]),
+        name,
+        _constraint(ZONE_LABEL, 1, True, matchLabelKeys=["pod-template-hash"]),
+        _constraint(HOSTNAME_LABEL, 1, False),
+    )
+    return _d(name, "shop", 12, spec)
 
 
 def _zone_pinned(m: _TemplateMaker, v: int) -> Deployment:
@@ -617,8 +645,13 @@ def _init_heavy(m: _TemplateMaker, v: int) -> Deployment:
         "migrate", m.image(), _resources(m.rng.choice(("500m", "1", "0.75")), "1Gi")
     )
     fetch = _container("fetch", "docker.io/library/busybox:1.24.3", _resources("100m", "32Mi"))
-    spec = m.spec([m.app("server")], initContainers=[fetch, migrate])
-    return _d(f"orders-{v}", "shop", 4, spec)
+    name = f"orders-{v}"
+    spec = _spread(
+        m.spec([m.app("server")], initContainers=[fetch, migrate]),
+        name,
+        _constraint(ZONE_LABEL, 2, True, nodeTaintsPolicy="Honor"),
+    )
+    return _d(name, "shop", 4, spec)
 
 
 def _sidecar_meshed(m: _TemplateMaker, v: int) -> Deployment:
@@ -626,8 +659,14 @@ def _sidecar_meshed(m: _TemplateMaker, v: int) -> Deployment:
         "istio-proxy", m.image(), _resources("100m", "128Mi"), restartPolicy="Always"
     )
     init = _container("istio-init", m.image(), _resources("500m" if v else "10m", "64Mi"))
-    spec = m.spec([m.app("cart")], initContainers=[init, proxy])
-    return _d(f"cart-{v}", "shop", 6, spec)
+    name = f"cart-{v}"
+    spec = _spread(
+        m.spec([m.app("cart")], initContainers=[init, proxy]),
+        name,
+        _constraint(HOSTNAME_LABEL, 2, False),
+        _constraint(ZONE_LABEL, 1, False),
+    )
+    return _d(name, "shop", 6, spec)
 
 
 def _sandboxed(m: _TemplateMaker, v: int) -> Deployment:
@@ -640,8 +679,15 @@ def _sandboxed(m: _TemplateMaker, v: int) -> Deployment:
 
 
 def _best_effort(m: _TemplateMaker, v: int) -> Deployment:
-    spec = m.spec([_container("worker", m.image(), {}), _container("helper", m.image(), {})])
-    return _d(f"janitor-{v}", "default", 3, spec)
+    # at most 3 a node: cordoned and tainted nodes are domains with none, so the minimum
+    # stays 0 (nodeTaintsPolicy Ignore, the default)
+    name = f"janitor-{v}"
+    spec = _spread(
+        m.spec([_container("worker", m.image(), {}), _container("helper", m.image(), {})]),
+        name,
+        _constraint(HOSTNAME_LABEL, 3, True),
+    )
+    return _d(name, "default", 3, spec)
 
 
 def _cap_by_feasible_nodes(deployments: list[Deployment], nodes: list[dict[str, Any]]) -> None:
@@ -690,6 +736,40 @@ def _replica_counts(deployments: list[Deployment], pods: int) -> list[int]:
 
 
 # ------------------------------------------------------------------------------ pods
+
+
+def owners_of(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """The ReplicaSets the pods name as their controller, and a Service per
+    deployment (selecting its `app` label): what PodTopologySpread's default
+    constraints read, for `podsift synth` snapshots. Derived from the pods alone."""
+    replica_sets: dict[tuple[str, str], dict[str, str]] = {}
+    apps: dict[tuple[str, str], None] = {}
+    for pod in pods:
+        meta = pod["metadata"]
+        for ref in meta.get("ownerReferences", ()):
+            if ref.get("controller") and ref["kind"] == "ReplicaSet":
+                replica_sets.setdefault((meta["namespace"], ref["name"]), meta["labels"])
+        apps.setdefault((meta["namespace"], meta["labels"]["app"]), None)
+    owners: list[dict[str, Any]] = []
+    for (namespace, name), labels in replica_sets.items():
+        owners.append(
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "metadata": {"name": name, "namespace": namespace},
+                "spec": {"selector": {"matchLabels": dict(labels)}},
+            }
+        )
+    for namespace, app in apps:
+        owners.append(
+            {
+                "apiVersion": "v1",
+                "kind": "Service",
+                "metadata": {"name": app, "namespace": namespace},
+                "spec": {"selector": {"app": app}},
+            }
+        )
+    return owners
 
 
 def _build_pods(

@@ -25,6 +25,8 @@ from extender.model.errors import ConfigError, InvalidInput
 from extender.model.hostports import HostPort
 from extender.model.names import is_qualified_name
 from extender.model.pod import PodInfo
+from extender.model.podselector import EVERYTHING as EVERYTHING_SELECTOR
+from extender.model.podselector import PodSelector, compile_pod_selector
 from extender.model.resources import (
     NATIVE_RESOURCES,
     is_extended_resource,
@@ -38,6 +40,7 @@ from extender.model.selectors import (
     compile_node_selector,
     compile_preferred_terms,
 )
+from extender.model.spread import SpreadConstraint, SpreadConstraints
 from extender.model.taints import (
     NO_EXECUTE,
     NO_SCHEDULE,
@@ -73,6 +76,12 @@ __all__ = [
     "compile_label_map",
     "compile_node_selector",
     "compile_preferred_terms",
+    # pod label selectors and topology spread constraints (PodTopologySpread)
+    "PodSelector",
+    "EVERYTHING_SELECTOR",
+    "compile_pod_selector",
+    "SpreadConstraint",
+    "SpreadConstraints",
     # helpers with kube-scheduler's semantics
     "default_normalize_score",
     "tolerations_tolerate",

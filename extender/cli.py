@@ -241,11 +241,13 @@ def main(argv: list[str] | None = None) -> int:
         if args.command == "synth":
             import orjson
 
-            from bench.workload import generate
+            from bench.workload import generate, owners_of
 
             if args.pods < 0:
                 parser.error("--pods must be >= 0")
             doc = generate(args.nodes, args.pods, seed=args.seed)
+            # the owners PodTopologySpread's default constraints read, after the pods
+            doc["items"] += owners_of(doc["items"][args.nodes :])
             sys.stdout.buffer.write(orjson.dumps(doc))
             sys.stdout.buffer.write(b"\n")
             return 0

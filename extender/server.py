@@ -174,7 +174,7 @@ def build_app(
         from extender.live.watcher import ClusterWatcher
 
         state = ClusterState()
-        watcher = ClusterWatcher(state, prepared.api)
+        watcher = ClusterWatcher(state, prepared.api, owners=engine.needs_owners())
         binder = ApiBinder(state, prepared.api)
         state.source = f"kubeconfig {opts.kubeconfig}" if opts.kubeconfig else "in-cluster"
         metrics.register_source("watch", watcher.stats)

@@ -110,27 +110,36 @@ def _status(code: int, reason: str, message: str) -> dict:
     }
 
 
+KINDS = ("nodes", "pods", "services", "replicationcontrollers", "replicasets", "statefulsets")
+LIST_PATHS = (
+    "/api/v1/nodes",
+    "/api/v1/pods",
+    "/api/v1/services",
+    "/api/v1/replicationcontrollers",
+    "/apis/apps/v1/replicasets",
+    "/apis/apps/v1/statefulsets",
+)
+
+
 class FakeApiServer:
     """The server state, the faults, and a ThreadingHTTPServer serving them."""
 
     def __init__(self, bookmark_interval: float | None = None) -> None:
         self.cond = threading.Condition()
         self.rv = 100
-        self.objects: dict[str, dict[str, dict]] = {"nodes": {}, "pods": {}}  # by name / uid
+        # by name / uid; the owner kinds (PodTopologySpread) by namespace/name
+        self.objects: dict[str, dict[str, dict]] = {k: {} for k in KINDS}
         # per kind: (rv, type, object copy, previous object copy or None)
-        self.history: dict[str, list[tuple[int, str, dict, dict | None]]] = {
-            "nodes": [],
-            "pods": [],
-        }
-        self.history_rvs: dict[str, list[int]] = {"nodes": [], "pods": []}
+        self.history: dict[str, list[tuple[int, str, dict, dict | None]]] = {k: [] for k in KINDS}
+        self.history_rvs: dict[str, list[int]] = {k: [] for k in KINDS}
         self.compacted_rv = 0
         self.epoch = 0  # bumped by compact(): open watches end with ERROR 410 or a cut
         self.cut_open_streams = False
         self.authorization: list[str | None] = []
         self.bookmark_interval = bookmark_interval
         self.requests: list[tuple[str, str, dict[str, str]]] = []
-        self.cut_next_watch: dict[str, tuple[int, str] | None] = {"nodes": None, "pods": None}
-        self.stall_next_watch: dict[str, int] = {"nodes": 0, "pods": 0}
+        self.cut_next_watch: dict[str, tuple[int, str] | None] = {k: None for k in KINDS}
+        self.stall_next_watch: dict[str, int] = {k: 0 for k in KINDS}
         self.gone_as_status = False
         self.fail_next_lists = 0
         self.bind_status: int | None = None
@@ -234,6 +243,21 @@ class FakeApiServer:
             mutate(obj)
             self._record("pods", "MODIFIED", obj, prev)
 
+    def upsert_owner(self, kind: str, obj: dict) -> None:
+        """A Service, ReplicationController, ReplicaSet or StatefulSet (`kind`: its path
+        segment, "services" ...), keyed by namespace/name."""
+        with self.cond:
+            obj = copy.deepcopy(obj)
+            key = f"{obj['metadata'].get('namespace', 'default')}/{obj['metadata']['name']}"
+            prev = self.objects[kind].get(key)
+            self.objects[kind][key] = obj
+            self._record(kind, "MODIFIED" if prev else "ADDED", obj, copy.deepcopy(prev))
+
+    def delete_owner(self, kind: str, key: str) -> None:
+        with self.cond:
+            obj = self.objects[kind].pop(key)
+            self._record(kind, "DELETED", obj, copy.deepcopy(obj))
+
     def delete_pod(self, uid: str) -> None:
         with self.cond:
             obj = self.objects["pods"].pop(uid)
@@ -249,8 +273,8 @@ class FakeApiServer:
             self.compacted_rv = self.rv
             self.epoch += 1
             self.cut_open_streams = open_streams == "cut"
-            self.history = {"nodes": [], "pods": []}
-            self.history_rvs = {"nodes": [], "pods": []}
+            self.history = {k: [] for k in KINDS}
+            self.history_rvs = {k: [] for k in KINDS}
             self._snapshots.clear()
             self.cond.notify_all()
 
@@ -512,7 +536,7 @@ class _Handler(BaseHTTPRequestHandler):
         body = b""
         if method == "POST":
             body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
-        if method == "GET" and parts.path in ("/api/v1/nodes", "/api/v1/pods"):
+        if method == "GET" and parts.path in LIST_PATHS:
             kind = segs[-1]
             if q.get("watch") in ("1", "true"):
                 return self.api.handle_watch(self, kind, q)

@@ -43,10 +43,24 @@ def test_synth_writes_one_list_nodes_then_pending_pods():
     doc = orjson.loads(out.stdout)
     assert doc["kind"] == "List"
     kinds = [i["kind"] for i in doc["items"]]
-    assert kinds == ["Node"] * 5 + ["Pod"] * 12
+    assert kinds[:17] == ["Node"] * 5 + ["Pod"] * 12
+    # then the owners of those pods (PodTopologySpread's default constraints)
+    assert set(kinds[17:]) == {"ReplicaSet", "Service"}
     assert all("nodeName" not in i["spec"] for i in doc["items"] if i["kind"] == "Pod")
     again = run("synth", "--nodes", "5", "--pods", "12")
     assert again.stdout == out.stdout
+    # the snapshot loads, and its pods get PodTopologySpread's default selector
+    from extender.cache.state import ClusterState
+    from extender.model.pod import parse_pod
+
+    state = ClusterState()
+    state.load_items(doc["items"])
+    first = parse_pod(doc["items"][5])
+    with state.lock:
+        selector = state.table.owners.default_selector(
+            first.namespace, first.labels, tuple(first.labels.items()), first.controller
+        )
+    assert selector is not None and selector.matches(first.labels)
 
 
 SCHEDULER_CONFIG = "manifests/sidecar/scheduler-config.yaml"
@@ -121,7 +135,9 @@ def test_serve_a_scheduler_configuration_profile_warns_once(tmp_path):
         "NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity", "NodePorts",
         "NodeResourcesFit",
     ]  # fmt: skip
-    assert entry["scores"] == {}  # the profile leaves the scores podsift gives to the extender
+    # the profile turns off in-tree the scores podsift gives as the extender; what it
+    # keeps on and podsift implements (PodTopologySpread, InterPodAffinity) podsift runs too
+    assert set(entry["scores"]) <= {"PodTopologySpread", "InterPodAffinity"}
 
 
 def test_every_option_of_serve_synth_and_bench_is_in_the_readme():

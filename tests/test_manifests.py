@@ -430,6 +430,15 @@ def test_podsift_clusterrole_is_minimal():
         ("", "pods", "list"),
         ("", "pods", "watch"),
         ("", "pods/binding", "create"),
+        # PodTopologySpread's default constraints: the owners' selectors
+        ("", "services", "list"),
+        ("", "services", "watch"),
+        ("", "replicationcontrollers", "list"),
+        ("", "replicationcontrollers", "watch"),
+        ("apps", "replicasets", "list"),
+        ("apps", "replicasets", "watch"),
+        ("apps", "statefulsets", "list"),
+        ("apps", "statefulsets", "watch"),
     }
 
 

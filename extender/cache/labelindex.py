@@ -241,6 +241,32 @@ class LabelIndex:
         """object[capacity]: each node's value of label `key`, None where absent (cached)."""
         return self._cached(("values", key), self._compute_values)
 
+    # --- PodTopologySpread (issue 12) ---
+    def value_ids(self, key: str) -> tuple[np.ndarray, int]:
+        """(int32[capacity] of each node's value id for label `key`, -1 where absent;
+        how many value ids exist). A value keeps its id for the life of the index, so
+        ids serve as topology domain numbers; the array is the live column: read only."""
+        column = self._columns.get(key)
+        if column is None:
+            return np.full(self._capacity, _ABSENT, dtype=np.int32), 0
+        return column.dense(self._capacity)[0], len(column.value_numbers)
+
+    def value_id_of(self, key: str, node_id: int) -> int:
+        """One node's value id for label `key`, -1 where absent (no dense column built)."""
+        column = self._columns.get(key)
+        if column is None:
+            return _ABSENT
+        return column.rows.get(node_id, _ABSENT)
+
+    def known_value_id(self, key: str, value: str) -> int:
+        """The id of a value of `key` some node has had, else -1."""
+        column = self._columns.get(key)
+        if column is None:
+            return _ABSENT
+        return column.value_ids.get(value, _ABSENT)
+
+    # --- end PodTopologySpread ---
+
     def weights(self, preferred: CompiledPreferredTerms) -> np.ndarray:
         """int64[capacity]: per node, the sum of the weights of matching terms (cached)."""
         return self._cached(preferred, self._compute_weights)

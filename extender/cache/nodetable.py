@@ -28,6 +28,8 @@ from extender.cache.columns import (
     intern_taint_set,
 )
 from extender.cache.labelindex import LabelIndex
+from extender.cache.owners import Owners
+from extender.cache.podcounts import PodCounts
 from extender.model.hostports import (
     WILDCARD_IP,
     HostPort,
@@ -107,6 +109,9 @@ class NodeTable:
         self.id_of: dict[str, int] = {}
         self.infos: list[NodeInfo | None] = [None] * capacity
         self.labels = LabelIndex()
+        # PodTopologySpread (issue 12): matching pods per node and domain; owners' selectors
+        self.pod_counts = PodCounts(self.labels)
+        self.owners = Owners()
         # (protocol, port) -> node id -> Counter of sanitized IPs in use
         self.ports: dict[tuple[str, int], dict[int, Counter]] = {}
         # image name -> {node id: size}: sparse, since a cluster can have thousands of

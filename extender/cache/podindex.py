@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from types import MappingProxyType
 
 from extender.model.hostports import HostPort
+
+_NO_LABELS: Mapping[str, str] = MappingProxyType({})
 
 
 @dataclass(slots=True)
@@ -22,6 +24,11 @@ class PodRecord:
     requests: tuple[tuple[str, int], ...]  # the signature a watch event is compared against
     attached: bool = False  # counted on its node (False while the node is unknown)
     assumed: bool = False  # placed by /bind, not yet confirmed by the API server
+    # PodTopologySpread (issue 12): the pod's labels, their key (tuple of items) and
+    # whether it counts for spreading (not terminating); see cache/podcounts.py
+    labels: Mapping[str, str] = field(default_factory=lambda: _NO_LABELS)
+    label_key: tuple = ()
+    spreads: bool = True
 
     def same_usage(self, node_name: str, requests, nonzero_cpu, nonzero_mem, ports) -> bool:
         return (

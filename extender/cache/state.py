@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.nodeobjects import NodeObjects, Prepared
 from extender.cache.nodetable import NodeTable
+from extender.cache.owners import OWNER_KINDS, Owners, parse_owner
 from extender.cache.podindex import PodRecord, PodsByNode
 from extender.cache.podmemory import POD_BYTES, PodMemory
 from extender.cache.view import ObjectsView, StateView
@@ -228,6 +229,9 @@ class ClusterState:
             nonzero_mem=pod.nonzero_memory,
             ports=pod.host_ports,
             requests=requests,
+            labels=pod.labels,
+            label_key=tuple(pod.labels.items()),
+            spreads=not pod.terminating,
         )
 
     def _put(self, rec: PodRecord) -> None:
@@ -241,6 +245,8 @@ class ClusterState:
         if nid is None:
             return  # waits in by_node until apply_node brings its node
         self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
+        if rec.spreads:  # PodTopologySpread's counts
+            self.table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, 1)
         rec.attached = True
         self.generation += 1
         self._gc.note()
@@ -249,6 +255,8 @@ class ClusterState:
         if rec.attached:
             nid = self.table.id_of[rec.node_name]
             self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, -1)
+            if rec.spreads:
+                self.table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, -1)
             rec.attached = False
             self.generation += 1
 
@@ -299,8 +307,14 @@ class ClusterState:
             self._unpend(pod.uid)
             old = self.pods.get(pod.uid)
             requests = tuple(sorted(pod.requests.items()))
-            if old is not None and old.same_usage(
-                node_name, requests, pod.nonzero_cpu, pod.nonzero_memory, pod.host_ports
+            if (
+                old is not None
+                and old.same_usage(
+                    node_name, requests, pod.nonzero_cpu, pod.nonzero_memory, pod.host_ports
+                )
+                # PodTopologySpread counts by labels and skips terminating pods
+                and old.labels == pod.labels
+                and old.spreads != pod.terminating
             ):
                 if old.assumed:
                     old.assumed = False  # the API server confirmed our bind
@@ -316,9 +330,13 @@ class ClusterState:
             self._unpend(uid)
             return self._drop(uid)
 
-    def replace_all(self, nodes: list[dict], pods: list[dict]) -> None:
+    def replace_all(
+        self, nodes: list[dict], pods: list[dict], owners: Owners | None = None
+    ) -> None:
         """Replace everything at once (initial load, relist); atomic on errors, which
-        name the object (`pod shop/web-3: spec...`, `node node-7: status...`)."""
+        name the object (`pod shop/web-3: spec...`, `node node-7: status...`).
+        `owners` replaces the owners' selectors too; None keeps those held (a live
+        relist of nodes and pods: owners are watched apart)."""
         fresh = ClusterState()
         for i, n in enumerate(nodes):
             try:
@@ -336,6 +354,7 @@ class ClusterState:
                 if rec.assumed and uid not in fresh.pods:
                     rec.attached = False
                     fresh._put(rec)
+            fresh.table.owners = self.table.owners if owners is None else owners
             self.table = fresh.table
             self.pods = fresh.pods
             self.by_node = fresh.by_node
@@ -347,17 +366,26 @@ class ClusterState:
             self.generation += 1
 
     def load_items(self, items: list[Any]) -> Loaded:
-        """Load a `List`'s items (Nodes and Pods) in place of everything."""
+        """Load a `List`'s items (Nodes, Pods, and the owners PodTopologySpread reads:
+        Services, ReplicationControllers, ReplicaSets, StatefulSets) in place of everything."""
         nodes, pods = [], []
+        owners = Owners()
         for i, item in enumerate(items):
             kind = item.get("kind") if isinstance(item, dict) else None
             if kind == "Node":
                 nodes.append(item)
             elif kind == "Pod":
                 pods.append(item)
+            elif kind in OWNER_KINDS:
+                try:
+                    owners.apply(item)
+                except InvalidInput as exc:
+                    raise InvalidInput(f"items[{i}] ({kind}): {exc}") from None
             else:
-                raise InvalidInput(f"items[{i}]: kind must be Node or Pod, got {kind!r}")
-        self.replace_all(nodes, pods)
+                raise InvalidInput(
+                    f"items[{i}]: kind must be Node, Pod, {', '.join(OWNER_KINDS)}, got {kind!r}"
+                )
+        self.replace_all(nodes, pods, owners)
         placements = [_pod_placement(p) for p in pods]
         with self.lock:
             counted = sum(1 for rec in self.pods.values() if rec.attached)
@@ -370,6 +398,40 @@ class ClusterState:
             pending=sum(1 for node, terminal in placements if not node and not terminal),
             terminal=sum(1 for _, terminal in placements if terminal),
         )
+
+    # ---- owners (PodTopologySpread's default constraints) -------------------
+    def apply_owner(self, obj: dict) -> bool:
+        """Add or update a Service, ReplicationController, ReplicaSet or StatefulSet."""
+        parsed = parse_owner(obj)
+        with self.lock:
+            changed = self.table.owners.apply_parsed(*parsed)
+            if changed:
+                self.generation += 1
+            return changed
+
+    def remove_owner(self, kind: str, namespace: str, name: str) -> bool:
+        with self.lock:
+            found = self.table.owners.remove(kind, namespace, name)
+            if found:
+                self.generation += 1
+            return found
+
+    def replace_owners(self, kind: str, objects: list[Any]) -> list[tuple[int, InvalidInput]]:
+        """Every owner of one kind at once (a relist); the objects that do not parse
+        are left out and returned as (position, error)."""
+        fresh = Owners()
+        skipped = []
+        for i, obj in enumerate(objects):
+            if isinstance(obj, dict):
+                obj = {**obj, "kind": kind}
+            try:
+                fresh.apply(obj)
+            except InvalidInput as exc:
+                skipped.append((i, exc))
+        with self.lock:
+            self.table.owners.replace_kind(kind, fresh)
+            self.generation += 1
+        return skipped
 
     # ---- binding ---------------------------------------------------------
     def _spec_to_bind(self, uid: str) -> PodInfo | None:

@@ -24,6 +24,8 @@ import numpy as np
 from extender.cache.nodeobjects import NodeObjects
 from extender.cache.nodetable import NodeTable
 from extender.model.hostports import HostPort
+from extender.model.pod import PodInfo
+from extender.model.podselector import PodSelector
 from extender.model.selectors import CompiledNodeSelector, CompiledPreferredTerms
 from extender.model.taints import Taint
 
@@ -219,6 +221,57 @@ class NodeView:
         """A view of the table's nodes `ids`, as a NodeNames request of them sees them."""
         return StateView(self._t, ids)
 
+    # ---- placed pods by label, topology domains (PodTopologySpread, issue 12) ----
+    def all_nodes(self) -> NodeView:
+        """Every node of the cluster as podsift's cache holds it (not only the
+        candidates), in the cache's order; one per request."""
+        found = self._cache.get("all_nodes")
+        if found is None:
+            t = self._t
+            ids, contiguous = t.pod_counts.all_node_ids(t.version, t.id_of)
+            found = self._cache["all_nodes"] = StateView(t, ids, contiguous)
+        return found
+
+    def matching_pods(self, namespace: str, selector: PodSelector) -> np.ndarray:
+        """int64[n]: per node, the placed pods of `namespace` whose labels `selector`
+        matches (terminating pods left out). Kept incrementally per selector."""
+        key = ("matching", namespace, selector)
+        arr = self._cache.get(key)
+        if arr is None:
+            t = self._t
+            column = t.pod_counts.node_counts(namespace, selector, t.capacity)
+            arr = self._cache[key] = read_only(column[self.ids])
+        return arr
+
+    def domain_ids(self, key: str) -> np.ndarray:
+        """int32[n]: each node's topology domain for label `key` (a number per
+        distinct value, stable while the cluster lives), -1 where it lacks the label."""
+        return self._column(("domain", key), lambda: self._gather(self._t.labels.value_ids(key)[0]))
+
+    def domain_counts(self, namespace: str, selector: PodSelector, key: str) -> np.ndarray:
+        """int64[>= every domain id]: per domain of `key`, the placed pods of
+        `namespace` matching `selector` on all the cluster's nodes with the label.
+        A domain id past its end has no such pods. Kept incrementally."""
+        arr = self._cache.get(("domain_counts", namespace, selector, key))
+        if arr is None:
+            t = self._t
+            arr = read_only(t.pod_counts.domain_counts(namespace, selector, key, t.capacity).copy())
+            self._cache[("domain_counts", namespace, selector, key)] = arr
+        return arr
+
+    def evicted_matching(self, namespace: str, selector: PodSelector) -> np.ndarray | None:
+        """In a /preempt view, per candidate the pods `matching_pods` counts that its
+        eviction would remove; None in every other view (nothing is evicted)."""
+        return None
+
+    def default_spread_selector(self, pod: PodInfo) -> PodSelector | None:
+        """The selector kube-scheduler deduces for a pod from the Services that select
+        it and its ReplicationController, ReplicaSet or StatefulSet; None when empty."""
+        labels = pod.labels
+        return self._t.owners.default_selector(
+            pod.namespace, labels, tuple(labels.items()), pod.controller
+        )
+
 
 class StateView(NodeView):
     """Candidates named by NodeNames: everything comes from the cache."""
@@ -305,3 +358,25 @@ class ObjectsView(NodeView):
         if len(positions) == self.n:
             return self
         return ObjectsView(self._t, self.ids[positions], self._o, self._rows[positions])
+
+    def domain_ids(self, key: str) -> np.ndarray:
+        """The objects' own label values, numbered as the cache numbers them; a value
+        no cached node has gets one id past every known one (a domain without pods)."""
+
+        def build() -> np.ndarray:
+            labels = self._t.labels
+            unknown = labels.value_ids(key)[1]
+            ids = [
+                -1 if v is None else labels.known_value_id(key, v)
+                for v in self.label_values(key).tolist()
+            ]
+            out = np.array(
+                [
+                    unknown if (i < 0 and v is not None) else i
+                    for i, v in zip(ids, self.label_values(key).tolist(), strict=True)
+                ],
+                dtype=np.int32,
+            )
+            return read_only(out)
+
+        return self._column(("domain", key), build)

@@ -12,6 +12,7 @@ from extender.cache.nodetable import NONZERO_CPU, NONZERO_MEM, PODS, NodeTable
 from extender.cache.podindex import PodRecord
 from extender.cache.view import NodeView, StateView, read_only
 from extender.model.hostports import HostPort, group_conflicts, sanitize, wanted_by_key
+from extender.model.podselector import PodSelector
 from extender.model.quantity import OVER_MAX_AMOUNT
 
 
@@ -171,6 +172,23 @@ class WhatIfView(StateView):
                     break
             out[row] = conflict
         return read_only(out)
+
+    # --- PodTopologySpread (issue 12) ---
+    def evicted_matching(self, namespace: str, selector: PodSelector) -> np.ndarray | None:
+        """int64[n]: per candidate, its victims that `matching_pods` counts."""
+        out = np.zeros(self.n, dtype=np.int64)
+        counts = self._t.pod_counts
+        for row, recs in enumerate(self._victims):
+            for r in recs:
+                if (
+                    r.spreads
+                    and r.namespace == namespace
+                    and counts.matches(selector, r.label_key, r.labels)
+                ):
+                    out[row] += 1
+        return read_only(out)
+
+    # --- end PodTopologySpread ---
 
     def subset(self, positions: np.ndarray) -> NodeView:
         if len(positions) == self.n:

@@ -201,6 +201,13 @@ class Engine:
         entry.checked_ids = view.ids
         return True
 
+    def needs_owners(self) -> bool:
+        """Whether a configured policy reads the owners' selectors (Services,
+        ReplicationControllers, ReplicaSets, StatefulSets): live mode then watches them.
+        A policy says so with a true `needs_owners` attribute (PodTopologySpread with
+        default constraints)."""
+        return any(getattr(p.policy, "needs_owners", False) for p in [*self.filters, *self.scores])
+
     # ---- filtering -------------------------------------------------------
     def fit_ignores(self) -> Callable[[str], bool] | None:
         """The resources NodeResourcesFit's filter leaves unchecked, as its `ignores`

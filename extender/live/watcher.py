@@ -41,6 +41,14 @@ PODS_PATH = "/api/v1/pods"
 # kube-scheduler's pod informer (pkg/scheduler/scheduler.go, NewInformerFactory)
 # excludes terminal pods with exactly this selector.
 POD_FIELD_SELECTOR = "status.phase!=Succeeded,status.phase!=Failed"
+# PodTopologySpread's default constraints read these owners' selectors (issue 12);
+# watched only when a configured policy asks for them (`owners=True`).
+OWNER_PATHS = {
+    "services": ("Service", "/api/v1/services"),
+    "replicationcontrollers": ("ReplicationController", "/api/v1/replicationcontrollers"),
+    "replicasets": ("ReplicaSet", "/apis/apps/v1/replicasets"),
+    "statefulsets": ("StatefulSet", "/apis/apps/v1/statefulsets"),
+}
 
 
 class Backoff:
@@ -66,8 +74,11 @@ class Backoff:
 class _Kind:
     """Per-kind watch bookkeeping; its counters are written by its own thread only."""
 
-    def __init__(self, name: str, path: str, field_selector: str | None) -> None:
+    def __init__(
+        self, name: str, path: str, field_selector: str | None, owner_kind: str = ""
+    ) -> None:
         self.name = name
+        self.owner_kind = owner_kind  # "Service" etc. for the owner kinds, else ""
         self.path = path
         self.field_selector = field_selector
         self.resource_version = ""
@@ -104,11 +115,14 @@ class ClusterWatcher:
         backoff_max: float = 30.0,
         list_from_cache: bool = True,
         rng: random.Random | None = None,
+        owners: bool = False,
     ) -> None:
         """`timeout_seconds` is the server-side watch timeout, jittered up to 2x per watch
         (as client-go does, so replicas do not reconnect in lockstep). `list_from_cache`
         sends resourceVersion=0 on the first List so the API server answers from its
-        watch cache rather than etcd (many replicas restarting at once stay cheap)."""
+        watch cache rather than etcd (many replicas restarting at once stay cheap).
+        `owners` also lists and watches Services, ReplicationControllers, ReplicaSets
+        and StatefulSets (PodTopologySpread's default constraints need their selectors)."""
         self.state = state
         self.api = api
         self.page_size = page_size
@@ -122,6 +136,9 @@ class ClusterWatcher:
             "nodes": _Kind("nodes", NODES_PATH, None),
             "pods": _Kind("pods", PODS_PATH, POD_FIELD_SELECTOR),
         }
+        if owners:
+            for name, (owner_kind, path) in OWNER_PATHS.items():
+                self._kinds[name] = _Kind(name, path, None, owner_kind)
         self._apply_lock = threading.Lock()  # events vs. relist replacement
         self._relist_lock = threading.Lock()  # one relist at a time
         self._generation = 0  # 0: never listed
@@ -164,19 +181,20 @@ class ClusterWatcher:
     def stats(self) -> dict[str, int]:
         """Plain counters for the metrics module (read at scrape time)."""
         nodes, pods = self._kinds["nodes"], self._kinds["pods"]
+        kinds = self._kinds.values()
         return {
-            "events_applied": nodes.applied + pods.applied,
-            "events_skipped": nodes.skipped + pods.skipped,
+            "events_applied": sum(k.applied for k in kinds),
+            "events_skipped": sum(k.skipped for k in kinds),
             "events_applied_nodes": nodes.applied,
             "events_applied_pods": pods.applied,
             "events_skipped_nodes": nodes.skipped,
             "events_skipped_pods": pods.skipped,
-            "events_invalid": nodes.invalid + pods.invalid,
-            "bookmarks": nodes.bookmarks + pods.bookmarks,
+            "events_invalid": sum(k.invalid for k in kinds),
+            "bookmarks": sum(k.bookmarks for k in kinds),
             "relists": self.relists,
             "relist_failures": self.relist_failures,
-            "reconnects": nodes.reconnects + pods.reconnects,
-            "watch_starts": nodes.watch_starts + pods.watch_starts,
+            "reconnects": sum(k.reconnects for k in kinds),
+            "watch_starts": sum(k.watch_starts for k in kinds),
             "synced": int(self._synced.is_set()),
             "stale": int(bool(self._stale)),
         }
@@ -262,6 +280,11 @@ class ClusterWatcher:
         first_rv = None if consistent else "0"
         nodes, nodes_rv = self._list_all(self._kinds["nodes"], first_rv)
         pods, pods_rv = self._list_all(self._kinds["pods"], first_rv)
+        owners = [
+            (kind, *self._list_all(kind, first_rv))
+            for kind in self._kinds.values()
+            if kind.owner_kind
+        ]
         with self._apply_lock:
             try:
                 self.state.replace_all(nodes, pods)
@@ -269,6 +292,11 @@ class ClusterWatcher:
                 log.warning("relist has objects podsift cannot parse (%s); leaving them out", exc)
                 nodes, pods = self._parseable(nodes, pods)
                 self.state.replace_all(nodes, pods)
+            for kind, items, rv in owners:
+                for i, exc in self.state.replace_owners(kind.owner_kind, items):
+                    kind.invalid += 1
+                    log.warning("%s #%d left out of the cache: %s", kind.owner_kind, i, exc)
+                kind.resource_version = rv
             self._generation += 1
             self._need_consistent_list = False
             self._kinds["nodes"].resource_version = nodes_rv
@@ -404,7 +432,13 @@ class ClusterWatcher:
 
     def _apply_object(self, kind: _Kind, etype: Any, obj: dict, meta: dict) -> bool:
         state = self.state
-        if kind.name == "pods":
+        if kind.owner_kind:
+            if etype == "DELETED":
+                namespace = meta.get("namespace") or "default"
+                return state.remove_owner(kind.owner_kind, namespace, meta.get("name", ""))
+            if etype in ("ADDED", "MODIFIED"):
+                return state.apply_owner({**obj, "kind": kind.owner_kind})
+        elif kind.name == "pods":
             if etype == "DELETED":
                 return state.remove_pod(meta.get("uid", ""))
             if etype in ("ADDED", "MODIFIED"):

@@ -45,6 +45,7 @@ from extender.model.hostports import DEFAULT_PROTOCOL, HostPort
 from extender.model.memo import Memo
 from extender.model.quantity import nano_value, request_amount
 from extender.model.resources import HUGEPAGES_PREFIX, is_tracked_resource
+from extender.model.spread import parse_spread_constraints
 from extender.model.taints import TOLERATION_EFFECTS, TOLERATION_OPERATORS, Toleration
 
 # kube-scheduler's defaults for containers that request nothing, used only by
@@ -97,6 +98,14 @@ class PodInfo:
     # many tolerations, its labels), counted at parse time for the bounded tables
     # that keep pods (remembered pods, pending pods); 0 for a pod built by hand.
     footprint: int = 0
+    # --- PodTopologySpread (issue 12) ---
+    # spec.topologySpreadConstraints, compiled once per spec (model/spread.py), or None
+    spread: Any = None
+    # metadata: the controller ownerReference as (apiVersion, kind, name), or None;
+    # and whether the pod is terminating (deletionTimestamp set: spreading skips it)
+    controller: Any = None
+    terminating: bool = False
+    # --- end PodTopologySpread ---
 
 
 DEFAULT_SCHEDULER_NAME = "default-scheduler"
@@ -484,6 +493,7 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
         else selectors.compile_label_map(node_selector, "spec.nodeSelector")
     )
     tolerations = _tolerations(spec)
+    spread = parse_spread_constraints(spec.get("topologySpreadConstraints"))
     scheduler_name = string_field(
         spec.get("schedulerName"), "spec.schedulerName", DEFAULT_SCHEDULER_NAME
     )
@@ -498,6 +508,7 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
         + 100 * len(host_ports)
         + len(node_name)
         + len(scheduler_name)
+        + (spread.footprint if spread is not None else 0)
     )
     return PodInfo(
         uid="",
@@ -518,6 +529,7 @@ def _parse_spec(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
         priority=integer_field(spec.get("priority"), "spec.priority"),
         spec_id=next(_spec_ids),
         footprint=footprint,
+        spread=spread,
     )
 
 
@@ -636,7 +648,27 @@ def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:
     fields["labels"] = labels
     fields["annotations"] = annotations
     fields["footprint"] = template.footprint + labels_size + annotations_size
+    owners = metadata.get("ownerReferences")
+    if owners:
+        fields["controller"] = controller_of(owners)
+    if metadata.get("deletionTimestamp") is not None:
+        fields["terminating"] = True
     return pod
+
+
+def controller_of(owners: Any) -> tuple[str, str, str] | None:
+    """metav1.GetControllerOf: the (apiVersion, kind, name) of the ownerReference
+    marked controller, or None; malformed references are skipped (only spreading's
+    default selector reads them, and upstream's lookup would find nothing either)."""
+    if not isinstance(owners, list):
+        return None
+    for ref in owners:
+        if isinstance(ref, dict) and ref.get("controller") is True:
+            api, kind, name = ref.get("apiVersion"), ref.get("kind"), ref.get("name")
+            if isinstance(api, str) and isinstance(kind, str) and isinstance(name, str):
+                return (api, kind, name)
+            return None
+    return None
 
 
 # Everything in a PodInfo that scheduling reads, i.e. all but the pod's identity
@@ -644,7 +676,18 @@ def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:
 _SPEC_FIELDS = tuple(
     f.name
     for f in dataclasses.fields(PodInfo)
-    if f.name not in ("uid", "name", "namespace", "labels", "annotations", "footprint", "spec_id")
+    if f.name
+    not in (
+        "uid",
+        "name",
+        "namespace",
+        "labels",
+        "annotations",
+        "footprint",
+        "spec_id",
+        "controller",
+        "terminating",
+    )
 )
 
 

@@ -206,8 +206,11 @@ def test_load_file_yaml_and_json(tmp_path):
         loaded = state.load_file(str(path))
         assert (loaded.nodes, loaded.pods, loaded.counted) == (1, 1, 1)
     bad = tmp_path / "bad.json"
+    bad.write_text('{"kind": "List", "items": [{"kind": "Secret"}]}')
+    with pytest.raises(InvalidInput, match="kind must be Node, Pod, Service"):
+        ClusterState().load_file(str(bad))
     bad.write_text('{"kind": "List", "items": [{"kind": "Service"}]}')
-    with pytest.raises(InvalidInput, match="kind must be Node or Pod"):
+    with pytest.raises(InvalidInput, match=r"items\[0\] \(Service\): metadata.name: is required"):
         ClusterState().load_file(str(bad))
 
 

@@ -454,3 +454,54 @@ def test_server_side_watch_timeout_rewatches_without_a_fault(server, state, make
     watches = [q for m, p, q in server.requests if q.get("watch") == "1"]
     assert {q["timeoutSeconds"] for q in watches} <= {"1", "2"}
     assert all(q["resourceVersion"] for q in watches)
+
+
+# ---- owners (PodTopologySpread's default constraints) ---------------------------------
+
+
+def _owner_selector(state: ClusterState, labels: dict, controller=None):
+    with state.lock:
+        return state.table.owners.default_selector(
+            "default", labels, tuple(labels.items()), controller
+        )
+
+
+def test_owners_are_listed_watched_and_survive_a_relist(server, state, make_watcher):
+    populate(server, nodes=2, pods=2)
+    service = {
+        "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"selector": {"app": "web"}},
+    }
+    server.upsert_owner("services", service)
+    rs = {
+        "metadata": {"name": "web-1", "namespace": "default"},
+        "spec": {"selector": {"matchLabels": {"app": "web", "hash": "1"}}},
+    }
+    server.upsert_owner("replicasets", rs)
+    w = make_watcher(owners=True)
+    w.start()
+    assert w.wait_synced(BOUND)
+    assert wait_until(lambda: state.ready)
+    labels = {"app": "web", "hash": "1"}
+    owner = ("apps/v1", "ReplicaSet", "web-1")
+    selector = _owner_selector(state, labels, owner)
+    assert selector is not None
+    assert selector.matches(labels) and not selector.matches({"app": "web", "hash": "2"})
+    assert server.count("GET", "/apis/apps/v1/statefulsets", limit="3") == 1
+
+    # a watched change: the service goes away, the ReplicaSet's selector stays
+    server.delete_owner("services", "default/web")
+    assert wait_until(lambda: not _owner_selector(state, {"app": "web"}))
+    # a relist (410) keeps owners in step too
+    server.upsert_owner("services", service)
+    server.compact()
+    assert wait_until(lambda: w.stats()["relists"] >= 2)
+    assert wait_until(lambda: _owner_selector(state, {"app": "web"}) is not None)
+
+
+def test_owners_are_not_watched_unless_asked(server, state, make_watcher):
+    populate(server, nodes=1, pods=1)
+    w = make_watcher()
+    w.start()
+    assert w.wait_synced(BOUND)
+    assert server.count("GET", "/api/v1/services", limit="3") == 0

@@ -22,6 +22,24 @@ def workload(tmp_path_factory):
     return nodes, pods, str(path)
 
 
+@pytest.fixture(scope="module")
+def spread_config(tmp_path_factory):
+    """The default policies plus PodTopologySpread (issue 12), whose DoNotSchedule
+    constraints the workload's pods carry and the validator checks."""
+    from extender.engine.config import default_configuration
+
+    default = default_configuration()
+    filters = [e.name for e in default.filters]
+    scores = [{"name": e.name, "weight": e.weight, "args": e.args} for e in default.scores]
+    if "PodTopologySpread" not in filters:
+        filters.append("PodTopologySpread")
+        scores.append({"name": "PodTopologySpread", "weight": 2})
+    doc = {"apiVersion": "podsift/v1", "kind": "PolicyConfiguration"}
+    path = tmp_path_factory.mktemp("cfg") / "policies.json"
+    path.write_bytes(orjson.dumps({**doc, "filters": filters, "scores": scores}))
+    return str(path)
+
+
 def _schedule(server: Server, nodes, pods, node_cache: bool) -> dict[str, str]:
     names = [n["metadata"]["name"] for n in nodes]
     by_name = {n["metadata"]["name"]: n for n in nodes}
@@ -76,10 +94,10 @@ def _schedule(server: Server, nodes, pods, node_cache: bool) -> dict[str, str]:
 
 
 @pytest.mark.parametrize("node_cache", [True, False], ids=["NodeNames", "Nodes"])
-def test_conversation_places_every_pod_validly(workload, node_cache):
+def test_conversation_places_every_pod_validly(workload, spread_config, node_cache):
     nodes, pods, path = workload
     count = PODS if node_cache else PODS // 2
-    server = Server("--snapshot", path)
+    server = Server("--snapshot", path, "--config", spread_config)
     try:
         placements = _schedule(server, nodes, pods[:count], node_cache)
     finally:

@@ -1,0 +1,297 @@
+"""PodTopologySpread: keep matching pods spread over topology domains.
+
+Mirrors kube-scheduler 1.34's plugin (README.md beside this file says what
+differs). The counting is not done here: the cache keeps, per (namespace,
+selector), the matching placed pods per node and per domain of a topology
+key (`NodeView.matching_pods`, `domain_counts`), so a request costs vector
+operations over the cluster's nodes, never a walk over its pods.
+"""
+
+from __future__ import annotations
+
+from decimal import ROUND_HALF_EVEN, Context, Decimal
+
+import numpy as np
+
+from extender.api import (
+    DYNAMIC,
+    MAX_NODE_SCORE,
+    NO_EXECUTE,
+    NO_SCHEDULE,
+    InvalidInput,
+    NodeView,
+    PodInfo,
+    Policy,
+    SpreadConstraint,
+    TolerationIndex,
+)
+from policies.pod_topology_spread.args import HOSTNAME, parse_args
+
+ERR_REASON_CONSTRAINTS_NOT_MATCH = "node(s) didn't match pod topology spread constraints"
+ERR_REASON_NODE_LABEL_NOT_MATCH = ERR_REASON_CONSTRAINTS_NOT_MATCH + " (missing required label)"
+
+# The score's topology weight ln(domains + 2) in fixed point: an integer, the same
+# on every machine (Decimal's ln is correctly rounded), 9 decimal places.
+SCALE = 10**9
+RESOLVED_CACHE = 4096
+_LN_CONTEXT = Context(prec=40)
+_weights: dict[int, int] = {}
+
+
+def topology_weight(size: int) -> int:
+    """round(ln(size + 2) * SCALE): upstream's topologyNormalizingWeight, in integers."""
+    found = _weights.get(size)
+    if found is None:
+        ln = Decimal(size + 2).ln(_LN_CONTEXT) * SCALE
+        found = int(ln.to_integral_value(rounding=ROUND_HALF_EVEN))
+        if len(_weights) < 100_000:
+            _weights[size] = found
+    return found
+
+
+def _lookup(counts: np.ndarray, domains: np.ndarray) -> np.ndarray:
+    """counts[domains], 0 where a domain id is -1 or past the end of `counts`."""
+    padded = np.concatenate((counts, _ZERO))  # id -1 reads the 0 at the end
+    if len(domains) and int(domains.max()) >= len(counts):  # ids no cached node has
+        domains = np.where(domains < len(counts), domains, -1)
+    return padded[domains]
+
+
+_ZERO = np.zeros(1, dtype=np.int64)
+
+
+class PodTopologySpread(Policy):
+    name = "PodTopologySpread"
+    depends_on = DYNAMIC  # the pods placed in each topology domain
+
+    def __init__(self, args: dict | None = None) -> None:
+        super().__init__(args)
+        self.defaults, self.system_defaulted = parse_args(self.args)
+        # default constraints need the owners' selectors: live mode then watches them
+        self.needs_owners = bool(self.defaults)
+        self._last: tuple | None = None  # (pod, nodes, passes, fails on a missing label)
+        # (constraints, kind, pod labels) -> the constraints with matchLabelKeys merged
+        self._resolved: dict[tuple, list[SpreadConstraint]] = {}
+
+    # ---- which constraints apply -----------------------------------------
+    def constraints(self, pod: PodInfo, nodes: NodeView, hard: bool) -> list[SpreadConstraint]:
+        """The pod's own constraints of one kind (matchLabelKeys merged), else the
+        default ones with the selector its owners give; InvalidInput for a
+        constraint the API server would have refused."""
+        spread = pod.spread
+        if spread is not None:
+            if spread.errors:
+                path, message = spread.errors[0]
+                if len(spread.errors) > 1:
+                    rest = "; ".join(f"{p}: {m}" for p, m in spread.errors[1:])
+                    message = f"{message}; {rest}"
+                raise InvalidInput(message, path)
+            key = (spread, hard, tuple(pod.labels.items()))
+            found = self._resolved.get(key)
+            if found is None:
+                found = [c.resolved(pod.labels) for c in spread.constraints if c.hard is hard]
+                if len(self._resolved) >= RESOLVED_CACHE:
+                    self._resolved.clear()  # pods of a few thousand specs: rarely reached
+                self._resolved[key] = found
+            return found
+        defaults = [c for c in self.defaults if c.hard is hard]
+        if not defaults:
+            return []
+        selector = nodes.default_spread_selector(pod)
+        if selector is None:
+            return []
+        return [c.with_selector(selector) for c in defaults]
+
+    # ---- eligibility of the cluster's nodes ------------------------------
+    @staticmethod
+    def _affinity_mask(pod: PodInfo, cluster: NodeView) -> np.ndarray:
+        mask = np.ones(cluster.n, dtype=bool)
+        for selector in (pod.node_selector, pod.required_affinity):
+            if selector is not None:
+                mask &= cluster.label_mask(selector)
+        return mask
+
+    @staticmethod
+    def _tolerated_mask(pod: PodInfo, cluster: NodeView) -> np.ndarray:
+        """Nodes without a NoSchedule/NoExecute taint the pod does not tolerate."""
+        ids, sets, _ = cluster.taint_sets()
+        present = np.unique(ids)
+        index = TolerationIndex(pod.tolerations)
+        blocked = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=bool)
+        for sid in present.tolist():
+            blocked[sid] = any(
+                t.effect in (NO_SCHEDULE, NO_EXECUTE) and not index.tolerates(t) for t in sets[sid]
+            )
+        return ~blocked[ids]
+
+    def _eligible(
+        self, pod: PodInfo, cluster: NodeView, c: SpreadConstraint, base: np.ndarray, memo: dict
+    ) -> np.ndarray:
+        eligible = base
+        if c.honor_affinity and (
+            pod.node_selector is not None or pod.required_affinity is not None
+        ):
+            if "affinity" not in memo:
+                memo["affinity"] = self._affinity_mask(pod, cluster)
+            eligible = eligible & memo["affinity"]
+        if c.honor_taints:
+            if "taints" not in memo:
+                memo["taints"] = self._tolerated_mask(pod, cluster)
+            eligible = eligible & memo["taints"]
+        return eligible
+
+    @staticmethod
+    def _domain_counts(
+        pod: PodInfo, cluster: NodeView, c: SpreadConstraint, eligible: np.ndarray
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(matching pods per domain over the eligible nodes, domain present among them)."""
+        key, selector = c.topology_key, c.selector
+        domains = cluster.domain_ids(key)
+        counts = cluster.domain_counts(pod.namespace, selector, key)
+        with_key = domains >= 0
+        eligible = eligible & with_key
+        excluded = with_key & ~eligible
+        if excluded.any():  # kept counts are over every node with the key: take these out
+            per_node = cluster.matching_pods(pod.namespace, selector)
+            counts = counts.copy()
+            np.subtract.at(counts, domains[excluded], per_node[excluded])
+        present = np.zeros(len(counts), dtype=bool)
+        present[domains[eligible]] = True
+        return counts, present
+
+    # ---- filter ------------------------------------------------------------
+    def _filter(self, pod: PodInfo, nodes: NodeView) -> tuple[np.ndarray, np.ndarray]:
+        """(passes, fails first on a missing topology label) per candidate."""
+        last = self._last
+        if last is not None and last[0] is pod and last[1] is nodes:
+            return last[2], last[3]
+        constraints = self.constraints(pod, nodes, True)
+        ok = np.ones(nodes.n, dtype=bool)
+        missing = np.zeros(nodes.n, dtype=bool)
+        if constraints:
+            cluster = nodes.all_nodes()
+            has_all = np.ones(cluster.n, dtype=bool)
+            for key in {c.topology_key for c in constraints}:
+                has_all &= cluster.domain_ids(key) >= 0
+            memo: dict = {}
+            for c in constraints:  # the first constraint a node fails decides its reason
+                eligible = self._eligible(pod, cluster, c, has_all, memo)
+                counts, present = self._domain_counts(pod, cluster, c, eligible)
+                domains_seen = int(present.sum())
+                min_match = int(counts[present].min()) if domains_seen else 0
+                if domains_seen < c.min_domains:
+                    min_match = 0
+                self_match = 1 if c.selector.matches(pod.labels) else 0
+                candidates = nodes.domain_ids(c.topology_key)
+                lacks = candidates < 0
+                in_domain = _lookup(counts, candidates)
+                minimum: np.ndarray | int = min_match
+                evicted = nodes.evicted_matching(pod.namespace, c.selector)
+                if evicted is not None and evicted.any():
+                    in_domain, minimum = self._without_victims(
+                        nodes, cluster, eligible, counts, present, candidates, evicted, c
+                    )
+                skewed = ~lacks & (in_domain + self_match - minimum > c.max_skew)
+                missing |= ok & lacks
+                ok &= ~(lacks | skewed)
+        self._last = (pod, nodes, ok, missing)
+        return ok, missing
+
+    @staticmethod
+    def _without_victims(
+        nodes: NodeView,
+        cluster: NodeView,
+        eligible: np.ndarray,
+        counts: np.ndarray,
+        present: np.ndarray,
+        candidates: np.ndarray,
+        evicted: np.ndarray,
+        c: SpreadConstraint,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """/preempt: (each candidate's domain count, the minimum) with that candidate's
+        own victims gone, as upstream's RemovePod updates a per-node copy of the
+        counts: only where the candidate is an eligible node."""
+        positions = np.searchsorted(cluster.ids, nodes.ids)
+        positions = np.minimum(positions, max(cluster.n - 1, 0))
+        counted = (cluster.ids[positions] == nodes.ids) & eligible[positions]
+        removed = np.where(counted, evicted, 0)
+        in_domain = _lookup(counts, candidates) - removed
+        domains_seen = int(present.sum())
+        if domains_seen < c.min_domains or not domains_seen:
+            return in_domain, np.zeros(nodes.n, dtype=np.int64)
+        big = np.iinfo(np.int64).max
+        ranked = np.where(present, counts, big)
+        first = int(np.argmin(ranked))
+        lowest = int(ranked[first])
+        ranked[first] = big
+        second = int(ranked.min())  # big when there is one domain only
+        others = np.where(candidates == first, second, lowest)
+        minimum = np.where(counted, np.minimum(others, in_domain), lowest)
+        return in_domain, minimum
+
+    def filter(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        return self._filter(pod, nodes)[0]
+
+    def reasons(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> list[str]:
+        missing = self._filter(pod, nodes)[1][np.asarray(failed, dtype=np.intp)]
+        return [
+            ERR_REASON_NODE_LABEL_NOT_MATCH if m else ERR_REASON_CONSTRAINTS_NOT_MATCH
+            for m in missing.tolist()
+        ]
+
+    def unresolvable_mask(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> np.ndarray:
+        """A missing topology label is UnschedulableAndUnresolvable; a skew is not
+        (evicting pods can even it out)."""
+        return self._filter(pod, nodes)[1][np.asarray(failed, dtype=np.intp)]
+
+    # ---- score -------------------------------------------------------------
+    def raw_scores(self, pod: PodInfo, nodes: NodeView) -> tuple[np.ndarray, np.ndarray] | None:
+        """(upstream's Score per candidate, rounded to an integer; ignored nodes), or
+        None when the pod has no soft constraints (upstream skips the plugin)."""
+        constraints = self.constraints(pod, nodes, False)
+        if not constraints:
+            return None
+        require_all = pod.spread is not None or not self.system_defaulted
+        ignored = np.zeros(nodes.n, dtype=bool)
+        if require_all:
+            for key in {c.topology_key for c in constraints}:
+                ignored |= nodes.domain_ids(key) < 0
+        considered = ~ignored
+        cluster = nodes.all_nodes()
+        base = np.ones(cluster.n, dtype=bool)
+        if require_all:
+            for key in {c.topology_key for c in constraints}:
+                base &= cluster.domain_ids(key) >= 0
+        memo: dict = {}
+        total = np.zeros(nodes.n, dtype=np.int64)
+        for c in constraints:
+            candidates = nodes.domain_ids(c.topology_key)
+            if c.topology_key == HOSTNAME:
+                size = int(considered.sum())
+                count = nodes.matching_pods(pod.namespace, c.selector)
+            else:
+                # distinct domains among the scored candidates (a missing label reads
+                # as the value "", one more domain, as upstream's map lookup does)
+                size = len(np.unique(candidates[considered]))
+                eligible = self._eligible(pod, cluster, c, base, memo)
+                counts, _ = self._domain_counts(pod, cluster, c, eligible)
+                count = _lookup(counts, candidates)
+            weight = topology_weight(size)
+            part = count * np.int64(weight) + np.int64((c.max_skew - 1) * SCALE)
+            total += np.where(candidates >= 0, part, 0)
+        rounded = (total + SCALE // 2) // SCALE  # math.Round of a non-negative sum
+        return rounded, ignored
+
+    def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        found = self.raw_scores(pod, nodes)
+        if found is None:
+            return np.zeros(nodes.n, dtype=np.int64)
+        raw, ignored = found
+        considered = ~ignored
+        if not considered.any():
+            return np.zeros(nodes.n, dtype=np.int64)
+        low, high = int(raw[considered].min()), int(raw[considered].max())
+        if high == 0:
+            return np.where(considered, MAX_NODE_SCORE, 0).astype(np.int64)
+        scores = MAX_NODE_SCORE * (high + low - raw) // high
+        return np.where(considered, scores, 0).astype(np.int64)
