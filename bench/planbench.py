@@ -102,18 +102,21 @@ def main(argv: list[str] | None = None) -> int:
         del items
         placed = os.path.join(d, "placed.json")
         rows = []
-        doc, wall, cpu = _plan("place", pods, "--snapshot", nodes, "--write-snapshot", placed)
+        doc, wall, cpu = _plan(
+            "place", "--workload", pods, "--snapshot", nodes, "--write-snapshot", placed
+        )
         rows.append(
             (
                 f"place {args.pods} pods onto {args.nodes} nodes",
                 wall,
                 cpu,
-                f"{doc['placed']} placed; {doc['nodes_used']} nodes in use, "
+                f"{doc['placed']} placed, {doc['unplaced']} unplaced; "
+                f"{doc['nodes_used']} nodes in use, "
                 f"lower bound {doc['lower_bound']}",
             )
         )
         web = _write(d, "web.json", _deployment("web", 1, "500m", "1Gi"))
-        doc, wall, cpu = _plan("fit", web, "--snapshot", placed)
+        doc, wall, cpu = _plan("fit", "--pod", web, "--snapshot", placed)
         t = doc["templates"][0]
         rows.append(
             (
@@ -127,9 +130,8 @@ def main(argv: list[str] | None = None) -> int:
         empty = _write(d, "empty.json", {"kind": "List", "items": []})
         small = _write(d, "small.json", _shape("m5-xlarge", "4", "16Gi", "0.192"))
         large = _write(d, "large.json", _shape("m5-2xlarge", "8", "32Gi", "0.384"))
-        doc, wall, cpu = _plan(
-            "grow", batch, "--snapshot", empty, "--node-shape", small, "--node-shape", large
-        )
+        shapes = ("--node-shape", small, "--node-shape", large)
+        doc, wall, cpu = _plan("grow", "--workload", batch, "--snapshot", empty, *shapes)
         added = sum(doc["added"].values())
         rows.append(
             (

@@ -95,19 +95,37 @@ def _plan_parser(sub: argparse._SubParsersAction) -> None:
     }
     for verb, text in helps.items():
         v = verbs.add_parser(verb, help=text)
-        v.add_argument(
-            "workloads",
-            nargs="+",
-            metavar="FILE",
-            help="Pod, Deployment, ReplicaSet, StatefulSet or Job (or a List of them)",
-        )
+        if verb == "fit":
+            v.add_argument(
+                "--pod",
+                dest="workloads",
+                action="append",
+                required=True,
+                metavar="P",
+                help="a pod template: a Pod, Deployment, ReplicaSet, StatefulSet or Job "
+                "(or a List of them); each on its own; repeat for several",
+            )
+        else:
+            v.add_argument(
+                "--workload",
+                dest="workloads",
+                action="append",
+                required=True,
+                metavar="W",
+                help="Pods, Deployments, ReplicaSets, StatefulSets or Jobs (one object or "
+                "a List), replicas as given; repeat for several, placed in order",
+            )
         src = v.add_mutually_exclusive_group(required=True)
-        src.add_argument("--snapshot", help="a Kubernetes List of Nodes and Pods (JSON or YAML)")
-        src.add_argument("--kubeconfig", help="list a live cluster once (nothing is changed)")
+        src.add_argument(
+            "--snapshot", metavar="F", help="a Kubernetes List of Nodes and Pods (JSON or YAML)"
+        )
+        src.add_argument(
+            "--kubeconfig", metavar="F", help="list a live cluster once (nothing is changed)"
+        )
         src.add_argument(
             "--in-cluster", action="store_true", help="list the cluster podsift runs in, once"
         )
-        v.add_argument("--config", help="policy configuration, as for podsift serve")
+        v.add_argument("--config", metavar="C", help="policy configuration, as for podsift serve")
         v.add_argument("--profile", metavar="NAME", help="KubeSchedulerConfiguration profile")
         v.add_argument("--output", choices=["table", "json"], default="table")
         if verb == "fit":
@@ -126,7 +144,7 @@ def _plan_parser(sub: argparse._SubParsersAction) -> None:
                 "--node-shape",
                 action="append",
                 required=True,
-                metavar="FILE",
+                metavar="S",
                 help="a Node to add copies of (price: annotation podsift.io/price, default 1); "
                 "repeat for several",
             )

@@ -39,7 +39,7 @@ class PlanOptions:
 
 def run(opts: PlanOptions) -> dict[str, Any]:
     """The plan's JSON document (PodsiftError for bad input, before anything runs)."""
-    templates = load_templates(opts.workloads)
+    templates = load_templates(opts.workloads, "--pod" if opts.command == "fit" else "--workload")
     shapes = load_shapes(list(opts.shapes)) if opts.command == "grow" else None
     clock = time.perf_counter()
     cluster = build(opts.items, opts.source, opts.config, opts.profile)

@@ -53,6 +53,9 @@ class PlaceResult:
     added_nodes: list[tuple[str, str]]  # (node, shape)
     groups: list[int]  # per template, the first one scheduled alike (workload.spec_groups)
     start_fits: dict[int, np.ndarray]  # per group: bool over the nodes before the plan
+    # reason -> unplaced pods that got it from some node (each pod counts once per
+    # reason, as kube-scheduler's FailedScheduling event names each reason once)
+    unplaced_reasons: dict[str, int] = field(default_factory=dict)
 
 
 class _Candidates:
@@ -66,6 +69,11 @@ class _Candidates:
         self.names: list[str] | None = None
         self.upto = count
         self.only: str | None = None  # the single node left, while the fast path holds
+
+
+# kube-scheduler's ErrNoNodesAvailable: the reason of a pod when there is no node at all
+NO_NODES = "no nodes available to schedule pods"
+NO_SHAPE = "fits no empty node of any shape"
 
 
 def failure_message(total: int, reasons: dict[str, int]) -> str:
@@ -150,6 +158,25 @@ class Placer:
         self._why_cache[k] = (*key, message, counts)
         return message, counts
 
+    def _count_reasons(
+        self, result: PlaceResult, k: int, info: PodInfo, why: str, counts: dict[str, int]
+    ) -> None:
+        """Count an unplaced pod once under each reason some node gave it: the filters'
+        reasons, a refused bind's, for grow with no shape that fits also the reasons of
+        the shapes' empty nodes, and with no node at all kube-scheduler's NO_NODES."""
+        reasons = set(counts)
+        if not reasons:
+            if why.startswith(NO_SHAPE):
+                reasons.update(self._why(k, info)[1])
+                reasons.update(r for _, r in self._fitting_shapes(k, info) if r)
+            elif why.startswith("/bind refuses: "):
+                reasons.add(why)
+            if not reasons:
+                reasons.add(NO_NODES)
+        tally = result.unplaced_reasons
+        for r in reasons:
+            tally[r] = tally.get(r, 0) + 1
+
     # ---- growing -------------------------------------------------------------
     def _fitting_shapes(self, k: int, info: PodInfo) -> list[tuple[Shape, str]]:
         """Per shape, cheapest first: "" if the pod fits an empty node of it, else why not."""
@@ -181,7 +208,7 @@ class Placer:
         shape = next((s for s, why in fits if not why), None)
         if shape is None:
             listed = "; ".join(f"{s.name}: {why}" for s, why in fits)
-            return None, f"fits no empty node of any shape ({listed})", {}
+            return None, f"{NO_SHAPE} ({listed})", {}
         name = self._new_name(shape)
         self.state.apply_node(shape.instance(name))
         self.cluster.add_name(name)
@@ -247,6 +274,7 @@ class Placer:
                             if entry is None:
                                 entry = result.unplaced[why] = Unplaced(why, counts)
                             entry.pods.append(f"{t.namespace}/{info.name}")
+                            self._count_reasons(result, k, info, why, counts)
                     result.placements.append((index, f"{t.namespace}/{info.name}", node))
                     if self.progress is not None:
                         self.progress(1)

@@ -33,13 +33,13 @@ def write(doc: dict[str, Any], directory: str) -> list[str]:
     prepare(directory)
     plt = _pyplot()
     paths = []
-    nodes = doc["nodes"]
+    nodes = list(doc["nodes"].values())
     resources = [r for r in ("cpu", "memory", "pods") if r in doc["stranded"]]
     fig, axes = plt.subplots(len(resources), 1, figsize=(10, 3 * len(resources)), squeeze=False)
     for ax, r in zip(axes[:, 0], resources):
         alloc = [max(n["allocatable"][r], 1) for n in nodes]
-        after = sorted((100 * n["after"][r] / a for n, a in zip(nodes, alloc)), reverse=True)
-        before = sorted((100 * n["before"][r] / a for n, a in zip(nodes, alloc)), reverse=True)
+        after = sorted((100 * n["requested_after"][r] / a for n, a in zip(nodes, alloc)))[::-1]
+        before = sorted((100 * n["requested_before"][r] / a for n, a in zip(nodes, alloc)))[::-1]
         ax.plot(before, label="before", drawstyle="steps-post")
         ax.plot(after, label="after", drawstyle="steps-post")
         ax.set_ylabel(f"{r} requested, % of allocatable")

@@ -13,21 +13,26 @@ UNITS = {"cpu": "millicores", "pods": "pods", "memory": "bytes", "ephemeral-stor
 
 
 def fit_json(source: str, fits: list[TemplateFit], unmodeled: list[str]) -> dict[str, Any]:
-    return {
-        "command": "fit",
-        "source": source,
-        "templates": [
+    """CONTRACT §6: per template `name`, `fits`, `per_node` {node: copies} and
+    `limited_by` {reason: nodes}; the extras beside them (`namespace`, `workload`,
+    `kind`, `limited_by_nodes` {reason: [node names]}) keep what a person asks next."""
+    templates = []
+    for f in fits:
+        t = f.template
+        limits = sorted(f.limited_by.items(), key=lambda kv: (-len(kv[1]), kv[0]))
+        templates.append(
             {
-                "workload": f.template.key,
-                "kind": f.template.kind,
+                "name": t.name,
+                "namespace": t.namespace,
+                "workload": t.key,
+                "kind": t.kind,
                 "fits": f.total,
                 "per_node": f.per_node,
-                "limited_by": f.limited_by,
+                "limited_by": {r: len(nodes) for r, nodes in limits},
+                "limited_by_nodes": dict(limits),
             }
-            for f in fits
-        ],
-        "not_modeled": unmodeled,
-    }
+        )
+    return {"command": "fit", "source": source, "templates": templates, "not_modeled": unmodeled}
 
 
 def _amounts(usage: Any, i: int, resources: list[str], which: str) -> dict[str, int]:
@@ -44,27 +49,27 @@ def place_json(
     shapes: list[Shape] | None,
 ) -> dict[str, Any]:
     before_at = {n: i for i, n in enumerate(m.before.names)}
-    nodes = []
+    nodes = {}
     for i, name in enumerate(m.after.names):
         b = before_at.get(name)
-        nodes.append(
-            {
-                "name": name,
-                "allocatable": _amounts(m.after, i, m.resources, "allocatable"),
-                "before": _amounts(m.before, b, m.resources, "requested")
-                if b is not None
-                else dict.fromkeys(m.resources, 0),
-                "after": _amounts(m.after, i, m.resources, "requested"),
-            }
-        )
+        nodes[name] = {
+            "allocatable": _amounts(m.after, i, m.resources, "allocatable"),
+            "requested_before": _amounts(m.before, b, m.resources, "requested")
+            if b is not None
+            else dict.fromkeys(m.resources, 0),  # a node grow added
+            "requested_after": _amounts(m.after, i, m.resources, "requested"),
+        }
     placed = sum(1 for _, _, node in result.placements if node is not None)
+    reasons = sorted(result.unplaced_reasons.items(), key=lambda kv: (-kv[1], kv[0]))
     doc: dict[str, Any] = {
         "command": command,
         "source": source,
         "pods": len(result.placements),
         "placed": placed,
+        "unplaced": len(result.placements) - placed,
         "placements": [{"pod": pod, "node": node} for _, pod, node in result.placements],
-        "unplaced": [
+        "unplaced_reasons": dict(reasons),
+        "unplaced_groups": [
             {"message": u.message, "reasons": u.reasons, "pods": u.pods}
             for u in sorted(result.unplaced.values(), key=lambda u: -len(u.pods))
         ],
@@ -107,14 +112,14 @@ def _seconds_text(doc: dict[str, Any]) -> str:
 
 def fit_table(doc: dict[str, Any]) -> str:
     out = [f"fit over {doc['source']}"]
-    rows = [["workload", "fits", "nodes"]]
+    rows = [["template", "fits", "nodes"]]
     for t in doc["templates"]:
         rows.append([t["workload"], str(t["fits"]), str(len(t["per_node"]))])
     out.append(_table(rows))
     for t in doc["templates"]:
         out.append(f"\n{t['workload']}: the next copy fails on")
-        limits = sorted(t["limited_by"].items(), key=lambda kv: (-len(kv[1]), kv[0]))
-        rows = [["reason", "nodes"]] + [[r, str(len(n))] for r, n in limits]
+        limits = sorted(t["limited_by"].items(), key=lambda kv: (-kv[1], kv[0]))
+        rows = [["reason", "nodes"]] + [[r, str(n)] for r, n in limits]
         out.append(_table(rows) if limits else "  (no node)")
     out.append("")
     out.append(_unmodeled_text(doc["not_modeled"]))
@@ -129,9 +134,10 @@ def _pct(part: int, whole: int) -> str:
 def place_table(doc: dict[str, Any]) -> str:
     out = [f"{doc['command']} over {doc['source']}: {doc['placed']} of {doc['pods']} pods placed"]
     resources = list(doc["stranded"])
-    total_alloc = {r: sum(n["allocatable"][r] for n in doc["nodes"]) for r in resources}
-    before = {r: sum(n["before"][r] for n in doc["nodes"]) for r in resources}
-    after = {r: sum(n["after"][r] for n in doc["nodes"]) for r in resources}
+    nodes = doc["nodes"].values()
+    total_alloc = {r: sum(n["allocatable"][r] for n in nodes) for r in resources}
+    before = {r: sum(n["requested_before"][r] for n in nodes) for r in resources}
+    after = {r: sum(n["requested_after"][r] for n in nodes) for r in resources}
     rows = [["resource", "allocatable", "requested before", "after", "stranded", "lower bound"]]
     for r in resources:
         rows.append(
@@ -157,9 +163,11 @@ def place_table(doc: dict[str, Any]) -> str:
             f"{doc['added_lower_bound']}; price {doc['added_price']}"
         )
     if doc["unplaced"]:
-        out.append("\nnot placed:")
-        rows = [["pods", "why"]] + [[str(len(u["pods"])), u["message"]] for u in doc["unplaced"]]
+        out.append(f"\nnot placed: {doc['unplaced']} pods, each counted once per reason it got")
+        rows = [["reason", "pods"]] + [[r, str(n)] for r, n in doc["unplaced_reasons"].items()]
         out.append(_table(rows))
+        out.append("as kube-scheduler reports them:")
+        out.extend(f"  {len(u['pods'])} pods: {u['message']}" for u in doc["unplaced_groups"])
     out.append("")
     out.append(_unmodeled_text(doc["not_modeled"]))
     out.append(_seconds_text(doc))

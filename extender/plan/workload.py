@@ -93,11 +93,12 @@ def _yaml_documents(path: str) -> list[Any] | None:
     return found if len(found) > 1 else None
 
 
-def read_workload(path: str) -> list[tuple[Any, str]]:
+def read_workload(path: str, flag: str = "--workload") -> list[tuple[Any, str]]:
     """The objects of a workload file with where each is: one object, a List, or
-    several YAML documents (`---`), as `kubectl apply -f` takes them."""
+    several YAML documents (`---`), as `kubectl apply -f` takes them; errors name
+    the file as the flag that gave it (`--workload W`, `--pod P`)."""
     try:
-        docs = [(read_document(path, "workload"), path)]
+        docs = [(read_document(path, flag), path)]
     except InvalidInput as first:
         several = _yaml_documents(path)
         if several is None:
@@ -110,7 +111,7 @@ def read_workload(path: str) -> list[tuple[Any, str]]:
         ):
             items = doc.get("items")
             if not isinstance(items, list):
-                raise InvalidInput(f"workload {where}: a List needs an items array")
+                raise InvalidInput(f"{flag} {where}: a List needs an items array")
             out.extend((item, f"{where} items[{i}]") for i, item in enumerate(items))
         else:
             out.append((doc, where))
@@ -186,10 +187,10 @@ def _template(obj: Any, where: str) -> Template:
     return Template(kind, namespace, name, replicas, pod, info, where)
 
 
-def load_templates(paths: list[str]) -> list[Template]:
+def load_templates(paths: list[str], flag: str = "--workload") -> list[Template]:
     """Every workload object of the files, in order; InvalidInput for a file that
     cannot be read, an object of another kind, or two workloads with one name."""
-    out = [_template(obj, where) for path in paths for obj, where in read_workload(path)]
+    out = [_template(obj, where) for path in paths for obj, where in read_workload(path, flag)]
     seen: dict[str, str] = {}
     for t in out:
         if t.key in seen:
@@ -199,7 +200,7 @@ def load_templates(paths: list[str]) -> list[Template]:
             )
         seen[t.key] = t.source
     if not out:
-        raise InvalidInput(f"no workload in {', '.join(paths)}")
+        raise InvalidInput(f"no workload in {flag} {', '.join(paths)}")
     run = uuid.uuid4().hex[:12]
     return [dataclasses.replace(t, run=run) for t in out]
 

@@ -10,7 +10,7 @@ def test_planbench_reports_every_plan(capsys):
     lines = capsys.readouterr().out.splitlines()
     assert lines[0] == "| plan | wall | CPU | result |"
     place, fit, grow = lines[2:]
-    assert "150 placed" in place
+    assert "150 placed, 0 unplaced;" in place
     assert place.startswith("| place 150 pods onto 20 nodes |")
     assert " copies on " in fit
     # 300 pods of 200m: 20 to a 4-cpu node, no room wasted

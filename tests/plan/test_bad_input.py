@@ -24,41 +24,52 @@ def files(tmp_path):
 
 CASES = {
     "missing workload": (
-        ["plan", "fit", "{d}/nope.json", "--snapshot", "{d}/snap.json"],
-        "workload {d}/nope.json: cannot read: No such file or directory",
+        ["plan", "fit", "--pod", "{d}/nope.json", "--snapshot", "{d}/snap.json"],
+        "--pod {d}/nope.json: cannot read: No such file or directory",
+    ),
+    "missing workload file": (
+        ["plan", "place", "--workload", "{d}/nope.json", "--snapshot", "{d}/snap.json"],
+        "--workload {d}/nope.json: cannot read: No such file or directory",
+    ),
+    "empty workload": (
+        ["plan", "place", "--workload", "{d}/empty.json", "--snapshot", "{d}/snap.json"],
+        "no workload in --workload {d}/empty.json",
     ),
     "missing snapshot": (
-        ["plan", "place", "{d}/w.json", "--snapshot", "{d}/nope.json"],
+        ["plan", "place", "--workload", "{d}/w.json", "--snapshot", "{d}/nope.json"],
         "--snapshot {d}/nope.json: cannot read",
     ),
     "wrong kind": (
-        ["plan", "fit", "{d}/cm.json", "--snapshot", "{d}/snap.json"],
+        ["plan", "fit", "--pod", "{d}/cm.json", "--snapshot", "{d}/snap.json"],
         "kind must be one of Pod, Deployment, ReplicaSet, StatefulSet, Job, got 'ConfigMap'",
     ),
     "node in workload": (
-        ["plan", "place", "{d}/snap.json", "--snapshot", "{d}/snap.json"],
+        ["plan", "place", "--workload", "{d}/snap.json", "--snapshot", "{d}/snap.json"],
         "items[0]: kind must be one of",
     ),
     "bad replicas": (
-        ["plan", "place", "{d}/neg.json", "--snapshot", "{d}/snap.json"],
+        ["plan", "place", "--workload", "{d}/neg.json", "--snapshot", "{d}/snap.json"],
         "spec.replicas: must be a non-negative integer, got -1",
     ),
     "bad request": (
-        ["plan", "fit", "{d}/badcpu.json", "--snapshot", "{d}/snap.json"],
+        ["plan", "fit", "--pod", "{d}/badcpu.json", "--snapshot", "{d}/snap.json"],
         "Deployment default/b: spec.template.spec.containers[0].resources.requests.cpu",
     ),
     "same name twice": (
-        ["plan", "place", "{d}/w.json", "{d}/w.json", "--snapshot", "{d}/snap.json"],
+        ["plan", "place", "--workload", "{d}/w.json", "--workload", "{d}/w.json"]
+        + ["--snapshot", "{d}/snap.json"],
         "workload default/w is also at",
     ),
     "shape not a node": (
-        ["plan", "grow", "{d}/w.json", "--snapshot", "{d}/snap.json", "--node-shape", "{d}/w.json"],
+        ["plan", "grow", "--workload", "{d}/w.json", "--snapshot", "{d}/snap.json"]
+        + ["--node-shape", "{d}/w.json"],
         "--node-shape {d}/w.json: must be a Node object, got kind 'Deployment'",
     ),
     "bad price": (
         [
             "plan",
             "grow",
+            "--workload",
             "{d}/w.json",
             "--snapshot",
             "{d}/snap.json",
@@ -71,6 +82,7 @@ CASES = {
         [
             "plan",
             "place",
+            "--workload",
             "{d}/w.json",
             "--snapshot",
             "{d}/snap.json",
@@ -80,7 +92,8 @@ CASES = {
         "--write-snapshot /nonexistent/after.json: cannot write in /nonexistent",
     ),
     "bad config": (
-        ["plan", "fit", "{d}/w.json", "--snapshot", "{d}/snap.json", "--config", "{d}/nope.yaml"],
+        ["plan", "fit", "--pod", "{d}/w.json", "--snapshot", "{d}/snap.json"]
+        + ["--config", "{d}/nope.yaml"],
         "cannot read policy configuration",
     ),
 }
@@ -95,6 +108,7 @@ def test_bad_input_is_one_line_and_exit_2(files, capsys, case):
     write("neg.json", neg)
     write("badcpu.json", deployment("b", 1, pod_spec("lots")))
     write("cheap.json", node("c", annotations={"podsift.io/price": "free"}))
+    write("empty.json", listing([]))
     argv, message = CASES[case]
     assert main([a.format(d=d) for a in argv]) == 2
     err = capsys.readouterr().err
@@ -106,7 +120,7 @@ def test_bad_input_is_one_line_and_exit_2(files, capsys, case):
 def test_grow_needs_a_shape(files, capsys):
     d, _ = files
     with pytest.raises(SystemExit) as exc:
-        main(["plan", "grow", f"{d}/w.json", "--snapshot", f"{d}/snap.json"])
+        main(["plan", "grow", "--workload", f"{d}/w.json", "--snapshot", f"{d}/snap.json"])
     assert exc.value.code == 2
     assert "--node-shape" in capsys.readouterr().err
 
@@ -119,7 +133,8 @@ def test_several_yaml_documents_are_several_workloads(files, capsys):
         b"apiVersion: batch/v1\nkind: Job\nmetadata: {name: j, namespace: jobs}\n"
         b"spec: {parallelism: 2, template: {spec: {containers: []}}}\n",
     )
-    argv = ["plan", "place", f"{d}/two.yaml", "--snapshot", f"{d}/snap.json", "--output", "json"]
+    argv = ["plan", "place", "--workload", f"{d}/two.yaml", "--snapshot", f"{d}/snap.json"]
+    argv += ["--output", "json"]
     assert main(argv) == 0
     doc = orjson.loads(capsys.readouterr().out)
     assert [p["pod"] for p in doc["placements"]] == ["default/p-0", "jobs/j-0", "jobs/j-1"]

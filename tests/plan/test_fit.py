@@ -88,15 +88,15 @@ def test_fit_cli_json_over_a_snapshot(tmp_path, capsys):
     snap = tmp_path / "snap.json"
     snap.write_bytes(orjson.dumps(listing([node("a", "2", "4Gi"), node("b", "1", "4Gi")])))
     (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 5, pod_spec("500m"))))
-    assert (
-        main(["plan", "fit", str(tmp_path / "w.json"), "--snapshot", str(snap), "--output", "json"])
-        == 0
-    )
+    argv = ["plan", "fit", "--pod", str(tmp_path / "w.json"), "--snapshot", str(snap)]
+    assert main([*argv, "--output", "json"]) == 0
     doc = orjson.loads(capsys.readouterr().out)
     (t,) = doc["templates"]
-    assert (t["workload"], t["kind"], t["fits"]) == ("default/w", "Deployment", 6)
+    assert (t["name"], t["namespace"], t["workload"]) == ("w", "default", "default/w")
+    assert (t["kind"], t["fits"]) == ("Deployment", 6)
     assert t["per_node"] == {"a": 4, "b": 2}
-    assert t["limited_by"] == {"Insufficient cpu": ["a", "b"]}
+    assert t["limited_by"] == {"Insufficient cpu": 2}
+    assert t["limited_by_nodes"] == {"Insufficient cpu": ["a", "b"]}
     assert any("volumes" in u for u in doc["not_modeled"])
 
 

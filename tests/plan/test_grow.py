@@ -14,7 +14,7 @@ def _write(path, obj):
 
 
 def _grow(tmp_path, capsys, cluster, workload, shapes):
-    argv = ["plan", "grow", _write(tmp_path / "w.json", listing(workload))]
+    argv = ["plan", "grow", "--workload", _write(tmp_path / "w.json", listing(workload))]
     argv += ["--snapshot", _write(tmp_path / "c.json", listing(cluster))]
     for i, s in enumerate(shapes):
         argv += ["--node-shape", _write(tmp_path / f"shape{i}.json", s)]
@@ -43,17 +43,20 @@ def test_cheapest_shape_that_fits(tmp_path, capsys):
     assert doc["added_price"] == "5.5"
     # the pods on added nodes request 4 x 1 + 2 x 4 = 12 cpu: two of the largest shape
     assert doc["added_lower_bound"] == 2
-    added = [n for n in doc["nodes"] if n["name"] in ("small-0", "small-1", "big-0")]
-    assert all(sum(n["before"].values()) == 0 for n in added)
+    added = [doc["nodes"][n] for n in ("small-0", "small-1", "big-0")]
+    assert all(sum(n["requested_before"].values()) == 0 for n in added)
 
 
 def test_a_pod_no_shape_fits_is_reported_and_nothing_added(tmp_path, capsys):
     doc = _grow(tmp_path, capsys, [], [deployment("giant", 1000, pod_spec("64"))], [SMALL, BIG])
     assert doc["placed"] == 0 and doc["added"] == {"small": 0, "big": 0}
-    (entry,) = doc["unplaced"]
+    assert doc["unplaced"] == 1000
+    (entry,) = doc["unplaced_groups"]
     assert len(entry["pods"]) == 1000
     assert entry["message"].startswith("fits no empty node of any shape")
     assert "small: Insufficient cpu" in entry["message"]
+    # no node at all: the reasons are the shapes' empty nodes', once per pod
+    assert doc["unplaced_reasons"] == {"Insufficient cpu": 1000}
 
 
 def test_shapes_follow_node_selectors(tmp_path, capsys):
@@ -67,3 +70,23 @@ def test_shapes_follow_node_selectors(tmp_path, capsys):
     )
     assert doc["added"] == {"small": 0, "gpu": 2}
     assert [p["node"] for p in doc["placements"]] == ["gpu-0", "gpu-0", "gpu-1"]
+
+
+def test_unplaced_reasons_when_no_shape_fits_count_the_nodes_and_the_shapes(tmp_path, capsys):
+    tainted = node("t", "64", "256Gi", taints=[{"key": "k", "value": "v", "effect": "NoSchedule"}])
+    doc = _grow(tmp_path, capsys, [tainted], [deployment("giant", 3, pod_spec("32"))], [SMALL])
+    assert doc["unplaced"] == 3
+    # the existing node's reason and the empty shape's, each pod counted once per reason
+    assert doc["unplaced_reasons"] == {
+        "Insufficient cpu": 3,
+        "node(s) had untolerated taint {k: v}": 3,
+    }
+
+
+def test_place_over_no_nodes_gives_kube_schedulers_reason(tmp_path, capsys):
+    argv = ["plan", "place", "--workload", _write(tmp_path / "w.json", deployment("w", 2, {}))]
+    argv += ["--snapshot", _write(tmp_path / "c.json", listing([]))]
+    assert main([*argv, "--output", "json"]) == 0
+    doc = orjson.loads(capsys.readouterr().out)
+    assert (doc["placed"], doc["unplaced"], doc["nodes"]) == (0, 2, {})
+    assert doc["unplaced_reasons"] == {"no nodes available to schedule pods": 2}

@@ -39,7 +39,8 @@ def test_place_over_a_live_cluster_lists_and_writes_nothing(api, tmp_path, capsy
         )
     )
     (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 4, pod_spec("500m"))))
-    argv = ["plan", "place", str(tmp_path / "w.json"), "--kubeconfig", str(kubeconfig)]
+    argv = ["plan", "place", "--workload", str(tmp_path / "w.json")]
+    argv += ["--kubeconfig", str(kubeconfig)]
     assert main([*argv, "--output", "json"]) == 0
     doc = orjson.loads(capsys.readouterr().out)
     assert doc["placed"] == 4

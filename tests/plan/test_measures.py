@@ -18,18 +18,24 @@ def test_stranded_lower_bound_and_unplaced(tmp_path, capsys):
     ]
     (tmp_path / "c.json").write_bytes(orjson.dumps(listing(cluster)))
     (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 3, pod_spec("1", "4Gi"))))
-    argv = ["plan", "place", str(tmp_path / "w.json"), "--snapshot", str(tmp_path / "c.json")]
+    argv = ["plan", "place", "--workload", str(tmp_path / "w.json")]
+    argv += ["--snapshot", str(tmp_path / "c.json")]
     assert main([*argv, "--output", "json"]) == 0
     doc = orjson.loads(capsys.readouterr().out)
     assert [p["node"] for p in doc["placements"]] == ["a", "a", None]
-    (unplaced,) = doc["unplaced"]
+    assert doc["unplaced"] == 1
+    assert doc["unplaced_reasons"] == {
+        "Insufficient memory": 1,
+        "node(s) had untolerated taint {k: v}": 1,
+    }
+    (unplaced,) = doc["unplaced_groups"]
     assert unplaced["pods"] == ["default/w-2"]
     assert unplaced["message"] == (
         "0/2 nodes are available: 1 Insufficient memory, 1 node(s) had untolerated taint {k: v}."
     )
-    a = next(n for n in doc["nodes"] if n["name"] == "a")
-    assert a["before"] == {"cpu": 500, "memory": 0, "pods": 1}
-    assert a["after"] == {"cpu": 2500, "memory": 8 * GI, "pods": 3}
+    a = doc["nodes"]["a"]
+    assert a["requested_before"] == {"cpu": 500, "memory": 0, "pods": 1}
+    assert a["requested_after"] == {"cpu": 2500, "memory": 8 * GI, "pods": 3}
     assert a["allocatable"] == {"cpu": 4000, "memory": 8 * GI, "pods": 10}
     # memory ran out on a: its free cpu and pod slots are stranded; the tainted
     # node never took the workload, so its free capacity is not
@@ -41,7 +47,8 @@ def test_stranded_lower_bound_and_unplaced(tmp_path, capsys):
 def test_table_output_names_what_is_not_modeled(tmp_path, capsys):
     (tmp_path / "c.json").write_bytes(orjson.dumps(listing([node("a")])))
     (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 2, pod_spec("1"))))
-    argv = ["plan", "place", str(tmp_path / "w.json"), "--snapshot", str(tmp_path / "c.json")]
+    argv = ["plan", "place", "--workload", str(tmp_path / "w.json")]
+    argv += ["--snapshot", str(tmp_path / "c.json")]
     assert main(argv) == 0
     out = capsys.readouterr().out
     assert "2 of 2 pods placed" in out
@@ -52,7 +59,8 @@ def test_plots_are_written(tmp_path, capsys):
     (tmp_path / "c.json").write_bytes(orjson.dumps(listing([node("a")])))
     (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 2, pod_spec("1"))))
     (tmp_path / "s.json").write_bytes(orjson.dumps(node("s")))
-    argv = ["plan", "grow", str(tmp_path / "w.json"), "--snapshot", str(tmp_path / "c.json")]
+    argv = ["plan", "grow", "--workload", str(tmp_path / "w.json")]
+    argv += ["--snapshot", str(tmp_path / "c.json")]
     argv += ["--node-shape", str(tmp_path / "s.json"), "--plots", str(tmp_path / "plots")]
     assert main(argv) == 0
     for name in ("utilization.png", "stranded.png", "added.png"):
@@ -67,11 +75,13 @@ def test_written_snapshot_holds_the_placed_copies(tmp_path, capsys):
     w, c, after = tmp_path / "w.json", tmp_path / "c.json", tmp_path / "after.json"
 
     def fits(snapshot):
-        assert main(["plan", "fit", str(w), "--snapshot", str(snapshot), "--output", "json"]) == 0
+        argv = ["plan", "fit", "--pod", str(w), "--snapshot", str(snapshot)]
+        assert main([*argv, "--output", "json"]) == 0
         return orjson.loads(capsys.readouterr().out)["templates"][0]["fits"]
 
     assert fits(c) == 20
-    argv = ["plan", "place", str(w), "--snapshot", str(c), "--write-snapshot", str(after)]
+    argv = ["plan", "place", "--workload", str(w), "--snapshot", str(c)]
+    argv += ["--write-snapshot", str(after)]
     assert main([*argv, "--output", "json"]) == 0
     placed = orjson.loads(capsys.readouterr().out)["placements"]
     assert fits(after) == 20 - 7
@@ -86,14 +96,16 @@ def test_place_without_node_resources_fit_is_refused_where_bind_refuses(tmp_path
     )
     (tmp_path / "c.json").write_bytes(orjson.dumps(listing([node("a", "1")])))
     (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 3, pod_spec("1"))))
-    argv = ["plan", "place", str(tmp_path / "w.json"), "--snapshot", str(tmp_path / "c.json")]
+    argv = ["plan", "place", "--workload", str(tmp_path / "w.json")]
+    argv += ["--snapshot", str(tmp_path / "c.json")]
     argv += ["--config", str(tmp_path / "config.yaml"), "--output", "json"]
     assert main(argv) == 0
     doc = orjson.loads(capsys.readouterr().out)
     assert [p["node"] for p in doc["placements"]] == ["a", None, None]
-    assert [(u["message"], u["pods"]) for u in doc["unplaced"]] == [
+    assert [(u["message"], u["pods"]) for u in doc["unplaced_groups"]] == [
         ("/bind refuses: Insufficient cpu", ["default/w-1", "default/w-2"])
     ]
+    assert doc["unplaced_reasons"] == {"/bind refuses: Insufficient cpu": 2}
     assert any("NodeResourcesFit" in u for u in doc["not_modeled"])
 
 
@@ -105,7 +117,8 @@ def test_claims_the_plan_does_not_check_are_named(tmp_path, capsys):
     workload = listing([deployment("db", 1, spec), deployment("train", 1, gpu)])
     (tmp_path / "c.json").write_bytes(orjson.dumps(listing([node("a")])))
     (tmp_path / "w.json").write_bytes(orjson.dumps(workload))
-    argv = ["plan", "fit", str(tmp_path / "w.json"), "--snapshot", str(tmp_path / "c.json")]
+    argv = ["plan", "fit", "--pod", str(tmp_path / "w.json")]
+    argv += ["--snapshot", str(tmp_path / "c.json")]
     assert main([*argv, "--output", "json"]) == 0
     notes = orjson.loads(capsys.readouterr().out)["not_modeled"]
     assert "PersistentVolumeClaims of default/db (placed as if bound anywhere)" in notes

@@ -51,7 +51,7 @@ def workload(tmp_path_factory):
 
 
 def _plan(snapshot_path, workload_path, capsys, *extra):
-    argv = ["plan", "place", str(workload_path), "--snapshot", str(snapshot_path)]
+    argv = ["plan", "place", "--workload", str(workload_path), "--snapshot", str(snapshot_path)]
     assert main([*argv, "--output", "json", *extra]) == 0
     return orjson.loads(capsys.readouterr().out)
 
@@ -98,8 +98,9 @@ def test_place_replayed_over_http_gives_the_same_placements(snapshot, workload, 
     extra = [] if seed is None else ["--seed", str(seed)]
     plan = _plan(snapshot_path, workload, capsys, *extra)
     assert plan["pods"] == 384 and 0 < plan["placed"] < 384  # some do not fit
-    assert {u["message"] for u in plan["unplaced"]} and all(
-        u["message"].startswith("0/60 nodes are available: ") for u in plan["unplaced"]
+    assert plan["unplaced"] == 384 - plan["placed"]
+    assert {u["message"] for u in plan["unplaced_groups"]} and all(
+        u["message"].startswith("0/60 nodes are available: ") for u in plan["unplaced_groups"]
     )
     server = Server("--snapshot", str(snapshot_path))
     try:

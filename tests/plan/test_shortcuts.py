@@ -120,6 +120,7 @@ def test_place_and_grow_are_the_same_without_shortcuts(
     assert fast.placements == plain.placements
     assert fast.added == plain.added
     assert set(fast.unplaced) == set(plain.unplaced)
+    assert fast.unplaced_reasons == plain.unplaced_reasons
     if grow and sum(n for n, cpu, _, _, sel in spec if cpu == "3" and sel is None) >= 30:
         assert fast.added  # the shortcuts were exercised on added nodes too
 
