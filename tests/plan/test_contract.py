@@ -50,9 +50,26 @@ def files(tmp_path):
             tmp_path / "big.json",
             node("big", "16", "64Gi", annotations={"podsift.io/price": "9"}),
         ),
+        # the resource, taint and affinity policies (the placements below are worked
+        # out for their scores; the default set's topology plugins would change the
+        # rounding of the 0..10 score, not the contract)
         "config": _write(
             tmp_path / "config.json",
-            {"apiVersion": "podsift/v1", "kind": "PolicyConfiguration"},
+            {
+                "apiVersion": "podsift/v1",
+                "kind": "PolicyConfiguration",
+                "filters": [
+                    "NodeUnschedulable", "NodeName", "TaintToleration", "NodeAffinity",
+                    "NodePorts", "NodeResourcesFit",
+                ],
+                "scores": [
+                    {"name": "NodeResourcesFit", "weight": 1},
+                    {"name": "NodeResourcesBalancedAllocation", "weight": 1},
+                    {"name": "ImageLocality", "weight": 1},
+                    {"name": "NodeAffinity", "weight": 2},
+                    {"name": "TaintToleration", "weight": 3},
+                ],
+            },
         ),
     }
 
