@@ -41,17 +41,10 @@ import orjson
 
 from extender.model.errors import InvalidInput
 from extender.model.fields import integer_field, list_field, object_field, string_field
-from extender.model.selectors import (
-    DOES_NOT_EXIST,
-    EXISTS,
-    IN,
-    NOT_IN,
-    Requirement,
-    _label_key_problem,
-    _label_value_problem,
-)
+from extender.model.podselector import NOTHING, PodSelector
+from extender.model.podselector import compile_pod_selector as compile_selector
+from extender.model.selectors import IN, NOT_IN, Requirement
 
-SELECTOR_OPERATORS = (IN, NOT_IN, EXISTS, DOES_NOT_EXIST)
 REQUIRED = "requiredDuringSchedulingIgnoredDuringExecution"
 PREFERRED = "preferredDuringSchedulingIgnoredDuringExecution"
 
@@ -77,105 +70,15 @@ class _Keyed:
         return f"{type(self).__name__}({self.key!r})"
 
 
-class PodSelector(_Keyed):
-    """A compiled metav1.LabelSelector over pod (or namespace) labels.
-
-    `everything` for `{}`; `nothing` for a null selector; otherwise the
-    requirements ANDed, in canonical order.
-    """
-
-    __slots__ = ("requirements", "nothing", "labels")
-
-    def __init__(self, requirements: tuple[Requirement, ...], nothing: bool = False) -> None:
-        unique = {r.key: r for r in requirements}
-        self.requirements = tuple(unique[k] for k in sorted(unique))
-        self.nothing = nothing
-        self.labels = frozenset(r.label for r in self.requirements)  # keys it constrains
-        self._set_key(("nothing",) if nothing else tuple(unique))
-
-    @property
-    def everything(self) -> bool:
-        return not self.nothing and not self.requirements
-
-    def matches(self, labels: Mapping[str, str]) -> bool:
-        if self.nothing:
-            return False
-        for requirement in self.requirements:
-            if not requirement.matches(labels):
-                return False
-        return True
-
-    def with_requirements(self, extra: tuple[Requirement, ...]) -> PodSelector:
-        if self.nothing or not extra:
-            return self
-        return PodSelector(self.requirements + extra)
-
-
-NOTHING = PodSelector((), nothing=True)
-EVERYTHING = PodSelector(())
-
-
-def _requirement(
-    key: str, operator: str, values: list[str], path: str, errors: list
-) -> Requirement | None:
-    """labels.NewRequirement for a label selector: None with errors added if it does not parse."""
-    if operator not in SELECTOR_OPERATORS:
-        errors.append(f"{path}.operator: {operator!r} is not a valid label selector operator")
-        return None
-    found = len(errors)
-    problem = _label_key_problem(key)
-    if problem:
-        errors.append(f"{path}.key: {problem}")
-    if operator in (IN, NOT_IN) and not values:
-        errors.append(f"{path}.values: for 'in', 'notin' operators, values set can't be empty")
-    if operator in (EXISTS, DOES_NOT_EXIST) and values:
-        errors.append(f"{path}.values: values set must be empty for exists and does not exist")
-    for i, value in enumerate(values):
-        problem = _label_value_problem(value)
-        if problem:
-            errors.append(f"{path}.values[{i}]: {problem}")
-    if len(errors) > found:
-        return None
-    return Requirement(key, operator, tuple(sorted(set(values))), None)
-
-
 def compile_pod_selector(obj: Any, path: str, errors: list[str]) -> PodSelector:
-    """metav1.LabelSelectorAsSelector: NOTHING for None; parse errors added to `errors`
-    (the selector returned is then NOTHING); InvalidInput for what cannot decode."""
-    if obj is None:
+    """metav1.LabelSelectorAsSelector (extender.model.podselector): NOTHING for None;
+    parse errors added to `errors` as "path: message" (the selector returned is then
+    NOTHING, as upstream drops the term list); InvalidInput for what cannot decode."""
+    selector, problems = compile_selector(obj, path)
+    if problems:
+        errors.extend(f"{where}: {message}" for where, message in problems)
         return NOTHING
-    selector = object_field(obj, path)
-    match_labels = object_field(selector.get("matchLabels"), f"{path}.matchLabels")
-    expressions = list_field(selector.get("matchExpressions"), f"{path}.matchExpressions")
-    if not match_labels and not expressions:
-        return EVERYTHING
-    found = len(errors)
-    requirements = []
-    for key, value in match_labels.items():
-        where = f"{path}.matchLabels.{key}"
-        if not isinstance(value, str):
-            raise InvalidInput(f"must be a string, got {type(value).__name__}", where)
-        requirement = _requirement(key, IN, [value], where, errors)
-        if requirement is not None:
-            requirements.append(requirement)
-    for i, expr in enumerate(expressions):
-        where = f"{path}.matchExpressions[{i}]"
-        if not isinstance(expr, dict):
-            raise InvalidInput("must be an object with key, operator and values", where)
-        key = string_field(expr.get("key"), f"{where}.key")
-        operator = string_field(expr.get("operator"), f"{where}.operator")
-        values = list_field(expr.get("values"), f"{where}.values")
-        for j, value in enumerate(values):
-            if not isinstance(value, str):
-                raise InvalidInput(
-                    f"must be a string, got {type(value).__name__}", f"{where}.values[{j}]"
-                )
-        requirement = _requirement(key, operator, values, where, errors)
-        if requirement is not None:
-            requirements.append(requirement)
-    if len(errors) > found:
-        return NOTHING
-    return PodSelector(tuple(requirements))
+    return NOTHING if selector is None else selector
 
 
 class AffinityTerm(_Keyed):

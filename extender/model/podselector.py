@@ -46,14 +46,20 @@ ParseErrors = tuple[tuple[str, str], ...]
 class PodSelector:
     """Requirements ANDed; `nothing` for the nil selector, which matches no pod."""
 
-    __slots__ = ("requirements", "nothing", "key", "_hash")
+    __slots__ = ("requirements", "nothing", "labels", "key", "_hash")
 
     def __init__(self, requirements: tuple[Requirement, ...], nothing: bool = False) -> None:
         unique = {r.key: r for r in requirements}
         self.requirements = tuple(unique[k] for k in sorted(unique))
         self.nothing = nothing
+        self.labels = frozenset(r.label for r in self.requirements)  # the keys it constrains
         self.key = ("PodSelector", nothing, tuple(sorted(unique)))
         self._hash = hash(self.key)
+
+    @property
+    def everything(self) -> bool:
+        """The empty selector `{}`: every pod."""
+        return not self.nothing and not self.requirements
 
     def __hash__(self) -> int:
         return self._hash
@@ -82,6 +88,13 @@ class PodSelector:
             return self
         extra = tuple(Requirement(k, IN, (v,), None) for k, v in labels.items())
         return intern_selector(PodSelector(self.requirements + extra, self.nothing))
+
+    def with_requirements(self, extra: tuple[Requirement, ...]) -> PodSelector:
+        """This selector ANDed with `extra` (matchLabelKeys and mismatchLabelKeys of
+        an affinity term); the nil selector stays nil; interned."""
+        if self.nothing or not extra:
+            return self
+        return intern_selector(PodSelector(self.requirements + extra))
 
 
 _lock = threading.Lock()
