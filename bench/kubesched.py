@@ -237,6 +237,21 @@ def scheduler_config(kind: str, extender_port: int | None) -> dict[str, Any]:
     return config
 
 
+def _settled_requests(port: int, label: str, bound: int) -> dict[str, float]:
+    """`_podsift_requests` once podsift has counted every bind it made: the watch can
+    show the last Binding before podsift's /bind handler has recorded it (a few ms)."""
+    counts = _podsift_requests(port)
+    if label != "podsift":
+        return counts  # without bindVerb podsift binds nothing
+    deadline = time.monotonic() + 5.0
+    while counts.get("bind:ok", 0) + counts.get("bind:error", 0) < bound:
+        if time.monotonic() > deadline:
+            break
+        time.sleep(0.05)
+        counts = _podsift_requests(port)
+    return counts
+
+
 def _podsift_requests(port: int) -> dict[str, float]:
     """podsift's own count of requests per verb and outcome (`filter:ok`), and the
     mean time it took to answer each verb (`filter:mean_ms`), from its /metrics."""
@@ -354,7 +369,7 @@ def run_one(
                     for name, pid in pids.items()
                 }
                 if label.startswith("podsift"):
-                    run.extender_requests = _podsift_requests(port)
+                    run.extender_requests = _settled_requests(port, label, run.bound)
             finally:
                 scheduler.stop()
                 watch.stop()
