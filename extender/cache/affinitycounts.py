@@ -220,12 +220,15 @@ class PodAffinityIndex:
         affinity: PodAffinity | None,
         node_id: int,
         delta: int,
+        label_key: tuple | None = None,
     ) -> None:
-        """A pod attached to (delta 1) or detached from (delta -1) node `node_id`."""
+        """A pod attached to (delta 1) or detached from (delta -1) node `node_id`.
+        `label_key` is `tuple(labels.items())` when the caller keeps it already (the
+        pod's record does), so a bind does not rebuild it."""
         index = self.labels
         if labels is None:  # a record built without labels (none carries any)
-            labels = _NO_LABELS
-        group_key = (namespace, tuple(labels.items()))
+            labels, label_key = _NO_LABELS, ()
+        group_key = (namespace, tuple(labels.items()) if label_key is None else label_key)
         group = self._groups.get(group_key)
         if group is None:
             group = self._groups[group_key] = _Group(namespace, labels)

@@ -277,7 +277,7 @@ class ClusterState:
         self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
         if rec.spreads:  # PodTopologySpread's counts
             self.table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, 1)
-        self.table.affinity.add(rec.namespace, rec.labels, rec.affinity, nid, 1)
+        self.table.affinity.add(rec.namespace, rec.labels, rec.affinity, nid, 1, rec.label_key)
         rec.attached = True
         self.generation += 1
         self._gc.note()
@@ -288,7 +288,7 @@ class ClusterState:
             self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, -1)
             if rec.spreads:
                 self.table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, -1)
-            self.table.affinity.add(rec.namespace, rec.labels, rec.affinity, nid, -1)
+            self.table.affinity.add(rec.namespace, rec.labels, rec.affinity, nid, -1, rec.label_key)
             rec.attached = False
             self.generation += 1
 
