@@ -18,9 +18,9 @@ runs' totals divided by the calls is the cost of one /filter.
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
+
+import yaml
 
 from bench.workload import HOSTNAME_LABEL, ZONE_LABEL, generate_split
 from extender.inprocess import InProcessExtender
@@ -69,12 +69,7 @@ def main(argv: list[str] | None = None) -> int:
     filters = FILTERS + (["InterPodAffinity"] if args.policies == "with" else [])
     config = "apiVersion: podsift/v1\nkind: PolicyConfiguration\n"
     config += f"filters: [{', '.join(filters)}]\nscores: [NodeResourcesFit]\n"
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(config)
-    try:
-        ext = InProcessExtender(nodes, f.name)
-    finally:
-        os.unlink(f.name)
+    ext = InProcessExtender(nodes, config=yaml.safe_load(config))
     apps: dict[str, int] = {}
     placed = 0
     for pod in pods[: args.placed]:

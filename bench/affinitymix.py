@@ -15,9 +15,9 @@ with`: filter, and score at kube-scheduler's weight 2). The independent validato
 from __future__ import annotations
 
 import argparse
-import os
-import tempfile
 import time
+
+import yaml
 
 from bench.validate import invalid_pods, validate
 from bench.workload import generate
@@ -53,12 +53,7 @@ def main(argv: list[str] | None = None) -> int:
         scores += ", {name: InterPodAffinity, weight: 2}"
     config = "apiVersion: podsift/v1\nkind: PolicyConfiguration\n"
     config += f"filters: [{filters}]\nscores: [{scores}]\n"
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(config)
-    try:
-        ext = InProcessExtender(nodes, f.name)
-    finally:
-        os.unlink(f.name)
+    ext = InProcessExtender(nodes, config=yaml.safe_load(config))
     placements: dict[str, str] = {}
     times = []
     for pod in pods:

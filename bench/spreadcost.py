@@ -19,9 +19,9 @@ from __future__ import annotations
 
 import argparse
 import copy
-import os
-import tempfile
 import time
+
+import yaml
 
 from bench.workload import HOSTNAME_LABEL, ZONE_LABEL, generate_split
 from extender.inprocess import InProcessExtender
@@ -71,12 +71,7 @@ def main(argv: list[str] | None = None) -> int:
         pod["status"]["phase"] = "Running"
         placed.append(pod)
     asked = [_constrained(pod, args.mode) for pod in pods[args.placed :]]
-    with tempfile.NamedTemporaryFile("w", suffix=".yaml", delete=False) as f:
-        f.write(CONFIG)
-    try:
-        ext = InProcessExtender(nodes + placed, f.name)
-    finally:
-        os.unlink(f.name)
+    ext = InProcessExtender(nodes + placed, config=yaml.safe_load(CONFIG))
     for pod in asked[:WARM_UP]:
         ext.filter({"Pod": pod, "NodeNames": names})
     passed = 0

@@ -11,17 +11,24 @@ import random
 from typing import Any
 
 from extender.cache.state import ClusterState
-from extender.engine.config import load_configuration
+from extender.engine.config import load_configuration, parse_configuration
 from extender.engine.engine import Engine
 from extender.wire.service import Service
 
 
 class InProcessExtender:
-    def __init__(self, items: list[dict], config_path: str | None = None) -> None:
+    def __init__(
+        self, items: list[dict], config_path: str | None = None, config: Any = None
+    ) -> None:
+        """`config_path` names a policy configuration file; `config` is such a
+        document already decoded (the benchmark's scripts build theirs in code)."""
         self.state = ClusterState()
         self.state.load_items(items)
         self.state.set_ready(True)
-        self.engine = Engine(load_configuration(config_path))
+        if config is not None:
+            self.engine = Engine(parse_configuration(config, "config"))
+        else:
+            self.engine = Engine(load_configuration(config_path))
         self.service = Service(self.state, self.engine)
 
     def filter(self, args: dict) -> dict[str, Any]:
