@@ -12,20 +12,29 @@ same client with the same workload. Exactly what it does per request:
   Nodes) received. The encoded answer is cached per list of names (a few
   entries), and since this filter passes every node, every prioritize after
   the first sends the same list: in effect a constant of the right shape;
-- `/bind`: answers the constant `{"Error":""}`;
+- `/bind`: answers the constant `{"Error":""}`; or, when started with
+  `PODSIFT_CALIBRATION_API` (an API server's https URL), with
+  `PODSIFT_CALIBRATION_TOKEN` and `PODSIFT_CALIBRATION_CA`, POSTs the pod's
+  Binding there first, through podsift's own Binding client
+  (extender/live/httppost.py), and answers its error if it fails: the floor of
+  an extender configured with `bindVerb`, which must bind (the kube-scheduler
+  bench's `calibration-bind` run);
 - `GET /readyz`, `/healthz`: 200.
 
-It keeps no cluster state and binds nothing, so its placements mean nothing
-and the bench does not validate them.
+It keeps no cluster state and checks nothing, so its placements mean nothing
+and the HTTP bench does not validate them.
 """
 
 from __future__ import annotations
 
+import os
 from collections import OrderedDict
 from collections.abc import Callable, Iterable
 from typing import Any
 
 import orjson
+
+from extender.live.httppost import HttpPoster, PostError, client_context
 
 JSON_HEADERS = [("Content-Type", "application/json")]
 BIND_ANSWER = b'{"Error":""}'
@@ -71,11 +80,47 @@ def _bind(args: dict[str, Any]) -> bytes:
     return BIND_ANSWER
 
 
+def _binder(api: str, token: str, ca: str) -> Callable[[dict[str, Any]], bytes]:
+    """`/bind` that POSTs the Binding as podsift does (the same client, body and
+    UID precondition), with nothing else: no assumption, no state, no watch."""
+    poster = HttpPoster(
+        api,
+        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
+        context_factory=lambda: client_context(ca or None),
+    )
+
+    def bind(args: dict[str, Any]) -> bytes:
+        namespace, name = args["PodNamespace"], args["PodName"]
+        body = orjson.dumps(
+            {
+                "apiVersion": "v1",
+                "kind": "Binding",
+                "metadata": {"name": name, "namespace": namespace, "uid": args["PodUID"]},
+                "target": {"apiVersion": "v1", "kind": "Node", "name": args["Node"]},
+            }
+        )
+        try:
+            answer = poster.post(f"/api/v1/namespaces/{namespace}/pods/{name}/binding", body, 30.0)
+        except PostError as exc:
+            return orjson.dumps({"Error": f"calibration: binding failed: {exc}"})
+        if answer.status // 100 != 2:
+            return orjson.dumps({"Error": f"calibration: binding: HTTP {answer.status}"})
+        return BIND_ANSWER
+
+    return bind
+
+
 VERBS: dict[str, Callable[[dict[str, Any]], bytes]] = {
     "/filter": _filter,
     "/prioritize": _prioritize,
     "/bind": _bind,
 }
+if os.environ.get("PODSIFT_CALIBRATION_API"):
+    VERBS["/bind"] = _binder(
+        os.environ["PODSIFT_CALIBRATION_API"],
+        os.environ.get("PODSIFT_CALIBRATION_TOKEN", ""),
+        os.environ.get("PODSIFT_CALIBRATION_CA", ""),
+    )
 
 
 def app(environ: dict[str, Any], start_response: Callable[..., Any]) -> Iterable[bytes]:

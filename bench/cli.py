@@ -100,7 +100,8 @@ def build_parser() -> argparse.ArgumentParser:
         "python (the bench process itself); default: go where it is built and runs, else "
         "python with a note saying why. kube-scheduler: instead of the runs above, the real "
         "kube-scheduler on a real control plane (go/bin), alone, with podsift (with and "
-        "without bindVerb) and with the calibration server as its extender (README, "
+        "without bindVerb) and with the calibration server as its extender (without and with "
+        "bindVerb: its /bind then POSTs the Binding) (README, "
         "'kube-scheduler as the client')",
     )
     p.add_argument(

@@ -39,8 +39,17 @@ def _env() -> dict[str, str]:
 class ServerProcess:
     """One server process (gunicorn master + one worker), as a context manager."""
 
-    def __init__(self, command: list[str], port: int, log_path: str, label: str) -> None:
+    def __init__(
+        self,
+        command: list[str],
+        port: int,
+        log_path: str,
+        label: str,
+        env: dict[str, str] | None = None,
+    ) -> None:
+        """`env`: variables added to the server's environment."""
         self.command = command
+        self.env = env or {}
         self.port = port
         self.log_path = log_path
         self.label = label
@@ -61,7 +70,7 @@ class ServerProcess:
             stdout=self._log,
             stderr=subprocess.STDOUT,
             stdin=subprocess.DEVNULL,
-            env=_env(),
+            env={**_env(), **self.env},
             cwd=SOURCE_ROOT,
             start_new_session=True,
         )
