@@ -241,6 +241,7 @@ class GoReplay:
         result.error_count = int(answer["error_count"])
         result.errors = list(answer["errors"])[: driver.MAX_ERRORS_KEPT]
         result.reconnects = int(answer["reconnects"])
+        result.rebinds = int(answer.get("rebinds", 0))
         cpu = answer["cpu"]
         result.client = "go"
         result.client_cpu_ns = int(cpu["user_ns"]) + int(cpu["sys_ns"])

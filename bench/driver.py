@@ -55,6 +55,16 @@ class PodFailed(Exception):
     """One pod could not be scheduled because of an error (not because nothing fits)."""
 
 
+class BindRefused(PodFailed):
+    """The extender refused the bind: the node no longer fits the pod (with several
+    schedulers, another one's bind landed between this pod's filter and its bind)."""
+
+
+# how often one pod goes round again after a refused bind, as kube-scheduler requeues
+# a pod whose bind failed
+BIND_RETRIES = 3
+
+
 class HttpStatusError(Exception):
     def __init__(self, path: str, status: int, body: bytes) -> None:
         super().__init__(f"POST {path}: HTTP {status}: {body[:300]!r}")
@@ -121,6 +131,7 @@ class RunResult:
     error_count: int = 0
     errors: list[str] = field(default_factory=list)
     reconnects: int = 0
+    rebinds: int = 0  # pods sent round again after a refused bind
     memory: dict[str, Any] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
     validated: bool = True  # False for the calibration run, whose binds are no-ops
@@ -219,11 +230,21 @@ def run_http(
                 i = next(queue)
                 if i >= n or stop.is_set():
                     return
-                try:
-                    node = _schedule_one_http(client, bodies, pods[i], i, result, tie_break, rng)
-                    failure = None
-                except PodFailed as exc:
-                    node, failure = None, str(exc)
+                for attempt in range(BIND_RETRIES + 1):
+                    try:
+                        node = _schedule_one_http(
+                            client, bodies, pods[i], i, result, tie_break, rng
+                        )
+                        failure = None
+                    except BindRefused as exc:
+                        node, failure = None, str(exc)
+                        if attempt < BIND_RETRIES:
+                            with lock:
+                                result.rebinds += 1
+                            continue
+                    except PodFailed as exc:
+                        node, failure = None, str(exc)
+                    break
                 result.done_ns[i] = time.perf_counter_ns() - start
                 with lock:
                     if failure is not None:
@@ -302,7 +323,8 @@ def _schedule_one_http(
         result.latency_ns["bind"][i] = time.perf_counter_ns() - t0
         error = orjson.loads(raw).get("Error")
         if error:
-            raise PodFailed(f"bind {meta['name']} to {node}: {error}")
+            refused = BindRefused if "no longer fits" in error else PodFailed
+            raise refused(f"bind {meta['name']} to {node}: {error}")
         return node
     except (HttpStatusError, OSError, http.client.HTTPException, orjson.JSONDecodeError) as exc:
         raise PodFailed(f"{meta['name']}: {exc}") from exc

@@ -87,6 +87,7 @@ def summarize(result: RunResult, violations: list[Any] | None = None) -> dict[st
         "errors": result.error_count,
         "error_examples": result.errors,
         "reconnects": result.reconnects,
+        "rebinds": result.rebinds,
         "memory": result.memory,
         "gc": result.gc,
         "notes": result.notes,
@@ -322,7 +323,9 @@ def _runs_lines(runs: dict[str, dict[str, Any]]) -> list[str]:
             )
         lines.append(
             f"  {label:<12}placed {s['placed']}, unschedulable {s['unschedulable']}, "
-            f"errors {s['errors']}, reconnects {s['reconnects']}; {valid}{rss}"
+            f"errors {s['errors']}, reconnects {s['reconnects']}"
+            + (f", refused binds retried {s['rebinds']}" if s.get("rebinds") else "")
+            + f"; {valid}{rss}"
         )
         if s.get("client_ms_per_pod") is not None:
             lines.append(

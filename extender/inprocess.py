@@ -57,5 +57,5 @@ class InProcessExtender:
             if pos < 0:
                 return None
             node = view.names_array[pos]
-            self.state.bind(info.uid, node)
+            self.state.bind(info.uid, node, recheck=False)  # filtered under this lock hold
         return node

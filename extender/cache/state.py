@@ -13,6 +13,8 @@ import threading
 from collections.abc import Callable
 from typing import Any, NamedTuple
 
+import numpy as np
+
 from extender.cache.affinitycounts import PodAffinityIndex
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.namespaces import NamespaceLabels, parse_namespace
@@ -128,6 +130,9 @@ class ClusterState:
         # resources /bind does not re-check: those NodeResourcesFit's filter ignores
         # (set by the Service from its engine, so bind refuses what the filter refuses)
         self.bind_ignores: Callable[[str], bool] | None = None
+        # the filters' other questions that placed pods can change (the Service sets it
+        # from its engine: Engine.bind_recheck), asked of the chosen node by bind()
+        self.bind_recheck: Callable[[PodInfo, Any], str] | None = None
         self.ready = False
         self.ready_reason = "cluster state not loaded yet"
         # bumps on every change a filter could see; lets a verb reuse work done
@@ -559,15 +564,25 @@ class ClusterState:
             )
         return pod, nid
 
-    def bind(self, uid: str, node_name: str, assumed: bool = False) -> PodInfo | None:
+    def bind(
+        self, uid: str, node_name: str, assumed: bool = False, recheck: bool = True
+    ) -> PodInfo | None:
         """Commit a remembered pod to a node; BindError and no change if it cannot.
 
         Returns the pod, or None when the pod is already bound there (a retry).
+        `recheck=False` skips `bind_recheck`, for a caller that filtered the pod
+        under this same hold of the lock (nothing can have changed since).
         """
         with self.lock:
-            pod, _ = self._check_bind(uid, node_name)
+            pod, nid = self._check_bind(uid, node_name)
             if pod is None:
                 return None
+            if recheck and self.bind_recheck is not None:
+                reason = self.bind_recheck(pod, StateView(self.table, np.array([nid], np.int64)))
+                if reason:
+                    raise BindError(
+                        f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: {reason}"
+                    )
             rec = self._record(pod, node_name)
             rec.assumed = assumed
             self._put(rec)
@@ -614,8 +629,6 @@ class ClusterState:
         if hit is not None:
             self._remember_names(names, hit)
             return hit
-        import numpy as np
-
         id_of = self.table.id_of
         try:  # the common case, every name known: one C-level pass
             ids = np.fromiter(map(id_of.__getitem__, names), np.int64, len(names))

@@ -56,6 +56,10 @@ def final_scores(weighted: np.ndarray, weight_sum: int) -> np.ndarray:
     return (weighted * (2 * MAX_EXTENDER_PRIORITY) + denom // 2) // denom
 
 
+# the filters whose question ClusterState's bind check asks itself (room, host ports)
+_STATE_RECHECKS = frozenset({"NodeResourcesFit", "NodePorts"})
+
+
 class _Filter:
     """A configured filter policy and how much the engine checks it."""
 
@@ -209,6 +213,32 @@ class Engine:
         return any(getattr(p.policy, "needs_owners", False) for p in [*self.filters, *self.scores])
 
     # ---- filtering -------------------------------------------------------
+    def bind_recheck(self) -> Callable[[PodInfo, NodeView], str] | None:
+        """What /bind asks again of the chosen node, as a function of (pod, a view of
+        that one node) giving the first failing reason ("" when it passes); None when
+        there is nothing to ask.
+
+        Why: a scheduler's /filter and its /bind are two requests, and another
+        scheduler's bind may land between them. The state itself re-checks room and
+        host ports (NodeResourcesFit's and NodePorts' questions, with their ignores);
+        the other DYNAMIC filters (PodTopologySpread's skew, InterPodAffinity's
+        required terms, a plugin's own) read what is placed too, so their answer may
+        have changed; the STATIC ones cannot have."""
+        rechecked = [
+            f for f in self.filters if not f.static and f.name not in _STATE_RECHECKS
+        ]
+        if not rechecked:
+            return None
+        positions = np.zeros(1, np.int64)
+
+        def recheck(pod: PodInfo, view: NodeView) -> str:
+            for f in rechecked:
+                if not f.verdict(pod, view)[0]:
+                    return f.reasons(pod, view, positions)[0]
+            return ""
+
+        return recheck
+
     def fit_ignores(self) -> Callable[[str], bool] | None:
         """The resources NodeResourcesFit's filter leaves unchecked, as its `ignores`
         predicate (None when that filter is not configured), so that

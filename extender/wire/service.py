@@ -88,6 +88,7 @@ class Service:
         self.engine = engine
         self.binder = binder or SnapshotBinder(state)
         state.bind_ignores = engine.fit_ignores()  # /bind refuses what /filter refuses
+        state.bind_recheck = engine.bind_recheck()  # and what a bind since may change
         self._fragments = protocol.HostFragments()
         self._verdicts = FilterVerdicts()
 

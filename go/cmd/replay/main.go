@@ -67,6 +67,7 @@ type result struct {
 	ErrorCount    int                `json:"error_count"`
 	Errors        []string           `json:"errors"`
 	Reconnects    int                `json:"reconnects"`
+	Rebinds       int                `json:"rebinds"`     // pods sent round again after a refused bind
 	CPU           cpuTimes           `json:"cpu"`         // the timed loop
 	ProcessCPU    cpuTimes           `json:"process_cpu"` // the whole process until the output
 	GCCycles      uint32             `json:"gc_cycles"`   // Go collections during the loop
@@ -301,6 +302,7 @@ func run(o *options, cl *cluster, pods []pod, stderr io.Writer) *result {
 			}
 			mu.Lock()
 			res.Reconnects += w.conn.reconnects
+			res.Rebinds += w.rebinds
 			mu.Unlock()
 		}()
 	}

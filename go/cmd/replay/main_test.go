@@ -399,7 +399,8 @@ func TestRefusedTwiceFails(t *testing.T) {
 // ---- the whole conversation against a fake extender ------------------------------------
 
 type fakeExtender struct {
-	binds atomic.Int64
+	binds   atomic.Int64
+	refused atomic.Int64 // binds of "refused" refused so far
 }
 
 func (f *fakeExtender) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -447,6 +448,11 @@ func (f *fakeExtender) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			fmt.Fprint(w, `{"Error":"no room"}`)
 			return
 		}
+		// refused once (another scheduler's bind came first), then bound; stale: always
+		if (args.PodName == "refused" && f.refused.Add(1) == 1) || args.PodName == "stale" {
+			fmt.Fprintf(w, `{"Error":"pod %s no longer fits on %s: skew"}`, args.PodName, args.Node)
+			return
+		}
 		f.binds.Add(1)
 		fmt.Fprint(w, `{"Error":""}`)
 	}
@@ -462,7 +468,7 @@ func TestRunAgainstAFakeExtender(t *testing.T) {
 	for _, n := range []string{"n1", "n2", "n3"} {
 		fmt.Fprintf(&nodes, `{"metadata":{"name":%q}}`+"\n", n)
 	}
-	names := []string{"ok", "err", "none", "stranger", "one", "boom", "nobind", "ok2"}
+	names := []string{"ok", "err", "none", "stranger", "one", "boom", "nobind", "ok2", "refused", "stale"}
 	for i, n := range names {
 		fmt.Fprintf(&pods, `{"metadata":{"name":%q,"uid":"u%d"}}`+"\n", n, i)
 	}
@@ -485,10 +491,15 @@ func TestRunAgainstAFakeExtender(t *testing.T) {
 		placed[i] = res.PlacedNode[k]
 	}
 	// scores 0,1,0: the best is the second node sent; "one" needs no prioritize
-	if !reflect.DeepEqual(placed, map[int]string{0: "n2", 4: "n2", 7: "n2"}) {
+	if !reflect.DeepEqual(placed, map[int]string{0: "n2", 4: "n2", 7: "n2", 8: "n2"}) {
 		t.Errorf("placements %v", placed)
 	}
-	if res.Unschedulable != 1 || res.ErrorCount != 4 {
+	// "refused" went round once more and was bound; "stale" went round bindRetries
+	// more times and failed; "nobind"'s refusal is not a node that no longer fits
+	if res.Rebinds != 1+bindRetries {
+		t.Errorf("rebinds %d, want %d", res.Rebinds, 1+bindRetries)
+	}
+	if res.Unschedulable != 1 || res.ErrorCount != 5 {
 		t.Errorf("unschedulable %d, errors %d: %v", res.Unschedulable, res.ErrorCount, res.Errors)
 	}
 	wantErrors := []string{
@@ -496,6 +507,7 @@ func TestRunAgainstAFakeExtender(t *testing.T) {
 		"filter stranger: answered nodes not sent: ['zz']",
 		`boom: POST /prioritize: HTTP 500: b'{"Error":"boom"}\n'`,
 		"bind nobind to n2: no room",
+		"bind stale to n2: pod stale no longer fits on n2: skew",
 	}
 	if !reflect.DeepEqual(res.Errors, wantErrors) {
 		t.Errorf("errors:\n%q\nwant\n%q", res.Errors, wantErrors)
@@ -508,7 +520,7 @@ func TestRunAgainstAFakeExtender(t *testing.T) {
 			t.Errorf("pod %d: done %d", i, d)
 		}
 	}
-	if !strings.Contains(stderr.String(), "progress 3\nprogress 6\nprogress 8\n") {
+	if !strings.Contains(stderr.String(), "progress 3\nprogress 6\nprogress 9\nprogress 10\n") {
 		t.Errorf("progress lines: %q", stderr.String())
 	}
 	if res.CPU.UserNs+res.CPU.SysNs <= 0 || res.WallNs <= 0 {

@@ -83,12 +83,20 @@ type pod struct {
 }
 
 // podFailed is an error that fails one pod (recorded, the run goes on).
-type podFailed struct{ msg string }
+type podFailed struct {
+	msg     string
+	refused bool // the extender refused the bind: the node no longer fits
+}
 
 func (e *podFailed) Error() string { return e.msg }
 
+func isRefusedBind(err error) bool {
+	var pf *podFailed
+	return errors.As(err, &pf) && pf.refused
+}
+
 func failf(format string, args ...any) error {
-	return &podFailed{fmt.Sprintf(format, args...)}
+	return &podFailed{msg: fmt.Sprintf(format, args...)}
 }
 
 var (
@@ -108,6 +116,7 @@ type worker struct {
 	tied      [][]byte // hosts tied for the best score (slices of the answer)
 	subset    []byte
 	bind      []byte
+	rebinds   int // pods sent round again after a refused bind
 }
 
 func newWorker(conn *httpConn, cl *cluster, tieBreak string, seed int64, index int) *worker {
@@ -130,13 +139,23 @@ func (w *worker) post(t *timings, verb int, path string, parts ...[]byte) ([]byt
 	return body, err
 }
 
+// bindRetries bounds how often one pod goes round again after a refused bind.
+const bindRetries = 3
+
 // scheduleOne returns the chosen node, "" when no node fits, or a pod failure.
+// A bind refused because the node no longer fits (with several schedulers,
+// another one's bind landed between this pod's filter and its bind) starts the
+// pod's conversation again, as kube-scheduler requeues a pod whose bind failed.
 func (w *worker) scheduleOne(p *pod, t *timings) (string, error) {
 	node, err := w.conversation(p, t)
+	for attempt := 0; err != nil && attempt < bindRetries && isRefusedBind(err); attempt++ {
+		w.rebinds++
+		node, err = w.conversation(p, t)
+	}
 	if err != nil {
 		var pf *podFailed
 		if !errors.As(err, &pf) {
-			err = &podFailed{p.name + ": " + err.Error()}
+			err = &podFailed{msg: p.name + ": " + err.Error()}
 		}
 	}
 	return node, err
@@ -195,7 +214,10 @@ func (w *worker) conversation(p *pod, t *timings) (string, error) {
 		return "", err
 	}
 	if errText != "" {
-		return "", failf("bind %s to %s: %s", p.name, node, errText)
+		return "", &podFailed{
+			msg:     fmt.Sprintf("bind %s to %s: %s", p.name, node, errText),
+			refused: strings.Contains(errText, "no longer fits"),
+		}
 	}
 	return node, nil
 }
