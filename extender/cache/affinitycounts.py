@@ -204,6 +204,9 @@ class PodAffinityIndex:
         # the set of distinct carried terms and the namespace labels stay the same
         self._carriers_epoch = 0
         self._matching: dict[tuple, tuple[int, int, list[_Carrier]]] = {}
+        # the last pod asked about: (its labels object, namespace, both epochs, kind ->
+        # matching carriers); a pod asks once per kind in filter and again in score
+        self._last: tuple | None = None
 
     def stats(self) -> dict[str, int]:
         return {
@@ -315,6 +318,28 @@ class PodAffinityIndex:
         if not carriers:
             return []
         epoch = self.namespaces.epoch
+        last = self._last
+        if (
+            last is not None
+            and last[0] is labels
+            and last[1] == namespace
+            and last[2] == self._carriers_epoch
+            and last[3] == epoch
+        ):
+            by_kind = last[4]
+        else:
+            by_kind = {}
+            self._last = (labels, namespace, self._carriers_epoch, epoch, by_kind)
+        matching = by_kind.get(kind)
+        if matching is None:
+            matching = by_kind[kind] = self._matching_carriers(kind, namespace, labels, epoch)
+        index = self.labels
+        return [(c.weight, c.term, c.by_domain(index, c.term.topology_key)) for c in matching]
+
+    def _matching_carriers(
+        self, kind: str, namespace: str, labels: Mapping[str, str], epoch: int
+    ) -> list[_Carrier]:
+        carriers = self._carriers[kind]
         group_key = (kind, namespace, tuple(labels.items()))
         cached = self._matching.get(group_key)
         if cached is not None and cached[0] == self._carriers_epoch and cached[1] == epoch:
@@ -339,5 +364,4 @@ class PodAffinityIndex:
             if len(self._matching) > MAX_VERDICTS:
                 self._matching.clear()
             self._matching[group_key] = (self._carriers_epoch, epoch, matching)
-        index = self.labels
-        return [(c.weight, c.term, c.by_domain(index, c.term.topology_key)) for c in matching]
+        return matching
