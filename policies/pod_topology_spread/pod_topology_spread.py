@@ -60,6 +60,16 @@ def _lookup(counts: np.ndarray, domains: np.ndarray) -> np.ndarray:
 _ZERO = np.zeros(1, dtype=np.int64)
 
 
+def _lookup_verdict(by_domain: np.ndarray, empty: bool, domains: np.ndarray) -> np.ndarray:
+    """by_domain[domains]: False where a domain id is -1 (no label), `empty` (the
+    verdict for a domain with no matching pods) where it is past the end of
+    `by_domain` (a value only the request's own Node objects have)."""
+    padded = np.append(by_domain, (empty, False))  # id -1 reads the False at the end
+    if len(domains) and int(domains.max()) >= len(by_domain):
+        domains = np.where(domains < len(by_domain), domains, len(by_domain))
+    return padded[domains]
+
+
 class PodTopologySpread(Policy):
     name = "PodTopologySpread"
     depends_on = DYNAMIC  # the pods placed in each topology domain
@@ -142,19 +152,26 @@ class PodTopologySpread(Policy):
 
     @staticmethod
     def _domain_counts(
-        pod: PodInfo, cluster: NodeView, c: SpreadConstraint, eligible: np.ndarray
+        pod: PodInfo,
+        cluster: NodeView,
+        c: SpreadConstraint,
+        eligible: np.ndarray,
+        exact: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(matching pods per domain over the eligible nodes, domain present among them)."""
+        """(matching pods per domain over the eligible nodes, domain present among them).
+        `exact`: `eligible` is exactly the nodes with the constraint's key (nothing to
+        take out of the kept counts)."""
         key, selector = c.topology_key, c.selector
         domains = cluster.domain_ids(key)
         counts = cluster.domain_counts(pod.namespace, selector, key)
-        with_key = domains >= 0
-        eligible = eligible & with_key
-        excluded = with_key & ~eligible
-        if excluded.any():  # kept counts are over every node with the key: take these out
-            per_node = cluster.matching_pods(pod.namespace, selector)
-            counts = counts.copy()
-            np.subtract.at(counts, domains[excluded], per_node[excluded])
+        if not exact:
+            with_key = domains >= 0
+            eligible = eligible & with_key
+            excluded = with_key & ~eligible
+            if excluded.any():  # kept counts are over every node with the key: take these out
+                per_node = cluster.matching_pods(pod.namespace, selector)
+                counts = counts.copy()
+                np.subtract.at(counts, domains[excluded], per_node[excluded])
         present = np.zeros(len(counts), dtype=bool)
         present[domains[eligible]] = True
         return counts, present
@@ -170,30 +187,34 @@ class PodTopologySpread(Policy):
         missing = np.zeros(nodes.n, dtype=bool)
         if constraints:
             cluster = nodes.all_nodes()
-            has_all = np.ones(cluster.n, dtype=bool)
-            for key in {c.topology_key for c in constraints}:
-                has_all &= cluster.domain_ids(key) >= 0
+            keys = {c.topology_key for c in constraints}
+            has_all = None
+            for key in keys:
+                with_key = cluster.domain_ids(key) >= 0
+                has_all = with_key if has_all is None else has_all & with_key
             memo: dict = {}
             for c in constraints:  # the first constraint a node fails decides its reason
                 eligible = self._eligible(pod, cluster, c, has_all, memo)
-                counts, present = self._domain_counts(pod, cluster, c, eligible)
-                domains_seen = int(present.sum())
+                exact = len(keys) == 1 and eligible is has_all
+                counts, present = self._domain_counts(pod, cluster, c, eligible, exact)
+                domains_seen = int(np.count_nonzero(present))
                 min_match = int(counts[present].min()) if domains_seen else 0
                 if domains_seen < c.min_domains:
                     min_match = 0
                 self_match = 1 if c.selector.matches(pod.labels) else 0
                 candidates = nodes.domain_ids(c.topology_key)
                 lacks = candidates < 0
-                in_domain = _lookup(counts, candidates)
-                minimum: np.ndarray | int = min_match
                 evicted = nodes.evicted_matching(pod.namespace, c.selector)
                 if evicted is not None and evicted.any():
                     in_domain, minimum = self._without_victims(
                         nodes, cluster, eligible, counts, present, candidates, evicted, c
                     )
-                skewed = ~lacks & (in_domain + self_match - minimum > c.max_skew)
+                    passes = ~lacks & (in_domain + self_match - minimum <= c.max_skew)
+                else:  # judged per domain, then read per candidate: one gather
+                    limit = c.max_skew + min_match - self_match
+                    passes = _lookup_verdict(counts <= limit, 0 <= limit, candidates)
                 missing |= ok & lacks
-                ok &= ~(lacks | skewed)
+                ok &= passes
         self._last = (pod, nodes, ok, missing)
         return ok, missing
 
@@ -272,7 +293,7 @@ class PodTopologySpread(Policy):
             else:
                 # distinct domains among the scored candidates (a missing label reads
                 # as the value "", one more domain, as upstream's map lookup does)
-                size = len(np.unique(candidates[considered]))
+                size = int(np.count_nonzero(np.bincount(candidates[considered] + 1)))
                 eligible = self._eligible(pod, cluster, c, base, memo)
                 counts, _ = self._domain_counts(pod, cluster, c, eligible)
                 count = _lookup(counts, candidates)
