@@ -273,33 +273,42 @@ class PodTopologySpread(Policy):
         if not constraints:
             return None
         require_all = pod.spread is not None or not self.system_defaulted
+        keys = {c.topology_key for c in constraints}
         ignored = np.zeros(nodes.n, dtype=bool)
         if require_all:
-            for key in {c.topology_key for c in constraints}:
+            for key in keys:
                 ignored |= nodes.domain_ids(key) < 0
-        considered = ~ignored
-        cluster = nodes.all_nodes()
-        base = np.ones(cluster.n, dtype=bool)
-        if require_all:
-            for key in {c.topology_key for c in constraints}:
-                base &= cluster.domain_ids(key) >= 0
+        # the common case, every candidate has every key: no masking below
+        some_ignored = require_all and bool(ignored.any())
+        considered = ~ignored if some_ignored else None
+        base: np.ndarray | None = None  # eligible nodes of the cluster, when a zone needs them
         memo: dict = {}
         total = np.zeros(nodes.n, dtype=np.int64)
         for c in constraints:
             candidates = nodes.domain_ids(c.topology_key)
             if c.topology_key == HOSTNAME:
-                size = int(considered.sum())
+                size = nodes.n - int(np.count_nonzero(ignored)) if some_ignored else nodes.n
                 count = nodes.matching_pods(pod.namespace, c.selector)
             else:
                 # distinct domains among the scored candidates (a missing label reads
                 # as the value "", one more domain, as upstream's map lookup does)
-                size = int(np.count_nonzero(np.bincount(candidates[considered] + 1)))
+                scored = candidates[considered] if considered is not None else candidates
+                size = int(np.count_nonzero(np.bincount(scored + 1)))
+                cluster = nodes.all_nodes()
+                if base is None:
+                    base = np.ones(cluster.n, dtype=bool)
+                    if require_all:
+                        for key in keys:
+                            base &= cluster.domain_ids(key) >= 0
                 eligible = self._eligible(pod, cluster, c, base, memo)
                 counts, _ = self._domain_counts(pod, cluster, c, eligible)
                 count = _lookup(counts, candidates)
             weight = topology_weight(size)
             part = count * np.int64(weight) + np.int64((c.max_skew - 1) * SCALE)
-            total += np.where(candidates >= 0, part, 0)
+            if require_all and not some_ignored:
+                total += part  # every candidate has the key
+            else:
+                total += np.where(candidates >= 0, part, 0)
         rounded = (total + SCALE // 2) // SCALE  # math.Round of a non-negative sum
         return rounded, ignored
 
@@ -308,6 +317,11 @@ class PodTopologySpread(Policy):
         if found is None:
             return np.zeros(nodes.n, dtype=np.int64)
         raw, ignored = found
+        if nodes.n and not ignored.any():  # every candidate scored: no masking
+            low, high = int(raw.min()), int(raw.max())
+            if high == 0:
+                return np.full(nodes.n, MAX_NODE_SCORE, dtype=np.int64)
+            return MAX_NODE_SCORE * (high + low - raw) // high
         considered = ~ignored
         if not considered.any():
             return np.zeros(nodes.n, dtype=np.int64)
