@@ -34,6 +34,7 @@ ERR_REASON_NODE_LABEL_NOT_MATCH = ERR_REASON_CONSTRAINTS_NOT_MATCH + " (missing 
 # on every machine (Decimal's ln is correctly rounded), 9 decimal places.
 SCALE = 10**9
 RESOLVED_CACHE = 4096
+BLOCKED_CACHE = 1024
 _LN_CONTEXT = Context(prec=40)
 _weights: dict[int, int] = {}
 
@@ -58,13 +59,16 @@ def _lookup(counts: np.ndarray, domains: np.ndarray) -> np.ndarray:
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
+# appended to per-domain verdicts: a domain past the known ones, then id -1 (no label)
+_EMPTY_OK = np.array([True, False])
+_EMPTY_SKEWED = np.array([False, False])
 
 
 def _lookup_verdict(by_domain: np.ndarray, empty: bool, domains: np.ndarray) -> np.ndarray:
     """by_domain[domains]: False where a domain id is -1 (no label), `empty` (the
     verdict for a domain with no matching pods) where it is past the end of
     `by_domain` (a value only the request's own Node objects have)."""
-    padded = np.append(by_domain, (empty, False))  # id -1 reads the False at the end
+    padded = np.concatenate((by_domain, _EMPTY_OK if empty else _EMPTY_SKEWED))  # -1: False
     if len(domains) and int(domains.max()) >= len(by_domain):
         domains = np.where(domains < len(by_domain), domains, len(by_domain))
     return padded[domains]
@@ -82,6 +86,8 @@ class PodTopologySpread(Policy):
         self._last: tuple | None = None  # (pod, nodes, passes, fails on a missing label)
         # (constraints, kind, pod labels) -> the constraints with matchLabelKeys merged
         self._resolved: dict[tuple, list[SpreadConstraint]] = {}
+        # (tolerations, taint epoch) -> per taint set id, a taint the pod does not tolerate
+        self._blocked: dict[tuple, np.ndarray] = {}
 
     # ---- which constraints apply -----------------------------------------
     def constraints(self, pod: PodInfo, nodes: NodeView, hard: bool) -> list[SpreadConstraint]:
@@ -121,17 +127,33 @@ class PodTopologySpread(Policy):
                 mask &= cluster.label_mask(selector)
         return mask
 
-    @staticmethod
-    def _tolerated_mask(pod: PodInfo, cluster: NodeView) -> np.ndarray:
-        """Nodes without a NoSchedule/NoExecute taint the pod does not tolerate."""
-        ids, sets, _ = cluster.taint_sets()
-        present = np.unique(ids)
-        index = TolerationIndex(pod.tolerations)
-        blocked = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=bool)
-        for sid in present.tolist():
-            blocked[sid] = any(
-                t.effect in (NO_SCHEDULE, NO_EXECUTE) and not index.tolerates(t) for t in sets[sid]
+    def _tolerated_mask(self, pod: PodInfo, cluster: NodeView) -> np.ndarray:
+        """Nodes without a NoSchedule/NoExecute taint the pod does not tolerate.
+
+        Judged per taint set, the verdicts kept per (tolerations, taint epoch) and
+        extended as sets appear (what the epoch allows), so the pods of one spec judge
+        the cluster's few taint sets once."""
+        ids, sets, epoch = cluster.taint_sets()
+        key = (tuple(pod.tolerations), epoch)
+        blocked = self._blocked.get(key)
+        if blocked is None or len(blocked) < len(sets):
+            index = TolerationIndex(pod.tolerations)
+            start = 0 if blocked is None else len(blocked)
+            more = np.fromiter(
+                (
+                    any(
+                        t.effect in (NO_SCHEDULE, NO_EXECUTE) and not index.tolerates(t)
+                        for t in sets[sid]
+                    )
+                    for sid in range(start, len(sets))
+                ),
+                dtype=bool,
+                count=len(sets) - start,
             )
+            blocked = more if blocked is None else np.concatenate((blocked, more))
+            if len(self._blocked) >= BLOCKED_CACHE:
+                self._blocked.clear()
+            self._blocked[key] = blocked
         return ~blocked[ids]
 
     def _eligible(
