@@ -249,3 +249,21 @@ def test_affinity_benches_run(capsys):
     assert "invalid pods 0 []" in capsys.readouterr().out
     assert affinitycost.main(["--nodes", "20", "--placed", "100", "--calls", "2"]) == 0
     assert "/filter:" in capsys.readouterr().out
+
+
+def test_the_no_topology_baseline_is_the_default_set_without_the_two_plugins():
+    """examples/bench/no-topology.yaml, the baseline of README's topology cost table:
+    the default filters and scores in their order and weights, less the two plugins."""
+    from pathlib import Path
+
+    from extender.engine.config import default_configuration, load_configuration
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "bench" / "no-topology.yaml"
+    baseline, default = load_configuration(str(path)), default_configuration()
+    two = {"PodTopologySpread", "InterPodAffinity"}
+    assert [f.name for f in baseline.filters] == [
+        f.name for f in default.filters if f.name not in two
+    ]
+    assert [(s.name, s.weight) for s in baseline.scores] == [
+        (s.name, s.weight) for s in default.scores if s.name not in two
+    ]
