@@ -267,3 +267,12 @@ def test_the_no_topology_baseline_is_the_default_set_without_the_two_plugins():
     assert [(s.name, s.weight) for s in baseline.scores] == [
         (s.name, s.weight) for s in default.scores if s.name not in two
     ]
+
+
+def test_topology_cost_driver_places_both_runs(capsys):
+    from bench import topologycost
+
+    assert topologycost.main(["--nodes", "20", "--pods", "120"]) == 0
+    out = capsys.readouterr().out
+    assert "default  placed 120 of 120" in out and "baseline placed 120 of 120" in out
+    assert "default / baseline: CPU " in out
