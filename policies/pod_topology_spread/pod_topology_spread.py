@@ -25,6 +25,7 @@ from extender.api import (
     SpreadConstraint,
     TolerationIndex,
 )
+from policies.helper.constants import all_false, all_true, zero_scores
 from policies.pod_topology_spread.args import HOSTNAME, parse_args
 
 ERR_REASON_CONSTRAINTS_NOT_MATCH = "node(s) didn't match pod topology spread constraints"
@@ -205,38 +206,40 @@ class PodTopologySpread(Policy):
         if last is not None and last[0] is pod and last[1] is nodes:
             return last[2], last[3]
         constraints = self.constraints(pod, nodes, True)
+        if not constraints:  # the common case: every node passes (shared read-only answers)
+            self._last = (pod, nodes, all_true(nodes.n), all_false(nodes.n))
+            return self._last[2], self._last[3]
         ok = np.ones(nodes.n, dtype=bool)
         missing = np.zeros(nodes.n, dtype=bool)
-        if constraints:
-            cluster = nodes.all_nodes()
-            keys = {c.topology_key for c in constraints}
-            has_all = None
-            for key in keys:
-                with_key = cluster.domain_ids(key) >= 0
-                has_all = with_key if has_all is None else has_all & with_key
-            memo: dict = {}
-            for c in constraints:  # the first constraint a node fails decides its reason
-                eligible = self._eligible(pod, cluster, c, has_all, memo)
-                exact = len(keys) == 1 and eligible is has_all
-                counts, present = self._domain_counts(pod, cluster, c, eligible, exact)
-                domains_seen = int(np.count_nonzero(present))
-                min_match = int(counts[present].min()) if domains_seen else 0
-                if domains_seen < c.min_domains:
-                    min_match = 0
-                self_match = 1 if c.selector.matches(pod.labels) else 0
-                candidates = nodes.domain_ids(c.topology_key)
-                lacks = candidates < 0
-                evicted = nodes.evicted_matching(pod.namespace, c.selector)
-                if evicted is not None and evicted.any():
-                    in_domain, minimum = self._without_victims(
-                        nodes, cluster, eligible, counts, present, candidates, evicted, c
-                    )
-                    passes = ~lacks & (in_domain + self_match - minimum <= c.max_skew)
-                else:  # judged per domain, then read per candidate: one gather
-                    limit = c.max_skew + min_match - self_match
-                    passes = _lookup_verdict(counts <= limit, 0 <= limit, candidates)
-                missing |= ok & lacks
-                ok &= passes
+        cluster = nodes.all_nodes()
+        keys = {c.topology_key for c in constraints}
+        has_all = None
+        for key in keys:
+            with_key = cluster.domain_ids(key) >= 0
+            has_all = with_key if has_all is None else has_all & with_key
+        memo: dict = {}
+        for c in constraints:  # the first constraint a node fails decides its reason
+            eligible = self._eligible(pod, cluster, c, has_all, memo)
+            exact = len(keys) == 1 and eligible is has_all
+            counts, present = self._domain_counts(pod, cluster, c, eligible, exact)
+            domains_seen = int(np.count_nonzero(present))
+            min_match = int(counts[present].min()) if domains_seen else 0
+            if domains_seen < c.min_domains:
+                min_match = 0
+            self_match = 1 if c.selector.matches(pod.labels) else 0
+            candidates = nodes.domain_ids(c.topology_key)
+            lacks = candidates < 0
+            evicted = nodes.evicted_matching(pod.namespace, c.selector)
+            if evicted is not None and evicted.any():
+                in_domain, minimum = self._without_victims(
+                    nodes, cluster, eligible, counts, present, candidates, evicted, c
+                )
+                passes = ~lacks & (in_domain + self_match - minimum <= c.max_skew)
+            else:  # judged per domain, then read per candidate: one gather
+                limit = c.max_skew + min_match - self_match
+                passes = _lookup_verdict(counts <= limit, 0 <= limit, candidates)
+            missing |= ok & lacks
+            ok &= passes
         self._last = (pod, nodes, ok, missing)
         return ok, missing
 
@@ -337,7 +340,7 @@ class PodTopologySpread(Policy):
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         found = self.raw_scores(pod, nodes)
         if found is None:
-            return np.zeros(nodes.n, dtype=np.int64)
+            return zero_scores(nodes.n)
         raw, ignored = found
         if nodes.n and not ignored.any():  # every candidate scored: no masking
             low, high = int(raw.min()), int(raw.max())
