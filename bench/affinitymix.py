@@ -3,8 +3,8 @@
     python -m bench.affinitymix --nodes 1000 --pods 30000 --policies with
     python -m bench.affinitymix --nodes 1000 --pods 30000 --policies without
 
-The synthetic workload with its pod (anti-)affinity mix (`generate(...,
-pod_affinity=True)`), each pod filtered, prioritized and placed in-process
+The synthetic workload with its pod (anti-)affinity mix (on by default in
+`generate`), each pod filtered, prioritized and placed in-process
 (`/filter`, `/prioritize`, then one engine pass that picks and binds), with
 podsift's default policies without InterPodAffinity, or with it (`--policies
 with`: filter, and score at kube-scheduler's weight 2). The independent validator
@@ -43,7 +43,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--seed", type=int, default=1)
     p.add_argument("--policies", choices=("with", "without"), default="with")
     args = p.parse_args(argv)
-    items = generate(args.nodes, args.pods, seed=args.seed, pod_affinity=True)["items"]
+    items = generate(args.nodes, args.pods, seed=args.seed)["items"]
     nodes = [i for i in items if i["kind"] == "Node"]
     pods = [i for i in items if i["kind"] == "Pod"]
     names = [n["metadata"]["name"] for n in nodes]

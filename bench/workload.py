@@ -13,14 +13,19 @@ pods from a few dozen deployments with nodeSelectors, required and preferred
 node affinity (In, NotIn, Exists, Gt), tolerations, init containers, sidecars,
 pod overhead and host ports; about 40% of the pods carry topology spread
 constraints (zone kept even with DoNotSchedule, hosts with DoNotSchedule at
-maxSkew 3 or ScheduleAnyway; matchLabelKeys and nodeTaintsPolicy included).
+maxSkew 3 or ScheduleAnyway; matchLabelKeys and nodeTaintsPolicy included);
+some Deployments carry inter-pod affinity (`_add_pod_affinity`: required
+anti-affinity per host, preferred anti-affinity per host and per zone,
+preferred affinity to another Deployment's zone).
 `owners_of` gives the ReplicaSets and Services of the pods for `podsift synth`.
 
 Every pod is placeable when scheduled in order: the average density is 30
 pods per node (about 35% of the cluster's cpu, 20% of its memory), and a
 deployment that can use only some nodes is capped: at 8 replicas per node it
 may use (a zone, an instance type, a tainted pool), at a sixth of what the
-GPU and hugepages pools hold, at a quarter of the nodes for each host port.
+GPU and hugepages pools hold, at a quarter of the nodes for each host port,
+and one with required anti-affinity per host at a replica on half the nodes
+it may use (`_one_per_node_cap`).
 `tests/test_bench_workload.py` checks this with the independent validator
 and a naive in-order placer, spreading at 1 to 80 nodes and packing first-fit
 at 50 and 200; `bench.placer` also placed all of 1,000 / 30,000 first-fit.
@@ -176,11 +181,12 @@ BIG_MEMORY_FORMS = ("1G", "1Gi", "1.5Gi", "2Gi", "2147483648")
 EPHEMERAL_FORMS = ("256Mi", "1Gi", "2G", "500M")
 
 
-def generate(nodes: int, pods: int, seed: int = 1, pod_affinity: bool = False) -> dict[str, Any]:
+def generate(nodes: int, pods: int, seed: int = 1, pod_affinity: bool = True) -> dict[str, Any]:
     """Build the synthetic cluster: a v1 `List` of `nodes` Nodes then `pods` pending Pods.
 
-    `pod_affinity` gives some Deployments inter-pod affinity (see
-    `_add_pod_affinity`); off until InterPodAffinity is in podsift's default set."""
+    `pod_affinity` gives some Deployments inter-pod affinity (see `_add_pod_affinity`),
+    as kube-scheduler's default profile and podsift's default set both judge it;
+    False leaves it out (the workload before issue 12, for comparisons)."""
     if nodes < 0 or pods < 0:
         raise ValueError("nodes and pods must not be negative")
     if pods and not nodes:
@@ -190,9 +196,10 @@ def generate(nodes: int, pods: int, seed: int = 1, pod_affinity: bool = False) -
     templates = _build_deployments(rng, fleet)
     one_per_node = _add_pod_affinity(templates) if pod_affinity else set()
     _cap_by_feasible_nodes(templates, node_objects)
-    for d in templates:  # required anti-affinity per host: one replica per node, on at
-        if d.name in one_per_node:  # most half the usable ones (room left when nodes fill)
-            d.cap = max(1, _usable_nodes(d, node_objects) // 2)
+    for d in templates:
+        if d.name in one_per_node:
+            limit = _one_per_node_cap(_usable_nodes(d, node_objects))
+            d.cap = limit if d.cap is None else min(d.cap, limit)
     counts = _replica_counts(templates, pods)
     order = [i for i, count in enumerate(counts) for _ in range(count)]
     rng.shuffle(order)
@@ -206,7 +213,7 @@ def generate(nodes: int, pods: int, seed: int = 1, pod_affinity: bool = False) -
 
 
 def generate_split(
-    nodes: int, pods: int, seed: int = 1, pod_affinity: bool = False
+    nodes: int, pods: int, seed: int = 1, pod_affinity: bool = True
 ) -> tuple[list[dict], list[dict]]:
     """`generate`, as (the Node items, the pending Pod items in scheduling order)."""
     items = generate(nodes, pods, seed, pod_affinity)["items"]
@@ -529,6 +536,13 @@ def _add_pod_affinity(deployments: list[Deployment]) -> set[str]:
         if not affinity:
             del d.spec["affinity"]
     return one_per_node
+
+
+def _one_per_node_cap(usable: int) -> int:
+    """Replicas for a Deployment with required anti-affinity per host: one per node, on
+    at most half the nodes it may use (room left as nodes fill), one when it may use a
+    single node, none when it may use none (a zone the cluster lacks)."""
+    return usable // 2 if usable > 1 else usable
 
 
 def _usable_nodes(d: Deployment, nodes: list[dict[str, Any]]) -> int:

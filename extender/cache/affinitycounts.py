@@ -200,10 +200,13 @@ class PodAffinityIndex:
         self._counters: OrderedDict[tuple, _Counter] = OrderedDict()
         self._counters_epoch = namespaces.epoch
         self._carriers: dict[str, dict[tuple, _Carrier]] = {kind: {} for kind in KINDS}
-        # the carriers matching an incoming pod's (kind, namespace, labels), valid while
+        # per incoming pod's (namespace, labels), the carriers of each kind matching it, valid while
         # the set of distinct carried terms and the namespace labels stay the same
         self._carriers_epoch = 0
-        self._matching: dict[tuple, tuple[int, int, list[_Carrier]]] = {}
+        self._matching: dict[tuple, tuple[int, int, dict[str, list[_Carrier]]]] = {}
+        # the last pod asked about: (its labels object, namespace, both epochs, kind ->
+        # matching carriers); a pod asks about each kind, in filter or in score
+        self._last: tuple | None = None
 
     def stats(self) -> dict[str, int]:
         return {
@@ -311,33 +314,54 @@ class PodAffinityIndex:
         distinct term of `kind` placed pods carry that matches the incoming pod
         (in `namespace` with `labels`; an unknown namespace has no labels, as
         upstream's GetNamespaceLabelsSnapshot)."""
-        carriers = self._carriers[kind]
-        if not carriers:
+        if not self._carriers[kind]:
             return []
         epoch = self.namespaces.epoch
-        group_key = (kind, namespace, tuple(labels.items()))
+        last = self._last
+        if (
+            last is not None
+            and last[0] is labels
+            and last[1] == namespace
+            and last[2] == self._carriers_epoch
+            and last[3] == epoch
+        ):
+            by_kind = last[4]
+        else:
+            by_kind = self._matching_carriers(namespace, labels, epoch)
+            self._last = (labels, namespace, self._carriers_epoch, epoch, by_kind)
+        index = self.labels
+        return [
+            (c.weight, c.term, c.by_domain(index, c.term.topology_key)) for c in by_kind[kind]
+        ]
+
+    def _matching_carriers(
+        self, namespace: str, labels: Mapping[str, str], epoch: int
+    ) -> dict[str, list[_Carrier]]:
+        """kind -> the carriers whose term matches a pod in `namespace` with `labels`,
+        cached per (namespace, label set) while the carried terms and the namespace
+        labels stay the same."""
+        group_key = (namespace, tuple(labels.items()))
         cached = self._matching.get(group_key)
         if cached is not None and cached[0] == self._carriers_epoch and cached[1] == epoch:
-            matching = cached[2]
-        else:
-            ns_labels = self.namespaces.get(namespace)
-            if ns_labels is None:
-                ns_labels = _NO_LABELS
-            verdict_key = group_key[1:]
-            matching = []
+            return cached[2]
+        ns_labels = self.namespaces.get(namespace)
+        if ns_labels is None:
+            ns_labels = _NO_LABELS
+        by_kind: dict[str, list[_Carrier]] = {}
+        for kind, carriers in self._carriers.items():
+            matching = by_kind[kind] = []
             for carrier in carriers.values():
                 if carrier.verdict_epoch != epoch or len(carrier.verdicts) > MAX_VERDICTS:
                     carrier.verdicts.clear()
                     carrier.verdict_epoch = epoch
-                verdict = carrier.verdicts.get(verdict_key)
+                verdict = carrier.verdicts.get(group_key)
                 if verdict is None:
-                    verdict = carrier.verdicts[verdict_key] = carrier.term.matches(
+                    verdict = carrier.verdicts[group_key] = carrier.term.matches(
                         namespace, labels, ns_labels
                     )
                 if verdict:
                     matching.append(carrier)
-            if len(self._matching) > MAX_VERDICTS:
-                self._matching.clear()
-            self._matching[group_key] = (self._carriers_epoch, epoch, matching)
-        index = self.labels
-        return [(c.weight, c.term, c.by_domain(index, c.term.topology_key)) for c in matching]
+        if len(self._matching) > MAX_VERDICTS:
+            self._matching.clear()
+        self._matching[group_key] = (self._carriers_epoch, epoch, by_kind)
+        return by_kind

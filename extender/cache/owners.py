@@ -132,6 +132,10 @@ class Owners:
         controller: tuple[str, str, str] | None,
     ) -> PodSelector | None:
         """The selector DefaultSelector deduces for a pod, or None when it is empty."""
+        if namespace not in self._services and (
+            controller is None or (namespace, controller[1], controller[2]) not in self._controllers
+        ):
+            return None  # no owner of its namespace can select it: nothing to look up
         if self._deduced_version != self.version:
             self._deduced.clear()
             self._deduced_version = self.version

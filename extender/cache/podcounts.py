@@ -11,7 +11,8 @@ answer is kept as state instead:
 - the first time a (namespace, selector) is asked about, each label set of the
   namespace is matched once (verdicts cached per (selector, label set)) and the
   matching groups fill an int64 column over node ids; from then on every `add`
-  updates the tracked columns it matches, one integer each;
+  updates the tracked columns it matches, one integer each (a group keeps the
+  list of those columns, so a bind matches no selector);
 - per topology key asked about, the column's sums per domain (the label
   index's value ids of that key) are kept too, updated by the same `add`, and
   rebuilt from the node column only when node labels changed.
@@ -46,11 +47,27 @@ class _Tracked:
         self.domains: dict[str, list[Any]] = {}
 
 
+class _Group:
+    """Placed pods of one namespace with one label set, and the tracked columns they
+    count in (valid while the set of tracked selectors stays the same: `epoch`)."""
+
+    __slots__ = ("labels", "per_node", "epoch", "tracked")
+
+    def __init__(self, labels: Mapping[str, str]) -> None:
+        self.labels = labels
+        self.per_node: dict[int, int] = {}
+        self.epoch = -1
+        self.tracked: list[_Tracked] = []
+
+
 class PodCounts:
     def __init__(self, labels: LabelIndex) -> None:
         self._labels = labels
-        # namespace -> label set key -> (labels, {node id: pods})
-        self._groups: dict[str, dict[Hashable, tuple[Mapping[str, str], dict[int, int]]]] = {}
+        # namespace -> label set key -> the group
+        self._groups: dict[str, dict[Hashable, _Group]] = {}
+        # bumped whenever a (namespace, selector) column starts or stops being tracked:
+        # each group's list of the columns it matches is then recomputed on its next add
+        self._epoch = 0
         self._tracked: OrderedDict[tuple[str, Hashable], _Tracked] = OrderedDict()
         self._by_namespace: dict[str, dict[Hashable, _Tracked]] = {}
         self._verdicts = Memo("spread_selector_verdicts", MATCH_VERDICTS, 16 * 1024 * 1024)
@@ -80,8 +97,8 @@ class PodCounts:
             groups = self._groups[namespace] = {}
         group = groups.get(label_key)
         if group is None:
-            group = groups[label_key] = (labels, {})
-        per_node = group[1]
+            group = groups[label_key] = _Group(labels)
+        per_node = group.per_node
         count = per_node.get(node_id, 0) + delta
         if count:
             per_node[node_id] = count
@@ -91,12 +108,15 @@ class PodCounts:
                 del groups[label_key]
                 if not groups:
                     del self._groups[namespace]
-        tracked = self._by_namespace.get(namespace)
-        if not tracked:
-            return
-        for selector, entry in tracked.items():
-            if not self.matches(selector, label_key, labels):
-                continue
+        if group.epoch != self._epoch:  # one selector match per (column, group), not per bind
+            tracked = self._by_namespace.get(namespace)
+            group.tracked = (
+                [e for sel, e in tracked.items() if self.matches(sel, label_key, labels)]
+                if tracked
+                else []
+            )
+            group.epoch = self._epoch
+        for entry in group.tracked:
             nodes = entry.nodes
             if node_id >= len(nodes):
                 nodes = entry.nodes = _grown(nodes, node_id + 1)
@@ -122,14 +142,15 @@ class PodCounts:
                 entry.nodes = _grown(entry.nodes, capacity)
             return entry
         nodes = np.zeros(capacity, np.int64)
-        for label_key, (labels, per_node) in self._groups.get(namespace, {}).items():
-            if self.matches(selector, label_key, labels):
-                for node_id, count in per_node.items():
+        for label_key, group in self._groups.get(namespace, {}).items():
+            if self.matches(selector, label_key, group.labels):
+                for node_id, count in group.per_node.items():
                     if node_id >= len(nodes):
                         nodes = _grown(nodes, node_id + 1)
                     nodes[node_id] += count
         entry = self._tracked[key] = _Tracked(nodes)
         self._by_namespace.setdefault(namespace, {})[selector] = entry
+        self._epoch += 1
         while len(self._tracked) > TRACKED_SELECTORS:
             (old_namespace, old_selector), _ = self._tracked.popitem(last=False)
             by_selector = self._by_namespace[old_namespace]

@@ -66,6 +66,11 @@ class TaintSets(NamedTuple):
 class NodeView:
     """The candidates of one request; subclasses say where each column comes from."""
 
+    # Whether `domain_ids` may hold an id the cache's label index has not numbered (a
+    # value only the request's own Node objects have): per-domain counts, sized by the
+    # label index, must then be read with a bounds check.
+    _foreign_domains = False
+
     def __init__(self, table: NodeTable, ids: np.ndarray, contiguous: bool = False) -> None:
         self._t = table
         self._cols = table.read  # the table's columns, read-only
@@ -218,7 +223,7 @@ class NodeView:
         Kept per domain as pods come and go (cache/affinitycounts.py): no pod is
         scanned here."""
         by_domain = self._t.affinity.matching_by_domain(terms, topology_key)
-        return _per_candidate(by_domain, self.domain_ids(topology_key)), int(by_domain.sum())
+        return self._per_candidate(by_domain, topology_key), int(by_domain.sum())
 
     def namespace_labels(self, namespace: str) -> Any:
         """The labels of a namespace (a read-only mapping); None if podsift does not know it."""
@@ -231,10 +236,16 @@ class NodeView:
         that matches `pod`, (weight, term, int64[n]: the pods carrying it in each
         candidate's domain of the term's topology key)."""
         found = self._t.affinity.carried_matching(kind, pod.namespace, pod.labels)
-        return [
-            (w, t, _per_candidate(counts, self.domain_ids(t.topology_key)))
-            for w, t, counts in found
-        ]
+        return [(w, t, self._per_candidate(counts, t.topology_key)) for w, t, counts in found]
+
+    def _per_candidate(self, by_domain: np.ndarray, topology_key: str) -> np.ndarray:
+        """by_domain[each candidate's domain of `topology_key`]: affinity counts per
+        domain are one slot longer than the label index's ids (index -1 reads 0), so
+        ids the index numbered need no bounds check."""
+        domains = self.domain_ids(topology_key)
+        if self._foreign_domains:
+            return _per_candidate(by_domain, domains)
+        return by_domain[domains]
 
     # ---- narrowing -------------------------------------------------------
     def subset(self, positions: np.ndarray) -> NodeView:
@@ -398,6 +409,8 @@ class ObjectsView(NodeView):
         if len(positions) == self.n:
             return self
         return ObjectsView(self._t, self.ids[positions], self._o, self._rows[positions])
+
+    _foreign_domains = True
 
     def domain_ids(self, key: str) -> np.ndarray:
         """The objects' own label values, numbered as the cache numbers them; a value

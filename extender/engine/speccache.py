@@ -9,9 +9,11 @@ engine computed for the leading run of static filters (their verdict and, for
 a failing node, the first failing filter, its reason and whether it is
 unresolvable, all by node id, filled in as requests name nodes not judged
 yet, so any candidate set, a rotating window of nodes included, is answered
-by indexing), and the static score columns of the last
-set of nodes scored (scores are normalized over exactly the nodes scored, so
-they are reused only for the same set).
+by indexing), and the static score columns of the last few
+sets of nodes scored (scores are normalized over exactly the nodes scored, so
+they are reused only for the same set; a few, because a dynamic filter such as
+PodTopologySpread's zone skew or a per-host anti-affinity takes turns leaving
+out different nodes, and one set would miss on every turn).
 
 Bounded in entries and estimated bytes (a `Memo`), emptied whenever the static
 version moves. Not thread-safe: the engine is called with the state lock held.
@@ -30,6 +32,7 @@ SPEC_ENTRIES = 1024
 SPEC_BYTES = 64 * 1024 * 1024
 _ENTRY_BYTES = 256  # the entry's own objects
 _FAILED_BYTES = 120  # one filed failure in a remembered answer (a dict slot, its key)
+SCORE_SETS = 4  # sets of scored nodes kept per spec, the most recently used first
 
 
 class StaticVerdicts:
@@ -49,9 +52,7 @@ class StaticVerdicts:
         "checked_ids",
         "last_ids",
         "last",
-        "score_ids",
-        "score_key",
-        "scores",
+        "scored",
     )
 
     def __init__(self, capacity: int, filters: int) -> None:
@@ -70,17 +71,16 @@ class StaticVerdicts:
         # the last candidate ids answered with reasons, and that answer
         self.last_ids: np.ndarray | None = None
         self.last: tuple[np.ndarray, dict[str, str], dict[str, str]] | None = None
-        # the ids of the last nodes scored, and each static score policy's values there
-        self.score_ids: np.ndarray | None = None
-        self.score_key = b""  # their bytes
-        self.scores: dict[int, np.ndarray] = {}
+        # the last sets of nodes scored, most recent first: (their ids, the ids' bytes,
+        # each static score policy's values there)
+        self.scored: list[tuple[np.ndarray, bytes, dict[int, np.ndarray]]] = []
 
     def nbytes(self) -> int:
         size = _ENTRY_BYTES + 13 * len(self.passing)  # 4 bools, an int16, a pointer per id
         if self.last is not None:
             size += self.last[0].nbytes + _FAILED_BYTES * (len(self.last[1]) + len(self.last[2]))
-        if self.score_ids is not None:
-            size += 2 * self.score_ids.nbytes + sum(v.nbytes for v in self.scores.values())
+        for ids, _, scores in self.scored:
+            size += 2 * ids.nbytes + sum(v.nbytes for v in scores.values())
         return size
 
     def missing(self, ids: np.ndarray, contiguous: bool) -> np.ndarray | None:
@@ -140,20 +140,26 @@ class StaticVerdicts:
 
     def scores_for(self, ids: np.ndarray) -> dict[int, np.ndarray] | None:
         """The static score columns cached for exactly the nodes `ids`, else None."""
-        known = self.score_ids
-        if known is None:
-            return None
-        # the scored nodes are a fresh array each request (the ones that passed): their
-        # bytes compare in one memcmp, where np.array_equal costs ~10 us of calls
-        if known is ids or (len(known) == len(ids) and ids.tobytes() == self.score_key):
-            return self.scores
+        key = None
+        for k, (known, known_key, scores) in enumerate(self.scored):
+            # the scored nodes are a fresh array each request (the ones that passed): their
+            # bytes compare in one memcmp, where np.array_equal costs ~10 us of calls
+            if known is ids:
+                return scores
+            if len(known) == len(ids):
+                if key is None:
+                    key = ids.tobytes()
+                if key == known_key:
+                    if k:
+                        self.scored.insert(0, self.scored.pop(k))
+                    return scores
         return None
 
     def keep_scores(self, ids: np.ndarray, scores: dict[int, np.ndarray]) -> None:
-        """Keep the static score columns computed for the nodes `ids`."""
-        self.score_ids = ids
-        self.score_key = ids.tobytes()
-        self.scores = scores
+        """Keep the static score columns computed for the nodes `ids` (the least
+        recently used set goes past SCORE_SETS)."""
+        self.scored.insert(0, (ids, ids.tobytes(), scores))
+        del self.scored[SCORE_SETS:]
 
 
 class SpecCache:

@@ -48,6 +48,7 @@ from extender.api import (
     Policy,
     as_int,
 )
+from policies.helper.constants import all_true, zero_scores
 from policies.inter_pod_affinity.normalize import min_max_normalize
 
 ERR_REASON_AFFINITY = "node(s) didn't match pod affinity rules"
@@ -97,12 +98,17 @@ class InterPodAffinity(Policy):
     def __init__(self, args: dict | None = None) -> None:
         super().__init__(args)
         self.hard_weight, self.ignore_preferred_of_existing = parse_args(self.args)
-        self._last: tuple[Any, Any, np.ndarray] | None = None
+        self._last: tuple[Any, Any, np.ndarray | None] | None = None
 
     # ---- filter ----------------------------------------------------------
-    def _verdicts(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
-        """int8[n]: OK or the first rule each node breaks (one evaluation per request:
-        filter, reasons and unresolvable_mask share it)."""
+    def _codes(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        codes = self._verdicts(pod, nodes)
+        return np.zeros(nodes.n, np.int8) if codes is None else codes
+
+    def _verdicts(self, pod: PodInfo, nodes: NodeView) -> np.ndarray | None:
+        """int8[n]: OK or the first rule each node breaks, None when every node
+        passes (one evaluation per request: filter, reasons and unresolvable_mask
+        share it)."""
         last = self._last
         if last is not None and last[0] is pod and last[1] is nodes:
             return last[2]
@@ -110,9 +116,14 @@ class InterPodAffinity(Policy):
         self._last = (pod, nodes, codes)
         return codes
 
-    def _evaluate(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
-        codes = np.zeros(nodes.n, np.int8)
+    def _evaluate(self, pod: PodInfo, nodes: NodeView) -> np.ndarray | None:
+        """The verdict codes, or None when every node passes."""
         own = pod.pod_affinity
+        if own is None or not (own.errors or own.required_affinity or own.required_anti_affinity):
+            carried = nodes.pods_carrying(POD_ANTI_AFFINITY_REQUIRED, pod)
+            if not carried:
+                return None  # the common case: nothing required, by the pod or of it
+        codes = np.zeros(nodes.n, np.int8)
         if own is not None and own.errors:
             codes[:] = PARSE_ERROR
             return codes
@@ -149,10 +160,11 @@ class InterPodAffinity(Policy):
         return has_keys & found
 
     def filter(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
-        return self._verdicts(pod, nodes) == OK
+        codes = self._verdicts(pod, nodes)
+        return all_true(nodes.n) if codes is None else codes == OK
 
     def reasons(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> list[str]:
-        codes = self._verdicts(pod, nodes)[np.asarray(failed, dtype=np.intp)].tolist()
+        codes = self._codes(pod, nodes)[np.asarray(failed, dtype=np.intp)].tolist()
         parse = ""
         if PARSE_ERROR in codes:
             parse = "parsing pod: " + "; ".join(pod.pod_affinity.errors)
@@ -165,7 +177,7 @@ class InterPodAffinity(Policy):
         return [text[code] for code in codes]
 
     def unresolvable_mask(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> np.ndarray:
-        codes = self._verdicts(pod, nodes)[np.asarray(failed, dtype=np.intp)]
+        codes = self._codes(pod, nodes)[np.asarray(failed, dtype=np.intp)]
         return np.isin(codes, _UNRESOLVABLE)
 
     # ---- score -----------------------------------------------------------
@@ -201,4 +213,4 @@ class InterPodAffinity(Policy):
         for weight, _, counts in nodes.pods_carrying(POD_ANTI_AFFINITY_PREFERRED, pod):
             raw -= np.int64(weight) * counts
             touched = True
-        return min_max_normalize(raw) if touched else raw  # nothing counted: 0 everywhere
+        return min_max_normalize(raw) if touched else zero_scores(nodes.n)  # nothing counted

@@ -25,6 +25,7 @@ from extender.api import (
     SpreadConstraint,
     TolerationIndex,
 )
+from policies.helper.constants import all_false, all_true, zero_scores
 from policies.pod_topology_spread.args import HOSTNAME, parse_args
 
 ERR_REASON_CONSTRAINTS_NOT_MATCH = "node(s) didn't match pod topology spread constraints"
@@ -34,6 +35,7 @@ ERR_REASON_NODE_LABEL_NOT_MATCH = ERR_REASON_CONSTRAINTS_NOT_MATCH + " (missing 
 # on every machine (Decimal's ln is correctly rounded), 9 decimal places.
 SCALE = 10**9
 RESOLVED_CACHE = 4096
+BLOCKED_CACHE = 1024
 _LN_CONTEXT = Context(prec=40)
 _weights: dict[int, int] = {}
 
@@ -58,6 +60,19 @@ def _lookup(counts: np.ndarray, domains: np.ndarray) -> np.ndarray:
 
 
 _ZERO = np.zeros(1, dtype=np.int64)
+# appended to per-domain verdicts: a domain past the known ones, then id -1 (no label)
+_EMPTY_OK = np.array([True, False])
+_EMPTY_SKEWED = np.array([False, False])
+
+
+def _lookup_verdict(by_domain: np.ndarray, empty: bool, domains: np.ndarray) -> np.ndarray:
+    """by_domain[domains]: False where a domain id is -1 (no label), `empty` (the
+    verdict for a domain with no matching pods) where it is past the end of
+    `by_domain` (a value only the request's own Node objects have)."""
+    padded = np.concatenate((by_domain, _EMPTY_OK if empty else _EMPTY_SKEWED))  # -1: False
+    if len(domains) and int(domains.max()) >= len(by_domain):
+        domains = np.where(domains < len(by_domain), domains, len(by_domain))
+    return padded[domains]
 
 
 class PodTopologySpread(Policy):
@@ -72,6 +87,8 @@ class PodTopologySpread(Policy):
         self._last: tuple | None = None  # (pod, nodes, passes, fails on a missing label)
         # (constraints, kind, pod labels) -> the constraints with matchLabelKeys merged
         self._resolved: dict[tuple, list[SpreadConstraint]] = {}
+        # (tolerations, taint epoch) -> per taint set id, a taint the pod does not tolerate
+        self._blocked: dict[tuple, np.ndarray] = {}
 
     # ---- which constraints apply -----------------------------------------
     def constraints(self, pod: PodInfo, nodes: NodeView, hard: bool) -> list[SpreadConstraint]:
@@ -111,17 +128,33 @@ class PodTopologySpread(Policy):
                 mask &= cluster.label_mask(selector)
         return mask
 
-    @staticmethod
-    def _tolerated_mask(pod: PodInfo, cluster: NodeView) -> np.ndarray:
-        """Nodes without a NoSchedule/NoExecute taint the pod does not tolerate."""
-        ids, sets, _ = cluster.taint_sets()
-        present = np.unique(ids)
-        index = TolerationIndex(pod.tolerations)
-        blocked = np.zeros(int(present[-1]) + 1 if len(present) else 1, dtype=bool)
-        for sid in present.tolist():
-            blocked[sid] = any(
-                t.effect in (NO_SCHEDULE, NO_EXECUTE) and not index.tolerates(t) for t in sets[sid]
+    def _tolerated_mask(self, pod: PodInfo, cluster: NodeView) -> np.ndarray:
+        """Nodes without a NoSchedule/NoExecute taint the pod does not tolerate.
+
+        Judged per taint set, the verdicts kept per (tolerations, taint epoch) and
+        extended as sets appear (what the epoch allows), so the pods of one spec judge
+        the cluster's few taint sets once."""
+        ids, sets, epoch = cluster.taint_sets()
+        key = (tuple(pod.tolerations), epoch)
+        blocked = self._blocked.get(key)
+        if blocked is None or len(blocked) < len(sets):
+            index = TolerationIndex(pod.tolerations)
+            start = 0 if blocked is None else len(blocked)
+            more = np.fromiter(
+                (
+                    any(
+                        t.effect in (NO_SCHEDULE, NO_EXECUTE) and not index.tolerates(t)
+                        for t in sets[sid]
+                    )
+                    for sid in range(start, len(sets))
+                ),
+                dtype=bool,
+                count=len(sets) - start,
             )
+            blocked = more if blocked is None else np.concatenate((blocked, more))
+            if len(self._blocked) >= BLOCKED_CACHE:
+                self._blocked.clear()
+            self._blocked[key] = blocked
         return ~blocked[ids]
 
     def _eligible(
@@ -142,19 +175,26 @@ class PodTopologySpread(Policy):
 
     @staticmethod
     def _domain_counts(
-        pod: PodInfo, cluster: NodeView, c: SpreadConstraint, eligible: np.ndarray
+        pod: PodInfo,
+        cluster: NodeView,
+        c: SpreadConstraint,
+        eligible: np.ndarray,
+        exact: bool = False,
     ) -> tuple[np.ndarray, np.ndarray]:
-        """(matching pods per domain over the eligible nodes, domain present among them)."""
+        """(matching pods per domain over the eligible nodes, domain present among them).
+        `exact`: `eligible` is exactly the nodes with the constraint's key (nothing to
+        take out of the kept counts)."""
         key, selector = c.topology_key, c.selector
         domains = cluster.domain_ids(key)
         counts = cluster.domain_counts(pod.namespace, selector, key)
-        with_key = domains >= 0
-        eligible = eligible & with_key
-        excluded = with_key & ~eligible
-        if excluded.any():  # kept counts are over every node with the key: take these out
-            per_node = cluster.matching_pods(pod.namespace, selector)
-            counts = counts.copy()
-            np.subtract.at(counts, domains[excluded], per_node[excluded])
+        if not exact:
+            with_key = domains >= 0
+            eligible = eligible & with_key
+            excluded = with_key & ~eligible
+            if excluded.any():  # kept counts are over every node with the key: take these out
+                per_node = cluster.matching_pods(pod.namespace, selector)
+                counts = counts.copy()
+                np.subtract.at(counts, domains[excluded], per_node[excluded])
         present = np.zeros(len(counts), dtype=bool)
         present[domains[eligible]] = True
         return counts, present
@@ -166,34 +206,40 @@ class PodTopologySpread(Policy):
         if last is not None and last[0] is pod and last[1] is nodes:
             return last[2], last[3]
         constraints = self.constraints(pod, nodes, True)
+        if not constraints:  # the common case: every node passes (shared read-only answers)
+            self._last = (pod, nodes, all_true(nodes.n), all_false(nodes.n))
+            return self._last[2], self._last[3]
         ok = np.ones(nodes.n, dtype=bool)
         missing = np.zeros(nodes.n, dtype=bool)
-        if constraints:
-            cluster = nodes.all_nodes()
-            has_all = np.ones(cluster.n, dtype=bool)
-            for key in {c.topology_key for c in constraints}:
-                has_all &= cluster.domain_ids(key) >= 0
-            memo: dict = {}
-            for c in constraints:  # the first constraint a node fails decides its reason
-                eligible = self._eligible(pod, cluster, c, has_all, memo)
-                counts, present = self._domain_counts(pod, cluster, c, eligible)
-                domains_seen = int(present.sum())
-                min_match = int(counts[present].min()) if domains_seen else 0
-                if domains_seen < c.min_domains:
-                    min_match = 0
-                self_match = 1 if c.selector.matches(pod.labels) else 0
-                candidates = nodes.domain_ids(c.topology_key)
-                lacks = candidates < 0
-                in_domain = _lookup(counts, candidates)
-                minimum: np.ndarray | int = min_match
-                evicted = nodes.evicted_matching(pod.namespace, c.selector)
-                if evicted is not None and evicted.any():
-                    in_domain, minimum = self._without_victims(
-                        nodes, cluster, eligible, counts, present, candidates, evicted, c
-                    )
-                skewed = ~lacks & (in_domain + self_match - minimum > c.max_skew)
-                missing |= ok & lacks
-                ok &= ~(lacks | skewed)
+        cluster = nodes.all_nodes()
+        keys = {c.topology_key for c in constraints}
+        has_all = None
+        for key in keys:
+            with_key = cluster.domain_ids(key) >= 0
+            has_all = with_key if has_all is None else has_all & with_key
+        memo: dict = {}
+        for c in constraints:  # the first constraint a node fails decides its reason
+            eligible = self._eligible(pod, cluster, c, has_all, memo)
+            exact = len(keys) == 1 and eligible is has_all
+            counts, present = self._domain_counts(pod, cluster, c, eligible, exact)
+            domains_seen = int(np.count_nonzero(present))
+            min_match = int(counts[present].min()) if domains_seen else 0
+            if domains_seen < c.min_domains:
+                min_match = 0
+            self_match = 1 if c.selector.matches(pod.labels) else 0
+            candidates = nodes.domain_ids(c.topology_key)
+            lacks = candidates < 0
+            evicted = nodes.evicted_matching(pod.namespace, c.selector)
+            if evicted is not None and evicted.any():
+                in_domain, minimum = self._without_victims(
+                    nodes, cluster, eligible, counts, present, candidates, evicted, c
+                )
+                passes = ~lacks & (in_domain + self_match - minimum <= c.max_skew)
+            else:  # judged per domain, then read per candidate: one gather
+                limit = c.max_skew + min_match - self_match
+                passes = _lookup_verdict(counts <= limit, 0 <= limit, candidates)
+            missing |= ok & lacks
+            ok &= passes
         self._last = (pod, nodes, ok, missing)
         return ok, missing
 
@@ -252,41 +298,55 @@ class PodTopologySpread(Policy):
         if not constraints:
             return None
         require_all = pod.spread is not None or not self.system_defaulted
+        keys = {c.topology_key for c in constraints}
         ignored = np.zeros(nodes.n, dtype=bool)
         if require_all:
-            for key in {c.topology_key for c in constraints}:
+            for key in keys:
                 ignored |= nodes.domain_ids(key) < 0
-        considered = ~ignored
-        cluster = nodes.all_nodes()
-        base = np.ones(cluster.n, dtype=bool)
-        if require_all:
-            for key in {c.topology_key for c in constraints}:
-                base &= cluster.domain_ids(key) >= 0
+        # the common case, every candidate has every key: no masking below
+        some_ignored = require_all and bool(ignored.any())
+        considered = ~ignored if some_ignored else None
+        base: np.ndarray | None = None  # eligible nodes of the cluster, when a zone needs them
         memo: dict = {}
         total = np.zeros(nodes.n, dtype=np.int64)
         for c in constraints:
             candidates = nodes.domain_ids(c.topology_key)
             if c.topology_key == HOSTNAME:
-                size = int(considered.sum())
+                size = nodes.n - int(np.count_nonzero(ignored)) if some_ignored else nodes.n
                 count = nodes.matching_pods(pod.namespace, c.selector)
             else:
                 # distinct domains among the scored candidates (a missing label reads
                 # as the value "", one more domain, as upstream's map lookup does)
-                size = len(np.unique(candidates[considered]))
+                scored = candidates[considered] if considered is not None else candidates
+                size = int(np.count_nonzero(np.bincount(scored + 1)))
+                cluster = nodes.all_nodes()
+                if base is None:
+                    base = np.ones(cluster.n, dtype=bool)
+                    if require_all:
+                        for key in keys:
+                            base &= cluster.domain_ids(key) >= 0
                 eligible = self._eligible(pod, cluster, c, base, memo)
                 counts, _ = self._domain_counts(pod, cluster, c, eligible)
                 count = _lookup(counts, candidates)
             weight = topology_weight(size)
             part = count * np.int64(weight) + np.int64((c.max_skew - 1) * SCALE)
-            total += np.where(candidates >= 0, part, 0)
+            if require_all and not some_ignored:
+                total += part  # every candidate has the key
+            else:
+                total += np.where(candidates >= 0, part, 0)
         rounded = (total + SCALE // 2) // SCALE  # math.Round of a non-negative sum
         return rounded, ignored
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         found = self.raw_scores(pod, nodes)
         if found is None:
-            return np.zeros(nodes.n, dtype=np.int64)
+            return zero_scores(nodes.n)
         raw, ignored = found
+        if nodes.n and not ignored.any():  # every candidate scored: no masking
+            low, high = int(raw.min()), int(raw.max())
+            if high == 0:
+                return np.full(nodes.n, MAX_NODE_SCORE, dtype=np.int64)
+            return MAX_NODE_SCORE * (high + low - raw) // high
         considered = ~ignored
         if not considered.any():
             return np.zeros(nodes.n, dtype=np.int64)

@@ -160,10 +160,10 @@ def test_instructions_driver_places_pods(capsys) -> None:
     ],
 )
 def test_with_pod_affinity_every_pod_is_still_placeable(nodes: int, seed: int, strategy: str):
-    """The pod (anti-)affinity mix (issue 12): required anti-affinity per host is
-    capped to one replica per usable node, so the greedy placer, which honours the
-    validator's inter-pod affinity rules, still places everything validly."""
-    cluster = generate(nodes, 30 * nodes, seed=seed, pod_affinity=True)
+    """The pod (anti-)affinity mix (issue 12), on by default: required anti-affinity per
+    host is capped to one replica on half the usable nodes, so the greedy placer, which
+    honours the validator's inter-pod affinity rules, still places everything validly."""
+    cluster = generate(nodes, 30 * nodes, seed=seed)
     specs = [i["spec"] for i in cluster["items"] if i["kind"] == "Pod"]
     anti = [s for s in specs if "podAntiAffinity" in s.get("affinity", {})]
     required = [a for a in anti if REQUIRED_TERMS in a["affinity"]["podAntiAffinity"]]
@@ -175,9 +175,39 @@ def test_with_pod_affinity_every_pod_is_still_placeable(nodes: int, seed: int, s
     assert validate(cluster["items"], placements) == []
 
 
-def test_pod_affinity_is_off_by_default():
-    specs = [i["spec"] for i in generate(20, 600)["items"] if i["kind"] == "Pod"]
-    assert not any({"podAffinity", "podAntiAffinity"} & set(s.get("affinity", {})) for s in specs)
+def _pod_affinity_kinds(cluster: dict) -> set[str]:
+    specs = [i["spec"] for i in cluster["items"] if i["kind"] == "Pod"]
+    return {k for s in specs for k in s.get("affinity", {}) if k != "nodeAffinity"}
+
+
+def test_pod_affinity_is_on_by_default_and_can_be_left_out():
+    assert _pod_affinity_kinds(generate(20, 600)) == {"podAffinity", "podAntiAffinity"}
+    assert _pod_affinity_kinds(generate(20, 600, pod_affinity=False)) == set()
+
+
+@pytest.mark.parametrize("nodes", [1, 2, 3, 4])
+def test_required_anti_affinity_never_asks_for_more_replicas_than_usable_nodes(nodes: int):
+    """A zone-pinned Deployment whose zone a tiny cluster lacks gets no replica at all
+    (it once got one it could never place at 2 nodes); one usable node takes one."""
+    from bench.validate import node_selector_matches, required_affinity_matches, untolerated_taint
+
+    cluster = generate(nodes, 30 * nodes * 10, seed=1)
+    node_items, pods = _kinds(cluster)
+    by_app = collections.defaultdict(list)
+    for p in pods:
+        anti = p["spec"].get("affinity", {}).get("podAntiAffinity", {})
+        if REQUIRED_TERMS in anti:
+            by_app[p["metadata"]["labels"]["app"]].append(p)
+    for app, replicas in by_app.items():
+        usable = [
+            n
+            for n in node_items
+            if not n["spec"].get("unschedulable")
+            and node_selector_matches(replicas[0], n)
+            and required_affinity_matches(replicas[0], n)
+            and untolerated_taint(replicas[0], n) is None
+        ]
+        assert 1 <= len(replicas) <= max(1, len(usable) // 2) <= len(usable), app
 
 
 def test_podsift_with_inter_pod_affinity_places_the_mix_validly(tmp_path):
@@ -187,7 +217,7 @@ def test_podsift_with_inter_pod_affinity_places_the_mix_validly(tmp_path):
     without InterPodAffinity some placements break a required term."""
     from extender.inprocess import InProcessExtender
 
-    cluster = generate(30, 900, seed=2, pod_affinity=True)
+    cluster = generate(30, 900, seed=2)
     nodes = [i for i in cluster["items"] if i["kind"] == "Node"]
     pods = [i for i in cluster["items"] if i["kind"] == "Pod"]
     names = [n["metadata"]["name"] for n in nodes]
@@ -219,3 +249,30 @@ def test_affinity_benches_run(capsys):
     assert "invalid pods 0 []" in capsys.readouterr().out
     assert affinitycost.main(["--nodes", "20", "--placed", "100", "--calls", "2"]) == 0
     assert "/filter:" in capsys.readouterr().out
+
+
+def test_the_no_topology_baseline_is_the_default_set_without_the_two_plugins():
+    """examples/bench/no-topology.yaml, the baseline of README's topology cost table:
+    the default filters and scores in their order and weights, less the two plugins."""
+    from pathlib import Path
+
+    from extender.engine.config import default_configuration, load_configuration
+
+    path = Path(__file__).resolve().parents[2] / "examples" / "bench" / "no-topology.yaml"
+    baseline, default = load_configuration(str(path)), default_configuration()
+    two = {"PodTopologySpread", "InterPodAffinity"}
+    assert [f.name for f in baseline.filters] == [
+        f.name for f in default.filters if f.name not in two
+    ]
+    assert [(s.name, s.weight) for s in baseline.scores] == [
+        (s.name, s.weight) for s in default.scores if s.name not in two
+    ]
+
+
+def test_topology_cost_driver_places_both_runs(capsys):
+    from bench import topologycost
+
+    assert topologycost.main(["--nodes", "20", "--pods", "120"]) == 0
+    out = capsys.readouterr().out
+    assert "default  placed 120 of 120" in out and "baseline placed 120 of 120" in out
+    assert "default / baseline: CPU " in out

@@ -482,3 +482,25 @@ def test_a_request_judges_only_the_nodes_it_names_and_no_node_twice():
     assert _StaticSizes.sizes == [2, 2]  # n0 n1, then n2 n3; the third is all known
     assert out.passed.tolist() == [1] and out.failed == {"n3": "odd n3"}
     assert (engine.spec_cache.hits, engine.spec_cache.misses) == (1, 2)
+
+
+def test_a_few_scored_node_sets_are_kept_most_recent_first():
+    """A dynamic filter taking turns leaving out different nodes (a zone at its skew
+    limit, a host with an anti-affine pod) alternates the scored sets: each of the
+    last SCORE_SETS sets is answered from the cache, the least recently used goes."""
+    from extender.engine.speccache import SCORE_SETS
+
+    entry = StaticVerdicts(16, 0)
+    sets = [np.delete(np.arange(8, dtype=np.int64), skip) for skip in range(SCORE_SETS + 1)]
+    for k, ids in enumerate(sets[:SCORE_SETS]):
+        entry.keep_scores(ids, {0: np.full(len(ids), k, np.int64)})
+    for k, ids in enumerate(sets[:SCORE_SETS]):
+        found = entry.scores_for(ids.copy())  # a fresh array with the same nodes
+        assert found is not None and int(found[0][0]) == k
+    assert entry.scores_for(sets[SCORE_SETS]) is None
+    assert entry.scores_for(np.arange(3, dtype=np.int64)) is None  # another length
+    # sets[0] was the least recently used (asked first above): it goes
+    entry.keep_scores(sets[SCORE_SETS], {0: np.zeros(7, np.int64)})
+    assert entry.scores_for(sets[0].copy()) is None
+    assert entry.scores_for(sets[SCORE_SETS - 1].copy()) is not None
+    assert entry.nbytes() > StaticVerdicts(16, 0).nbytes()
