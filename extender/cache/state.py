@@ -14,6 +14,7 @@ from collections.abc import Callable
 from typing import Any, NamedTuple
 
 from extender.cache.affinitycounts import PodAffinityIndex
+from extender.cache.bulkattach import attach_all
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.namespaces import NamespaceLabels, parse_namespace
 from extender.cache.nodeobjects import NodeObjects, Prepared
@@ -359,6 +360,71 @@ class ClusterState:
             self._put(rec)
             return True
 
+    def _load_pods(self, pods: list[dict]) -> None:
+        """`apply_pod` of every pod of a listing, into this fresh state (replace_all).
+
+        What pods of one spec and one label set share is built once (their
+        sorted requests, request vector, label key), and the placed pods are
+        counted on their nodes in one pass (cache/bulkattach.py) instead of pod by
+        pod; the pods the fast path does not take (pending, terminal, on a node the
+        listing lacks, a UID listed twice) go through `apply_pod`, so the state is
+        the one `apply_pod` builds (tests/cache/test_bulkload.py)."""
+        shared: dict[int, tuple] = {}  # id(requests dict) -> (requests, vector, the dict)
+        label_keys: dict[int, tuple] = {}  # id(labels) -> (label key, the labels)
+        for i, obj in enumerate(pods):
+            try:
+                if not self._put_placed(obj, shared, label_keys):
+                    self.apply_pod(obj)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{object_name('pod', obj, i)}: {exc}") from None
+        # the records still held (a UID listed again may have replaced or dropped one)
+        attached = attach_all(self.table, self.pods.values())
+        self.generation += attached
+        self._gc.note(attached)
+
+    def _put_placed(self, obj: dict, shared: dict, label_keys: dict) -> bool:
+        """Put the record of a pod placed on a known node in `pods` and `by_node`,
+        not attached yet; False for any other pod (`apply_pod` takes it)."""
+        node_name, terminal = _pod_placement(obj)
+        if terminal or not node_name or node_name not in self.table.id_of:
+            return False
+        pod = parse_pod(obj)
+        uid = pod.uid
+        if not uid:
+            raise InvalidInput("must be set for a pod placed on a node", "metadata.uid")
+        if uid in self.pods:
+            return False
+        if self.pending:
+            self._unpend(uid)
+        found = shared.get(id(pod.requests))
+        if found is None:
+            requests = tuple(sorted(pod.requests.items()))
+            col = self.table.column
+            vector = tuple((col(r), a) for r, a in requests if r != "pods")
+            found = shared[id(pod.requests)] = (requests, vector, pod.requests)
+        labels = pod.labels
+        keyed = label_keys.get(id(labels))
+        if keyed is None:
+            keyed = label_keys[id(labels)] = (tuple(labels.items()), labels)
+        rec = PodRecord(
+            uid=uid,
+            namespace=pod.namespace,
+            name=pod.name,
+            node_name=node_name,
+            vector=found[1],
+            nonzero_cpu=pod.nonzero_cpu,
+            nonzero_mem=pod.nonzero_memory,
+            ports=pod.host_ports,
+            requests=found[0],
+            labels=labels,
+            label_key=keyed[0],
+            spreads=not pod.terminating,
+            affinity=pod.pod_affinity,
+        )
+        self.pods[uid] = rec
+        self.by_node.add(rec)
+        return True
+
     def remove_pod(self, uid: str) -> bool:
         with self.lock:
             self._unpend(uid)
@@ -392,11 +458,7 @@ class ClusterState:
                 fresh.apply_node(n)
             except InvalidInput as exc:
                 raise InvalidInput(f"{object_name('node', n, i)}: {exc}") from None
-        for i, p in enumerate(pods):
-            try:
-                fresh.apply_pod(p)
-            except InvalidInput as exc:
-                raise InvalidInput(f"{object_name('pod', p, i)}: {exc}") from None
+        fresh._load_pods(pods)
         with self.lock:
             # keep assumptions the new listing does not know about yet
             for uid, rec in self.pods.items():
