@@ -50,6 +50,8 @@ OBJECT_ROWS_PER_NODE = 4
 OBJECT_ROWS_MIN = 1024
 OBJECT_ROWS_RENEW = 16
 OBJECT_ROWS_BYTES = 256 * 1024 * 1024  # estimated; never fewer rows than one request needs
+# Specs and label sets whose record parts are kept (`_shared_parts`) before starting afresh.
+PARTS_KEPT = 4096
 
 
 def _pod_placement(obj: dict) -> tuple[str, bool]:
@@ -120,6 +122,9 @@ class ClusterState:
         self.pending_refused = 0  # new pending pods not kept: past PENDING_PODS/_BYTES
         # first in, first out: a tuple of 5,000 names would be hashed again to reorder it
         self._resolve_cache = Memo("node_name_lists", NAME_LISTS, NAME_LISTS_BYTES, lru=False)
+        # what records of one spec and label set share (`_shared_parts`), by identity
+        self._parts: dict[int, tuple] = {}
+        self._parts_table: NodeTable | None = None
         # the last list resolved with every name known, and its resolution: a list
         # compares equal faster than a tuple of it hashes (the strings a request
         # decodes are new objects with no cached hash), and kube-scheduler sends one
@@ -246,21 +251,42 @@ class ClusterState:
             return True
 
     # ---- pod mutations ---------------------------------------------------
+    def _shared_parts(self, pod: PodInfo) -> tuple[tuple, tuple, tuple]:
+        """(sorted requests, request vector, label key) of a record of `pod`, built once
+        per parsed spec and label set: pods of one spec share their `requests` dict,
+        and equal label sets one interned mapping (model/pod.py), so these are found
+        by identity, each entry holding what it is keyed by (its id stays its own).
+        The vector's columns are the table's: the entries go with a new table."""
+        if self._parts_table is not self.table or len(self._parts) > PARTS_KEPT:
+            self._parts.clear()
+            self._parts_table = self.table
+        parts = self._parts
+        found = parts.get(id(pod.requests))
+        if found is None:
+            col = self.table.column
+            requests = tuple(sorted(pod.requests.items()))
+            vector = tuple((col(r), a) for r, a in requests if r != "pods")
+            found = parts[id(pod.requests)] = (requests, vector, pod.requests)
+        labels = pod.labels
+        keyed = parts.get(id(labels))
+        if keyed is None:
+            keyed = parts[id(labels)] = (tuple(labels.items()), labels)
+        return found[0], found[1], keyed[0]
+
     def _record(self, pod: PodInfo, node_name: str) -> PodRecord:
-        col = self.table.column
-        requests = tuple(sorted(pod.requests.items()))
+        requests, vector, label_key = self._shared_parts(pod)
         return PodRecord(
             uid=pod.uid,
             namespace=pod.namespace,
             name=pod.name,
             node_name=node_name,
-            vector=tuple((col(r), a) for r, a in requests if r != "pods"),
+            vector=vector,
             nonzero_cpu=pod.nonzero_cpu,
             nonzero_mem=pod.nonzero_memory,
             ports=pod.host_ports,
             requests=requests,
             labels=pod.labels,
-            label_key=tuple(pod.labels.items()),
+            label_key=label_key,
             spreads=not pod.terminating,
             affinity=pod.pod_affinity,
         )
@@ -369,11 +395,9 @@ class ClusterState:
         pod; the pods the fast path does not take (pending, terminal, on a node the
         listing lacks, a UID listed twice) go through `apply_pod`, so the state is
         the one `apply_pod` builds (tests/cache/test_bulkload.py)."""
-        shared: dict[int, tuple] = {}  # id(requests dict) -> (requests, vector, the dict)
-        label_keys: dict[int, tuple] = {}  # id(labels) -> (label key, the labels)
         for i, obj in enumerate(pods):
             try:
-                if not self._put_placed(obj, shared, label_keys):
+                if not self._put_placed(obj):
                     self.apply_pod(obj)
             except InvalidInput as exc:
                 raise InvalidInput(f"{object_name('pod', obj, i)}: {exc}") from None
@@ -382,7 +406,7 @@ class ClusterState:
         self.generation += attached
         self._gc.note(attached)
 
-    def _put_placed(self, obj: dict, shared: dict, label_keys: dict) -> bool:
+    def _put_placed(self, obj: dict) -> bool:
         """Put the record of a pod placed on a known node in `pods` and `by_node`,
         not attached yet; False for any other pod (`apply_pod` takes it)."""
         node_name, terminal = _pod_placement(obj)
@@ -396,31 +420,7 @@ class ClusterState:
             return False
         if self.pending:
             self._unpend(uid)
-        found = shared.get(id(pod.requests))
-        if found is None:
-            requests = tuple(sorted(pod.requests.items()))
-            col = self.table.column
-            vector = tuple((col(r), a) for r, a in requests if r != "pods")
-            found = shared[id(pod.requests)] = (requests, vector, pod.requests)
-        labels = pod.labels
-        keyed = label_keys.get(id(labels))
-        if keyed is None:
-            keyed = label_keys[id(labels)] = (tuple(labels.items()), labels)
-        rec = PodRecord(
-            uid=uid,
-            namespace=pod.namespace,
-            name=pod.name,
-            node_name=node_name,
-            vector=found[1],
-            nonzero_cpu=pod.nonzero_cpu,
-            nonzero_mem=pod.nonzero_memory,
-            ports=pod.host_ports,
-            requests=found[0],
-            labels=labels,
-            label_key=keyed[0],
-            spreads=not pod.terminating,
-            affinity=pod.pod_affinity,
-        )
+        rec = self._record(pod, node_name)
         self.pods[uid] = rec
         self.by_node.add(rec)
         return True
@@ -607,6 +607,11 @@ class ClusterState:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} is already bound to {existing.node_name}"
             )
+        return pod, self._check_room(pod, node_name)
+
+    def _check_room(self, pod: PodInfo, node_name: str) -> int:
+        """The node's id if `pod` fits there as NodeResourcesFit and NodePorts judge
+        it, else BindError; changes nothing."""
         nid = self.table.id_of.get(node_name)
         if nid is None:
             raise BindError(f"node {node_name!r} is not known to podsift")
@@ -619,7 +624,7 @@ class ClusterState:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: host port in use"
             )
-        return pod, nid
+        return nid
 
     def bind(self, uid: str, node_name: str, assumed: bool = False) -> PodInfo | None:
         """Commit a remembered pod to a node; BindError and no change if it cannot.
@@ -636,6 +641,20 @@ class ClusterState:
             if not assumed:  # committed here; an assumed bind waits for the watch to say so
                 self._unpend(uid)
             return pod
+
+    def bind_parsed(self, pod: PodInfo, node_name: str) -> None:
+        """Commit a parsed pod the caller holds to a node: the checks and the commit of
+        `bind`, without the round trip through the remembered pods (the planner's
+        copies, tens of thousands in one plan). BindError and no change if it cannot."""
+        with self.lock:
+            existing = self.pods.get(pod.uid)
+            if existing is not None:
+                raise BindError(
+                    f"pod {pod.namespace}/{pod.name} is already bound to {existing.node_name}"
+                )
+            self._check_room(pod, node_name)
+            self._put(self._record(pod, node_name))
+            self._unpend(pod.uid)
 
     def assume(self, uid: str, node_name: str) -> None:
         """Count a pod on a node before the API server confirms the binding."""
