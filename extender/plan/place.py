@@ -131,7 +131,7 @@ class Placer:
         elif len(passed) == 1:
             pos = int(passed[0])
         else:
-            scores = self.engine.prioritize(info, view, passed)[passed]
+            scores = self.engine.passed_scores(info, view, passed)  # prioritize's, at passed
             best = passed[scores == scores.max()]
             if self.rng is None or len(best) == 1:
                 pos = int(best[0])
