@@ -386,7 +386,7 @@ class ClusterState:
             self._put(rec)
             return True
 
-    def _load_pods(self, pods: list[dict]) -> None:
+    def _load_pods(self, pods: list[dict]) -> tuple[int, int]:
         """`apply_pod` of every pod of a listing, into this fresh state (replace_all).
 
         What pods of one spec and one label set share is built once (their
@@ -394,10 +394,17 @@ class ClusterState:
         counted on their nodes in one pass (cache/bulkattach.py) instead of pod by
         pod; the pods the fast path does not take (pending, terminal, on a node the
         listing lacks, a UID listed twice) go through `apply_pod`, so the state is
-        the one `apply_pod` builds (tests/cache/test_bulkload.py)."""
+        the one `apply_pod` builds (tests/cache/test_bulkload.py). Returns the
+        pending pods (no node, not terminal) and the terminal ones."""
+        pending = terminal = 0
         for i, obj in enumerate(pods):
+            node_name, ended = _pod_placement(obj)
+            if ended:
+                terminal += 1
+            elif not node_name:
+                pending += 1
             try:
-                if not self._put_placed(obj):
+                if ended or not node_name or not self._put_placed(obj, node_name):
                     self.apply_pod(obj)
             except InvalidInput as exc:
                 raise InvalidInput(f"{object_name('pod', obj, i)}: {exc}") from None
@@ -405,12 +412,12 @@ class ClusterState:
         attached = attach_all(self.table, self.pods.values())
         self.generation += attached
         self._gc.note(attached)
+        return pending, terminal
 
-    def _put_placed(self, obj: dict) -> bool:
-        """Put the record of a pod placed on a known node in `pods` and `by_node`,
-        not attached yet; False for any other pod (`apply_pod` takes it)."""
-        node_name, terminal = _pod_placement(obj)
-        if terminal or not node_name or node_name not in self.table.id_of:
+    def _put_placed(self, obj: dict, node_name: str) -> bool:
+        """Put the record of a pod placed on `node_name`, a known node, in `pods` and
+        `by_node`, not attached yet; False for any other pod (`apply_pod` takes it)."""
+        if node_name not in self.table.id_of:
             return False
         pod = parse_pod(obj)
         uid = pod.uid
@@ -436,12 +443,12 @@ class ClusterState:
         pods: list[dict],
         owners: Owners | None = None,
         namespaces: list[dict] | None = None,
-    ) -> None:
+    ) -> tuple[int, int]:
         """Replace everything at once (initial load, relist); atomic on errors, which
         name the object (`pod shop/web-3: spec...`, `node node-7: status...`).
         `owners` replaces the owners' selectors too and `namespaces` the namespace
         labels; None keeps those held (a live relist of nodes and pods: owners and
-        namespaces are watched apart)."""
+        namespaces are watched apart). Returns the pending and the terminal pods listed."""
         fresh = ClusterState()
         ns_labels = {}
         for i, ns in enumerate(namespaces or ()):
@@ -458,7 +465,7 @@ class ClusterState:
                 fresh.apply_node(n)
             except InvalidInput as exc:
                 raise InvalidInput(f"{object_name('node', n, i)}: {exc}") from None
-        fresh._load_pods(pods)
+        listed = fresh._load_pods(pods)
         with self.lock:
             # keep assumptions the new listing does not know about yet
             for uid, rec in self.pods.items():
@@ -478,6 +485,7 @@ class ClusterState:
             self._resolve_cache.clear()
             self._last_names = None  # it holds the old table
             self.generation += 1
+        return listed
 
     def load_items(self, items: list[Any]) -> Loaded:
         """Load a `List`'s items (Nodes, Pods, the Namespaces InterPodAffinity reads,
@@ -503,8 +511,7 @@ class ClusterState:
                     f"items[{i}]: kind must be Node, Pod, Namespace, {', '.join(OWNER_KINDS)}, "
                     f"got {kind!r}"
                 )
-        self.replace_all(nodes, pods, owners, namespaces)
-        placements = [_pod_placement(p) for p in pods]
+        pending, terminal = self.replace_all(nodes, pods, owners, namespaces)
         with self.lock:
             counted = sum(1 for rec in self.pods.values() if rec.attached)
             unplaced = len(self.pods) - counted
@@ -514,8 +521,8 @@ class ClusterState:
             pods=len(pods),
             counted=counted,
             unplaced=unplaced,
-            pending=sum(1 for node, terminal in placements if not node and not terminal),
-            terminal=sum(1 for _, terminal in placements if terminal),
+            pending=pending,
+            terminal=terminal,
         )
 
     # ---- owners (PodTopologySpread's default constraints) -------------------

@@ -21,7 +21,7 @@ from hypothesis import strategies as st
 
 from bench.workload import generate
 from extender.cache.affinitycounts import KINDS
-from extender.cache.state import ClusterState, object_name
+from extender.cache.state import ClusterState, _pod_placement, object_name
 from extender.engine.config import default_configuration
 from extender.engine.engine import Engine
 from extender.model.errors import InvalidInput
@@ -29,13 +29,17 @@ from extender.model.pod import parse_pod
 from tests.helpers import node, pod
 
 
-def _one_by_one(self: ClusterState, pods: list[dict]) -> None:
-    """The pod loop `replace_all` ran before the bulk path."""
+def _one_by_one(self: ClusterState, pods: list[dict]) -> tuple[int, int]:
+    """The pod loop `replace_all` ran before the bulk path, and the pending and
+    terminal counts `load_items` took from a second pass."""
     for i, p in enumerate(pods):
         try:
             self.apply_pod(p)
         except InvalidInput as exc:
             raise InvalidInput(f"{object_name('pod', p, i)}: {exc}") from None
+    placements = [_pod_placement(p) for p in pods]
+    pending = sum(1 for node, terminal in placements if not node and not terminal)
+    return pending, sum(1 for _, terminal in placements if terminal)
 
 
 def loaded(items: list[Any], bulk: bool) -> ClusterState:
