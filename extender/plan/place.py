@@ -132,11 +132,11 @@ class Placer:
             pos = int(passed[0])
         else:
             scores = self.engine.passed_scores(info, view, passed)  # prioritize's, at passed
-            best = passed[scores == scores.max()]
-            if self.rng is None or len(best) == 1:
-                pos = int(best[0])
+            if self.rng is None:  # the first of the best in order: argmax's own tie rule
+                pos = int(passed[scores.argmax()])
             else:
-                pos = int(best[self.rng.randrange(len(best))])
+                best = passed[scores == scores.max()]
+                pos = int(best[self.rng.randrange(len(best))] if len(best) > 1 else best[0])
         node = c.names[pos] if pos >= 0 else None
         if self.monotone and len(passed) < view.n:
             c.positions = c.positions[passed]
