@@ -14,7 +14,10 @@ A default run, all on one synthetic workload (`bench.workload.generate`):
 5. full Nodes (`bench.fullnodes`): in-process `/filter` and `/prioritize` with every
    Node object, each against orjson's decode of the same body (runs 4 and 5 are
    what `--mode inprocess` runs);
-6. preemption: /preempt on a cluster of its own (`bench.preempt`).
+6. preemption: /preempt on a cluster of its own (`bench.preempt`);
+7. plans: `podsift plan` place, fit and grow over the same cluster, each its own
+   process, as README "Capacity planning" times them (`bench.planbench`;
+   `--mode plan` runs them alone, `--no-plan` skips them).
 
 The HTTP runs start their server on 127.0.0.1 on a free port and stop it by
 pid (SIGTERM, then wait) when the run ends, also on an error or Ctrl-C. A
@@ -41,7 +44,7 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench import clients, driver, fullnodes, preempt, report, servers, validate
+from bench import clients, driver, fullnodes, planbench, preempt, report, servers, validate
 from bench.workload import generate
 from extender.argtypes import positive
 from extender.engine.config import load_configuration
@@ -80,10 +83,11 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seed", type=int, default=1, help="workload and tie-break seed")
     p.add_argument(
         "--mode",
-        choices=("all", "http", "inprocess", "preempt"),
+        choices=("all", "http", "inprocess", "preempt", "plan"),
         default="all",
         help="http: calibration, floor, policy and preemption runs over HTTP; inprocess: the "
-        "engine alone; preempt: the preemption run alone; all (default): every run",
+        "engine alone; preempt: the preemption run alone; plan: `podsift plan` place, fit and "
+        "grow alone (bench.planbench); all (default): every run",
     )
     p.add_argument(
         "--node-cache",
@@ -137,6 +141,22 @@ def build_parser() -> argparse.ArgumentParser:
     )
     p.add_argument("--no-calibration", action="store_true", help="skip the bare WSGI run")
     p.add_argument("--no-floor", action="store_true", help="skip the empty-policy run")
+    p.add_argument(
+        "--no-plan", action="store_true", help="skip the `podsift plan` runs of --mode all"
+    )
+    p.add_argument(
+        "--plan-grow-pods",
+        type=positive,
+        default=None,
+        help="pods of the plan grow run (default: 51,000 for 30,000 pods, cluster-autoscaler's "
+        "benchmark scale, and in that proportion to --pods)",
+    )
+    p.add_argument(
+        "--plan-repeats",
+        type=positive,
+        default=1,
+        help="runs of each plan, each its own process; the report gives the medians",
+    )
     p.add_argument("--config", help="policy configuration for the policy and in-process runs")
     p.add_argument(
         "--profile",
@@ -426,7 +446,14 @@ class Bench:
                 self.notes.append(f"CPU profile of the in-process loop written to {profile}")
         if a.preempt and a.mode in ("all", "http", "preempt"):
             self.preemption = preempt.run(a, self.workdir, self.log_dir(), self.progress.enabled)
+        plan = None
+        if a.mode == "plan" or (a.mode == "all" and not a.no_plan):
+            grow = a.plan_grow_pods or max(1, round(len(self.pods) * 51000 / DEFAULT_PODS))
+            plan = planbench.run(self.items, grow, a.plan_repeats, a.config)
         summary = self.summarize(results)
+        if plan is not None:
+            summary["plan"] = plan
+            summary["comparison"]["checks"].extend(planbench.checks(plan))
         if a.mode in ("all", "inprocess"):  # a few seconds: in-process, ~16 requests a kind
             summary["full_nodes"] = fullnodes.run(self.nodes, self.pods, a.config)
             summary["comparison"]["checks"].append(fullnodes.check(summary["full_nodes"]))

@@ -10,7 +10,7 @@ from typing import Any
 
 import numpy as np
 
-from bench import fullnodes
+from bench import fullnodes, planbench
 from bench.driver import RunResult
 
 SLOW_MS = 50.0  # a request slower than this is counted (kube-scheduler's budget is 5 s)
@@ -237,6 +237,7 @@ def format_text(report: dict[str, Any]) -> str:
     from bench.preempt import format_lines  # bench.preempt uses this module's statistics
 
     lines.extend(format_lines(report.get("preemption")))
+    lines.extend(planbench.format_lines(report.get("plan")))
     if report.get("full_nodes"):
         lines.append("")
         lines.extend(fullnodes.format_text(report["full_nodes"]))

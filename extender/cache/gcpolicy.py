@@ -39,4 +39,5 @@ class FreezeAfter:
 
     def freeze_now(self) -> None:
         self._pending = 0
-        freeze_long_lived()
+        if gc.isenabled():  # disabled (a plan, a load under no_cyclic_gc): nothing walks them
+            freeze_long_lived()

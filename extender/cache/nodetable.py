@@ -314,6 +314,20 @@ class NodeTable:
                 if not ips:
                     del by_node[nid]
 
+    def add_summed_usage(
+        self, nid: int, sums: dict[int, int], nonzero_cpu: int, nonzero_mem: int, pods: int
+    ) -> None:
+        """Add the usage of `pods` pods without host ports on node `nid` at once:
+        `sums` maps resource column to their summed amounts. The same cells as that
+        many `add_usage(..., 1)` calls (the sums are exact Python integers, and a
+        cell past OVER_MAX_AMOUNT is kept in `over` alike), in one write per cell."""
+        req = self.req
+        for col, amount in sums.items():
+            self._add(req[col], col, nid, amount)
+        self._add(self.nonzero_cpu, NONZERO_CPU, nid, nonzero_cpu)
+        self._add(self.nonzero_mem, NONZERO_MEM, nid, nonzero_mem)
+        req[PODS][nid] += pods
+
     def _add(self, column: np.ndarray, key: int, nid: int, delta: int) -> None:
         """column[nid] += delta, exactly, the column saturating at OVER_MAX_AMOUNT."""
         over = self.over

@@ -16,6 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from extender.cache.affinitycounts import PodAffinityIndex
+from extender.cache.bulkattach import attach_all
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.namespaces import NamespaceLabels, parse_namespace
 from extender.cache.nodeobjects import NodeObjects, Prepared
@@ -51,6 +52,8 @@ OBJECT_ROWS_PER_NODE = 4
 OBJECT_ROWS_MIN = 1024
 OBJECT_ROWS_RENEW = 16
 OBJECT_ROWS_BYTES = 256 * 1024 * 1024  # estimated; never fewer rows than one request needs
+# Specs and label sets whose record parts are kept (`_shared_parts`) before starting afresh.
+PARTS_KEPT = 4096
 
 
 def _pod_placement(obj: dict) -> tuple[str, bool]:
@@ -121,6 +124,9 @@ class ClusterState:
         self.pending_refused = 0  # new pending pods not kept: past PENDING_PODS/_BYTES
         # first in, first out: a tuple of 5,000 names would be hashed again to reorder it
         self._resolve_cache = Memo("node_name_lists", NAME_LISTS, NAME_LISTS_BYTES, lru=False)
+        # what records of one spec and label set share (`_shared_parts`), by identity
+        self._parts: dict[int, tuple] = {}
+        self._parts_table: NodeTable | None = None
         # the last list resolved with every name known, and its resolution: a list
         # compares equal faster than a tuple of it hashes (the strings a request
         # decodes are new objects with no cached hash), and kube-scheduler sends one
@@ -250,21 +256,42 @@ class ClusterState:
             return True
 
     # ---- pod mutations ---------------------------------------------------
+    def _shared_parts(self, pod: PodInfo) -> tuple[tuple, tuple, tuple]:
+        """(sorted requests, request vector, label key) of a record of `pod`, built once
+        per parsed spec and label set: pods of one spec share their `requests` dict,
+        and equal label sets one interned mapping (model/pod.py), so these are found
+        by identity, each entry holding what it is keyed by (its id stays its own).
+        The vector's columns are the table's: the entries go with a new table."""
+        if self._parts_table is not self.table or len(self._parts) > PARTS_KEPT:
+            self._parts.clear()
+            self._parts_table = self.table
+        parts = self._parts
+        found = parts.get(id(pod.requests))
+        if found is None:
+            col = self.table.column
+            requests = tuple(sorted(pod.requests.items()))
+            vector = tuple((col(r), a) for r, a in requests if r != "pods")
+            found = parts[id(pod.requests)] = (requests, vector, pod.requests)
+        labels = pod.labels
+        keyed = parts.get(id(labels))
+        if keyed is None:
+            keyed = parts[id(labels)] = (tuple(labels.items()), labels)
+        return found[0], found[1], keyed[0]
+
     def _record(self, pod: PodInfo, node_name: str) -> PodRecord:
-        col = self.table.column
-        requests = tuple(sorted(pod.requests.items()))
+        requests, vector, label_key = self._shared_parts(pod)
         return PodRecord(
             uid=pod.uid,
             namespace=pod.namespace,
             name=pod.name,
             node_name=node_name,
-            vector=tuple((col(r), a) for r, a in requests if r != "pods"),
+            vector=vector,
             nonzero_cpu=pod.nonzero_cpu,
             nonzero_mem=pod.nonzero_memory,
             ports=pod.host_ports,
             requests=requests,
             labels=pod.labels,
-            label_key=tuple(pod.labels.items()),
+            label_key=label_key,
             spreads=not pod.terminating,
             affinity=pod.pod_affinity,
         )
@@ -364,6 +391,52 @@ class ClusterState:
             self._put(rec)
             return True
 
+    def _load_pods(self, pods: list[dict]) -> tuple[int, int]:
+        """`apply_pod` of every pod of a listing, into this fresh state (replace_all).
+
+        What pods of one spec and one label set share is built once (their
+        sorted requests, request vector, label key), and the placed pods are
+        counted on their nodes in one pass (cache/bulkattach.py) instead of pod by
+        pod; the pods the fast path does not take (pending, terminal, on a node the
+        listing lacks, a UID listed twice) go through `apply_pod`, so the state is
+        the one `apply_pod` builds (tests/cache/test_bulkload.py). Returns the
+        pending pods (no node, not terminal) and the terminal ones."""
+        pending = terminal = 0
+        for i, obj in enumerate(pods):
+            node_name, ended = _pod_placement(obj)
+            if ended:
+                terminal += 1
+            elif not node_name:
+                pending += 1
+            try:
+                if ended or not node_name or not self._put_placed(obj, node_name):
+                    self.apply_pod(obj)
+            except InvalidInput as exc:
+                raise InvalidInput(f"{object_name('pod', obj, i)}: {exc}") from None
+        # the records still held (a UID listed again may have replaced or dropped one)
+        attached = attach_all(self.table, self.pods.values())
+        self.generation += attached
+        self._gc.note(attached)
+        return pending, terminal
+
+    def _put_placed(self, obj: dict, node_name: str) -> bool:
+        """Put the record of a pod placed on `node_name`, a known node, in `pods` and
+        `by_node`, not attached yet; False for any other pod (`apply_pod` takes it)."""
+        if node_name not in self.table.id_of:
+            return False
+        pod = parse_pod(obj)
+        uid = pod.uid
+        if not uid:
+            raise InvalidInput("must be set for a pod placed on a node", "metadata.uid")
+        if uid in self.pods:
+            return False
+        if self.pending:
+            self._unpend(uid)
+        rec = self._record(pod, node_name)
+        self.pods[uid] = rec
+        self.by_node.add(rec)
+        return True
+
     def remove_pod(self, uid: str) -> bool:
         with self.lock:
             self._unpend(uid)
@@ -375,12 +448,12 @@ class ClusterState:
         pods: list[dict],
         owners: Owners | None = None,
         namespaces: list[dict] | None = None,
-    ) -> None:
+    ) -> tuple[int, int]:
         """Replace everything at once (initial load, relist); atomic on errors, which
         name the object (`pod shop/web-3: spec...`, `node node-7: status...`).
         `owners` replaces the owners' selectors too and `namespaces` the namespace
         labels; None keeps those held (a live relist of nodes and pods: owners and
-        namespaces are watched apart)."""
+        namespaces are watched apart). Returns the pending and the terminal pods listed."""
         fresh = ClusterState()
         ns_labels = {}
         for i, ns in enumerate(namespaces or ()):
@@ -397,11 +470,7 @@ class ClusterState:
                 fresh.apply_node(n)
             except InvalidInput as exc:
                 raise InvalidInput(f"{object_name('node', n, i)}: {exc}") from None
-        for i, p in enumerate(pods):
-            try:
-                fresh.apply_pod(p)
-            except InvalidInput as exc:
-                raise InvalidInput(f"{object_name('pod', p, i)}: {exc}") from None
+        listed = fresh._load_pods(pods)
         with self.lock:
             # keep assumptions the new listing does not know about yet
             for uid, rec in self.pods.items():
@@ -421,6 +490,7 @@ class ClusterState:
             self._resolve_cache.clear()
             self._last_names = None  # it holds the old table
             self.generation += 1
+        return listed
 
     def load_items(self, items: list[Any]) -> Loaded:
         """Load a `List`'s items (Nodes, Pods, the Namespaces InterPodAffinity reads,
@@ -446,8 +516,7 @@ class ClusterState:
                     f"items[{i}]: kind must be Node, Pod, Namespace, {', '.join(OWNER_KINDS)}, "
                     f"got {kind!r}"
                 )
-        self.replace_all(nodes, pods, owners, namespaces)
-        placements = [_pod_placement(p) for p in pods]
+        pending, terminal = self.replace_all(nodes, pods, owners, namespaces)
         with self.lock:
             counted = sum(1 for rec in self.pods.values() if rec.attached)
             unplaced = len(self.pods) - counted
@@ -457,8 +526,8 @@ class ClusterState:
             pods=len(pods),
             counted=counted,
             unplaced=unplaced,
-            pending=sum(1 for node, terminal in placements if not node and not terminal),
-            terminal=sum(1 for _, terminal in placements if terminal),
+            pending=pending,
+            terminal=terminal,
         )
 
     # ---- owners (PodTopologySpread's default constraints) -------------------
@@ -550,6 +619,11 @@ class ClusterState:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} is already bound to {existing.node_name}"
             )
+        return pod, self._check_room(pod, node_name)
+
+    def _check_room(self, pod: PodInfo, node_name: str) -> int:
+        """The node's id if `pod` fits there as NodeResourcesFit and NodePorts judge
+        it, else BindError; changes nothing."""
         nid = self.table.id_of.get(node_name)
         if nid is None:
             raise BindError(f"node {node_name!r} is not known to podsift")
@@ -562,7 +636,7 @@ class ClusterState:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: host port in use"
             )
-        return pod, nid
+        return nid
 
     def bind(
         self, uid: str, node_name: str, assumed: bool = False, recheck: bool = True
@@ -589,6 +663,20 @@ class ClusterState:
             if not assumed:  # committed here; an assumed bind waits for the watch to say so
                 self._unpend(uid)
             return pod
+
+    def bind_parsed(self, pod: PodInfo, node_name: str) -> None:
+        """Commit a parsed pod the caller holds to a node: the checks and the commit of
+        `bind`, without the round trip through the remembered pods (the planner's
+        copies, tens of thousands in one plan). BindError and no change if it cannot."""
+        with self.lock:
+            existing = self.pods.get(pod.uid)
+            if existing is not None:
+                raise BindError(
+                    f"pod {pod.namespace}/{pod.name} is already bound to {existing.node_name}"
+                )
+            self._check_room(pod, node_name)
+            self._put(self._record(pod, node_name))
+            self._unpend(pod.uid)
 
     def assume(self, uid: str, node_name: str) -> None:
         """Count a pod on a node before the API server confirms the binding."""

@@ -348,9 +348,16 @@ class Engine:
             passed = self.filter(pod, view, reasons=False).passed
         result = np.zeros(view.n, np.int64)
         if len(passed) and self.scores:
-            weighted, _ = self.score(pod, view.subset(passed))
-            result[passed] = final_scores(weighted, self.weight_sum)
+            result[passed] = self.passed_scores(pod, view, passed)
         return result
+
+    def passed_scores(self, pod: PodInfo, view: NodeView, passed: np.ndarray) -> np.ndarray:
+        """`prioritize(pod, view, passed)[passed]` without the view-sized array: the
+        0..10 of the passing nodes, for a caller choosing among them (the planner)."""
+        if not len(passed) or not self.scores:
+            return np.zeros(len(passed), np.int64)
+        weighted, _ = self.score(pod, view.subset(passed))
+        return final_scores(weighted, self.weight_sum)
 
     def select(self, pod: PodInfo, view: NodeView, rng: random.Random | None = None) -> int:
         """Filter, score and pick one node in one pass: the position of the best

@@ -134,6 +134,14 @@ MAX_SPEC_BYTES = 1024 * 1024
 _spec_lock = threading.Lock()
 _spec_cache = Memo("pod_spec", SPEC_CACHE_SIZE, SPEC_CACHE_BYTES, MAX_SPEC_BYTES)
 _spec_ids = itertools.count(1)  # next() is atomic under the GIL
+# A cached spec with a spec.nodeName, by (the spec's parse, node): a PodInfo copy and
+# its requests dict each (~1.5 KB), for the bound pods of every Deployment on every
+# node (7,890 for 30,000 pods on 1,000 nodes); apart from the specs, so that they do
+# not push the specs out.
+ON_NODE_CACHE_SIZE = 32768
+ON_NODE_CACHE_BYTES = 48 * 1024 * 1024
+ON_NODE_BYTES = 1536
+_on_node_cache = Memo("pod_spec_on_node", ON_NODE_CACHE_SIZE, ON_NODE_CACHE_BYTES)
 
 
 def _resource_list(value: Any, field: str) -> dict[str, int]:
@@ -549,7 +557,47 @@ def _footprint(compiled: Any) -> int:
 
 def _spec_template(spec: dict, resize: ResizeStatus | None = None) -> PodInfo:
     """The parsed spec, from the cache when a pod with the same spec (and the
-    same resize status, if any) was seen."""
+    same resize status, if any) was seen.
+
+    `spec.nodeName` is the one field that differs between the bound pods of one
+    Deployment, and only `node_name` reads it: the rest is parsed once per spec
+    without it (47 parses instead of 7,273 for `podsift synth`'s 30,000 pods on
+    1,000 nodes) and each node gets its own cheap variant (`_on_node`)."""
+    node = spec.get("nodeName")
+    if node.__class__ is str and node:
+        unbound = dict(spec)
+        del unbound["nodeName"]
+        return _on_node(_parsed_spec(unbound, resize), node)
+    return _parsed_spec(spec, resize)
+
+
+def _on_node(template: PodInfo, node: str) -> PodInfo:
+    """`template` with `node_name` set: what parsing its spec with that nodeName
+    gives, cached per (template, node). Its own `spec_id` (the engine's static
+    verdicts read node_name) and its own `requests` dict (`same_spec` and the
+    /filter verdicts take a shared dict for the same parsed spec)."""
+    key = (template.spec_id, node)
+    with _spec_lock:
+        hit = _on_node_cache.get(key)
+    if hit is None:
+        hit = _bound_copy(template, node)
+        with _spec_lock:
+            _on_node_cache.put(key, hit, ON_NODE_BYTES + 64 * len(hit.requests) + len(node))
+    return hit
+
+
+def _bound_copy(template: PodInfo, node: str) -> PodInfo:
+    pod = object.__new__(PodInfo)
+    fields = pod.__dict__
+    fields.update(template.__dict__)
+    fields["node_name"] = node
+    fields["requests"] = dict(template.requests)
+    fields["spec_id"] = next(_spec_ids)
+    fields["footprint"] = template.footprint + len(node)
+    return pod
+
+
+def _parsed_spec(spec: dict, resize: ResizeStatus | None) -> PodInfo:
     try:
         key: Any = orjson.dumps(spec, option=orjson.OPT_SORT_KEYS)
     except (TypeError, orjson.JSONEncodeError):
@@ -717,5 +765,6 @@ def clear_cache() -> None:
     """Forget every cached spec (tests, and memory pressure)."""
     with _spec_lock:
         _spec_cache.clear()
+        _on_node_cache.clear()
     with _metadata_lock:
         _metadata_maps.clear()

@@ -50,7 +50,8 @@ def run(opts: PlanOptions) -> dict[str, Any]:
     )
     clock = time.perf_counter()
     if opts.command == "fit":
-        doc = render.fit_json(opts.source, fit(cluster, templates), unmodeled)
+        # the state ends with the plan: the last template's copies stay bound
+        doc = render.fit_json(opts.source, fit(cluster, templates, restore=False), unmodeled)
         seconds["plan"] = time.perf_counter() - clock
     else:
         resources = measure.resources_of(templates)

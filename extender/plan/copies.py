@@ -24,9 +24,8 @@ class Copies:
     def bind(self, node: str) -> str | None:
         """Bind the next copy to `node`: None, or the state's reason for refusing."""
         info = self.template.copy_info(self.next)
-        self.state.remember(info)
         try:
-            self.state.bind(info.uid, node)
+            self.state.bind_parsed(info, node)
         except BindError as exc:
             return bind_refusal(exc, node)
         self.next += 1

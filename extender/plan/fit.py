@@ -53,7 +53,9 @@ def estimate(info: PodInfo, view: NodeView) -> np.ndarray:
     return np.clip(k, 1, MAX_COPIES_PER_NODE)
 
 
-def fit_template(cluster: Cluster, template: Template) -> TemplateFit:
+def fit_template(cluster: Cluster, template: Template, restore: bool = True) -> TemplateFit:
+    """Count the copies of `template` the cluster takes; `restore` False leaves them bound
+    (the caller drops the state after)."""
     state, engine, names = cluster.state, cluster.engine, cluster.names
     info = template.info
     bulk = node_local_monotone(engine, [template.pod], cluster.items)
@@ -99,7 +101,10 @@ def fit_template(cluster: Cluster, template: Template) -> TemplateFit:
                 if not len(active):
                     break
                 view, _, _ = state.view(keep)
-    finally:
+    except BaseException:
+        copies.undo()
+        raise
+    if restore:
         copies.undo()
     result.per_node = {n: c for n, c in counts.items() if c}
     for nodes in result.limited_by.values():
@@ -107,5 +112,9 @@ def fit_template(cluster: Cluster, template: Template) -> TemplateFit:
     return result
 
 
-def fit(cluster: Cluster, templates: list[Template]) -> list[TemplateFit]:
-    return [fit_template(cluster, t) for t in templates]
+def fit(cluster: Cluster, templates: list[Template], restore: bool = True) -> list[TemplateFit]:
+    """Each template on its own: the copies are taken out again before the next one,
+    and after the last unless `restore` is False (a plan that ends there: taking
+    30,000 copies out one by one is a fifth of what counting them took)."""
+    last = len(templates) - 1
+    return [fit_template(cluster, t, restore or i < last) for i, t in enumerate(templates)]

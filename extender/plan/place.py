@@ -113,7 +113,8 @@ class Placer:
     def _choose(self, c: _Candidates, info: PodInfo) -> str | None:
         names = self.cluster.names
         if not self.monotone:
-            c.positions = np.arange(len(names))
+            if len(c.positions) != len(names):
+                c.positions = np.arange(len(names))
             c.names = names
         elif c.upto < len(names):
             c.positions = np.concatenate([c.positions, np.arange(c.upto, len(names))])
@@ -130,12 +131,12 @@ class Placer:
         elif len(passed) == 1:
             pos = int(passed[0])
         else:
-            scores = self.engine.prioritize(info, view, passed)[passed]
-            best = passed[scores == scores.max()]
-            if self.rng is None or len(best) == 1:
-                pos = int(best[0])
+            scores = self.engine.passed_scores(info, view, passed)  # prioritize's, at passed
+            if self.rng is None:  # the first of the best in order: argmax's own tie rule
+                pos = int(passed[scores.argmax()])
             else:
-                pos = int(best[self.rng.randrange(len(best))])
+                best = passed[scores == scores.max()]
+                pos = int(best[self.rng.randrange(len(best))] if len(best) > 1 else best[0])
         node = c.names[pos] if pos >= 0 else None
         if self.monotone and len(passed) < view.n:
             c.positions = c.positions[passed]
@@ -247,13 +248,12 @@ class Placer:
                     c = cands[k] = _Candidates(len(self.cluster.names))
                 for i in range(t.replicas):
                     info = t.copy_info(i)
-                    state.remember(info)
                     node = None
                     why: str | None = None
                     counts: dict[str, int] = {}
                     if c.only is not None and c.upto == len(self.cluster.names):
                         try:
-                            state.bind(info.uid, c.only)
+                            state.bind_parsed(info, c.only)
                             node = c.only
                         except BindError:
                             c.only = None  # full: the filters decide again, without it
@@ -263,7 +263,7 @@ class Placer:
                             node, why, counts = self._grow(k, c, info, result)
                         if node is not None:
                             try:
-                                state.bind(info.uid, node)
+                                state.bind_parsed(info, node)
                             except BindError as exc:  # a bind checks room no filter checked
                                 node, why = None, bind_refusal(exc, node)
                                 c.only = None

@@ -81,6 +81,7 @@ SourceFn = Callable[[], dict[str, float]]
 #: the bounded tables of extender.model.memo.Memo, by name
 MEMO_NAMES = (
     "pod_spec",
+    "pod_spec_on_node",
     "pod_metadata",
     "selector",
     "selector_raw",

@@ -318,3 +318,30 @@ def test_default_run_includes_the_preemption_run(small_run: tuple[int, dict, str
     assert 1 <= run["victims_per_candidate"] <= 4
     names = {c["name"]: c for c in results["comparison"]["checks"]}
     assert names["preempt_max_ms"]["applies"] is False
+
+
+@needs_engine
+def test_default_run_includes_the_plans(small_run: tuple[int, dict, str, str]) -> None:
+    _, results, _, _ = small_run
+    plan = results["plan"]
+    assert (plan["nodes"], plan["pods"], plan["grow_pods"]) == (20, 300, 510)
+    assert [r["plan"] for r in plan["rows"]] == ["place", "fit", "grow"]
+    assert plan["rows"][0]["result"].startswith("300 placed, 0 unplaced;")
+    assert all(r["cpu_s"] > 0 and r["command"].startswith("podsift plan ") for r in plan["rows"])
+    names = {c["name"]: c for c in results["comparison"]["checks"]}
+    # the targets are for 1,000 nodes / 30,000 pods: shown, not applied
+    assert names["plan_fit_cpu_s"]["applies"] is False
+    assert names["plan_place_cpu_s"]["target"] == "<= 10"
+
+
+@needs_engine
+def test_plan_mode_alone_and_no_plan(capsys: pytest.CaptureFixture) -> None:
+    args = ["--nodes", "8", "--pods", "40", "--no-progress"]
+    assert main([*args, "--mode", "plan", "--plan-grow-pods", "30", "--plan-repeats", "2"]) == 0
+    out = capsys.readouterr().out
+    assert "podsift plan, each its own process (median of 2;" in out
+    assert "| grow 30 pods onto no nodes, two shapes |" in out
+    assert "| place 40 pods onto 8 nodes |" in out
+    assert "schedule" not in out  # no other run
+    assert main([*args, "--mode", "all", "--no-plan", "--no-calibration", "--no-floor"]) == 0
+    assert "podsift plan" not in capsys.readouterr().out

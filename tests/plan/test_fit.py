@@ -120,3 +120,22 @@ def test_fit_without_node_resources_fit(tmp_path):
         "/bind refuses: Too many pods": ["a"],
         CAPPED: ["b"],
     }
+
+
+def test_fit_takes_its_copies_out_unless_the_plan_ends_there(tmp_path):
+    from extender.plan.fit import fit
+
+    paths = []
+    for name, cpu in (("a", "500m"), ("b", "300m")):
+        path = tmp_path / f"{name}.json"
+        path.write_bytes(orjson.dumps(deployment(name, 1, pod_spec(cpu, "100Mi"))))
+        paths.append(str(path))
+    cluster = build(_cluster([(2000, 4, 20), (1000, 4, 20)], [(0, 500, 100)]), "t", None, None)
+    templates = load_templates(paths)
+    before = dict(cluster.state.pods)
+    restored = fit(cluster, templates)
+    assert cluster.state.pods == before  # every copy taken out again
+    assert [r.per_node for r in restored] == [{"n0": 3, "n1": 2}, {"n0": 5, "n1": 3}]
+    kept = fit(cluster, templates, restore=False)
+    assert [r.per_node for r in kept] == [r.per_node for r in restored]
+    assert len(cluster.state.pods) == len(before) + 8  # the last template's copies stay
