@@ -667,7 +667,9 @@ class ClusterState:
     def bind_parsed(self, pod: PodInfo, node_name: str) -> None:
         """Commit a parsed pod the caller holds to a node: the checks and the commit of
         `bind`, without the round trip through the remembered pods (the planner's
-        copies, tens of thousands in one plan). BindError and no change if it cannot."""
+        copies, tens of thousands in one plan). BindError and no change if it cannot.
+        Not `bind_recheck`: a plan places one pod at a time, so nothing binds between
+        its filter and its bind."""
         with self.lock:
             existing = self.pods.get(pod.uid)
             if existing is not None:
