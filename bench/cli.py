@@ -332,6 +332,7 @@ class Bench:
                 "end_rss_mb": _mb(end.get("rss")),
                 "peak_rss_mb": _mb(max(end.get("hwm", 0), sampler.max_rss) or None),
                 "master_rss_mb": _mb(servers.memory_of(server.pid).get("rss")),
+                "ready_s": None if server.ready_s is None else round(server.ready_s, 2),
             }
         result.validated = validated
         return result

@@ -371,6 +371,8 @@ def _runs_lines(runs: dict[str, dict[str, Any]]) -> list[str]:
                 f"; {mem.get('what', 'server')} RSS steady {_fmt(mem.get('steady_rss_mb'), 1)} MB,"
                 f" peak {_fmt(mem.get('peak_rss_mb'), 1)} MB"
             )
+            if mem.get("ready_s") is not None:
+                rss += f", ready {_fmt(mem['ready_s'], 1)} s after start"
         lines.append(
             f"  {label:<12}placed {s['placed']}, unschedulable {s['unschedulable']}, "
             f"errors {s['errors']}, reconnects {s['reconnects']}; {valid}{rss}"

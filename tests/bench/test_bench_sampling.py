@@ -186,9 +186,10 @@ def test_sample_flags_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture) 
     assert run["all_nodes_probe"]["pods"] == 5  # pods 0, 8, 16, 24, 32
     assert run["verbs"]["filter"]["count"] == 35
     assert "100 of 120" in results["workload"]["sample"]
+    assert run["memory"]["ready_s"] > 0  # the server's load time, start to /readyz
     out = capsys.readouterr().out
     assert "HTTP runs' node lists: a rotating window of 100 of 120" in out
-    assert "filter all" in out
+    assert "filter all" in out and "s after start" in out
 
 
 def test_default_small_run_sends_every_node(capsys: pytest.CaptureFixture) -> None:
