@@ -16,6 +16,10 @@ A default run, all on one synthetic workload (`bench.workload.generate`):
    what `--mode inprocess` runs);
 6. preemption: /preempt on a cluster of its own (`bench.preempt`).
 
+The HTTP runs' requests carry every node, or with `--sample` the rotating
+window of nodes kube-scheduler sends at scale (`bench.sampling`; the default
+above 5,000 nodes x 150,000 pods), plus an all-nodes probe reported apart.
+
 The HTTP runs start their server on 127.0.0.1 on a free port and stop it by
 pid (SIGTERM, then wait) when the run ends, also on an error or Ctrl-C. A
 replay client drives them (`--client`, `bench.clients`): the Go one

@@ -10,7 +10,10 @@
 // document (-out) with the per-verb latencies and finish times in ns, the
 // placements, errors, reconnects, wall time and this process's CPU time
 // (getrusage, user and system) over the timed loop. With -progress N it
-// prints "progress K" on stderr every N pods done.
+// prints "progress K" on stderr every N pods done. With -sample-size N each
+// /filter carries a window of N nodes rotating from pod to pod instead of
+// every node, and with -all-nodes-every K pods 0, K, 2K, ... carry every node
+// (kube-scheduler's node sampling, bench/sampling.py).
 //
 // Only the standard library; -version prints one line and exits.
 package main
