@@ -19,6 +19,10 @@ A default run, all on one synthetic workload (`bench.workload.generate`):
    process, as README "Capacity planning" times them (`bench.planbench`;
    `--mode plan` runs them alone, `--no-plan` skips them).
 
+The HTTP runs' requests carry every node, or with `--sample` the rotating
+window of nodes kube-scheduler sends at scale (`bench.sampling`; the default
+above 5,000 nodes x 150,000 pods), plus an all-nodes probe reported apart.
+
 The HTTP runs start their server on 127.0.0.1 on a free port and stop it by
 pid (SIGTERM, then wait) when the run ends, also on an error or Ctrl-C. A
 replay client drives them (`--client`, `bench.clients`): the Go one
@@ -44,7 +48,17 @@ from typing import Any
 import numpy as np
 import orjson
 
-from bench import clients, driver, fullnodes, planbench, preempt, report, servers, validate
+from bench import (
+    clients,
+    driver,
+    fullnodes,
+    planbench,
+    preempt,
+    report,
+    sampling,
+    servers,
+    validate,
+)
 from bench.workload import generate
 from extender.argtypes import positive
 from extender.engine.config import load_configuration
@@ -96,6 +110,25 @@ def build_parser() -> argparse.ArgumentParser:
         help="send NodeNames (nodeCacheCapable=true, default) or full Nodes",
     )
     p.add_argument("--concurrency", type=positive, default=1, help="scheduler threads")
+    p.add_argument(
+        "--sample",
+        type=sampling.parse_sample,
+        default=None,
+        metavar="all|auto|PERCENT",
+        help="nodes each /filter of the HTTP runs carries: all; auto, kube-scheduler's "
+        "adaptive percentageOfNodesToScore (50 - nodes/125 percent, at least 5 percent and "
+        "100 nodes) as a window rotating from pod to pod; or a fixed percentage. Default: "
+        "all up to 5,000 nodes x 150,000 pods, auto above (bench/sampling.py). In-process "
+        "runs always take every node",
+    )
+    p.add_argument(
+        "--all-nodes-every",
+        type=int,
+        default=None,
+        metavar="K",
+        help="with a sample: pods 0, K, 2K, ... carry every node (the all-nodes probe, "
+        f"reported apart; default {sampling.DEFAULT_PROBE_EVERY}, 0: none)",
+    )
     p.add_argument(
         "--client",
         choices=(*clients.CHOICES, KUBE_SCHEDULER),
@@ -262,6 +295,11 @@ class Bench:
         if note:
             self.notes.append(note)
         self.preemption: dict[str, Any] | None = None
+        self.sampling, note = sampling.choose(
+            args.sample, args.all_nodes_every, args.nodes, args.pods
+        )
+        if note and args.mode in ("all", "http"):
+            self.notes.append(note)
         self.progress = _Progress(
             sys.stderr.isatty() if args.progress is None else bool(args.progress)
         )
@@ -316,6 +354,7 @@ class Bench:
                         seed=self.args.seed,
                         progress=tick,
                         sampler=sampler,
+                        sampling=self.sampling,
                     )
                 )
             sampler()
@@ -328,6 +367,7 @@ class Bench:
                 "end_rss_mb": _mb(end.get("rss")),
                 "peak_rss_mb": _mb(max(end.get("hwm", 0), sampler.max_rss) or None),
                 "master_rss_mb": _mb(servers.memory_of(server.pid).get("rss")),
+                "ready_s": None if server.ready_s is None else round(server.ready_s, 2),
             }
         result.validated = validated
         return result
@@ -503,6 +543,7 @@ class Bench:
                 "tie_break": a.tie_break,
                 "config": a.config,
                 "client": self.client_name or None,
+                "sample": self.sampling.describe(),
             },
             "notes": self.notes,
             "runs": runs,
@@ -562,6 +603,9 @@ def main(argv: list[str] | None = None) -> int:
         args.threads = max(4, args.concurrency)
     if args.pods is None:
         args.pods = DEFAULT_PODS if args.node_cache else FULL_NODES_DEFAULT_PODS
+    if args.all_nodes_every is not None and args.all_nodes_every < 0:
+        print("podsift bench: error: --all-nodes-every must be 0 or more", file=sys.stderr)
+        return 2
     if not args.node_cache and args.mode != "inprocess":
         per_pod = FULL_NODES_MS_PER_POD_PER_1000_NODES * args.nodes / 1000
         http_runs = 3 - args.no_calibration - args.no_floor

@@ -39,6 +39,7 @@ import numpy as np
 import orjson
 
 from bench import driver, servers
+from bench.sampling import Sampling
 
 CHOICES = ("go", "python")
 REPLAY_BINARY = Path(servers.SOURCE_ROOT) / "go" / "bin" / "replay"
@@ -64,6 +65,7 @@ class HttpRun:
     seed: int = 1
     progress: Callable[[int], None] | None = None
     sampler: Callable[[], None] | None = None
+    sampling: Sampling | None = None  # None: every node in every request
 
 
 Runner = Callable[[HttpRun], driver.RunResult]
@@ -89,6 +91,7 @@ def python_client(setup: Setup) -> Runner:
             seed=r.seed,
             progress=r.progress,
             sampler=r.sampler,
+            sampling=r.sampling,
         )
 
     return run
@@ -181,6 +184,9 @@ class GoReplay:
         command += [f"-node-cache={'true' if r.node_cache else 'false'}"]
         command += ["-concurrency", str(r.concurrency), "-tie-break", r.tie_break]
         command += ["-seed", str(r.seed), "-out", out]
+        if r.sampling is not None and r.sampling.sampled:
+            command += ["-sample-size", str(r.sampling.size)]
+            command += ["-all-nodes-every", str(r.sampling.probe_every)]
         if r.progress is not None:
             command += ["-progress", str(every)]
         return command
@@ -229,6 +235,7 @@ class GoReplay:
     ) -> driver.RunResult:
         n = len(r.pods)
         result = driver.new_result(r.label, "http", r.node_cache, r.concurrency, n, driver.VERBS)
+        driver.mark_sampling(result, r.sampling)
         for verb in driver.VERBS:
             result.latency_ns[verb] = np.asarray(answer["latency_ns"][verb], dtype=np.int64)
         result.done_ns = np.asarray(answer["done_ns"], dtype=np.int64)

@@ -45,6 +45,8 @@ from typing import Any
 import numpy as np
 import orjson
 
+from bench.sampling import Sampling
+
 VERBS = ("filter", "prioritize", "bind")
 INPROCESS_VERB = "schedule"
 HEADERS = {"Content-Type": "application/json", "Accept": "application/json"}
@@ -140,6 +142,10 @@ class RunResult:
     client: str = ""  # HTTP runs: the replay client that drove the run ("python", "go")
     client_cpu_ns: int | None = None  # that client's own CPU (user + system) over the loop
     client_info: dict[str, Any] = field(default_factory=dict)  # client details for the report
+    # HTTP runs with a node sample (bench.sampling): which pods carried every node
+    # (the all-nodes probe, reported apart) and how the run chose its node lists
+    probe: np.ndarray | None = None
+    sampling: str = ""
 
     def record_error(self, message: str) -> None:
         self.error_count += 1
@@ -154,6 +160,17 @@ def new_result(
     result.latency_ns = {v: np.full(n, -1, dtype=np.int64) for v in verbs}
     result.done_ns = np.full(n, -1, dtype=np.int64)
     return result
+
+
+def mark_sampling(result: RunResult, sampling: Sampling | None) -> None:
+    """Record on an HTTP run's result how its node lists were chosen and which pods
+    were the all-nodes probe."""
+    if sampling is None or not sampling.sampled:
+        return
+    result.sampling = sampling.describe()
+    every = sampling.probe_every
+    index = np.arange(result.pods)
+    result.probe = index % every == 0 if every else np.zeros(result.pods, dtype=bool)
 
 
 _SCORE = operator.itemgetter("Score")
@@ -172,9 +189,12 @@ def _best(entries: list[dict[str, Any]], tie_break: str, rng: random.Random) -> 
 class _NodeBodies:
     """Pre-encoded node parts of request bodies, built once per run."""
 
-    def __init__(self, nodes: list[dict[str, Any]], node_cache: bool) -> None:
+    def __init__(
+        self, nodes: list[dict[str, Any]], node_cache: bool, sampling: Sampling | None = None
+    ) -> None:
         self.node_cache = node_cache
         self.names = [n["metadata"]["name"] for n in nodes]
+        self.sampling = sampling if sampling is not None and sampling.sampled else None
         self.name_set = frozenset(self.names)
         if node_cache:
             self.all_nodes = b',"Nodes":null,"NodeNames":' + orjson.dumps(self.names) + b"}"
@@ -186,6 +206,12 @@ class _NodeBodies:
     def _full(self, names: list[str]) -> bytes:
         items = b",".join(self.encoded[n] for n in names)
         return b',"Nodes":{"metadata":{},"items":[' + items + b']},"NodeNames":null}'
+
+    def for_filter(self, i: int) -> bytes:
+        """The node part of pod i's /filter body: every node, or its window."""
+        if self.sampling is None or self.sampling.is_probe(i):
+            return self.all_nodes
+        return self.subset(self.sampling.window(self.names, i))
 
     def subset(self, names: list[str]) -> bytes:
         if self.node_cache:
@@ -210,12 +236,15 @@ def run_http(
     seed: int = 1,
     progress: Callable[[int], None] | None = None,
     sampler: Callable[[], None] | None = None,
+    sampling: Sampling | None = None,
 ) -> RunResult:
-    """Schedule `pods` in order through the extender listening on 127.0.0.1:`port`."""
+    """Schedule `pods` in order through the extender listening on 127.0.0.1:`port`;
+    each /filter carries every node or, with `sampling`, pod i's window of them."""
     n = len(pods)
     result = new_result(label, "http", node_cache, concurrency, n, VERBS)
     result.client = "python"
-    bodies = _NodeBodies(nodes, node_cache)
+    mark_sampling(result, sampling)
+    bodies = _NodeBodies(nodes, node_cache, sampling)
     queue = itertools.count()  # next() on a count is atomic under the GIL
     lock = threading.Lock()
     stop = threading.Event()
@@ -283,7 +312,7 @@ def _schedule_one_http(
     """The chosen node, or None when no node fits; PodFailed on any error."""
     meta = pod["metadata"]
     pod_head = b'{"Pod":' + orjson.dumps(pod)
-    filter_body = pod_head + bodies.all_nodes
+    filter_body = pod_head + bodies.for_filter(i)
     try:
         t0 = time.perf_counter_ns()
         raw = client.post("/filter", filter_body)

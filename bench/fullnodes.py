@@ -79,15 +79,17 @@ def _one_kind(
     nodes: list[dict[str, Any]], pods: list[dict[str, Any]], config: str | None, samples: int
 ) -> dict[str, Any]:
     from extender.inprocess import InProcessExtender
-    from extender.wire.app import ExtenderApp
+    from extender.wire.app import DEFAULT_MAX_BODY, ExtenderApp
 
     extender = InProcessExtender(nodes, config)
-    app = ExtenderApp(extender.service)
     tail = (
         b',"Nodes":{"metadata":{},"items":['
         + b",".join(orjson.dumps(n) for n in nodes)
         + b']},"NodeNames":null}'
     )
+    # room for the largest pod too: past ~900 nodes the bodies outgrow the 8 MiB
+    # default, as `podsift bench` raises --max-body for its full-Nodes HTTP runs
+    app = ExtenderApp(extender.service, max_body=max(DEFAULT_MAX_BODY, 2 * len(tail) + 1_000_000))
     # as `podsift serve` does once its state is loaded (extender/cache/gcpolicy.py)
     gc.collect()
     gc.freeze()

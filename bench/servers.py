@@ -55,6 +55,7 @@ class ServerProcess:
         self.label = label
         self.proc: subprocess.Popen[bytes] | None = None
         self._log: Any = None
+        self.ready_s: float | None = None  # process start to /readyz 200: the load time
 
     def __enter__(self) -> ServerProcess:
         self.start()
@@ -74,7 +75,8 @@ class ServerProcess:
             cwd=SOURCE_ROOT,
             start_new_session=True,
         )
-        deadline = time.monotonic() + ready_timeout
+        began = time.monotonic()
+        deadline = began + ready_timeout
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError(
@@ -82,6 +84,7 @@ class ServerProcess:
                     f"ready:\n{self.log_tail()}"
                 )
             if _get_status(self.port, "/readyz") == 200:
+                self.ready_s = time.monotonic() - began
                 return
             time.sleep(0.1)
         self.stop()

@@ -49,6 +49,12 @@ class PodMemory(Generic[T]):
             self._sweep(now)
         return old is None
 
+    def discard(self, uid: str) -> None:
+        """Forget `uid` at once (its pod is bound: nothing needs the spec any more)."""
+        old = self._items.pop(uid, None)
+        if old is not None:
+            self.bytes -= old[2]
+
     def get(self, uid: str) -> T | None:
         entry = self._items.get(uid)
         if entry is None:

@@ -53,3 +53,13 @@ def test_inprocess_bench_reports_the_full_nodes_target(
     assert (
         checks["full_nodes_filter_vs_decode"]["value"] == results["full_nodes"]["filter_vs_decode"]
     )
+
+
+def test_bodies_over_the_default_body_limit_are_measured() -> None:
+    """At 5,000 nodes the full-Nodes bodies are ~20 MB, past the 8 MiB default: the
+    run must raise the limit as the HTTP runs do, not fail the whole bench."""
+    items = generate(2500, 4, seed=2)["items"]
+    result = fullnodes.run(items[:2500], items[2500:], samples=1)
+    for kind in result["kinds"].values():
+        assert kind["body_mb"] > 8
+        assert kind["nodes_passed_mean"] > 0

@@ -122,6 +122,26 @@ def test_bind_commits_remembered_pod_and_rejects_what_does_not_fit():
     assert usage(state)["pods"] == {"uid-p1": "a"}
 
 
+def test_a_committed_bind_forgets_the_filtered_spec():
+    """A bound pod's record holds what it uses: its /filter's spec is dropped at
+    once instead of being held for its 10 minutes (256 MiB at 13,000 binds a
+    minute), and a retried /bind still finds the record."""
+    state = make_state([node("a", cpu="4"), node("b")])
+    for i in range(3):
+        state.remember(parse_pod(pod(f"p{i}", cpu="1")))
+    assert state.stats()["remembered"] == 3
+    before = state.stats()["remembered_bytes"]
+    state.bind("uid-p0", "a")
+    assert state.stats()["remembered"] == 2
+    assert state.stats()["remembered_bytes"] < before
+    assert state.bind("uid-p0", "a") is None  # the retry
+    with pytest.raises(BindError, match="default/p0 is already bound to a"):
+        state.bind("uid-p0", "b")
+    state.assume("uid-p1", "a")  # until the API server confirms it, the spec stays
+    assert state.stats()["remembered"] == 2
+    assert usage(state)["pods"] == {"uid-p0": "a", "uid-p1": "a"}
+
+
 def test_bind_refuses_a_host_port_in_use():
     ports = [{"containerPort": 80, "hostPort": 8080}]
     p1 = pod("p1", cpu="1m")

@@ -10,7 +10,10 @@
 // document (-out) with the per-verb latencies and finish times in ns, the
 // placements, errors, reconnects, wall time and this process's CPU time
 // (getrusage, user and system) over the timed loop. With -progress N it
-// prints "progress K" on stderr every N pods done.
+// prints "progress K" on stderr every N pods done. With -sample-size N each
+// /filter carries a window of N nodes rotating from pod to pod instead of
+// every node, and with -all-nodes-every K pods 0, K, 2K, ... carry every node
+// (kube-scheduler's node sampling, bench/sampling.py).
 //
 // Only the standard library; -version prints one line and exits.
 package main
@@ -49,6 +52,8 @@ type options struct {
 	progress    int
 	timeout     time.Duration
 	cpuProfile  string
+	sampleSize  int // 0: every node in every /filter; else a rotating window this long
+	probeEvery  int // with a window: pods 0, K, 2K, ... carry every node
 }
 
 // result is what the output file holds (bench/replay.py reads it).
@@ -108,6 +113,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.IntVar(&o.progress, "progress", 0, "print \"progress K\" on stderr every N pods (0: never)")
 	fs.DurationVar(&o.timeout, "timeout", 120*time.Second, "per request, as the Python driver's")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the timed loop here (go tool pprof)")
+	fs.IntVar(&o.sampleSize, "sample-size", 0, "nodes a /filter carries: pod i the window from (i*N) mod nodes on, wrapping (0: all)")
+	fs.IntVar(&o.probeEvery, "all-nodes-every", 0, "with -sample-size: pods 0, K, 2K, ... carry every node (0: none)")
 	version := fs.Bool("version", false, "print the version and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -124,6 +131,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 		return nil, errors.New("-nodes and -pods are required")
 	case o.concurrency < 1:
 		return nil, errors.New("-concurrency must be at least 1")
+	case o.sampleSize < 0 || o.probeEvery < 0:
+		return nil, errors.New("-sample-size and -all-nodes-every must not be negative")
 	case o.tieBreak != "first" && o.tieBreak != "random":
 		return nil, fmt.Errorf("-tie-break must be first or random, not %q", o.tieBreak)
 	}
@@ -277,7 +286,7 @@ func run(o *options, cl *cluster, pods []pod, stderr io.Writer) *result {
 					break
 				}
 				t := timings{-1, -1, -1}
-				node, err := w.scheduleOne(&pods[i], &t)
+				node, err := w.scheduleOne(&pods[i], i, &t)
 				for v := range t {
 					lat[v][i] = t[v]
 				}
@@ -345,6 +354,7 @@ func mainWith(args []string, stdout, stderr io.Writer) int {
 		return 2
 	}
 	cl := newCluster(names, nodeJSON, o.nodeCache)
+	cl.sample(o.sampleSize, o.probeEvery)
 	var before runtime.MemStats
 	runtime.ReadMemStats(&before)
 	if o.cpuProfile != "" {

@@ -154,6 +154,38 @@ func TestBodiesAreThePythonDriversBytes(t *testing.T) {
 	}
 }
 
+func TestSampledFilterBodiesRotate(t *testing.T) {
+	// bench/sampling.py's Sampling.window: pod i gets size nodes from (i*size) mod n,
+	// wrapping; pods 0, every, 2*every carry every node.
+	names := []string{"a", "b", "c", "d", "e"}
+	objs := make([][]byte, len(names))
+	for i, n := range names {
+		objs[i] = []byte(fmt.Sprintf(`{"metadata":{"name":%q}}`, n))
+	}
+	cl := newCluster(names, objs, true)
+	cl.sample(2, 3)
+	want := map[int]string{
+		0: `["a","b","c","d","e"]`, 1: `["c","d"]`, 2: `["e","a"]`, 3: `["a","b","c","d","e"]`,
+		4: `["d","e"]`, 7: `["e","a"]`, 8: `["b","c"]`,
+	}
+	w := newWorker(nil, cl, "first", 1, 0)
+	for i, names := range want {
+		got := cl.allNodes
+		if cl.sampled(i) {
+			w.windowIdx = cl.windowOf(w.windowIdx, i)
+			got = cl.appendSubset(nil, w.windowIdx)
+		}
+		if exp := `,"Nodes":null,"NodeNames":` + names + "}"; string(got) != exp {
+			t.Errorf("pod %d: %s, want %s", i, got, exp)
+		}
+	}
+	whole := newCluster(names, objs, true)
+	whole.sample(5, 3) // a window of every node is no sample
+	if whole.sampled(1) {
+		t.Error("a window as large as the cluster samples")
+	}
+}
+
 func TestPodMetadataAndBindBody(t *testing.T) {
 	dir := t.TempDir()
 	file := filepath.Join(dir, "pods.jsonl")
@@ -533,6 +565,7 @@ func TestFlags(t *testing.T) {
 		{}, {"-port", "1"}, {"-port", "1", "-nodes", "a", "-pods", "b", "-tie-break", "best"},
 		{"-port", "1", "-nodes", "a", "-pods", "b", "-concurrency", "0"},
 		{"-port", "1", "-nodes", "a", "-pods", "b", "extra"},
+		{"-port", "1", "-nodes", "a", "-pods", "b", "-sample-size", "-1"},
 	} {
 		if code := mainWith(args, io.Discard, io.Discard); code != 2 {
 			t.Errorf("%v: exit %d, want 2", args, code)

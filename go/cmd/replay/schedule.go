@@ -32,6 +32,34 @@ type cluster struct {
 	index     map[string]int
 	nodeJSON  [][]byte // each Node object as sent (full Nodes mode)
 	allNodes  []byte   // the end of a /filter body: every node
+	window    int      // 0: every /filter carries allNodes; else this many nodes
+	probe     int      // with a window: every probe-th pod carries allNodes (0: none)
+}
+
+// sample makes /filter carry a rotating window of size nodes (bench/sampling.py):
+// pod i the nodes from (i*size) mod n on, wrapping; pods 0, every, 2*every, ...
+// all of them. A size of 0 or at least the node count means every node.
+func (c *cluster) sample(size, every int) {
+	if size <= 0 || size >= len(c.names) {
+		return
+	}
+	c.window, c.probe = size, every
+}
+
+// sampled says whether pod i's /filter carries a window rather than every node.
+func (c *cluster) sampled(i int) bool {
+	return c.window > 0 && (c.probe == 0 || i%c.probe != 0)
+}
+
+// windowOf sets idx to pod i's window of node indexes.
+func (c *cluster) windowOf(idx []int, i int) []int {
+	n := len(c.names)
+	start := i * c.window % n
+	idx = idx[:0]
+	for k := 0; k < c.window; k++ {
+		idx = append(idx, (start+k)%n)
+	}
+	return idx
 }
 
 func newCluster(names []string, nodeJSON [][]byte, nodeCache bool) *cluster {
@@ -115,6 +143,8 @@ type worker struct {
 	strangers []string
 	tied      [][]byte // hosts tied for the best score (slices of the answer)
 	subset    []byte
+	window    []byte // a sampled /filter's node part
+	windowIdx []int
 	bind      []byte
 	rebinds   int // pods sent round again after a refused bind
 }
@@ -146,11 +176,11 @@ const bindRetries = 3
 // A bind refused because the node no longer fits (with several schedulers,
 // another one's bind landed between this pod's filter and its bind) starts the
 // pod's conversation again, as kube-scheduler requeues a pod whose bind failed.
-func (w *worker) scheduleOne(p *pod, t *timings) (string, error) {
-	node, err := w.conversation(p, t)
+func (w *worker) scheduleOne(p *pod, i int, t *timings) (string, error) {
+	node, err := w.conversation(p, i, t)
 	for attempt := 0; err != nil && attempt < bindRetries && isRefusedBind(err); attempt++ {
 		w.rebinds++
-		node, err = w.conversation(p, t)
+		node, err = w.conversation(p, i, t)
 	}
 	if err != nil {
 		var pf *podFailed
@@ -161,9 +191,15 @@ func (w *worker) scheduleOne(p *pod, t *timings) (string, error) {
 	return node, err
 }
 
-func (w *worker) conversation(p *pod, t *timings) (string, error) {
+func (w *worker) conversation(p *pod, i int, t *timings) (string, error) {
 	cl := w.cl
-	raw, err := w.post(t, verbFilter, "/filter", podHead, p.json, cl.allNodes)
+	nodes := cl.allNodes
+	if cl.sampled(i) {
+		w.windowIdx = cl.windowOf(w.windowIdx, i)
+		w.window = cl.appendSubset(w.window[:0], w.windowIdx)
+		nodes = w.window
+	}
+	raw, err := w.post(t, verbFilter, "/filter", podHead, p.json, nodes)
 	if err != nil {
 		return "", err
 	}
