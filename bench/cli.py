@@ -145,7 +145,7 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats",
         type=positive,
         default=1,
-        help="--client kube-scheduler: run the four runs this many times, alternating, and "
+        help="--client kube-scheduler: run the five runs this many times, alternating, and "
         "report the medians",
     )
     p.add_argument(
@@ -564,7 +564,7 @@ def _installed(module: str) -> bool:
 
 
 def _kube_scheduler_bench(args: argparse.Namespace) -> int:
-    """--client kube-scheduler (bench/kubesched.py): four runs through the real
+    """--client kube-scheduler (bench/kubesched.py): five runs through the real
     kube-scheduler; the report on stdout, results.json and a plot in --out."""
     from bench import kubesched
     from bench.controlplane import ControlPlaneError

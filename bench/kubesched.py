@@ -2,7 +2,7 @@
 
 The bench workload goes through a real control plane (bench/controlplane.py:
 etcd, kube-apiserver and kube-scheduler v1.34 built from the Kubernetes
-modules) four times, each on a fresh etcd:
+modules) five times, each on a fresh etcd:
 
 - `alone`: kube-scheduler with its default profile, no extender;
 - `podsift`: kube-scheduler with manifests/sidecar/scheduler-config.yaml, its
