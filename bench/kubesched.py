@@ -18,9 +18,9 @@ modules) five times, each on a fresh etcd:
 - `calibration-bind`: the calibration server with `bindVerb`, as podsift runs:
   its `/bind` POSTs the Binding with podsift's own client and nothing more.
   What any Python extender that binds costs before it does any work; the
-  yardstick of `podsift`, in the same configuration (a Binding from a second
-  API client costs the whole cycle ~2 ms of CPU a pod whoever sends it:
-  docs/PERFORMANCE.md, "What `bindVerb` costs the whole cycle").
+  yardstick of `podsift`, in the same configuration (its Bindings, too, come
+  from a second client of the API server: docs/PERFORMANCE.md, "What
+  `bindVerb` costs the whole cycle").
 
 Per run the Nodes and then all Pods are created while no scheduler runs; then
 kube-scheduler starts and a watch on the pods records when each one is bound.
