@@ -11,7 +11,6 @@ from __future__ import annotations
 import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -22,6 +21,7 @@ import pytest
 from bench import clients, driver, servers
 from bench.cli import main
 from bench.workload import generate
+from tests.bench.loopback import serving
 
 
 @pytest.fixture(scope="module")
@@ -132,14 +132,8 @@ class _FakeExtender(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def fake_port() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _FakeExtender)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_FakeExtender) as port:
+        yield port
 
 
 def test_both_clients_record_the_same_errors(replay: Path, fake_port: int, tmp_path: Path) -> None:

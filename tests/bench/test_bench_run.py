@@ -17,6 +17,7 @@ import pytest
 from bench import calibrate, driver, report, servers
 from bench.cli import main
 from bench.workload import generate
+from tests.bench.loopback import serving
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_ENGINE = (ROOT / "extender" / "inprocess.py").exists() and (
@@ -238,7 +239,6 @@ def test_client_reconnects_when_the_server_closes_the_connection() -> None:
     """A server that answers HTTP/1.1 (keep-alive) but then drops the connection:
     each later request finds its connection gone and must reconnect once."""
     import http.server
-    import threading
 
     class Handler(http.server.BaseHTTPRequestHandler):
         protocol_version = "HTTP/1.1"
@@ -254,16 +254,10 @@ def test_client_reconnects_when_the_server_closes_the_connection() -> None:
         def log_message(self, *args: object) -> None:
             pass
 
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        client = driver.Client("127.0.0.1", server.server_address[1])
+    with serving(Handler) as port:
+        client = driver.Client("127.0.0.1", port)
         answers = [client.post("/echo", f'{{"n":{k}}}'.encode()) for k in range(3)]
         client.close()
-    finally:
-        server.shutdown()
-        server.server_close()
     assert answers == [b'{"n":0}', b'{"n":1}', b'{"n":2}']
     assert client.reconnects >= 1
 

@@ -9,7 +9,6 @@ import argparse
 import http.server
 import json
 import os
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -21,6 +20,7 @@ from hypothesis import strategies as st
 from bench import clients, report, sampling
 from bench.cli import main
 from bench.sampling import Sampling
+from tests.bench.loopback import serving
 
 
 @pytest.mark.parametrize(
@@ -136,14 +136,8 @@ class _Recorder(http.server.BaseHTTPRequestHandler):
 
 @pytest.fixture
 def recorder() -> Iterator[int]:
-    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Recorder)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    try:
-        yield server.server_address[1]
-    finally:
-        server.shutdown()
-        server.server_close()
+    with serving(_Recorder) as port:
+        yield port
 
 
 def test_both_clients_send_the_windows(recorder: int, tmp_path: Path) -> None:
