@@ -16,7 +16,7 @@ same client with the same workload. Exactly what it does per request:
   `PODSIFT_CALIBRATION_API` (an API server's https URL), with
   `PODSIFT_CALIBRATION_TOKEN` and `PODSIFT_CALIBRATION_CA`, POSTs the pod's
   Binding there first, through podsift's own Binding client
-  (extender/live/httppost.py), and answers its error if it fails: the floor of
+  (`KubeApi.bind`, extender/live/client.py), and answers its error if it fails: the floor of
   an extender configured with `bindVerb`, which must bind (the kube-scheduler
   bench's `calibration-bind` run);
 - `GET /readyz`, `/healthz`: 200.
@@ -34,7 +34,8 @@ from typing import Any
 
 import orjson
 
-from extender.live.httppost import HttpPoster, PostError, client_context
+from extender.live.client import KubeApi
+from extender.model.errors import BindError
 
 JSON_HEADERS = [("Content-Type", "application/json")]
 BIND_ANSWER = b'{"Error":""}'
@@ -81,30 +82,16 @@ def _bind(args: dict[str, Any]) -> bytes:
 
 
 def _binder(api: str, token: str, ca: str) -> Callable[[dict[str, Any]], bytes]:
-    """`/bind` that POSTs the Binding as podsift does (the same client, body and
-    UID precondition), with nothing else: no assumption, no state, no watch."""
-    poster = HttpPoster(
-        api,
-        headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"},
-        context_factory=lambda: client_context(ca or None),
-    )
+    """`/bind` that POSTs the Binding through podsift's own `KubeApi.bind` (the same
+    client, body and UID precondition), with nothing else: no assumption, no state,
+    no watch."""
+    client = KubeApi(api, ca_file=ca or None, token_source=lambda: f"Bearer {token}")
 
     def bind(args: dict[str, Any]) -> bytes:
-        namespace, name = args["PodNamespace"], args["PodName"]
-        body = orjson.dumps(
-            {
-                "apiVersion": "v1",
-                "kind": "Binding",
-                "metadata": {"name": name, "namespace": namespace, "uid": args["PodUID"]},
-                "target": {"apiVersion": "v1", "kind": "Node", "name": args["Node"]},
-            }
-        )
         try:
-            answer = poster.post(f"/api/v1/namespaces/{namespace}/pods/{name}/binding", body, 30.0)
-        except PostError as exc:
-            return orjson.dumps({"Error": f"calibration: binding failed: {exc}"})
-        if answer.status // 100 != 2:
-            return orjson.dumps({"Error": f"calibration: binding: HTTP {answer.status}"})
+            client.bind(args["PodNamespace"], args["PodName"], args["PodUID"], args["Node"])
+        except BindError as exc:
+            return orjson.dumps({"Error": f"calibration: {exc}"})
         return BIND_ANSWER
 
     return bind
