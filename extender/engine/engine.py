@@ -367,8 +367,7 @@ class Engine:
         if not len(passed):
             return -1
         if self.scores:
-            weighted, _ = self.score(pod, view.subset(passed))
-            final = final_scores(weighted, self.weight_sum)
+            final = self.passed_scores(pod, view, passed)
             passed = passed[final == final.max()]
         if rng is None or len(passed) == 1:
             return int(passed[0])
