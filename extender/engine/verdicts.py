@@ -1,4 +1,4 @@
-"""Filter verdicts remembered between a pod's /filter and its /prioritize."""
+"""Filter verdicts remembered between a pod's /filter and its /prioritize and /bind."""
 
 from __future__ import annotations
 
@@ -10,9 +10,10 @@ from extender.model.pod import PodInfo
 
 class FilterVerdicts:
     """The last /filter verdicts per pod, so the /prioritize that follows can skip
-    re-running the filters. Reused only when nothing a filter reads has changed
-    since (the state generation), the pod's spec is the same parsed spec, and
-    every node asked about was filtered. Call with the state lock held."""
+    re-running the filters, and the /bind after it re-checking the chosen node.
+    Reused only when nothing a filter reads has changed since (the state
+    generation), the pod's spec is the same parsed spec, and every node asked
+    about was filtered. Call with the state lock held."""
 
     def __init__(self, size: int = 256) -> None:
         self.size = size
@@ -32,17 +33,26 @@ class FilterVerdicts:
             del memo[next(iter(memo))]
         memo[pod.uid] = (state.generation, state.table, pod.requests, ids, passed)
 
-    def lookup(self, state: ClusterState, pod: PodInfo, ids: np.ndarray) -> np.ndarray | None:
+    def _current(self, state: ClusterState, pod: PodInfo) -> tuple | None:
+        """The pod's entry if it still holds: same generation, table and parsed spec."""
         entry = self._by_uid.get(pod.uid)
         if entry is None:
             return None
-        generation, table, requests, filtered, passed = entry
+        generation, table, requests, _, _ = entry
         if (
             generation != state.generation
             or table is not state.table
             or requests is not pod.requests
         ):
             return None
+        return entry
+
+    def lookup(self, state: ClusterState, pod: PodInfo, ids: np.ndarray) -> np.ndarray | None:
+        """The positions in `ids` that passed every filter, or None when not known."""
+        entry = self._current(state, pod)
+        if entry is None:
+            return None
+        _, table, _, filtered, passed = entry
         if filtered is ids:
             return passed
         capacity = table.capacity
@@ -53,3 +63,13 @@ class FilterVerdicts:
         passing = np.zeros(capacity, bool)
         passing[filtered[passed]] = True
         return np.flatnonzero(passing[ids])
+
+    def passed_now(self, state: ClusterState, pod: PodInfo, node_id: int) -> bool:
+        """Whether the pod's last /filter passed node `node_id` and nothing a filter
+        reads has changed since: then every filter would pass it again, and /bind
+        need not ask (kube-scheduler's usual filter, prioritize, bind of one pod)."""
+        entry = self._current(state, pod)
+        if entry is None:
+            return False
+        filtered, passed = entry[3], entry[4]
+        return bool((filtered[passed] == node_id).any())

@@ -6,7 +6,7 @@ app and the in-process benchmark both call it, so they run the same code.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
@@ -72,10 +72,10 @@ class Candidates:
         self.view: NodeView = view
         self.known: list[int] | None = known  # positions of known nodes in `sent`; None = all
         self.unknown: list[str] = unknown
-        self.sent: list[str] | None = sent  # NodeNames as sent (names mode)
+        self.sent: Sequence[str] | None = sent  # NodeNames as sent (names mode)
         self.objects: list[Any] | None = objects  # Node objects as sent (Nodes mode)
 
-    def names_sent(self) -> list[str]:
+    def names_sent(self) -> Sequence[str]:
         """Every node name of the request, in the order sent, known or not."""
         if self.sent is None:
             self.sent = [_node_name(o) for o in self.objects or ()]
@@ -88,9 +88,21 @@ class Service:
         self.engine = engine
         self.binder = binder or SnapshotBinder(state)
         state.bind_ignores = engine.fit_ignores()  # /bind refuses what /filter refuses
-        state.bind_recheck = engine.bind_recheck()  # and what a bind since may change
         self._fragments = protocol.HostFragments()
         self._verdicts = FilterVerdicts()
+        # and what a bind since the pod's /filter may have changed
+        self._engine_recheck = engine.bind_recheck()
+        state.bind_recheck = self._bind_recheck if self._engine_recheck else None
+
+    def _bind_recheck(self, pod: PodInfo, view: NodeView) -> str:
+        """The engine's re-check of the chosen node, unless the pod's /filter passed
+        that node at the state's current generation (its answer cannot have changed:
+        the usual case when binds are not interleaved). Called by ClusterState.bind
+        with the state lock held."""
+        if self._verdicts.passed_now(self.state, pod, int(view.ids[0])):
+            return ""
+        assert self._engine_recheck is not None
+        return self._engine_recheck(pod, view)
 
     # ---- decoding --------------------------------------------------------
     def pod(self, args: dict, remember: bool = True) -> PodInfo:
@@ -131,7 +143,7 @@ class Service:
                 "to a nodeCacheCapable extender, Nodes otherwise, and the other as null)"
             )
         if names is not None:
-            if not isinstance(names, list):
+            if not isinstance(names, (list, tuple)):  # a tuple: protocol.NamesCache's
                 raise InvalidInput("must be a list of node names", "NodeNames")
             try:
                 view, known, unknown = self.state.view(names)

@@ -90,3 +90,53 @@ def test_schedule_one_binds_what_it_just_filtered_without_asking_again():
     web = testing.pod("web-0", labels={"app": "web"}, topologySpreadConstraints=SPREAD)
     assert ext.schedule_one(web, ["a", "b"]) in ("a", "b")
     assert asked == []
+
+
+def _counting_engine_recheck(ext: InProcessExtender) -> list[str]:
+    """Count the engine's re-checks behind the service's /bind shortcut."""
+    asked: list[str] = []
+    recheck = ext.service._engine_recheck
+    assert recheck is not None
+
+    def counting(pod, view):
+        asked.append(f"{pod.name}@{view.names[0]}")
+        return recheck(pod, view)
+
+    ext.service._engine_recheck = counting
+    return asked
+
+
+def _bind(ext: InProcessExtender, pod: dict, node: str) -> dict:
+    meta = pod["metadata"]
+    return ext.bind({"PodName": meta["name"], "PodNamespace": "default",
+                     "PodUID": meta["uid"], "Node": node})  # fmt: skip
+
+
+def test_a_bind_right_after_its_filter_passed_the_node_asks_nothing_again():
+    ext = _extender()
+    asked = _counting_engine_recheck(ext)
+    web = testing.pod("web-0", labels={"app": "web"}, topologySpreadConstraints=SPREAD)
+    assert ext.filter({"Pod": web, "NodeNames": ["a", "b"]})["NodeNames"] == ["a", "b"]
+    ext.prioritize({"Pod": web, "NodeNames": ["a", "b"]})
+    assert _bind(ext, web, "a") == {"Error": ""}
+    assert asked == []  # nothing changed since /filter passed a
+    assert set(ext.state.by_node.on("a")) == {"uid-web-0"}
+
+
+def test_a_bind_after_another_bind_or_to_a_node_not_passed_is_asked_again():
+    ext = _extender()
+    asked = _counting_engine_recheck(ext)
+    web = [testing.pod(f"web-{i}", labels={"app": "web"}, topologySpreadConstraints=SPREAD)
+           for i in range(3)]  # fmt: skip
+    for p in web[:2]:
+        ext.filter({"Pod": p, "NodeNames": ["a", "b"]})
+    assert _bind(ext, web[0], "a") == {"Error": ""}
+    assert asked == []
+    # web-1's /filter predates web-0's bind: asked, and refused (skew 2 on a)
+    assert "no longer fits on a" in _bind(ext, web[1], "a")["Error"]
+    assert asked == ["web-1@a"]
+    # web-2 filtered now: only b passes; a bind to a is asked, not waved through
+    assert ext.filter({"Pod": web[2], "NodeNames": ["a", "b"]})["NodeNames"] == ["b"]
+    assert "no longer fits on a" in _bind(ext, web[2], "a")["Error"]
+    assert asked == ["web-1@a", "web-2@a"]
+    assert set(ext.state.by_node.on("a")) == {"uid-web-0"}
