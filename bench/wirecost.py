@@ -2,6 +2,7 @@
 
     python -m bench.wirecost [--server calibration|podsift] [--nodes 1000]
                              [--requests 2000] [--verbs filter|pod] [--no-valgrind]
+                             [--config FILE]
 
 Starts the server (the bare-WSGI calibration app under podsift's worker, or
 `podsift serve --synthetic-nodes N`) under `valgrind --tool=callgrind`, sends a
@@ -14,7 +15,9 @@ worker, hence two runs; PYTHONHASHSEED is fixed so both start alike).
 Instruction counts do not move with the machine's load, so two versions of the
 worker compare exactly on a shared machine where wall and CPU times do not.
 
-`--verbs filter` repeats one `/filter` (a pod and the node names); `pod` sends
+`--config` gives the podsift server a policy configuration (an empty one,
+`{"filters": [], "scores": []}`, measures podsift's plumbing alone: the
+bench's floor run). `--verbs filter` repeats one `/filter` (a pod and the node names); `pod` sends
 the `/filter`, `/prioritize`, `/bind` of one pod (calibration only: podsift
 would bind the same pod again and again). With `--no-valgrind` it reports the
 worker's CPU time and context switches per request instead (from /proc; noisy
@@ -155,7 +158,10 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--no-valgrind", action="store_true")
     p.add_argument("--strace", action="store_true", help="with --no-valgrind: syscalls too")
     p.add_argument("--keep", help="keep the callgrind output in this directory")
+    p.add_argument("--config", help="podsift: the policy configuration file to serve with")
     args = p.parse_args(argv)
+    if args.config and args.server != "podsift":
+        p.error("--config is for --server podsift")
     if args.server == "podsift" and args.verbs == "pod":
         p.error("--verbs pod binds one pod again and again: calibration only")
     port = servers.free_port()
@@ -165,6 +171,8 @@ def main(argv: list[str] | None = None) -> int:
         command = [sys.executable, "-m", "extender", "serve", "--synthetic-nodes", str(args.nodes)]
         command += ["--listen", f"127.0.0.1:{port}", "--threads", str(args.threads)]
         command += ["--log-level", "warning"]
+        if args.config:
+            command += ["--config", args.config]
     out_dir = Path(args.keep or tempfile.mkdtemp(prefix="wirecost-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     if not args.no_valgrind:
