@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -707,7 +707,7 @@ class ClusterState:
             return rec is not None and rec.assumed
 
     # ---- reading ---------------------------------------------------------
-    def resolve(self, names: list[str]) -> tuple[Any, list[int] | None, list[str], bool]:
+    def resolve(self, names: Sequence[str]) -> tuple[Any, list[int] | None, list[str], bool]:
         """Map node names to ids: (ids, positions known, unknown names, ids are 0..n-1).
 
         Call with the lock held. The last few name lists are cached: the
@@ -719,11 +719,13 @@ class ClusterState:
             last is not None
             and last[0] is table
             and last[1] == table.version
-            and len(names) == len(last[2])
-            and names == last[2]
+            and (
+                names is last[2]  # the wire's own tuple for the same bytes (protocol.NamesCache)
+                or (len(names) == len(last[2]) and names == last[2])
+            )
         ):
             return last[3]
-        key = tuple(names)
+        key = names if names.__class__ is tuple else tuple(names)
         cache = self._resolve_cache
         hit = cache.get(key)
         if hit is not None:
@@ -749,13 +751,14 @@ class ClusterState:
         self._remember_names(names, result)
         return result
 
-    def _remember_names(self, names: list[str], result: tuple) -> None:
+    def _remember_names(self, names: Sequence[str], result: tuple) -> None:
         """Keep `names` as the last list resolved when every name was known: all are
         then the table's own strings, so a list equal to it is the same names."""
-        if not result[2]:  # a copy: the caller's list may change after
-            self._last_names = (self.table, self.table.version, list(names), result)
+        if not result[2]:  # a list is copied: the caller may change it after
+            kept = names if names.__class__ is tuple else list(names)
+            self._last_names = (self.table, self.table.version, kept, result)
 
-    def view(self, names: list[str]) -> tuple[StateView, list[int] | None, list[str]]:
+    def view(self, names: Sequence[str]) -> tuple[StateView, list[int] | None, list[str]]:
         """A NodeView of the known names; (view, their positions or None if all, unknown)."""
         ids, known, unknown, contiguous = self.resolve(names)
         return StateView(self.table, ids, contiguous), known, unknown

@@ -80,6 +80,7 @@ class ExtenderApp:
         prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
         self.prefix = prefix
         self.state = service.state  # its `ready` is read once per verb request
+        self.names = protocol.NamesCache()  # NodeNames by their bytes
         # path -> (verb, handler(args) -> (body, outcome),
         #          error encoder for content errors or None for 400)
         self.verbs: dict[
@@ -173,7 +174,7 @@ class ExtenderApp:
         if not self.state.ready:  # the body is read either way: the connection stays usable
             return self._not_ready(content_error)
         try:
-            args = protocol.decode(body)
+            args = self.names.decode(body)
         except InvalidInput as exc:
             return "400 Bad Request", _error_body(str(exc)), "bad_request"
         del body  # the decoded objects are what the handler reads: free the bytes now

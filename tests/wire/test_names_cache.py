@@ -1,0 +1,94 @@
+"""protocol.NamesCache: a request's NodeNames taken from its bytes when seen before.
+
+Whatever the body, the decoded arguments must be exactly what decoding the
+whole body gives (NodeNames as a tuple), and invalid bodies must fail with the
+same message; the same bytes must give the same tuple, which is what lets the
+state recognize the list without comparing strings."""
+
+from __future__ import annotations
+
+import orjson
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from extender.model.errors import InvalidInput
+from extender.wire import protocol
+
+TRICKY = st.sampled_from(
+    ["a", "", ',"NodeNames":[', '"]}', "\\", 'x\\"', "]}", "\n", "é", "\u2028", 'node-0"']
+)
+TEXT = st.one_of(TRICKY, st.text(max_size=8))
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers(-5, 5) | TEXT,
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(TEXT, inner, max_size=3),
+    max_leaves=8,
+)
+NAMES = st.lists(st.sampled_from(["a", "b", "node-1", "x\\y", '"q"', "]}"]), max_size=4)
+
+
+def _plain(args):
+    if isinstance(args, dict) and isinstance(args.get("NodeNames"), tuple):
+        return {**args, "NodeNames": list(args["NodeNames"])}
+    return args
+
+
+def _outcome(decode, body):
+    try:
+        return "ok", _plain(decode(body))
+    except InvalidInput as exc:
+        return "error", str(exc)
+
+
+CACHE = protocol.NamesCache(size=2)  # shared: hits, misses and evictions all exercised
+
+
+@settings(max_examples=400)
+@given(
+    st.dictionaries(st.sampled_from(["Pod", "Nodes", "NodeNames", "x"]), JSON, max_size=3),
+    st.one_of(NAMES, JSON),
+    st.integers(0, 40),
+    st.sampled_from(["keep", "cut", "flip"]),
+)
+def test_decoding_equals_decoding_the_whole_body(head, names, at, damage):
+    body = orjson.dumps({**head, "NodeNames": names})
+    if damage == "cut":
+        body = body[: max(0, len(body) - at)]
+    elif damage == "flip" and body:
+        pos = at % len(body)
+        body = body[:pos] + b"]" + body[pos + 1 :]
+    assert _outcome(CACHE.decode, body) == _outcome(protocol.decode, body)
+
+
+def test_the_same_bytes_give_the_same_tuple_and_other_bytes_another():
+    cache = protocol.NamesCache()
+    first = cache.decode(orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": ["a", "b"]}))
+    again = cache.decode(orjson.dumps({"Pod": {"x": 1}, "Nodes": None, "NodeNames": ["a", "b"]}))
+    other = cache.decode(orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": ["a", "c"]}))
+    assert first["NodeNames"] == ("a", "b") and again["NodeNames"] is first["NodeNames"]
+    assert again["Pod"] == {"x": 1}
+    assert other["NodeNames"] == ("a", "c")
+
+
+def test_a_member_named_alike_inside_a_string_is_not_taken_for_the_names():
+    body = orjson.dumps({"Pod": {"note": ',"NodeNames":["evil"]}'}, "NodeNames": None})
+    assert protocol.NamesCache().decode(body) == {
+        "Pod": {"note": ',"NodeNames":["evil"]}'},
+        "NodeNames": None,
+    }
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b'{"Pod":{,"NodeNames":["a"]}',
+        b'{"Pod":1,"NodeNames":["a",]}',
+        b'{"Pod":{"q":1,"NodeNames":["a"]}',
+    ],
+)
+def test_invalid_bodies_fail_with_the_whole_body_s_message(body):
+    with pytest.raises(InvalidInput) as cached:
+        protocol.NamesCache().decode(body)
+    with pytest.raises(InvalidInput) as whole:
+        protocol.decode(body)
+    assert str(cached.value) == str(whole.value)
