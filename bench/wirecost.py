@@ -17,7 +17,8 @@ worker compare exactly on a shared machine where wall and CPU times do not.
 
 `--config` gives the podsift server a policy configuration (an empty one,
 `{"filters": [], "scores": []}`, measures podsift's plumbing alone: the
-bench's floor run). `--verbs filter` repeats one `/filter` (a pod and the node names); `pod` sends
+bench's floor run). `--verbs filter` repeats one `/filter` (a pod and the node names), `prioritize`
+one `/prioritize` (neither changes the state); `pod` sends
 the `/filter`, `/prioritize`, `/bind` of one pod (calibration only: podsift
 would bind the same pod again and again). With `--no-valgrind` it reports the
 worker's CPU time and context switches per request instead (from /proc; noisy
@@ -64,7 +65,7 @@ def requests(nodes: int, verbs: str, port: int) -> list[bytes]:
             "Node": names[0],
         }
     )
-    plan = [("/filter", args)]
+    plan = [("/prioritize" if verbs == "prioritize" else "/filter", args)]
     if verbs == "pod":
         plan += [("/prioritize", args), ("/bind", bind)]
     out = []
@@ -153,7 +154,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--server", choices=("calibration", "podsift"), default="calibration")
     p.add_argument("--nodes", type=positive, default=1000)
     p.add_argument("--requests", type=positive, default=2000)
-    p.add_argument("--verbs", choices=("filter", "pod"), default="filter")
+    p.add_argument("--verbs", choices=("filter", "prioritize", "pod"), default="filter")
     p.add_argument("--threads", type=positive, default=4)
     p.add_argument("--no-valgrind", action="store_true")
     p.add_argument("--strace", action="store_true", help="with --no-valgrind: syscalls too")

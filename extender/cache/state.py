@@ -131,7 +131,8 @@ class ClusterState:
         # compares equal faster than a tuple of it hashes (the strings a request
         # decodes are new objects with no cached hash), and kube-scheduler sends one
         # list pod after pod. Valid while the table and its node set stay the same.
-        self._last_names: tuple[Any, int, list[str], tuple] | None = None
+        self._last_names: tuple[Any, int, Sequence[str], tuple] | None = None
+        self._primed: tuple[Any, int, tuple[str, ...], tuple] | None = None  # prime_names
         self.node_objects = NodeObjects()  # full Node objects of requests, parsed once
         # resources /bind does not re-check: those NodeResourcesFit's filter ignores
         # (set by the Service from its engine, so bind refuses what the filter refuses)
@@ -489,7 +490,7 @@ class ClusterState:
             self.pending_bytes = fresh.pending_bytes
             self.pending_refused += fresh.pending_refused
             self._resolve_cache.clear()
-            self._last_names = None  # it holds the old table
+            self._last_names = self._primed = None  # they hold the old table
             self.generation += 1
         return listed
 
@@ -725,6 +726,14 @@ class ClusterState:
             )
         ):
             return last[3]
+        primed = self._primed
+        if (
+            primed is not None
+            and names is primed[2]
+            and primed[0] is table
+            and primed[1] == table.version
+        ):
+            return primed[3]
         key = names if names.__class__ is tuple else tuple(names)
         cache = self._resolve_cache
         hit = cache.get(key)
@@ -750,6 +759,18 @@ class ClusterState:
         cache.put(key, result, size)
         self._remember_names(names, result)
         return result
+
+    def prime_names(self, names: tuple[str, ...], ids: np.ndarray) -> None:
+        """Cache `names` as resolving to `ids` (every name known, the table's own
+        strings): what /filter answers and kube-scheduler sends /prioritize next.
+        Call with the lock held."""
+        n = len(ids)
+        contiguous = bool(n) and int(ids[0]) == 0 and int(ids[-1]) == n - 1 and (
+            bool((np.diff(ids) == 1).all())
+        )
+        # a slot of its own: one a pod would push the scheduler's whole list out of the
+        # few kept in `_resolve_cache`
+        self._primed = (self.table, self.table.version, names, (ids, None, [], contiguous))
 
     def _remember_names(self, names: Sequence[str], result: tuple) -> None:
         """Keep `names` as the last list resolved when every name was known: all are

@@ -20,25 +20,31 @@ class FilterVerdicts:
         self._by_uid: dict[str, tuple] = {}
 
     def record(
-        self, state: ClusterState, pod: PodInfo, ids: np.ndarray, passed: np.ndarray
+        self,
+        state: ClusterState,
+        pod: PodInfo,
+        ids: np.ndarray,
+        passed: np.ndarray,
+        passed_ids: np.ndarray | None = None,
     ) -> None:
         """Keep the candidates and those that passed as they are: the /prioritize that
-        follows usually resolves the same name list to the same `ids` array, and
-        only a different one needs them spread by node id (at lookup)."""
+        follows usually resolves to the same `ids` array, or to `passed_ids` (the ids
+        of the nodes that passed, as the state resolves the names /filter answered),
+        and only another one needs them spread by node id (at lookup)."""
         if not pod.uid:
             return
         memo = self._by_uid
         memo.pop(pod.uid, None)
         if len(memo) >= self.size:
             del memo[next(iter(memo))]
-        memo[pod.uid] = (state.generation, state.table, pod.requests, ids, passed)
+        memo[pod.uid] = (state.generation, state.table, pod.requests, ids, passed, passed_ids)
 
     def _current(self, state: ClusterState, pod: PodInfo) -> tuple | None:
         """The pod's entry if it still holds: same generation, table and parsed spec."""
         entry = self._by_uid.get(pod.uid)
         if entry is None:
             return None
-        generation, table, requests, _, _ = entry
+        generation, table, requests = entry[:3]
         if (
             generation != state.generation
             or table is not state.table
@@ -52,9 +58,11 @@ class FilterVerdicts:
         entry = self._current(state, pod)
         if entry is None:
             return None
-        _, table, _, filtered, passed = entry
+        _, table, _, filtered, passed, passed_ids = entry
         if filtered is ids:
             return passed
+        if passed_ids is ids:  # /prioritize names exactly the nodes /filter passed
+            return np.arange(len(ids))
         capacity = table.capacity
         evaluated = np.zeros(capacity, bool)
         evaluated[filtered] = True

@@ -31,7 +31,7 @@ from flask import Flask, Response
 from werkzeug.exceptions import MethodNotAllowed
 
 from extender.model.errors import InvalidInput, PolicyError
-from extender.wire import metrics, protocol
+from extender.wire import metrics
 from extender.wire.service import Service
 
 log = logging.getLogger("podsift.app")
@@ -80,7 +80,6 @@ class ExtenderApp:
         prefix = "/" + path_prefix.strip("/") if path_prefix.strip("/") else ""
         self.prefix = prefix
         self.state = service.state  # its `ready` is read once per verb request
-        self.names = protocol.NamesCache()  # NodeNames by their bytes
         # path -> (verb, handler(args) -> (body, outcome),
         #          error encoder for content errors or None for 400)
         self.verbs: dict[
@@ -96,7 +95,7 @@ class ExtenderApp:
 
     # ---- verb handlers: decoded args in, (encoded answer, outcome) out -----
     def _filter(self, args: Any) -> tuple[bytes, str]:
-        return orjson.dumps(self.service.filter(args)), "ok"
+        return self.service.filter_encoded(args), "ok"
 
     def _prioritize(self, args: Any) -> tuple[bytes, str]:
         return self.service.prioritize_encoded(args), "ok"
@@ -174,7 +173,7 @@ class ExtenderApp:
         if not self.state.ready:  # the body is read either way: the connection stays usable
             return self._not_ready(content_error)
         try:
-            args = self.names.decode(body)
+            args = self.service.names.decode(body)
         except InvalidInput as exc:
             return "400 Bad Request", _error_body(str(exc)), "bad_request"
         del body  # the decoded objects are what the handler reads: free the bytes now

@@ -77,12 +77,18 @@ class NamesCache:
         args["NodeNames"] = names  # the last member wins, as orjson decodes duplicates
         return args
 
+    def add(self, raw: bytes, names: tuple[str, ...]) -> None:
+        """Know `raw` (an encoded array) as `names`, ahead of a request carrying it."""
+        self._entries = ((raw, names), *self._entries[: self.size - 1])
+
     def _names(self, raw: bytes) -> tuple[str, ...] | None:
         """The names of the array `raw`, from the cache when seen; None when it is not
         an array of strings."""
         entries = self._entries
-        for known, names in entries:
+        for k, (known, names) in enumerate(entries):
             if known == raw:
+                if k:  # most recently used first: /filter's names outlive the primed ones
+                    self._entries = ((raw, names), *entries[:k], *entries[k + 1 :])
                 return names
         try:
             decoded = orjson.loads(raw)

@@ -10,6 +10,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 import numpy as np
+import orjson
 
 from extender.cache.nodeobjects import Prepared
 from extender.cache.podindex import PodRecord
@@ -89,6 +90,7 @@ class Service:
         self.binder = binder or SnapshotBinder(state)
         state.bind_ignores = engine.fit_ignores()  # /bind refuses what /filter refuses
         self._fragments = protocol.HostFragments()
+        self.names = protocol.NamesCache()  # the wire decodes verb bodies through it
         self._verdicts = FilterVerdicts()
         # and what a bind since the pod's /filter may have changed
         self._engine_recheck = engine.bind_recheck()
@@ -165,40 +167,60 @@ class Service:
 
     # ---- verbs -----------------------------------------------------------
     def filter(self, args: Any) -> dict[str, Any]:
+        """The ExtenderFilterResult."""
+        return self._filter(args)[0]
+
+    def filter_encoded(self, args: Any) -> bytes:
+        """The ExtenderFilterResult as JSON bytes. The NodeNames it answers are what
+        kube-scheduler sends /prioritize next: their bytes go to the names cache, as
+        the same tuple the state resolves them by (see `_filter`)."""
+        answer, primed = self._filter(args)
+        if primed is not None:
+            self.names.add(orjson.dumps(primed), primed)
+        return orjson.dumps(answer)
+
+    def _filter(self, args: Any) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+        """(the answer, the passed names as primed in the state's name cache, if they were)."""
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
         prepared = self.prepare(args)
         with self.state.lock:
             c = self.candidates(args, prepared)
             outcome = self.engine.filter(pod, c.view)
-            if c.objects is None:
-                self._verdicts.record(self.state, pod, c.view.ids, outcome.passed)
             failed = outcome.failed
             for name in c.unknown:
                 failed[name] = UNKNOWN_NODE_REASON
             if c.objects is None:
                 passed = outcome.passed
+                passed_ids = primed = None
                 if c.known is None and len(passed) == c.view.n:
                     names = c.sent  # every name known and passed: the list as sent
                 else:
                     names = c.view.names_array[passed].tolist()
-                return {
+                    # what kube-scheduler sends /prioritize next: resolved already
+                    passed_ids = c.view.ids[passed]
+                    primed = tuple(names)
+                    self.state.prime_names(primed, passed_ids)
+                self._verdicts.record(self.state, pod, c.view.ids, passed, passed_ids)
+                answer = {
                     "Nodes": None,
                     "NodeNames": names,
                     "FailedNodes": failed,
                     "FailedAndUnresolvableNodes": outcome.unresolvable,
                     "Error": "",
                 }
+                return answer, primed
             positions = outcome.passed.tolist()
             if c.known is not None:
                 positions = [c.known[p] for p in positions]
-            return {
+            answer = {
                 "Nodes": {"metadata": {}, "items": [c.objects[p] for p in positions]},
                 "NodeNames": None,
                 "FailedNodes": failed,
                 "FailedAndUnresolvableNodes": outcome.unresolvable,
                 "Error": "",
             }
+            return answer, None
 
     def prioritize(self, args: Any) -> tuple[list[str], np.ndarray]:
         """(names in the order sent, 0..10 score per name)."""

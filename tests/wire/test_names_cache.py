@@ -92,3 +92,51 @@ def test_invalid_bodies_fail_with_the_whole_body_s_message(body):
     with pytest.raises(InvalidInput) as whole:
         protocol.decode(body)
     assert str(cached.value) == str(whole.value)
+
+
+def _wsgi(app, path: str, body: bytes) -> bytes:
+    import io
+
+    environ = {
+        "PATH_INFO": path,
+        "REQUEST_METHOD": "POST",
+        "CONTENT_LENGTH": str(len(body)),
+        "wsgi.input": io.BytesIO(body),
+    }
+    return b"".join(app(environ, lambda status, headers: None))
+
+
+def test_the_names_filter_answers_come_back_to_prioritize_resolved_and_scored_alike():
+    """/filter's NodeNames answer is primed: kube-scheduler's /prioritize carrying those
+    bytes gets the same tuple, resolved to the passed ids, and the same scores as a
+    service that never saw the /filter."""
+    from extender import testing
+    from extender.inprocess import InProcessExtender
+    from extender.wire.app import ExtenderApp
+
+    nodes = [testing.node(f"n{i}", cpu="4" if i % 3 else "1") for i in range(9)]
+    names = [n["metadata"]["name"] for n in nodes]
+    primed, fresh = InProcessExtender(nodes), InProcessExtender(nodes)
+    app = ExtenderApp(primed.service)
+    for i in range(4):
+        pod = testing.pod(f"p{i}", cpu="2")
+        body = orjson.dumps({"Pod": pod, "Nodes": None, "NodeNames": names})
+        answer = orjson.loads(_wsgi(app, "/filter", body))
+        passed = answer["NodeNames"]
+        assert passed == [n for k, n in enumerate(names) if k % 3], answer
+        args = orjson.dumps({"Pod": pod, "Nodes": None, "NodeNames": passed})
+        decoded = primed.service.names.decode(args)["NodeNames"]
+        assert primed.service.names.decode(args)["NodeNames"] is decoded  # the primed tuple
+        ids, known, unknown, _ = primed.state.resolve(decoded)
+        assert primed.state.table.names_arr[ids].tolist() == passed and known is None
+        # resolved to the very ids /filter recorded as passed: /prioritize reuses its verdicts
+        assert primed.service._verdicts._by_uid[f"uid-p{i}"][5] is ids
+        scores = orjson.loads(_wsgi(app, "/prioritize", args))
+        assert scores == fresh.prioritize({"Pod": pod, "NodeNames": passed})
+        best = max(scores, key=lambda h: h["Score"])["Host"]
+        bind = {"PodName": f"p{i}", "PodNamespace": "default", "PodUID": f"uid-p{i}"}
+        assert orjson.loads(_wsgi(app, "/bind", orjson.dumps({**bind, "Node": best}))) == {
+            "Error": ""
+        }
+        fresh.filter({"Pod": pod, "NodeNames": names})
+        assert fresh.bind({**bind, "Node": best}) == {"Error": ""}
