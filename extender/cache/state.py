@@ -721,7 +721,7 @@ class ClusterState:
             and last[0] is table
             and last[1] == table.version
             and (
-                names is last[2]  # the wire's own tuple for the same bytes (protocol.NamesCache)
+                names is last[2]  # the wire decoder's tuple for the same bytes
                 or (len(names) == len(last[2]) and names == last[2])
             )
         ):

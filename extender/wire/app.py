@@ -173,7 +173,7 @@ class ExtenderApp:
         if not self.state.ready:  # the body is read either way: the connection stays usable
             return self._not_ready(content_error)
         try:
-            args = self.service.names.decode(body)
+            args = self.service.decoder.decode(body)
         except InvalidInput as exc:
             return "400 Bad Request", _error_body(str(exc)), "bad_request"
         del body  # the decoded objects are what the handler reads: free the bytes now

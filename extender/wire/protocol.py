@@ -36,16 +36,19 @@ _NAMES_MEMBER = b',"NodeNames":['
 _NAMES_END = b"]}"
 
 
-class NamesCache:
-    """Decodes request bodies, taking the NodeNames array from the last few bodies
-    that carried the same bytes.
+class RequestDecoder:
+    """Decodes verb bodies, taking what repeats from the last bodies with the same bytes.
 
-    kube-scheduler sends the same 1,000 names pod after pod. Decoding them made
-    1,000 new strings per request, and recognizing them as the list resolved last
-    time compared 1,000 pairs of strings: together about a third of what podsift's
-    own plumbing cost a /filter (docs/PERFORMANCE.md, "The names of a request").
-    Here the array's bytes are compared instead (one memcmp) and the names come
-    back as the same tuple as before, which the state recognizes by identity.
+    kube-scheduler sends the same 1,000 names pod after pod, and each pod twice
+    (/filter, then /prioritize). Decoding the names made 1,000 new strings a
+    request, and recognizing them as the list resolved last time compared 1,000
+    pairs of strings: together about half of what podsift's own plumbing cost a
+    /filter (docs/PERFORMANCE.md, "The names of a request"). Here the array's
+    bytes are compared with the last few arrays (one memcmp each) and the names
+    come back as the same tuple as before, which the state recognizes by
+    identity; the rest of the body (the Pod) is compared with the last one's, and
+    an equal one comes back as a copy of the same decoded object, whose parse the
+    service keeps (`parsed`, `keep_parsed`).
 
     The split is exact: inside a JSON string every quote is escaped, so
     `,"NodeNames":[` can only be a real member, and when the body ends with the
@@ -53,12 +56,16 @@ class NamesCache:
     the member removed) and the array are; then the decoded object is the same
     but for NodeNames being a tuple. Anything else (another layout, invalid JSON,
     an array holding something other than strings) is decoded whole, as before,
-    with the same error messages. Thread-safe: entries are replaced, never changed.
+    with the same error messages. Thread-safe: entries are replaced, never
+    changed in place, and the objects kept are never handed out to be changed
+    (the arguments are a fresh dict each time; no verb changes a decoded Pod).
     """
 
     def __init__(self, size: int = 4) -> None:
         self.size = size
         self._entries: tuple[tuple[bytes, tuple[str, ...]], ...] = ()
+        # the last rest of a body: its bytes, its decoded object, and [the Pod's parse]
+        self._rest: tuple[bytes, dict, list[Any]] | None = None
 
     def decode(self, body: bytes) -> Any:
         at = body.rfind(_NAMES_MEMBER)
@@ -68,14 +75,35 @@ class NamesCache:
         names = self._names(raw)
         if names is None:
             return decode(body)
-        try:
-            args = orjson.loads(body[:at] + b"}")
-        except orjson.JSONDecodeError:
-            return decode(body)  # the whole body's own error message
-        if args.__class__ is not dict:
-            return decode(body)
+        rest = body[:at]
+        last = self._rest
+        if last is not None and last[0] == rest:
+            args = dict(last[1])
+        else:
+            try:
+                args = orjson.loads(rest + b"}")
+            except orjson.JSONDecodeError:
+                return decode(body)  # the whole body's own error message
+            if args.__class__ is not dict:
+                return decode(body)
+            self._rest = (rest, args, [None])
+            args = dict(args)
         args["NodeNames"] = names  # the last member wins, as orjson decodes duplicates
         return args
+
+    def parsed(self, pod: Any) -> Any:
+        """What `keep_parsed` kept for `pod`, if it is the last decoded body's Pod
+        object itself (never a caller's own dict, which it could change), else None."""
+        last = self._rest
+        if last is None or last[1].get("Pod") is not pod:
+            return None
+        return last[2][0]
+
+    def keep_parsed(self, pod: Any, info: Any) -> None:
+        """Keep `info`, the valid parse of `pod`, if `pod` is the last decoded body's Pod."""
+        last = self._rest
+        if last is not None and last[1].get("Pod") is pod:
+            last[2][0] = info
 
     def add(self, raw: bytes, names: tuple[str, ...]) -> None:
         """Know `raw` (an encoded array) as `names`, ahead of a request carrying it."""

@@ -90,7 +90,7 @@ class Service:
         self.binder = binder or SnapshotBinder(state)
         state.bind_ignores = engine.fit_ignores()  # /bind refuses what /filter refuses
         self._fragments = protocol.HostFragments()
-        self.names = protocol.NamesCache()  # the wire decodes verb bodies through it
+        self.decoder = protocol.RequestDecoder()  # the wire decodes verb bodies with it
         self._verdicts = FilterVerdicts()
         # and what a bind since the pod's /filter may have changed
         self._engine_recheck = engine.bind_recheck()
@@ -111,13 +111,16 @@ class Service:
         """The request's pod, parsed; remembered for /bind unless `remember` is off
         (/explain: an operator's what-if must not change what a bind counts)."""
         raw = args.get("Pod")
-        if not isinstance(raw, dict):
-            raise InvalidInput("is required and must be a v1.Pod object", "Pod")
-        try:
-            pod = parse_pod(raw)
-            check_schedulable_size(pod)
-        except InvalidInput as exc:
-            raise InvalidInput(str(exc), "Pod") from None
+        pod = self.decoder.parsed(raw)  # /prioritize sends the Pod /filter sent
+        if pod is None:
+            if not isinstance(raw, dict):
+                raise InvalidInput("is required and must be a v1.Pod object", "Pod")
+            try:
+                pod = parse_pod(raw)
+                check_schedulable_size(pod)
+            except InvalidInput as exc:
+                raise InvalidInput(str(exc), "Pod") from None
+            self.decoder.keep_parsed(raw, pod)
         if remember:
             self.state.remember(pod)
         return pod
@@ -145,7 +148,7 @@ class Service:
                 "to a nodeCacheCapable extender, Nodes otherwise, and the other as null)"
             )
         if names is not None:
-            if not isinstance(names, (list, tuple)):  # a tuple: protocol.NamesCache's
+            if not isinstance(names, (list, tuple)):  # a tuple: protocol.RequestDecoder's
                 raise InvalidInput("must be a list of node names", "NodeNames")
             try:
                 view, known, unknown = self.state.view(names)
@@ -176,7 +179,7 @@ class Service:
         the same tuple the state resolves them by (see `_filter`)."""
         answer, primed = self._filter(args)
         if primed is not None:
-            self.names.add(orjson.dumps(primed), primed)
+            self.decoder.add(orjson.dumps(primed), primed)
         return orjson.dumps(answer)
 
     def _filter(self, args: Any) -> tuple[dict[str, Any], tuple[str, ...] | None]:

@@ -1,4 +1,4 @@
-"""protocol.NamesCache: a request's NodeNames taken from its bytes when seen before.
+"""protocol.RequestDecoder: a request's NodeNames taken from its bytes when seen before.
 
 Whatever the body, the decoded arguments must be exactly what decoding the
 whole body gives (NodeNames as a tuple), and invalid bodies must fail with the
@@ -40,7 +40,7 @@ def _outcome(decode, body):
         return "error", str(exc)
 
 
-CACHE = protocol.NamesCache(size=2)  # shared: hits, misses and evictions all exercised
+CACHE = protocol.RequestDecoder(size=2)  # shared: hits, misses and evictions all exercised
 
 
 @settings(max_examples=400)
@@ -61,7 +61,7 @@ def test_decoding_equals_decoding_the_whole_body(head, names, at, damage):
 
 
 def test_the_same_bytes_give_the_same_tuple_and_other_bytes_another():
-    cache = protocol.NamesCache()
+    cache = protocol.RequestDecoder()
     first = cache.decode(orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": ["a", "b"]}))
     again = cache.decode(orjson.dumps({"Pod": {"x": 1}, "Nodes": None, "NodeNames": ["a", "b"]}))
     other = cache.decode(orjson.dumps({"Pod": {}, "Nodes": None, "NodeNames": ["a", "c"]}))
@@ -72,7 +72,7 @@ def test_the_same_bytes_give_the_same_tuple_and_other_bytes_another():
 
 def test_a_member_named_alike_inside_a_string_is_not_taken_for_the_names():
     body = orjson.dumps({"Pod": {"note": ',"NodeNames":["evil"]}'}, "NodeNames": None})
-    assert protocol.NamesCache().decode(body) == {
+    assert protocol.RequestDecoder().decode(body) == {
         "Pod": {"note": ',"NodeNames":["evil"]}'},
         "NodeNames": None,
     }
@@ -88,7 +88,7 @@ def test_a_member_named_alike_inside_a_string_is_not_taken_for_the_names():
 )
 def test_invalid_bodies_fail_with_the_whole_body_s_message(body):
     with pytest.raises(InvalidInput) as cached:
-        protocol.NamesCache().decode(body)
+        protocol.RequestDecoder().decode(body)
     with pytest.raises(InvalidInput) as whole:
         protocol.decode(body)
     assert str(cached.value) == str(whole.value)
@@ -125,8 +125,8 @@ def test_the_names_filter_answers_come_back_to_prioritize_resolved_and_scored_al
         passed = answer["NodeNames"]
         assert passed == [n for k, n in enumerate(names) if k % 3], answer
         args = orjson.dumps({"Pod": pod, "Nodes": None, "NodeNames": passed})
-        decoded = primed.service.names.decode(args)["NodeNames"]
-        assert primed.service.names.decode(args)["NodeNames"] is decoded  # the primed tuple
+        decoded = primed.service.decoder.decode(args)["NodeNames"]
+        assert primed.service.decoder.decode(args)["NodeNames"] is decoded  # the primed tuple
         ids, known, unknown, _ = primed.state.resolve(decoded)
         assert primed.state.table.names_arr[ids].tolist() == passed and known is None
         # resolved to the very ids /filter recorded as passed: /prioritize reuses its verdicts
@@ -140,3 +140,40 @@ def test_the_names_filter_answers_come_back_to_prioritize_resolved_and_scored_al
         }
         fresh.filter({"Pod": pod, "NodeNames": names})
         assert fresh.bind({**bind, "Node": best}) == {"Error": ""}
+
+
+def test_the_same_pod_bytes_give_the_same_pod_object_and_its_parse_is_kept_for_it_only():
+    decoder = protocol.RequestDecoder()
+    body = orjson.dumps({"Pod": {"metadata": {"name": "p"}}, "Nodes": None, "NodeNames": ["a"]})
+    first, again = decoder.decode(body), decoder.decode(body)
+    assert first is not again and first["Pod"] is again["Pod"]  # fresh args, one Pod
+    assert decoder.parsed(first["Pod"]) is None
+    decoder.keep_parsed(first["Pod"], "parse of p")
+    assert decoder.parsed(again["Pod"]) == "parse of p"
+    own = {"metadata": {"name": "p"}}  # a caller's equal dict: never taken for it
+    decoder.keep_parsed(own, "parse of own")
+    assert decoder.parsed(own) is None and decoder.parsed(first["Pod"]) == "parse of p"
+    other = decoder.decode(body.replace(b'"p"', b'"q"'))
+    assert other["Pod"] == {"metadata": {"name": "q"}}
+    assert decoder.parsed(other["Pod"]) is None and decoder.parsed(first["Pod"]) is None
+
+
+def test_a_pod_re_sent_to_prioritize_is_not_parsed_again(monkeypatch):
+    from extender import testing
+    from extender.inprocess import InProcessExtender
+    from extender.wire import service as service_module
+    from extender.wire.app import ExtenderApp
+
+    ext = InProcessExtender([testing.node("a"), testing.node("b")])
+    app = ExtenderApp(ext.service)
+    parses = []
+    real = service_module.parse_pod
+    monkeypatch.setattr(service_module, "parse_pod", lambda raw: parses.append(1) or real(raw))
+    body = orjson.dumps({"Pod": testing.pod("p", cpu="1"), "Nodes": None, "NodeNames": ["a", "b"]})
+    assert orjson.loads(_wsgi(app, "/filter", body))["NodeNames"] == ["a", "b"]
+    assert len(orjson.loads(_wsgi(app, "/prioritize", body))) == 2
+    assert parses == [1]
+    # an invalid Pod is never kept: each request says what is wrong
+    bad = orjson.dumps({"Pod": {"spec": 1}, "Nodes": None, "NodeNames": ["a"]})
+    for _ in range(2):
+        assert "spec" in orjson.loads(_wsgi(app, "/filter", bad))["Error"]
