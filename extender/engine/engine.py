@@ -327,10 +327,11 @@ class Engine:
             if s.checked:
                 values = checked_scores(s.name, values, view.n)
             per_policy.append(values)
-            weighted += s.weight * values
+            term = values if s.weight == 1 else s.weight * values  # weight 1: no product
+            weighted += term
             if static_sum is not None and s.static:
                 fresh[k] = values
-                static_sum += s.weight * values
+                static_sum += term
         if static_sum is not None:
             fresh[STATIC_SUM] = static_sum
             entry.keep_scores(view.ids, fresh)  # type: ignore[union-attr]
