@@ -61,6 +61,16 @@ class PodParts:
         # InterPodAffinity (issue 12): the pod's resolved PodAffinity (or None)
         self.affinity = affinity
 
+    def _fields(self) -> tuple:
+        return tuple(getattr(self, name) for name in PodParts.__slots__)
+
+    def __eq__(self, other: object) -> bool:  # by value, as the dataclass record compared
+        if other.__class__ is not PodParts:
+            return NotImplemented
+        return self is other or self._fields() == other._fields()  # type: ignore[attr-defined]
+
+    __hash__ = None  # type: ignore[assignment]
+
 
 class PodRecord:
     """One placed (or assumed) pod: 7 slots, 88 bytes, the rest in its `parts`.
@@ -87,6 +97,13 @@ class PodRecord:
         self.parts = parts
         self.attached = attached
         self.assumed = assumed
+
+    def __eq__(self, other: object) -> bool:  # by value, as the dataclass it was compared
+        if other.__class__ is not PodRecord:
+            return NotImplemented
+        return all(getattr(self, f) == getattr(other, f) for f in PodRecord.__slots__)
+
+    __hash__ = None  # type: ignore[assignment]
 
     def __repr__(self) -> str:
         return (

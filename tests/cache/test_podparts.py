@@ -188,3 +188,15 @@ def test_a_record_is_small() -> None:
     rec = PodRecord("u", "default", "p", "n0", PodParts((), 0, 0, (), ()))
     assert not hasattr(rec, "__dict__")
     assert sys.getsizeof(rec) <= 16 + 16 + 7 * 8
+
+
+def test_records_compare_by_value_as_before() -> None:
+    """Two records of the same pod built apart are equal (the dataclass they were
+    compared so); a different node or flag makes them differ."""
+    parts = PodParts(((0, 100),), 100, 200, (), (("cpu", 100),))
+    same = PodParts(((0, 100),), 100, 200, (), (("cpu", 100),))
+    a = PodRecord("u", "default", "p", "n0", parts)
+    assert a == PodRecord("u", "default", "p", "n0", same)
+    assert a != PodRecord("u", "default", "p", "n1", same)
+    assert a != PodRecord("u", "default", "p", "n0", same, assumed=True)
+    assert a != PodRecord("u", "default", "p", "n0", PodParts(((0, 50),), 50, 200, (), ()))
