@@ -22,7 +22,7 @@ from extender.cache.namespaces import NamespaceLabels, parse_namespace
 from extender.cache.nodeobjects import NodeObjects, Prepared
 from extender.cache.nodetable import NodeTable
 from extender.cache.owners import OWNER_KINDS, Owners, parse_owner
-from extender.cache.podindex import PodRecord, PodsByNode
+from extender.cache.podindex import PodParts, PodRecord, PodsByNode
 from extender.cache.podmemory import POD_BYTES, PodMemory
 from extender.cache.view import ObjectsView, StateView
 from extender.model.documents import decode_json_or_yaml
@@ -124,8 +124,11 @@ class ClusterState:
         self.pending_refused = 0  # new pending pods not kept: past PENDING_PODS/_BYTES
         # first in, first out: a tuple of 5,000 names would be hashed again to reorder it
         self._resolve_cache = Memo("node_name_lists", NAME_LISTS, NAME_LISTS_BYTES, lru=False)
-        # what records of one spec and label set share (`_shared_parts`), by identity
-        self._parts: dict[int, tuple] = {}
+        # what records of one spec and label set share (`_shared_parts`): by the identity
+        # of what the parsed pod shares, by value, and each label set's key
+        self._parts: dict[tuple, tuple] = {}
+        self._parts_by_value: dict[tuple, PodParts] = {}
+        self._label_keys: dict[int, tuple] = {}
         self._parts_table: NodeTable | None = None
         # the last list resolved with every name known, and its resolution: a list
         # compares equal faster than a tuple of it hashes (the strings a request
@@ -257,45 +260,73 @@ class ClusterState:
             return True
 
     # ---- pod mutations ---------------------------------------------------
-    def _shared_parts(self, pod: PodInfo) -> tuple[tuple, tuple, tuple]:
-        """(sorted requests, request vector, label key) of a record of `pod`, built once
-        per parsed spec and label set: pods of one spec share their `requests` dict,
-        and equal label sets one interned mapping (model/pod.py), so these are found
-        by identity, each entry holding what it is keyed by (its id stays its own).
-        The vector's columns are the table's: the entries go with a new table."""
+    def _shared_parts(self, pod: PodInfo) -> PodParts:
+        """The `PodParts` of a record of `pod`: built once per parsed spec and label set
+        and shared by every record of them, so a record is its identity, node and flags.
+
+        Pods of one spec share their `requests` dict (model/pod.py), equal label sets
+        one interned mapping and one resolved affinity, so the parts are found by those
+        objects' identity first, each entry holding what it is keyed by (its id stays
+        its own). A spec parsed with a `spec.nodeName` has a dict of its own per node:
+        on that miss the parts are found by value (sorted requests, scoring requests,
+        ports, labels, affinity), so the pods of one Deployment on every node still
+        share one. The vector's columns are the table's: the entries go with a new
+        table."""
         if self._parts_table is not self.table or len(self._parts) > PARTS_KEPT:
             self._parts.clear()
+            self._parts_by_value.clear()
+            self._label_keys.clear()
             self._parts_table = self.table
-        parts = self._parts
-        found = parts.get(id(pod.requests))
-        if found is None:
-            col = self.table.column
-            requests = tuple(sorted(pod.requests.items()))
-            vector = tuple((col(r), a) for r, a in requests if r != "pods")
-            found = parts[id(pod.requests)] = (requests, vector, pod.requests)
         labels = pod.labels
-        keyed = parts.get(id(labels))
-        if keyed is None:
-            keyed = parts[id(labels)] = (tuple(labels.items()), labels)
-        return found[0], found[1], keyed[0]
+        affinity = pod.pod_affinity
+        ports = pod.host_ports
+        key = (
+            id(pod.requests),
+            id(labels),
+            id(affinity),
+            id(ports),
+            pod.nonzero_cpu,
+            pod.nonzero_memory,
+            pod.terminating,
+        )
+        found = self._parts.get(key)
+        if found is not None:
+            return found[0]
+        requests = tuple(sorted(pod.requests.items()))
+        by_value = (
+            requests,
+            pod.nonzero_cpu,
+            pod.nonzero_memory,
+            ports,
+            id(labels),
+            id(affinity),
+            pod.terminating,
+        )
+        parts = self._parts_by_value.get(by_value)
+        if parts is None:
+            keyed = self._label_keys.get(id(labels))
+            if keyed is None:
+                keyed = self._label_keys[id(labels)] = (tuple(labels.items()), labels)
+            col = self.table.column
+            parts = self._parts_by_value[by_value] = PodParts(
+                vector=tuple((col(r), a) for r, a in requests if r != "pods"),
+                nonzero_cpu=pod.nonzero_cpu,
+                nonzero_mem=pod.nonzero_memory,
+                ports=ports,
+                requests=requests,
+                labels=labels,
+                label_key=keyed[0],
+                spreads=not pod.terminating,
+                affinity=affinity,
+            )  # it holds labels and affinity: their ids in the key stay theirs
+        self._parts[key] = (parts, pod.requests, ports)
+        return parts
 
     def _record(self, pod: PodInfo, node_name: str) -> PodRecord:
-        requests, vector, label_key = self._shared_parts(pod)
-        return PodRecord(
-            uid=pod.uid,
-            namespace=pod.namespace,
-            name=pod.name,
-            node_name=node_name,
-            vector=vector,
-            nonzero_cpu=pod.nonzero_cpu,
-            nonzero_mem=pod.nonzero_memory,
-            ports=pod.host_ports,
-            requests=requests,
-            labels=pod.labels,
-            label_key=label_key,
-            spreads=not pod.terminating,
-            affinity=pod.pod_affinity,
-        )
+        nid = self.table.id_of.get(node_name)
+        if nid is not None:  # the table's own string, not the request's copy of it
+            node_name = self.table.names_arr[nid]
+        return PodRecord(pod.uid, pod.namespace, pod.name, node_name, self._shared_parts(pod))
 
     def _put(self, rec: PodRecord) -> None:
         """Add a record (its UID must not be in `pods`); count it if its node is known."""
@@ -307,10 +338,15 @@ class ClusterState:
         nid = self.table.id_of.get(rec.node_name)
         if nid is None:
             return  # waits in by_node until apply_node brings its node
-        self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
-        if rec.spreads:  # PodTopologySpread's counts
-            self.table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, 1)
-        self.table.affinity.add(rec.namespace, rec.labels, rec.affinity, nid, 1, rec.label_key)
+        parts = rec.parts
+        self.table.add_usage(
+            nid, parts.vector, parts.nonzero_cpu, parts.nonzero_mem, parts.ports, 1
+        )
+        if parts.spreads:  # PodTopologySpread's counts
+            self.table.pod_counts.add(rec.namespace, parts.label_key, parts.labels, nid, 1)
+        self.table.affinity.add(
+            rec.namespace, parts.labels, parts.affinity, nid, 1, parts.label_key
+        )
         rec.attached = True
         self.generation += 1
         self._gc.note()
@@ -318,10 +354,15 @@ class ClusterState:
     def _detach(self, rec: PodRecord) -> None:
         if rec.attached:
             nid = self.table.id_of[rec.node_name]
-            self.table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, -1)
-            if rec.spreads:
-                self.table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, -1)
-            self.table.affinity.add(rec.namespace, rec.labels, rec.affinity, nid, -1, rec.label_key)
+            parts = rec.parts
+            self.table.add_usage(
+                nid, parts.vector, parts.nonzero_cpu, parts.nonzero_mem, parts.ports, -1
+            )
+            if parts.spreads:
+                self.table.pod_counts.add(rec.namespace, parts.label_key, parts.labels, nid, -1)
+            self.table.affinity.add(
+                rec.namespace, parts.labels, parts.affinity, nid, -1, parts.label_key
+            )
             rec.attached = False
             self.generation += 1
 

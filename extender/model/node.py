@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sys
 from dataclasses import dataclass
 from typing import Any
 
@@ -25,6 +26,36 @@ class NodeInfo:
     # Kept for plugins that read them (a TopoLVM-style capacity annotation, say);
     # no built-in does. Sorted pairs, so equality still spots a real change.
     annotations: tuple[tuple[str, str], ...] = ()
+
+
+# A cluster's nodes report the same few images and label values again and again, and
+# each decoded Node brings its own copy of every string: 5,000 synthetic nodes held
+# ~30 MB of image names, sizes and tuples before these were shared (issue 13). An
+# image entry ((names...), size) is kept once per distinct entry (cleared past
+# IMAGES_KEPT: a bound, not a cache that must hit); label and annotation strings are
+# interned (freed with their last user).
+IMAGES_KEPT = 65536
+_images: dict[tuple[tuple[str, ...], int], tuple[tuple[str, ...], int]] = {}
+
+
+def _shared_image(entry: tuple[tuple[str, ...], int]) -> tuple[tuple[str, ...], int]:
+    if len(_images) > IMAGES_KEPT:
+        _images.clear()
+    return _images.setdefault(entry, entry)  # one C call: safe across threads
+
+
+def _interned_pairs(mapping: dict[str, str]) -> tuple[tuple[str, str], ...]:
+    """Sorted (key, value) pairs with exact str keys and values interned."""
+    intern = sys.intern
+    return tuple(
+        sorted(
+            (
+                intern(k) if k.__class__ is str else k,
+                intern(v) if v.__class__ is str else v,
+            )
+            for k, v in mapping.items()
+        )
+    )
 
 
 def parse_node(obj: Any, field: str = "") -> NodeInfo:
@@ -93,7 +124,9 @@ def parse_node(obj: Any, field: str = "") -> NodeInfo:
             raise InvalidInput(
                 "must be a non-negative integer", f"{at}status.images[{i}].sizeBytes"
             )
-        images.append((tuple(names), min(size, MAX_AMOUNT)))  # bounded as amounts are
+        images.append(
+            _shared_image((tuple(names), min(size, MAX_AMOUNT)))
+        )  # bounded as amounts are
 
     unschedulable = spec.get("unschedulable")
     if unschedulable is None:  # absent or null: Go's zero value
@@ -102,10 +135,10 @@ def parse_node(obj: Any, field: str = "") -> NodeInfo:
         raise InvalidInput("must be a boolean", f"{at}spec.unschedulable")
     return NodeInfo(
         name=name,
-        labels=tuple(sorted(labels.items())),
+        labels=_interned_pairs(labels),
         taints=tuple(taints),
         allocatable=allocatable,
         unschedulable=unschedulable,
         images=tuple(images),
-        annotations=tuple(sorted(annotations.items())),
+        annotations=_interned_pairs(annotations),
     )

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import sys
 import threading
 from dataclasses import dataclass
 from types import MappingProxyType
@@ -698,7 +699,10 @@ def _with_identity(template: PodInfo, metadata: dict) -> PodInfo:
     fields.update(template.__dict__)
     fields["uid"] = string_field(metadata.get("uid"), "metadata.uid")
     fields["name"] = string_field(metadata.get("name"), "metadata.name")
-    fields["namespace"] = string_field(metadata.get("namespace"), "metadata.namespace", "default")
+    # interned: a cluster has a few namespaces and every pod record keeps its pod's
+    # (a fresh string per decoded request otherwise, ~60 bytes a pod held)
+    namespace = string_field(metadata.get("namespace"), "metadata.namespace", "default")
+    fields["namespace"] = sys.intern(namespace) if namespace.__class__ is str else namespace
     labels, labels_size = _interned_strings(metadata.get("labels"), "metadata.labels")
     annotations, annotations_size = _interned_strings(
         metadata.get("annotations"), "metadata.annotations"
