@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import NamedTuple
 
 import numpy as np
 
@@ -25,6 +26,15 @@ class ResourceSpec:
 DEFAULT_RESOURCES = (ResourceSpec("cpu", 1), ResourceSpec("memory", 1))
 
 
+class Allocation(NamedTuple):
+    """One scored resource over the candidates."""
+
+    name: str
+    weight: int
+    allocatable: np.ndarray  # int64[n]
+    used: np.ndarray  # int64[n]: the node's requests plus the pod's
+
+
 def pod_request(pod: PodInfo, resource: str, use_requested: bool) -> int:
     """calculatePodResourceRequest: cpu/memory with the scoring defaults unless
     `use_requested`, everything else as requested."""
@@ -38,8 +48,8 @@ def pod_request(pod: PodInfo, resource: str, use_requested: bool) -> int:
 
 def allocation_columns(
     pod: PodInfo, nodes: NodeView, resources: Iterable[ResourceSpec], use_requested: bool
-) -> list[tuple[int, np.ndarray, np.ndarray]]:
-    """(weight, allocatable, requested incl. the pod) for each resource that is scored.
+) -> list[Allocation]:
+    """(name, weight, allocatable, requested incl. the pod) for each resource scored.
 
     Mirrors calculateResourceAllocatableRequest: a scalar resource the pod does
     not request is skipped, and so is any name that is neither cpu, memory,
@@ -62,5 +72,16 @@ def allocation_columns(
             used = nodes.requested(name)
         else:
             continue
-        columns.append((spec.weight, nodes.allocatable(name), used + np.int64(request)))
+        columns.append(Allocation(name, spec.weight, nodes.allocatable(name), used + np.int64(request)))
     return columns
+
+
+def all_have(nodes: NodeView, columns: list[Allocation], limit: int) -> bool:
+    """Whether every candidate has each of the resources (allocatable > 0) and none
+    has more than `limit` of one: the scorers' fast path, with no per-node skip and
+    no product that could wrap. From the view's bounds, without a reduction."""
+    for column in columns:
+        low, high = nodes.allocatable_bounds(column.name)
+        if low <= 0 or high > limit:
+            return False
+    return True
