@@ -119,6 +119,7 @@ class InterPodAffinity(Policy):
     def _evaluate(self, pod: PodInfo, nodes: NodeView) -> np.ndarray | None:
         """The verdict codes, or None when every node passes."""
         own = pod.pod_affinity
+        carried = None
         if own is None or not (own.errors or own.required_affinity or own.required_anti_affinity):
             carried = nodes.pods_carrying(POD_ANTI_AFFINITY_REQUIRED, pod)
             if not carried:
@@ -135,7 +136,8 @@ class InterPodAffinity(Policy):
                 counts, _ = nodes.pods_matching((term,), term.topology_key)
                 bad |= counts > 0
             codes[bad & (codes == OK)] = ANTI_AFFINITY
-        carried = nodes.pods_carrying(POD_ANTI_AFFINITY_REQUIRED, pod)
+        if carried is None:  # not asked above
+            carried = nodes.pods_carrying(POD_ANTI_AFFINITY_REQUIRED, pod)
         if carried:
             bad = np.zeros(nodes.n, bool)
             for _, _, counts in carried:

@@ -49,6 +49,7 @@ from policies.node_resources.args import (
 
 FIXED_ORDER = ("cpu", "memory", "ephemeral-storage")
 _SCORE = np.int64(MAX_NODE_SCORE)
+CHECKS_KEPT = 1024  # requests mappings whose checks are kept (a few per spec)
 _SCALE_LIMIT = INT64_MAX // MAX_NODE_SCORE  # allocatable * 100 stays in int64 up to here
 
 
@@ -92,7 +93,8 @@ class NodeResourcesFit(Policy):
             if self.strategy == REQUESTED_TO_CAPACITY_RATIO
             else None
         )
-        self._last_checks: tuple[Any, list[tuple[str, int]]] | None = None
+        # id(pod.requests) -> (pod.requests, its checks)
+        self._checks_of: dict[int, tuple[Any, list[tuple[str, int]]]] = {}
 
     # ---- filter ----------------------------------------------------------
     def ignores(self, resource: str) -> bool:
@@ -108,14 +110,17 @@ class NodeResourcesFit(Policy):
         """(resource, amount) the node must have free, in upstream's reason order
         (cpu, memory, ephemeral-storage, then the scalar resources by name).
 
-        Kept for the last requests mapping seen (the pods of a spec share it; the
-        reference held keeps its identity from being reused)."""
+        Kept per requests mapping (the pods of a spec share it; a PodInfo is never
+        mutated), by identity: the mapping is held with its list, so its id is not
+        reused while the entry lives."""
         requests = pod.requests
-        last = self._last_checks
-        if last is not None and last[0] is requests:
-            return last[1]
+        found = self._checks_of.get(id(requests))
+        if found is not None and found[0] is requests:
+            return found[1]
         checks = self._build_checks(requests)
-        self._last_checks = (requests, checks)
+        if len(self._checks_of) >= CHECKS_KEPT:
+            self._checks_of.clear()
+        self._checks_of[id(requests)] = (requests, checks)
         return checks
 
     def _build_checks(self, requests: Any) -> list[tuple[str, int]]:

@@ -87,6 +87,9 @@ class PodTopologySpread(Policy):
         self._last: tuple | None = None  # (pod, nodes, passes, fails on a missing label)
         # (constraints, kind, pod labels) -> the constraints with matchLabelKeys merged
         self._resolved: dict[tuple, list[SpreadConstraint]] = {}
+        # the default constraints of each kind (hard or not), and with an owner's selector
+        self._defaults = {h: [c for c in self.defaults if c.hard is h] for h in (True, False)}
+        self._with_selector: dict[tuple, list[SpreadConstraint]] = {}
         # (tolerations, taint epoch) -> per taint set id, a taint the pod does not tolerate
         self._blocked: dict[tuple, np.ndarray] = {}
 
@@ -111,13 +114,19 @@ class PodTopologySpread(Policy):
                     self._resolved.clear()  # pods of a few thousand specs: rarely reached
                 self._resolved[key] = found
             return found
-        defaults = [c for c in self.defaults if c.hard is hard]
-        if not defaults:
+        if not self._defaults[hard]:
             return []
         selector = nodes.default_spread_selector(pod)
         if selector is None:
             return []
-        return [c.with_selector(selector) for c in defaults]
+        key = (hard, selector)  # selectors are interned: the pods of an owner share one
+        found = self._with_selector.get(key)
+        if found is None:
+            found = [c.with_selector(selector) for c in self._defaults[hard]]
+            if len(self._with_selector) >= RESOLVED_CACHE:
+                self._with_selector.clear()
+            self._with_selector[key] = found
+        return found
 
     # ---- eligibility of the cluster's nodes ------------------------------
     @staticmethod
