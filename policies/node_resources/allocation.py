@@ -72,7 +72,8 @@ def allocation_columns(
             used = nodes.requested(name)
         else:
             continue
-        columns.append(Allocation(name, spec.weight, nodes.allocatable(name), used + np.int64(request)))
+        allocatable = nodes.allocatable(name)
+        columns.append(Allocation(name, spec.weight, allocatable, used + np.int64(request)))
     return columns
 
 
