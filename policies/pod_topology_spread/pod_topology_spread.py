@@ -300,33 +300,38 @@ class PodTopologySpread(Policy):
         return self._filter(pod, nodes)[1][np.asarray(failed, dtype=np.intp)]
 
     # ---- score -------------------------------------------------------------
-    def raw_scores(self, pod: PodInfo, nodes: NodeView) -> tuple[np.ndarray, np.ndarray] | None:
-        """(upstream's Score per candidate, rounded to an integer; ignored nodes), or
-        None when the pod has no soft constraints (upstream skips the plugin)."""
+    def raw_scores(
+        self, pod: PodInfo, nodes: NodeView
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(upstream's Score per candidate, rounded to an integer; the ignored nodes,
+        None when no candidate is), or None when the pod has no soft constraints
+        (upstream skips the plugin)."""
         constraints = self.constraints(pod, nodes, False)
         if not constraints:
             return None
         require_all = pod.spread is not None or not self.system_defaulted
         keys = {c.topology_key for c in constraints}
-        ignored = np.zeros(nodes.n, dtype=bool)
+        ignored = None
         if require_all:
             for key in keys:
-                ignored |= nodes.domain_ids(key) < 0
-        # the common case, every candidate has every key: no masking below
-        some_ignored = require_all and bool(ignored.any())
-        considered = ~ignored if some_ignored else None
+                lacks = nodes.domain_ids(key) < 0
+                ignored = lacks if ignored is None else ignored | lacks
+            if ignored is not None and not ignored.any():
+                ignored = None  # the common case, every candidate has every key
+        # with no candidate ignored, no masking below
+        considered = None if ignored is None else ~ignored
         base: np.ndarray | None = None  # eligible nodes of the cluster, when a zone needs them
         memo: dict = {}
-        total = np.zeros(nodes.n, dtype=np.int64)
+        total = None
         for c in constraints:
             candidates = nodes.domain_ids(c.topology_key)
             if c.topology_key == HOSTNAME:
-                size = nodes.n - int(np.count_nonzero(ignored)) if some_ignored else nodes.n
+                size = nodes.n if ignored is None else nodes.n - int(np.count_nonzero(ignored))
                 count = nodes.matching_pods(pod.namespace, c.selector)
             else:
                 # distinct domains among the scored candidates (a missing label reads
                 # as the value "", one more domain, as upstream's map lookup does)
-                scored = candidates[considered] if considered is not None else candidates
+                scored = candidates if considered is None else candidates[considered]
                 size = int(np.count_nonzero(np.bincount(scored + 1)))
                 cluster = nodes.all_nodes()
                 if base is None:
@@ -339,19 +344,21 @@ class PodTopologySpread(Policy):
                 count = _lookup(counts, candidates)
             weight = topology_weight(size)
             part = count * np.int64(weight) + np.int64((c.max_skew - 1) * SCALE)
-            if require_all and not some_ignored:
-                total += part  # every candidate has the key
+            if not (require_all and ignored is None):  # a candidate may lack the key
+                part = np.where(candidates >= 0, part, 0)
+            if total is None:
+                total = part  # a new array: added to in place below
             else:
-                total += np.where(candidates >= 0, part, 0)
+                total += part
         rounded = (total + SCALE // 2) // SCALE  # math.Round of a non-negative sum
         return rounded, ignored
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         found = self.raw_scores(pod, nodes)
-        if found is None:
+        if found is None or nodes.n == 0:
             return zero_scores(nodes.n)
         raw, ignored = found
-        if nodes.n and not ignored.any():  # every candidate scored: no masking
+        if ignored is None:  # every candidate scored: no masking
             low, high = int(raw.min()), int(raw.max())
             if high == 0:
                 return np.full(nodes.n, MAX_NODE_SCORE, dtype=np.int64)
