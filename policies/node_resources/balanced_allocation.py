@@ -31,7 +31,7 @@ import numpy as np
 
 from extender.api import DYNAMIC, MAX_NODE_SCORE, NodeView, PodInfo, Policy
 from policies.helper.intmath import INT64_MAX, scaled_ratio_rem
-from policies.node_resources.allocation import Allocation, allocation_columns, pod_request
+from policies.node_resources.allocation import Allocation, ScoredResources
 from policies.node_resources.args import parse_balanced_args
 
 MAX_STD_PENALTY = MAX_NODE_SCORE // 2  # 100 * std never exceeds 50
@@ -125,6 +125,7 @@ class NodeResourcesBalancedAllocation(Policy):
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         super().__init__(args)
         self.resources = parse_balanced_args(self.args)
+        self._scored = ScoredResources(self.resources, True)
         self.scale = fraction_scale(len(self.resources))
         # thresholds[n][k] = (k n S)^2 for k = 0..50
         steps = np.arange(MAX_STD_PENALTY + 1, dtype=np.int64)
@@ -133,9 +134,9 @@ class NodeResourcesBalancedAllocation(Policy):
         }
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
-        if nodes.n == 0 or not any(pod_request(pod, r.name, True) for r in self.resources):
+        if nodes.n == 0 or not self._scored.requests_any(pod):
             return np.zeros(nodes.n, np.int64)  # best-effort pod: upstream skips the plugin
-        columns = allocation_columns(pod, nodes, self.resources, True)
+        columns = self._scored.columns(pod, nodes)
         if len(columns) == 2:
             fast = _two_resource_penalty(columns, nodes)
             if fast is not None:

@@ -39,7 +39,7 @@ from extender.api import (
     lacks_room,
 )
 from policies.helper.intmath import INT64_MAX, go_div, scaled_ratio
-from policies.node_resources.allocation import Allocation, all_have, allocation_columns
+from policies.node_resources.allocation import Allocation, ScoredResources, all_have
 from policies.node_resources.args import (
     LEAST_ALLOCATED,
     MAX_UTILIZATION,
@@ -88,6 +88,7 @@ class NodeResourcesFit(Policy):
         self.ignored_groups = parsed.ignored_groups
         self.strategy = parsed.type
         self.resources = parsed.resources
+        self._scored = ScoredResources(self.resources, False)
         self._table = (
             broken_linear_table(parsed.shape)
             if self.strategy == REQUESTED_TO_CAPACITY_RATIO
@@ -169,7 +170,7 @@ class NodeResourcesFit(Policy):
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         if nodes.n == 0:
             return np.zeros(0, np.int64)
-        columns = allocation_columns(pod, nodes, self.resources, False)
+        columns = self._scored.columns(pod, nodes)
         if self._table is None and all_have(nodes, columns, _SCALE_LIMIT):
             weight_sum = sum(c.weight for c in columns)
             if weight_sum > 0:

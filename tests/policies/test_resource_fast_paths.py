@@ -194,3 +194,40 @@ def test_kept_allocatable_bounds_equal_fresh_ones_over_node_changes(events):
             low, high = view.allocatable_bounds(resource)
             part = view.subset(np.arange(0, view.n, 2))
             assert all(low <= v <= high for v in part.allocatable(resource).tolist())
+
+
+@SETTINGS
+@given(
+    clusters(),
+    st.lists(requests(), min_size=1, max_size=4),
+    st.lists(st.integers(0, 3), min_size=1, max_size=12),
+    weights,
+    st.booleans(),
+)
+def test_kept_scoring_plans_equal_allocation_columns(cluster, specs, order, res, use_requested):
+    """ScoredResources keeps per pod spec what allocation_columns works out per call:
+    pods of a few specs in random order (several pods sharing a spec's parse) get
+    the same columns from the kept plan as from the uncached function."""
+    from extender.model.pod import parse_pod
+    from policies.node_resources.allocation import (
+        ResourceSpec,
+        ScoredResources,
+        allocation_columns,
+    )
+
+    resources = [ResourceSpec(n, w) for n, w in res]
+    scored = ScoredResources(resources, use_requested)
+    view = _views(cluster)[0]
+    for k, i in enumerate(order):
+        obj = _pod(f"p{k}", specs[i % len(specs)])
+        obj["metadata"]["uid"] = f"u{k}"
+        pod = parse_pod(obj)
+        kept = scored.columns(pod, view)
+        fresh = allocation_columns(pod, view, resources, use_requested)
+        assert [(c.name, c.weight) for c in kept] == [(c.name, c.weight) for c in fresh]
+        for a, b in zip(kept, fresh, strict=True):
+            assert a.allocatable.tolist() == b.allocatable.tolist()
+            assert a.used.tolist() == b.used.tolist()
+        assert scored.requests_any(pod) == any(
+            pod_request(pod, r.name, True) for r in resources
+        )
