@@ -218,8 +218,7 @@ class PodTopologySpread(Policy):
         if not constraints:  # the common case: every node passes (shared read-only answers)
             self._last = (pod, nodes, all_true(nodes.n), all_false(nodes.n))
             return self._last[2], self._last[3]
-        ok = np.ones(nodes.n, dtype=bool)
-        missing = np.zeros(nodes.n, dtype=bool)
+        ok = missing = None  # the first constraint's own (new) arrays start them
         cluster = nodes.all_nodes()
         keys = {c.topology_key for c in constraints}
         has_all = None
@@ -247,8 +246,11 @@ class PodTopologySpread(Policy):
             else:  # judged per domain, then read per candidate: one gather
                 limit = c.max_skew + min_match - self_match
                 passes = _lookup_verdict(counts <= limit, 0 <= limit, candidates)
-            missing |= ok & lacks
-            ok &= passes
+            if ok is None:
+                ok, missing = passes, lacks
+            else:
+                missing |= ok & lacks
+                ok &= passes
         self._last = (pod, nodes, ok, missing)
         return ok, missing
 
