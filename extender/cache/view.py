@@ -306,7 +306,10 @@ class NodeView:
     def domain_ids(self, key: str) -> np.ndarray:
         """int32[n]: each node's topology domain for label `key` (a number per
         distinct value, stable while the cluster lives), -1 where it lacks the label."""
-        return self._column(("domain", key), lambda: self._gather(self._t.labels.value_ids(key)[0]))
+        arr = self._cache.get(("domain", key))  # spelled out: asked ~10 times a pod
+        if arr is None:
+            arr = self._cache[("domain", key)] = self._gather(self._t.labels.value_ids(key)[0])
+        return arr
 
     def domain_counts(self, namespace: str, selector: PodSelector, key: str) -> np.ndarray:
         """int64[>= every domain id]: per domain of `key`, the placed pods of
