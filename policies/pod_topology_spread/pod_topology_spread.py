@@ -87,6 +87,8 @@ class PodTopologySpread(Policy):
         self._last: tuple | None = None  # (pod, nodes, passes, fails on a missing label)
         # (constraints, kind, pod labels) -> the constraints with matchLabelKeys merged
         self._resolved: dict[tuple, list[SpreadConstraint]] = {}
+        # the same by (id(spread), kind, id(labels)) -> (spread, labels, constraints)
+        self._resolved_ids: dict[tuple, tuple] = {}
         # the default constraints of each kind (hard or not), and with an owner's selector
         self._defaults = {h: [c for c in self.defaults if c.hard is h] for h in (True, False)}
         self._with_selector: dict[tuple, list[SpreadConstraint]] = {}
@@ -106,13 +108,23 @@ class PodTopologySpread(Policy):
                     rest = "; ".join(f"{p}: {m}" for p, m in spread.errors[1:])
                     message = f"{message}; {rest}"
                 raise InvalidInput(message, path)
-            key = (spread, hard, tuple(pod.labels.items()))
+            labels = pod.labels
+            # by identity first: a spec's pods share its `spread`, and labels are
+            # interned per label set (no tuple of the labels, no hash of the spec)
+            ident = (id(spread), hard, id(labels))
+            hit = self._resolved_ids.get(ident)
+            if hit is not None and hit[0] is spread and hit[1] is labels:
+                return hit[2]
+            key = (spread, hard, tuple(labels.items()))
             found = self._resolved.get(key)
             if found is None:
-                found = [c.resolved(pod.labels) for c in spread.constraints if c.hard is hard]
+                found = [c.resolved(labels) for c in spread.constraints if c.hard is hard]
                 if len(self._resolved) >= RESOLVED_CACHE:
                     self._resolved.clear()  # pods of a few thousand specs: rarely reached
                 self._resolved[key] = found
+            if len(self._resolved_ids) >= RESOLVED_CACHE:
+                self._resolved_ids.clear()
+            self._resolved_ids[ident] = (spread, labels, found)  # held: ids not reused
             return found
         if not self._defaults[hard]:
             return []
