@@ -173,7 +173,7 @@ class NodeTable:
         Allocatable changes only with a node object, which bumps `static_version`, so
         the pair is kept until then: the scoring policies' fast paths (every node has
         the resource; no product can wrap) cost a request a dict lookup instead of
-        two reductions per resource (docs/PERFORMANCE.md, "Resource scores")."""
+        two reductions per resource (docs/PERFORMANCE.md, "The dynamic policies' calls")."""
         if self._alloc_bounds_version != self.static_version:
             self._alloc_bounds = {}
             self._alloc_bounds_version = self.static_version
