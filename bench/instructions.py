@@ -9,7 +9,9 @@ pods is the cost of one pod (`/filter` + `/prioritize` + a pick-and-bind, all
 in-process), start-up and warm-up cancelled out. `--placed N` first places N
 pods (one engine pass each, in both runs alike), so the pods measured meet a
 cluster that has filled up: label groups, carried affinity terms and spread
-skews as a long run has them, not an empty cluster's.
+skews as a long run has them, not an empty cluster's. `--schedule-only`
+measures `schedule_one` alone, the one engine pass a pod that `podsift bench
+--mode inprocess` times.
 """
 
 from __future__ import annotations
@@ -32,6 +34,11 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--pods", type=int, default=300, help="pods measured after the warm-up")
     p.add_argument("--config", help="policy configuration (default: the default policies)")
     p.add_argument("--placed", type=int, default=0, help="pods placed before the warm-up")
+    p.add_argument(
+        "--schedule-only",
+        action="store_true",
+        help="measure schedule_one alone (what --mode inprocess times), no /filter, /prioritize",
+    )
     args = p.parse_args(argv)
     first = max(args.placed, 0)
     nodes, pods = generate_split(args.nodes, first + WARM_UP + max(args.pods, 0))
@@ -47,9 +54,10 @@ def main(argv: list[str] | None = None) -> int:
         ext.filter({"Pod": pod, "NodeNames": names})
     placed = refused = 0
     for pod in pods[first + WARM_UP : first + WARM_UP + args.pods]:
-        request = {"Pod": pod, "NodeNames": names}
-        ext.filter(request)
-        ext.prioritize(request)
+        if not args.schedule_only:
+            request = {"Pod": pod, "NodeNames": names}
+            ext.filter(request)
+            ext.prioritize(request)
         try:
             placed += ext.schedule_one(pod, names, rng) is not None
         except BindError:  # without filters a pick may not fit; the bind refuses it

@@ -204,9 +204,9 @@ class PodAffinityIndex:
         # the set of distinct carried terms and the namespace labels stay the same
         self._carriers_epoch = 0
         self._matching: dict[tuple, tuple[int, int, dict[str, list[_Carrier]]]] = {}
-        # the last pod asked about: (its labels object, namespace, both epochs, kind ->
-        # matching carriers); a pod asks about each kind, in filter or in score
-        self._last: tuple | None = None
+        # the same by the labels object: (id(labels), namespace) -> (labels, both epochs,
+        # kind -> matching carriers); a pod asks about each kind, in filter or in score
+        self._by_labels: dict[tuple[int, str], tuple] = {}
 
     def stats(self) -> dict[str, int]:
         return {
@@ -317,18 +317,23 @@ class PodAffinityIndex:
         if not self._carriers[kind]:
             return []
         epoch = self.namespaces.epoch
-        last = self._last
+        # by the label mapping's identity first (a pod's labels are interned per label
+        # set, so the pods of a spec share them): no tuple of the labels to hash
+        ident = (id(labels), namespace)
+        last = self._by_labels.get(ident)
         if (
             last is not None
             and last[0] is labels
-            and last[1] == namespace
-            and last[2] == self._carriers_epoch
-            and last[3] == epoch
+            and last[1] == self._carriers_epoch
+            and last[2] == epoch
         ):
-            by_kind = last[4]
+            by_kind = last[3]
         else:
             by_kind = self._matching_carriers(namespace, labels, epoch)
-            self._last = (labels, namespace, self._carriers_epoch, epoch, by_kind)
+            if len(self._by_labels) >= MAX_VERDICTS:
+                self._by_labels.clear()
+            # the mapping is held with its entry, so its id is not reused meanwhile
+            self._by_labels[ident] = (labels, self._carriers_epoch, epoch, by_kind)
         index = self.labels
         return [
             (c.weight, c.term, c.by_domain(index, c.term.topology_key)) for c in by_kind[kind]

@@ -128,6 +128,9 @@ class NodeTable:
         # changes whenever any node object changes, arrives or leaves (never for the pods
         # placed): what policies declared STATIC read (engine/speccache.py)
         self.static_version = next(_static_versions)
+        # resource -> (min, max) allocatable over the nodes, for `static_version`
+        self._alloc_bounds: dict[str, tuple[int, int]] = {}
+        self._alloc_bounds_version = self.static_version
         self.read = ReadOnlyColumns(self)
 
     # ---- structure -------------------------------------------------------
@@ -163,6 +166,28 @@ class NodeTable:
             self.read.alloc.append(_read_only_view(self.alloc[-1]))
             self.read.req.append(_read_only_view(self.req[-1]))
         return col
+
+    def alloc_bounds(self, resource: str) -> tuple[int, int]:
+        """(min, max) of `resource`'s allocatable over every node, (0, 0) with none.
+
+        Allocatable changes only with a node object, which bumps `static_version`, so
+        the pair is kept until then: the scoring policies' fast paths (every node has
+        the resource; no product can wrap) cost a request a dict lookup instead of
+        two reductions per resource (docs/PERFORMANCE.md, "The dynamic policies' calls")."""
+        if self._alloc_bounds_version != self.static_version:
+            self._alloc_bounds = {}
+            self._alloc_bounds_version = self.static_version
+        found = self._alloc_bounds.get(resource)
+        if found is None:
+            col = self.resource_col.get(resource)
+            if col is None or not self.id_of:
+                found = (0, 0)
+            else:
+                ids = np.fromiter(self.id_of.values(), np.int64, len(self.id_of))
+                live = self.alloc[col][ids]
+                found = (int(live.min()), int(live.max()))
+            self._alloc_bounds[resource] = found
+        return found
 
     def intern_taints(self, taints: tuple[Taint, ...]) -> int:
         return intern_taint_set(taints, self.taint_sets, self._taint_set_ids)

@@ -130,6 +130,15 @@ class NodeView:
             self._cache[key] = arr
         return arr
 
+    def allocatable_bounds(self, resource: str) -> tuple[int, int]:
+        """(low, high) with low <= `allocatable(resource)` <= high at every candidate.
+
+        Not always the candidates' own minimum and maximum: for the cache's nodes
+        they are the whole cluster's, kept until a node object changes, so the call
+        is a dict lookup and no reduction over the candidates. For a fast path: low
+        > 0 means every candidate has the resource, and high bounds a product."""
+        return self._t.alloc_bounds(resource)
+
     def requested(self, resource: str) -> np.ndarray:
         """int64[n]: sum of the requests of the pods on the node; "pods" is the pod count."""
         key = ("req", resource)
@@ -297,7 +306,10 @@ class NodeView:
     def domain_ids(self, key: str) -> np.ndarray:
         """int32[n]: each node's topology domain for label `key` (a number per
         distinct value, stable while the cluster lives), -1 where it lacks the label."""
-        return self._column(("domain", key), lambda: self._gather(self._t.labels.value_ids(key)[0]))
+        arr = self._cache.get(("domain", key))  # spelled out: asked ~10 times a pod
+        if arr is None:
+            arr = self._cache[("domain", key)] = self._gather(self._t.labels.value_ids(key)[0])
+        return arr
 
     def domain_counts(self, namespace: str, selector: PodSelector, key: str) -> np.ndarray:
         """int64[>= every domain id]: per domain of `key`, the placed pods of
@@ -373,6 +385,16 @@ class ObjectsView(NodeView):
             arr = _zeros(self.n) if column is None else self._own(column)
             self._cache[key] = arr
         return arr
+
+    def allocatable_bounds(self, resource: str) -> tuple[int, int]:
+        """The candidates' own minimum and maximum (the objects are authoritative)."""
+        key = ("alloc_bounds", resource)
+        found = self._cache.get(key)
+        if found is None:
+            arr = self.allocatable(resource)
+            found = (int(arr.min()), int(arr.max())) if self.n else (0, 0)
+            self._cache[key] = found
+        return found
 
     @property
     def unschedulable(self) -> np.ndarray:

@@ -119,6 +119,7 @@ class InterPodAffinity(Policy):
     def _evaluate(self, pod: PodInfo, nodes: NodeView) -> np.ndarray | None:
         """The verdict codes, or None when every node passes."""
         own = pod.pod_affinity
+        carried = None
         if own is None or not (own.errors or own.required_affinity or own.required_anti_affinity):
             carried = nodes.pods_carrying(POD_ANTI_AFFINITY_REQUIRED, pod)
             if not carried:
@@ -135,7 +136,8 @@ class InterPodAffinity(Policy):
                 counts, _ = nodes.pods_matching((term,), term.topology_key)
                 bad |= counts > 0
             codes[bad & (codes == OK)] = ANTI_AFFINITY
-        carried = nodes.pods_carrying(POD_ANTI_AFFINITY_REQUIRED, pod)
+        if carried is None:  # not asked above
+            carried = nodes.pods_carrying(POD_ANTI_AFFINITY_REQUIRED, pod)
         if carried:
             bad = np.zeros(nodes.n, bool)
             for _, _, counts in carried:
@@ -192,25 +194,25 @@ class InterPodAffinity(Policy):
         if own is not None and own.errors:
             # upstream's PreScore cannot build the pod's terms and fails the cycle
             raise InvalidInput("; ".join(own.errors), "Pod")
-        raw = np.zeros(nodes.n, np.int64)
-        touched = False
+        # the weighted counts, summed; None while nothing counted (no zeros array)
+        raw: np.ndarray | None = None
+        parts = []
         if own is not None:
             for weight, term in own.preferred_affinity:
-                counts, _ = nodes.pods_matching((term,), term.topology_key)
-                raw += np.int64(weight) * counts
-                touched = True
+                parts.append((weight, nodes.pods_matching((term,), term.topology_key)[0]))
             for weight, term in own.preferred_anti_affinity:
-                counts, _ = nodes.pods_matching((term,), term.topology_key)
-                raw -= np.int64(weight) * counts
-                touched = True
+                parts.append((-weight, nodes.pods_matching((term,), term.topology_key)[0]))
         if self.hard_weight > 0:
             for _, _, counts in nodes.pods_carrying(POD_AFFINITY_REQUIRED, pod):
-                raw += np.int64(self.hard_weight) * counts
-                touched = True
+                parts.append((self.hard_weight, counts))
         for weight, _, counts in nodes.pods_carrying(POD_AFFINITY_PREFERRED, pod):
-            raw += np.int64(weight) * counts
-            touched = True
+            parts.append((weight, counts))
         for weight, _, counts in nodes.pods_carrying(POD_ANTI_AFFINITY_PREFERRED, pod):
-            raw -= np.int64(weight) * counts
-            touched = True
-        return min_max_normalize(raw) if touched else zero_scores(nodes.n)  # nothing counted
+            parts.append((-weight, counts))
+        for weight, counts in parts:
+            part = np.int64(weight) * counts  # a new array: added to in place below
+            if raw is None:
+                raw = part
+            else:
+                raw += part
+        return zero_scores(nodes.n) if raw is None else min_max_normalize(raw)

@@ -12,6 +12,7 @@ from __future__ import annotations
 import numpy as np
 
 from extender.api import DYNAMIC, NodeView, PodInfo, Policy
+from policies.helper.constants import all_true
 
 ERR_REASON = "node(s) didn't have free ports for the requested pod ports"
 
@@ -24,7 +25,7 @@ class NodePorts(Policy):
 
     def filter(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         if not pod.host_ports:
-            return np.ones(nodes.n, dtype=bool)
+            return all_true(nodes.n)  # shared and read-only: no array a request
         return ~nodes.port_conflicts(pod.host_ports)
 
     def reasons(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> list[str]:

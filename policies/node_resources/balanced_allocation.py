@@ -31,7 +31,7 @@ import numpy as np
 
 from extender.api import DYNAMIC, MAX_NODE_SCORE, NodeView, PodInfo, Policy
 from policies.helper.intmath import INT64_MAX, scaled_ratio_rem
-from policies.node_resources.allocation import allocation_columns, pod_request
+from policies.node_resources.allocation import Allocation, ScoredResources
 from policies.node_resources.args import parse_balanced_args
 
 MAX_STD_PENALTY = MAX_NODE_SCORE // 2  # 100 * std never exceeds 50
@@ -67,7 +67,7 @@ def exact_penalty(shares: list[tuple[int, int]]) -> int:
     return root // step + 1
 
 
-def _two_resource_penalty(columns: list) -> np.ndarray | None:
+def _two_resource_penalty(columns: list[Allocation], nodes: NodeView) -> np.ndarray | None:
     """ceil(100 std) = ceil(50 |f1 - f2|) for two resources, every node having both.
 
     The common case (cpu and memory) in a few vector operations: exactly over the
@@ -79,10 +79,15 @@ def _two_resource_penalty(columns: list) -> np.ndarray | None:
     some node lacks one of the resources (the general path handles the per-node
     resource count).
     """
-    (_, c1, r1), (_, c2, r2) = columns
-    if not ((c1 > 0).all() and (c2 > 0).all()):
-        return None
-    top1, top2 = int(c1.max()), int(c2.max())
+    (name1, _, c1, r1), (name2, _, c2, r2) = columns
+    # the view's bounds first: for the cache's nodes they cost no reduction
+    low1, top1 = nodes.allocatable_bounds(name1)
+    low2, top2 = nodes.allocatable_bounds(name2)
+    if low1 <= 0 or low2 <= 0:
+        if not ((c1 > 0).all() and (c2 > 0).all()):
+            return None
+    if MAX_STD_PENALTY * top1 * top2 > INT64_MAX:  # the bounds may be loose: the exact ones
+        top1, top2 = int(c1.max()), int(c2.max())
     if MAX_STD_PENALTY * top1 * top2 <= INT64_MAX:
         # the usual magnitudes (millicores times bytes): exactly, with no fixed point.
         # 100 std = 50 |u1/c1 - u2/c2| = 50 |u1 c2 - u2 c1| / (c1 c2), and with u <= c
@@ -120,6 +125,7 @@ class NodeResourcesBalancedAllocation(Policy):
     def __init__(self, args: dict[str, Any] | None = None) -> None:
         super().__init__(args)
         self.resources = parse_balanced_args(self.args)
+        self._scored = ScoredResources(self.resources, True)
         self.scale = fraction_scale(len(self.resources))
         # thresholds[n][k] = (k n S)^2 for k = 0..50
         steps = np.arange(MAX_STD_PENALTY + 1, dtype=np.int64)
@@ -128,11 +134,11 @@ class NodeResourcesBalancedAllocation(Policy):
         }
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
-        if nodes.n == 0 or not any(pod_request(pod, r.name, True) for r in self.resources):
+        if nodes.n == 0 or not self._scored.requests_any(pod):
             return np.zeros(nodes.n, np.int64)  # best-effort pod: upstream skips the plugin
-        columns = allocation_columns(pod, nodes, self.resources, True)
+        columns = self._scored.columns(pod, nodes)
         if len(columns) == 2:
-            fast = _two_resource_penalty(columns)
+            fast = _two_resource_penalty(columns, nodes)
             if fast is not None:
                 return MAX_NODE_SCORE - fast
         count = np.zeros(nodes.n, np.int64)
@@ -140,7 +146,7 @@ class NodeResourcesBalancedAllocation(Policy):
         squares = np.zeros(nodes.n, np.int64)
         inexact = np.zeros(nodes.n, bool)
         shares = []
-        for _, alloc, req in columns:
+        for _, _, alloc, req in columns:
             has = alloc > 0
             capacity = np.maximum(alloc, 1)  # allocatable is never negative
             used = np.minimum(req, capacity)

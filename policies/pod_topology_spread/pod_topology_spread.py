@@ -87,6 +87,11 @@ class PodTopologySpread(Policy):
         self._last: tuple | None = None  # (pod, nodes, passes, fails on a missing label)
         # (constraints, kind, pod labels) -> the constraints with matchLabelKeys merged
         self._resolved: dict[tuple, list[SpreadConstraint]] = {}
+        # the same by (id(spread), kind, id(labels)) -> (spread, labels, constraints)
+        self._resolved_ids: dict[tuple, tuple] = {}
+        # the default constraints of each kind (hard or not), and with an owner's selector
+        self._defaults = {h: [c for c in self.defaults if c.hard is h] for h in (True, False)}
+        self._with_selector: dict[tuple, list[SpreadConstraint]] = {}
         # (tolerations, taint epoch) -> per taint set id, a taint the pod does not tolerate
         self._blocked: dict[tuple, np.ndarray] = {}
 
@@ -103,21 +108,37 @@ class PodTopologySpread(Policy):
                     rest = "; ".join(f"{p}: {m}" for p, m in spread.errors[1:])
                     message = f"{message}; {rest}"
                 raise InvalidInput(message, path)
-            key = (spread, hard, tuple(pod.labels.items()))
+            labels = pod.labels
+            # by identity first: a spec's pods share its `spread`, and labels are
+            # interned per label set (no tuple of the labels, no hash of the spec)
+            ident = (id(spread), hard, id(labels))
+            hit = self._resolved_ids.get(ident)
+            if hit is not None and hit[0] is spread and hit[1] is labels:
+                return hit[2]
+            key = (spread, hard, tuple(labels.items()))
             found = self._resolved.get(key)
             if found is None:
-                found = [c.resolved(pod.labels) for c in spread.constraints if c.hard is hard]
+                found = [c.resolved(labels) for c in spread.constraints if c.hard is hard]
                 if len(self._resolved) >= RESOLVED_CACHE:
                     self._resolved.clear()  # pods of a few thousand specs: rarely reached
                 self._resolved[key] = found
+            if len(self._resolved_ids) >= RESOLVED_CACHE:
+                self._resolved_ids.clear()
+            self._resolved_ids[ident] = (spread, labels, found)  # held: ids not reused
             return found
-        defaults = [c for c in self.defaults if c.hard is hard]
-        if not defaults:
+        if not self._defaults[hard]:
             return []
         selector = nodes.default_spread_selector(pod)
         if selector is None:
             return []
-        return [c.with_selector(selector) for c in defaults]
+        key = (hard, selector)  # selectors are interned: the pods of an owner share one
+        found = self._with_selector.get(key)
+        if found is None:
+            found = [c.with_selector(selector) for c in self._defaults[hard]]
+            if len(self._with_selector) >= RESOLVED_CACHE:
+                self._with_selector.clear()
+            self._with_selector[key] = found
+        return found
 
     # ---- eligibility of the cluster's nodes ------------------------------
     @staticmethod
@@ -209,8 +230,7 @@ class PodTopologySpread(Policy):
         if not constraints:  # the common case: every node passes (shared read-only answers)
             self._last = (pod, nodes, all_true(nodes.n), all_false(nodes.n))
             return self._last[2], self._last[3]
-        ok = np.ones(nodes.n, dtype=bool)
-        missing = np.zeros(nodes.n, dtype=bool)
+        ok = missing = None  # the first constraint's own (new) arrays start them
         cluster = nodes.all_nodes()
         keys = {c.topology_key for c in constraints}
         has_all = None
@@ -238,8 +258,11 @@ class PodTopologySpread(Policy):
             else:  # judged per domain, then read per candidate: one gather
                 limit = c.max_skew + min_match - self_match
                 passes = _lookup_verdict(counts <= limit, 0 <= limit, candidates)
-            missing |= ok & lacks
-            ok &= passes
+            if ok is None:
+                ok, missing = passes, lacks
+            else:
+                missing |= ok & lacks
+                ok &= passes
         self._last = (pod, nodes, ok, missing)
         return ok, missing
 
@@ -291,33 +314,38 @@ class PodTopologySpread(Policy):
         return self._filter(pod, nodes)[1][np.asarray(failed, dtype=np.intp)]
 
     # ---- score -------------------------------------------------------------
-    def raw_scores(self, pod: PodInfo, nodes: NodeView) -> tuple[np.ndarray, np.ndarray] | None:
-        """(upstream's Score per candidate, rounded to an integer; ignored nodes), or
-        None when the pod has no soft constraints (upstream skips the plugin)."""
+    def raw_scores(
+        self, pod: PodInfo, nodes: NodeView
+    ) -> tuple[np.ndarray, np.ndarray | None] | None:
+        """(upstream's Score per candidate, rounded to an integer; the ignored nodes,
+        None when no candidate is), or None when the pod has no soft constraints
+        (upstream skips the plugin)."""
         constraints = self.constraints(pod, nodes, False)
         if not constraints:
             return None
         require_all = pod.spread is not None or not self.system_defaulted
         keys = {c.topology_key for c in constraints}
-        ignored = np.zeros(nodes.n, dtype=bool)
+        ignored = None
         if require_all:
             for key in keys:
-                ignored |= nodes.domain_ids(key) < 0
-        # the common case, every candidate has every key: no masking below
-        some_ignored = require_all and bool(ignored.any())
-        considered = ~ignored if some_ignored else None
+                lacks = nodes.domain_ids(key) < 0
+                ignored = lacks if ignored is None else ignored | lacks
+            if ignored is not None and not ignored.any():
+                ignored = None  # the common case, every candidate has every key
+        # with no candidate ignored, no masking below
+        considered = None if ignored is None else ~ignored
         base: np.ndarray | None = None  # eligible nodes of the cluster, when a zone needs them
         memo: dict = {}
-        total = np.zeros(nodes.n, dtype=np.int64)
+        total = None
         for c in constraints:
             candidates = nodes.domain_ids(c.topology_key)
             if c.topology_key == HOSTNAME:
-                size = nodes.n - int(np.count_nonzero(ignored)) if some_ignored else nodes.n
+                size = nodes.n if ignored is None else nodes.n - int(np.count_nonzero(ignored))
                 count = nodes.matching_pods(pod.namespace, c.selector)
             else:
                 # distinct domains among the scored candidates (a missing label reads
                 # as the value "", one more domain, as upstream's map lookup does)
-                scored = candidates[considered] if considered is not None else candidates
+                scored = candidates if considered is None else candidates[considered]
                 size = int(np.count_nonzero(np.bincount(scored + 1)))
                 cluster = nodes.all_nodes()
                 if base is None:
@@ -330,19 +358,21 @@ class PodTopologySpread(Policy):
                 count = _lookup(counts, candidates)
             weight = topology_weight(size)
             part = count * np.int64(weight) + np.int64((c.max_skew - 1) * SCALE)
-            if require_all and not some_ignored:
-                total += part  # every candidate has the key
+            if not (require_all and ignored is None):  # a candidate may lack the key
+                part = np.where(candidates >= 0, part, 0)
+            if total is None:
+                total = part  # a new array: added to in place below
             else:
-                total += np.where(candidates >= 0, part, 0)
+                total += part
         rounded = (total + SCALE // 2) // SCALE  # math.Round of a non-negative sum
         return rounded, ignored
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         found = self.raw_scores(pod, nodes)
-        if found is None:
+        if found is None or nodes.n == 0:
             return zero_scores(nodes.n)
         raw, ignored = found
-        if nodes.n and not ignored.any():  # every candidate scored: no masking
+        if ignored is None:  # every candidate scored: no masking
             low, high = int(raw.min()), int(raw.max())
             if high == 0:
                 return np.full(nodes.n, MAX_NODE_SCORE, dtype=np.int64)

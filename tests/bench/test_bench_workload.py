@@ -147,6 +147,8 @@ def test_instructions_driver_places_pods(capsys) -> None:
 
     assert instructions.main(["--nodes", "20", "--pods", "10"]) == 0
     assert capsys.readouterr().out.strip() == "placed 10 of 10"
+    assert instructions.main(["--nodes", "20", "--pods", "10", "--schedule-only"]) == 0
+    assert capsys.readouterr().out.strip() == "placed 10 of 10"
 
 
 @pytest.mark.parametrize(
