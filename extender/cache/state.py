@@ -16,7 +16,7 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from extender.cache.affinitycounts import PodAffinityIndex
-from extender.cache.bulkattach import attach_all
+from extender.cache.bulkattach import PlacedGroups, attach_all, group_key, record_copy
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.namespaces import NamespaceLabels, parse_namespace
 from extender.cache.nodeobjects import NodeObjects, Prepared
@@ -395,14 +395,17 @@ class ClusterState:
     def _load_pods(self, pods: list[dict]) -> tuple[int, int]:
         """`apply_pod` of every pod of a listing, into this fresh state (replace_all).
 
-        What pods of one spec and one label set share is built once (their
-        sorted requests, request vector, label key), and the placed pods are
-        counted on their nodes in one pass (cache/bulkattach.py) instead of pod by
-        pod; the pods the fast path does not take (pending, terminal, on a node the
-        listing lacks, a UID listed twice) go through `apply_pod`, so the state is
-        the one `apply_pod` builds (tests/cache/test_bulkload.py). Returns the
-        pending pods (no node, not terminal) and the terminal ones."""
+        Placed pods alike but for uid, name and node (cache/bulkattach.py
+        `group_key`) share one parse and copy one record, and the placed pods
+        are counted on their nodes group by group and node by node
+        (`PlacedGroups`), the rest (host ports, a pod parsed on its own) in one
+        grouped pass (`attach_all`), instead of pod by pod; the pods the fast
+        path does not take (pending, terminal, on a node the listing lacks, a UID
+        listed twice) go through `apply_pod`, so the state is the one `apply_pod`
+        builds (tests/cache/test_bulkload.py). Returns the pending pods (no node,
+        not terminal) and the terminal ones."""
         pending = terminal = 0
+        groups = PlacedGroups()
         for i, obj in enumerate(pods):
             node_name, ended = _pod_placement(obj)
             if ended:
@@ -410,30 +413,48 @@ class ClusterState:
             elif not node_name:
                 pending += 1
             try:
-                if ended or not node_name or not self._put_placed(obj, node_name):
+                if ended or not node_name or not self._put_placed(obj, node_name, groups):
                     self.apply_pod(obj)
             except InvalidInput as exc:
                 raise InvalidInput(f"{object_name('pod', obj, i)}: {exc}") from None
         # the records still held (a UID listed again may have replaced or dropped one)
-        attached = attach_all(self.table, self.pods.values())
+        attached = groups.attach(self.table, self.pods)
+        attached += attach_all(self.table, self.pods.values())
         self.generation += attached
         self._gc.note(attached)
         return pending, terminal
 
-    def _put_placed(self, obj: dict, node_name: str) -> bool:
+    def _put_placed(self, obj: dict, node_name: str, groups: PlacedGroups) -> bool:
         """Put the record of a pod placed on `node_name`, a known node, in `pods` and
-        `by_node`, not attached yet; False for any other pod (`apply_pod` takes it)."""
-        if node_name not in self.table.id_of:
+        `by_node`, not attached yet (a copy of its group's when a pod alike came
+        before); False for any other pod (`apply_pod` takes it)."""
+        nid = self.table.id_of.get(node_name)
+        if nid is None:
             return False
-        pod = parse_pod(obj)
-        uid = pod.uid
-        if not uid:
-            raise InvalidInput("must be set for a pod placed on a node", "metadata.uid")
-        if uid in self.pods:
-            return False
+        key = group_key(obj, obj["spec"])
+        proto = None if key is None else groups.protos.get(key)
+        if proto is not None:
+            meta = obj["metadata"]
+            uid, name = meta.get("uid"), meta.get("name")
+            if uid.__class__ is not str or not uid or name.__class__ is not str:
+                proto = None  # parse_pod says what is wrong, or what the name is
+        if proto is None:
+            pod = parse_pod(obj)
+            uid = pod.uid
+            if not uid:
+                raise InvalidInput("must be set for a pod placed on a node", "metadata.uid")
+            if uid in self.pods:
+                return False
+            rec = self._record(pod, node_name)
+            if key is not None and not rec.ports:
+                groups.add(groups.protos.setdefault(key, rec), nid, rec)
+        else:
+            if uid in self.pods:
+                return False
+            rec = record_copy(proto, uid, name, node_name)
+            groups.add(proto, nid, rec)
         if self.pending:
             self._unpend(uid)
-        rec = self._record(pod, node_name)
         self.pods[uid] = rec
         self.by_node.add(rec)
         return True
