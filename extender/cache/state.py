@@ -16,7 +16,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from extender.cache.affinitycounts import PodAffinityIndex
-from extender.cache.bulkattach import PlacedGroups, attach_all, group_key, record_copy
+from extender.cache.bulkattach import (
+    PlacedGroups,
+    attach_alike,
+    attach_all,
+    group_key,
+    record_copy,
+)
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.namespaces import NamespaceLabels, parse_namespace
 from extender.cache.nodeobjects import NodeObjects, Prepared
@@ -710,6 +716,42 @@ class ClusterState:
             self._check_room(pod, node_name)
             self._put(self._record(pod, node_name))
             self._unpend(pod.uid)
+
+    def bind_alike(self, pod: PodInfo, identities: list[tuple[str, str]], node_name: str) -> int:
+        """Bind copies of a parsed pod, each with its own (uid, name) from `identities`,
+        to a node, in order, while `bind_parsed` would take them; returns how many
+        were bound (the caller's `bind_parsed` of the next says why it stopped).
+
+        The state after is the one those `bind_parsed` calls leave, but the room is
+        judged once (`NodeTable.room_count`) and the copies are counted on the node
+        at once (the planner's fit binds tens of thousands). A pod with host ports
+        binds none here: one copy at most fits, and `bind_parsed` judges it."""
+        with self.lock:
+            nid = self.table.id_of.get(node_name)
+            if nid is None or pod.host_ports or not identities:
+                return 0
+            requests = tuple(sorted(pod.requests.items()))
+            room = self.table.room_count(nid, requests, self.bind_ignores, len(identities))
+            if not room:
+                return 0
+            proto = self._record(pod, node_name)
+            records: dict[str, PodRecord] = {}
+            for uid, name in identities[:room]:
+                if uid in self.pods or uid in records:
+                    break  # bind_parsed refuses: already bound
+                records[uid] = record_copy(proto, uid, name, node_name)
+            if not records:
+                return 0
+            for uid, rec in records.items():
+                self.pods[uid] = rec
+                self.by_node.add(rec)
+                rec.attached = True
+                if self.pending:
+                    self._unpend(uid)
+            attach_alike(self.table, proto, nid, len(records))
+            self.generation += len(records)
+            self._gc.note(len(records))
+            return len(records)
 
     def assume(self, uid: str, node_name: str) -> None:
         """Count a pod on a node before the API server confirms the binding."""
