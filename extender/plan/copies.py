@@ -37,8 +37,10 @@ class Copies:
         at the first refusal: how many were bound, and that refusal (None if none).
 
         The copies that fit are bound at once (`ClusterState.bind_alike`: one room
-        check, one count on the node), a fifth of binding them one by one; the copy
-        that does not fit goes through `bind`, which says why."""
+        check, one count on the node); the copy that does not fit goes through
+        `bind`, which says why. Fit of the bench's Deployment over its placed
+        snapshot (14,222 copies): 0.12-0.14 s with every copy bound by `bind`,
+        0.03-0.05 s so (process_time, busy machine)."""
         t = self.template
         added = 0
         while added < n:
