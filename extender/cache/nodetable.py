@@ -400,6 +400,46 @@ class NodeTable:
                 return f"Insufficient {resource}"
         return ""
 
+    def room_count(
+        self,
+        nid: int,
+        requests: tuple[tuple[str, int], ...],
+        ignores: Callable[[str], bool] | None,
+        most: int,
+    ) -> int:
+        """How many pods with `requests`, bound one after another, `fits` admits on
+        `nid` (at most `most`), without binding them: a copy j (from 0) fits while
+        allocatable - (requested + j x step) >= amount for every checked resource,
+        where step is what a bind adds to the cell (the amount; 1 pod for the pod
+        count). A cell at the saturation bound admits none, as `fits` finds after
+        the binds (allocatable never exceeds the bound)."""
+        count = self._room(int(self.alloc[PODS][nid]), int(self.req[PODS][nid]), 1, 1, most)
+        for resource, amount in requests:
+            if count <= 0:
+                break
+            if ignores is not None and ignores(resource):
+                continue
+            col = self.resource_col.get(resource)
+            if col is None:
+                if amount > 0:
+                    return 0
+                continue
+            if amount < 0:
+                return 0  # never parsed so; one by one, `fits` says what happens
+            if amount:
+                step = 1 if col == PODS else amount
+                room = self._room(
+                    int(self.alloc[col][nid]), int(self.req[col][nid]), amount, step, count
+                )
+                count = min(count, room)
+        return max(count, 0)
+
+    @staticmethod
+    def _room(allocatable: int, requested: int, amount: int, step: int, most: int) -> int:
+        if lacks_room(allocatable, requested, amount):
+            return 0
+        return min(most, (allocatable - requested - amount) // step + 1)
+
     def port_conflict_mask(self, wanted: tuple[HostPort, ...]) -> np.ndarray:
         """Per-node-id mask, read-only: the node already uses one of the wanted host ports.
 

@@ -16,7 +16,13 @@ from typing import Any, NamedTuple
 import numpy as np
 
 from extender.cache.affinitycounts import PodAffinityIndex
-from extender.cache.bulkattach import attach_all
+from extender.cache.bulkattach import (
+    PlacedGroups,
+    attach_alike,
+    attach_all,
+    group_key,
+    record_copy,
+)
 from extender.cache.gcpolicy import FreezeAfter
 from extender.cache.namespaces import NamespaceLabels, parse_namespace
 from extender.cache.nodeobjects import NodeObjects, Prepared
@@ -437,14 +443,17 @@ class ClusterState:
     def _load_pods(self, pods: list[dict]) -> tuple[int, int]:
         """`apply_pod` of every pod of a listing, into this fresh state (replace_all).
 
-        What pods of one spec and one label set share is built once (their
-        sorted requests, request vector, label key), and the placed pods are
-        counted on their nodes in one pass (cache/bulkattach.py) instead of pod by
-        pod; the pods the fast path does not take (pending, terminal, on a node the
-        listing lacks, a UID listed twice) go through `apply_pod`, so the state is
-        the one `apply_pod` builds (tests/cache/test_bulkload.py). Returns the
-        pending pods (no node, not terminal) and the terminal ones."""
+        Placed pods alike but for uid, name and node (cache/bulkattach.py
+        `group_key`) share one parse and copy one record, and the placed pods
+        are counted on their nodes group by group and node by node
+        (`PlacedGroups`), the rest (host ports, a pod parsed on its own) in one
+        grouped pass (`attach_all`), instead of pod by pod; the pods the fast
+        path does not take (pending, terminal, on a node the listing lacks, a UID
+        listed twice) go through `apply_pod`, so the state is the one `apply_pod`
+        builds (tests/cache/test_bulkload.py). Returns the pending pods (no node,
+        not terminal) and the terminal ones."""
         pending = terminal = 0
+        groups = PlacedGroups()
         for i, obj in enumerate(pods):
             node_name, ended = _pod_placement(obj)
             if ended:
@@ -452,30 +461,48 @@ class ClusterState:
             elif not node_name:
                 pending += 1
             try:
-                if ended or not node_name or not self._put_placed(obj, node_name):
+                if ended or not node_name or not self._put_placed(obj, node_name, groups):
                     self.apply_pod(obj)
             except InvalidInput as exc:
                 raise InvalidInput(f"{object_name('pod', obj, i)}: {exc}") from None
         # the records still held (a UID listed again may have replaced or dropped one)
-        attached = attach_all(self.table, self.pods.values())
+        attached = groups.attach(self.table, self.pods)
+        attached += attach_all(self.table, self.pods.values())
         self.generation += attached
         self._gc.note(attached)
         return pending, terminal
 
-    def _put_placed(self, obj: dict, node_name: str) -> bool:
+    def _put_placed(self, obj: dict, node_name: str, groups: PlacedGroups) -> bool:
         """Put the record of a pod placed on `node_name`, a known node, in `pods` and
-        `by_node`, not attached yet; False for any other pod (`apply_pod` takes it)."""
-        if node_name not in self.table.id_of:
+        `by_node`, not attached yet (a copy of its group's when a pod alike came
+        before); False for any other pod (`apply_pod` takes it)."""
+        nid = self.table.id_of.get(node_name)
+        if nid is None:
             return False
-        pod = parse_pod(obj)
-        uid = pod.uid
-        if not uid:
-            raise InvalidInput("must be set for a pod placed on a node", "metadata.uid")
-        if uid in self.pods:
-            return False
+        key = group_key(obj, obj["spec"])
+        proto = None if key is None else groups.protos.get(key)
+        if proto is not None:
+            meta = obj["metadata"]
+            uid, name = meta.get("uid"), meta.get("name")
+            if uid.__class__ is not str or not uid or name.__class__ is not str:
+                proto = None  # parse_pod says what is wrong, or what the name is
+        if proto is None:
+            pod = parse_pod(obj)
+            uid = pod.uid
+            if not uid:
+                raise InvalidInput("must be set for a pod placed on a node", "metadata.uid")
+            if uid in self.pods:
+                return False
+            rec = self._record(pod, node_name)
+            if key is not None and not rec.ports:
+                groups.add(groups.protos.setdefault(key, rec), nid, rec)
+        else:
+            if uid in self.pods:
+                return False
+            rec = record_copy(proto, uid, name, node_name)
+            groups.add(proto, nid, rec)
         if self.pending:
             self._unpend(uid)
-        rec = self._record(pod, node_name)
         self.pods[uid] = rec
         self.by_node.add(rec)
         return True
@@ -731,6 +758,42 @@ class ClusterState:
             self._check_room(pod, node_name)
             self._put(self._record(pod, node_name))
             self._unpend(pod.uid)
+
+    def bind_alike(self, pod: PodInfo, identities: list[tuple[str, str]], node_name: str) -> int:
+        """Bind copies of a parsed pod, each with its own (uid, name) from `identities`,
+        to a node, in order, while `bind_parsed` would take them; returns how many
+        were bound (the caller's `bind_parsed` of the next says why it stopped).
+
+        The state after is the one those `bind_parsed` calls leave, but the room is
+        judged once (`NodeTable.room_count`) and the copies are counted on the node
+        at once (the planner's fit binds tens of thousands). A pod with host ports
+        binds none here: one copy at most fits, and `bind_parsed` judges it."""
+        with self.lock:
+            nid = self.table.id_of.get(node_name)
+            if nid is None or pod.host_ports or not identities:
+                return 0
+            requests = tuple(sorted(pod.requests.items()))
+            room = self.table.room_count(nid, requests, self.bind_ignores, len(identities))
+            if not room:
+                return 0
+            proto = self._record(pod, node_name)
+            records: dict[str, PodRecord] = {}
+            for uid, name in identities[:room]:
+                if uid in self.pods or uid in records:
+                    break  # bind_parsed refuses: already bound
+                records[uid] = record_copy(proto, uid, name, node_name)
+            if not records:
+                return 0
+            for uid, rec in records.items():
+                self.pods[uid] = rec
+                self.by_node.add(rec)
+                rec.attached = True
+                if self.pending:
+                    self._unpend(uid)
+            attach_alike(self.table, proto, nid, len(records))
+            self.generation += len(records)
+            self._gc.note(len(records))
+            return len(records)
 
     def assume(self, uid: str, node_name: str) -> None:
         """Count a pod on a node before the API server confirms the binding."""

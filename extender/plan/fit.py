@@ -58,7 +58,7 @@ def fit_template(cluster: Cluster, template: Template, restore: bool = True) -> 
     (the caller drops the state after)."""
     state, engine, names = cluster.state, cluster.engine, cluster.names
     info = template.info
-    bulk = node_local_monotone(engine, [template.pod], cluster.items)
+    bulk = node_local_monotone(engine, [template.pod])
     result = TemplateFit(template, {})
     copies = Copies(state, template)
     counts: dict[str, int] = {}
@@ -86,12 +86,7 @@ def fit_template(cluster: Cluster, template: Template, restore: bool = True) -> 
                     if n <= 0:
                         refuse(node, CAPPED)
                         continue
-                    added, why = 0, None
-                    while added < n:
-                        why = copies.bind(node)
-                        if why is not None:
-                            break
-                        added += 1
+                    added, why = copies.bind_many(node, n)
                     counts[node] = have + added
                     if added == 0:
                         refuse(node, why or CAPPED)  # the filters passed, the bind refused

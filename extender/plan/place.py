@@ -229,9 +229,7 @@ class Placer:
     # ---- the plan -------------------------------------------------------------
     def run(self, templates: list[Template]) -> PlaceResult:
         state = self.state
-        self.monotone = node_local_monotone(
-            self.engine, [t.pod for t in templates], self.cluster.items
-        )
+        self.monotone = node_local_monotone(self.engine, [t.pod for t in templates])
         groups = spec_groups(templates)
         result = PlaceResult([], {}, {}, [], groups, {})
         with state.lock:

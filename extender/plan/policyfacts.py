@@ -7,14 +7,18 @@ exactly what the filters refuse), the planner may drop a node that failed a
 template for the rest of the plan, and may add copies to a node that is the
 only one left without filtering each.
 
-PodTopologySpread and InterPodAffinity look at other nodes' pods, but their
-filters pass every node when no pod has a hard constraint for them: then they
-are left out of the question. No pod of the workload with a DoNotSchedule
+PodTopologySpread and InterPodAffinity look at other nodes' pods, but what
+their filters answer for the workload's pods cannot change as the plan binds
+them when none of those pods has a hard constraint for them: no DoNotSchedule
 topology spread constraint (and none among the configured default
-constraints), no pod of the workload or the cluster with required pod
-affinity or anti-affinity. Any other filter (a third-party plugin is unknown),
-or a hard constraint, makes the planner run every filter for every pod over
-every node: slower, never different.
+constraints), no required pod affinity or anti-affinity. The cluster's own
+pods may have required terms: the filter checks a running pod's required
+anti-affinity against an incoming pod, and those pods and their terms stay
+where they are, while the pods a plan binds carry no such term, so the verdict
+on each node stays what it was (tests/plan/test_shortcuts.py). Any other
+filter (a third-party plugin is unknown), or a hard constraint on the
+workload, makes the planner run every filter for every pod over every node:
+slower, never different.
 """
 
 from __future__ import annotations
@@ -101,12 +105,9 @@ def required_pod_affinity(spec: dict, kinds: tuple[str, ...]) -> bool:
     return False
 
 
-def node_local_monotone(
-    engine: Engine, workload: Iterable[dict] = (), cluster_pods: Iterable[Any] = ()
-) -> bool:
+def node_local_monotone(engine: Engine, workload: Iterable[dict] = ()) -> bool:
     """Whether this plan's filters are node-local and only ever turn pass into fail
-    as pods are added: `workload` the Pod objects of the templates, `cluster_pods`
-    the cluster's items (only the Pods among them are read)."""
+    as the workload's pods are added: `workload` the Pod objects of the templates."""
     names = set(filter_names(engine))
     if "NodeResourcesFit" not in names:
         return False
@@ -127,10 +128,6 @@ def node_local_monotone(
         both = ("podAffinity", "podAntiAffinity")
         if any(required_pod_affinity(_spec(p), both) for p in workload):
             return False
-        for item in cluster_pods:
-            if isinstance(item, dict) and item.get("kind") == "Pod":
-                if required_pod_affinity(_spec(item), ("podAntiAffinity",)):
-                    return False
     return True
 
 

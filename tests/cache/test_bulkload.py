@@ -12,15 +12,19 @@ read the label groups the bulk path counts in one go).
 
 from __future__ import annotations
 
+import dataclasses
 from typing import Any
 from unittest.mock import patch
 
 import numpy as np
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from bench.workload import generate
 from extender.cache.affinitycounts import KINDS
+from extender.cache.bulkattach import record_copy
+from extender.cache.podindex import PodRecord
 from extender.cache.state import ClusterState, _pod_placement, object_name
 from extender.engine.config import default_configuration
 from extender.engine.engine import Engine
@@ -259,3 +263,116 @@ def test_a_bad_pod_names_itself_and_changes_nothing() -> None:
     except InvalidInput:
         pass
     assert fingerprint(state) == before
+
+
+def test_a_record_copy_carries_every_field() -> None:
+    """`record_copy` names PodRecord's fields one by one (for speed): a field added to
+    PodRecord and not carried over fails here."""
+    values = {f.name: object() for f in dataclasses.fields(PodRecord)}
+    values["attached"] = values["assumed"] = True
+    proto = PodRecord(**values)
+    copy = record_copy(proto, "uid-2", "name-2", "node-2")
+    own = {"uid": "uid-2", "name": "name-2", "node_name": "node-2"}
+    for f in dataclasses.fields(PodRecord):
+        if f.name in own:
+            assert getattr(copy, f.name) == own[f.name]
+        elif f.name in ("attached", "assumed"):
+            assert getattr(copy, f.name) is False, f.name
+        else:
+            assert getattr(copy, f.name) is values[f.name], f.name
+
+
+def _load_result(items: list[Any], bulk: bool) -> Any:
+    """The fingerprint of the load, or the message of the error that refused it."""
+    try:
+        return fingerprint(loaded(items, bulk))
+    except InvalidInput as exc:
+        return str(exc)
+
+
+def _mostly(draw: st.DrawFn, usual: Any, *odd: Any) -> Any:
+    """`usual` eleven times in twelve, else one of `odd`: copies mostly agree, and an
+    odd one mostly comes after others it must not be taken for."""
+    return usual if draw(st.integers(0, 11)) else draw(st.sampled_from(odd))
+
+
+@st.composite
+def copied_pod(draw: st.DrawFn, index: int) -> dict:
+    """Placed copies of a few specs, alike but for what the bulk path's grouping must
+    tell apart (or must check per pod): JSON types parse_pod refuses or reads
+    differently (true for 1, 1.0 for 1), annotations, ownerReferences, a status
+    with container statuses, a terminating pod, names and UIDs of every shape."""
+    p = pod(
+        f"c{index}",
+        cpu=draw(st.sampled_from(["100m", "1"])),
+        node_name=draw(st.sampled_from(NODES)),
+        uid=f"u{index}",
+        labels={"app": _mostly(draw, "a", "b")},
+    )
+    meta, spec = p["metadata"], p["spec"]
+    priority = _mostly(draw, 1, None, 1.0, True, "1")
+    if priority is not None:
+        spec["priority"] = priority
+    annotations = _mostly(draw, None, {}, {"a": "x"}, {"a": f"x{index}"}, {"a": 1}, [], "", 0)
+    if annotations is not None:
+        meta["annotations"] = annotations
+    if not draw(st.integers(0, 3)):
+        meta["ownerReferences"] = [
+            {
+                "apiVersion": "apps/v1",
+                "kind": "ReplicaSet",
+                "name": f"rs{index}",
+                "controller": True,
+            }
+        ]
+    meta["uid"] = _mostly(draw, f"u{index}", f"u{index % 3}", "", None, 7)
+    meta["name"] = _mostly(draw, f"c{index}", "", None, 7)
+    status = _mostly(
+        draw, None, {"name": "c"}, {"name": "c", "resources": {"requests": {"cpu": "3"}}}
+    )
+    if status is not None:  # a resize reports what the container holds
+        p["status"]["containerStatuses"] = [status]
+    if not draw(st.integers(0, 11)):
+        meta["deletionTimestamp"] = "2026-12-01T00:00:00Z"
+    namespace = _mostly(draw, "default", "", "other", 3)
+    meta["namespace"] = namespace
+    return p
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.integers(0, 25).flatmap(lambda n: st.tuples(*(copied_pod(i) for i in range(n)))))
+def test_copies_of_one_spec_load_alike_or_fail_alike(pods: tuple[dict, ...]) -> None:
+    nodes = [node(n, cpu="64", memory="256Gi") for n in NODES]
+    items = nodes + list(pods)
+    assert _load_result(items, True) == _load_result(items, False)
+
+
+ODD_COPIES = [
+    ("priority", True),  # refused: JSON true is not the integer 1
+    ("priority", 1.0),  # the integer 1, as JSON Schema reads it
+    ("status", {"containerStatuses": [{"name": "c", "resources": {"requests": {"cpu": "3"}}}]}),
+    ("annotations", {"a": 1}),
+    ("deletionTimestamp", "2026-12-01T00:00:00Z"),
+    ("namespace", "other"),
+    ("uid", ""),
+    ("name", 7),
+]
+
+
+@pytest.mark.parametrize(("field", "value"), ODD_COPIES, ids=[f for f, _ in ODD_COPIES])
+def test_a_copy_unlike_the_one_before_is_not_taken_for_it(field: str, value: Any) -> None:
+    """What the grouping must not miss, each after a pod it would otherwise copy."""
+    listed = []
+    for i in range(3):
+        p = pod(f"c{i}", cpu="1", node_name="n0", labels={"app": "a"})
+        p["spec"]["priority"] = 1
+        listed.append(p)
+    odd = listed[2]
+    if field == "priority":
+        odd["spec"]["priority"] = value
+    elif field == "status":
+        odd["status"].update(value)
+    else:
+        odd["metadata"][field] = value
+    items = [node(n, cpu="64", memory="256Gi") for n in NODES] + listed
+    assert _load_result(items, True) == _load_result(items, False)

@@ -61,9 +61,8 @@ def test_which_configurations_allow_the_shortcuts():
     )
     assert not node_local_monotone(listed, [_pod()])
     affinity = _engine(*DEFAULT, "InterPodAffinity")
-    assert node_local_monotone(affinity, [_pod()], [_pod()])
+    assert node_local_monotone(affinity, [_pod()])
     assert not node_local_monotone(affinity, [_pod(affinity=ANTI)])
-    assert not node_local_monotone(affinity, [_pod()], [_pod(affinity=ANTI)])
 
 
 @pytest.fixture(scope="module")
@@ -84,11 +83,19 @@ deployments = st.lists(
 )
 
 
-def _workload(tmp_path, spec):
+def _workload(tmp_path, spec, one_per_node=False):
     items = [
         deployment(f"d{i}", n, pod_spec(cpu, mem, host_port=port, node_selector=sel))
         for i, (n, cpu, mem, port, sel) in enumerate(spec)
     ]
+    for item in items if one_per_node else ():  # at most one of its pods a node
+        term = {
+            "labelSelector": {"matchLabels": {"app": item["metadata"]["name"]}},
+            "topologyKey": "kubernetes.io/hostname",
+        }
+        item["spec"]["template"]["spec"]["affinity"] = {
+            "podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}
+        }
     path = tmp_path / "w.json"
     path.write_bytes(orjson.dumps(listing(items)))
     return load_templates([str(path)])
@@ -139,3 +146,69 @@ def test_fit_is_the_same_without_shortcuts(tmp_path, monkeypatch, spec):
             _plain(m)
             plain = fit_template(cluster, t)
         assert (fast.per_node, fast.limited_by) == (plain.per_node, plain.limited_by)
+
+
+def _guarded_pod(i: int, where: str, kind: str, key: str, app: str) -> dict:
+    """A running pod with a required pod (anti-)affinity term for pods labelled `app`."""
+    obj = running_pod(f"g{i}", where, "200m", "256Mi")
+    obj["metadata"]["labels"] = {"app": f"guard-{i % 2}"}
+    term = {"labelSelector": {"matchLabels": {"app": app}}, "topologyKey": key}
+    obj["spec"]["affinity"] = {kind: {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}
+    return obj
+
+
+guards = st.lists(
+    st.tuples(
+        st.integers(0, 5),  # node
+        st.sampled_from(["podAntiAffinity", "podAffinity"]),
+        st.sampled_from(["kubernetes.io/hostname", "zone"]),
+        st.sampled_from(["d0", "d1", "guard-0", "nobody"]),  # whose pods the term is about
+    ),
+    max_size=6,
+)
+
+
+@settings(
+    max_examples=30, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(
+    spec=deployments,
+    guarded=guards,
+    seed=st.sampled_from([None, 3]),
+    one_per_node=st.booleans(),
+)
+@example(
+    spec=[(30, "250m", None, None, None), (30, "100m", None, None, None)],
+    guarded=[
+        (0, "podAntiAffinity", "zone", "d0"),
+        (4, "podAntiAffinity", "kubernetes.io/hostname", "d1"),
+    ],
+    seed=None,
+    one_per_node=False,
+)
+def test_running_pods_required_terms_keep_the_shortcuts_exact(
+    tmp_path, monkeypatch, spec, guarded, seed, one_per_node
+):
+    """Running pods' required (anti-)affinity terms refuse a template's pods on the same
+    nodes whatever the plan binds (the copies carry no such term), so the shortcuts
+    stay exact with them: fit and place agree with every filter run for every pod.
+    (`one_per_node`: the workload's own required anti-affinity, which the shortcuts
+    must not take.)"""
+    items = [node(f"n{i}", "4", "8Gi", pods=12, labels={"zone": f"z{i % 2}"}) for i in range(6)]
+    items += [running_pod(f"p{i}", f"n{i % 6}", "300m", "500Mi") for i in range(6)]
+    items += [
+        _guarded_pod(i, f"n{w}", kind, key, app) for i, (w, kind, key, app) in enumerate(guarded)
+    ]
+    templates = _workload(tmp_path, spec, one_per_node)
+    cluster = build(items, "t", None, None)
+    fits = [fit_template(cluster, t) for t in templates]
+    placed = place(build(items, "t", None, None), templates, seed, None)
+    with monkeypatch.context() as m:
+        _plain(m)
+        plain_fits = [fit_template(cluster, t) for t in templates]
+        plain = place(build(items, "t", None, None), templates, seed, None)
+    assert [(f.per_node, f.limited_by) for f in fits] == [
+        (f.per_node, f.limited_by) for f in plain_fits
+    ]
+    assert placed.placements == plain.placements
+    assert placed.unplaced_reasons == plain.unplaced_reasons

@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
-import orjson
+import os
+import threading
 
-from extender.plan.workload import load_templates, spec_groups
+import orjson
+import pytest
+
+from extender.model.errors import InvalidInput
+from extender.plan.workload import load_templates, read_document, spec_groups
 from tests.plan.objects import deployment, listing, pod_spec
 
 
@@ -59,3 +64,26 @@ def test_kinds_replicas_and_copy_names(tmp_path):
         orjson.dumps(listing([*pods, deployment("a", 1, pod_spec("1"))]))
     )
     assert spec_groups(load_templates([str(tmp_path / "two.json")])) == [0, 0, 2]
+
+
+def test_a_document_reads_alike_mapped_or_streamed(tmp_path) -> None:
+    """read_document maps a regular file; an empty one, YAML, and a FIFO (which cannot
+    be mapped) give what reading them whole gave."""
+    obj = {"kind": "List", "items": [{"kind": "Node", "metadata": {"name": "n0"}}]}
+    (tmp_path / "a.json").write_bytes(orjson.dumps(obj))
+    (tmp_path / "a.yaml").write_text("kind: List\nitems:\n- kind: Node\n  metadata: {name: n0}\n")
+    (tmp_path / "empty.json").write_bytes(b"")
+    (tmp_path / "bad.json").write_bytes(b'{"kind": [')
+    assert read_document(str(tmp_path / "a.json"), "--snapshot") == obj
+    assert read_document(str(tmp_path / "a.yaml"), "--snapshot") == obj
+    assert read_document(str(tmp_path / "empty.json"), "--snapshot") is None  # YAML: empty
+    with pytest.raises(InvalidInput, match=r"--snapshot .*bad.json: neither valid JSON nor YAML"):
+        read_document(str(tmp_path / "bad.json"), "--snapshot")
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    writer = threading.Thread(target=lambda: fifo.write_bytes(orjson.dumps(obj)))
+    writer.start()
+    try:
+        assert read_document(str(fifo), "--snapshot") == obj
+    finally:
+        writer.join()
