@@ -12,7 +12,6 @@ read the label groups the bulk path counts in one go).
 
 from __future__ import annotations
 
-import dataclasses
 from typing import Any
 from unittest.mock import patch
 
@@ -268,18 +267,18 @@ def test_a_bad_pod_names_itself_and_changes_nothing() -> None:
 def test_a_record_copy_carries_every_field() -> None:
     """`record_copy` names PodRecord's fields one by one (for speed): a field added to
     PodRecord and not carried over fails here."""
-    values = {f.name: object() for f in dataclasses.fields(PodRecord)}
+    values = {name: object() for name in PodRecord.__slots__}
     values["attached"] = values["assumed"] = True
     proto = PodRecord(**values)
     copy = record_copy(proto, "uid-2", "name-2", "node-2")
     own = {"uid": "uid-2", "name": "name-2", "node_name": "node-2"}
-    for f in dataclasses.fields(PodRecord):
-        if f.name in own:
-            assert getattr(copy, f.name) == own[f.name]
-        elif f.name in ("attached", "assumed"):
-            assert getattr(copy, f.name) is False, f.name
+    for name in PodRecord.__slots__:
+        if name in own:
+            assert getattr(copy, name) == own[name]
+        elif name in ("attached", "assumed"):
+            assert getattr(copy, name) is False, name
         else:
-            assert getattr(copy, f.name) is values[f.name], f.name
+            assert getattr(copy, name) is values[name], name
 
 
 def _load_result(items: list[Any], bulk: bool) -> Any:
