@@ -108,6 +108,15 @@ class Loaded(NamedTuple):
         return text
 
 
+def _contiguous(ids: np.ndarray) -> bool:
+    """Whether `ids` is 0..n-1 in order: a view then slices the columns instead of
+    gathering them."""
+    n = len(ids)
+    if not n or int(ids[0]) != 0 or int(ids[-1]) != n - 1:
+        return False
+    return bool((np.diff(ids) == 1).all())
+
+
 class ClusterState:
     def __init__(
         self, remembered_pods: int = REMEMBERED_PODS, remember_seconds: float = 600.0
@@ -853,11 +862,7 @@ class ClusterState:
             known = [i for i, v in enumerate(raw) if v >= 0]
             unknown = [names[i] for i, v in enumerate(raw) if v < 0]
             ids = np.fromiter((raw[i] for i in known), np.int64, len(known))
-        n = len(ids)
-        contiguous = (
-            bool(n) and ids[0] == 0 and ids[-1] == n - 1 and bool((np.diff(ids) == 1).all())
-        )
-        result = (ids, known, unknown, contiguous)
+        result = (ids, known, unknown, _contiguous(ids))
         # known names are the table's own strings: 8 bytes in the key, 8 in the ids
         size = 16 * len(names) + sum(map(len, unknown)) + 256
         cache.put(key, result, size)
@@ -868,13 +873,10 @@ class ClusterState:
         """Cache `names` as resolving to `ids` (every name known, the table's own
         strings): what /filter answers and kube-scheduler sends /prioritize next.
         Call with the lock held."""
-        n = len(ids)
-        contiguous = bool(n) and int(ids[0]) == 0 and int(ids[-1]) == n - 1 and (
-            bool((np.diff(ids) == 1).all())
-        )
         # a slot of its own: one a pod would push the scheduler's whole list out of the
         # few kept in `_resolve_cache`
-        self._primed = (self.table, self.table.version, names, (ids, None, [], contiguous))
+        result = (ids, None, [], _contiguous(ids))
+        self._primed = (self.table, self.table.version, names, result)
 
     def _remember_names(self, names: Sequence[str], result: tuple) -> None:
         """Keep `names` as the last list resolved when every name was known: all are

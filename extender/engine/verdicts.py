@@ -79,5 +79,5 @@ class FilterVerdicts:
         entry = self._current(state, pod)
         if entry is None:
             return False
-        filtered, passed = entry[3], entry[4]
-        return bool((filtered[passed] == node_id).any())
+        passed_ids = entry[5] if entry[5] is not None else entry[3][entry[4]]
+        return bool((passed_ids == node_id).any())

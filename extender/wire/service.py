@@ -179,7 +179,9 @@ class Service:
         the same tuple the state resolves them by (see `_filter`)."""
         answer, primed = self._filter(args)
         if primed is not None:
-            self.decoder.add(orjson.dumps(primed), primed)
+            names = orjson.dumps(primed)
+            self.decoder.add(names, primed)
+            answer["NodeNames"] = orjson.Fragment(names)  # encoded once, not twice
         return orjson.dumps(answer)
 
     def _filter(self, args: Any) -> tuple[dict[str, Any], tuple[str, ...] | None]:
