@@ -24,6 +24,10 @@ from extender.inprocess import InProcessExtender
 from extender.model.errors import BindError
 
 WARM_UP = 200  # parse the workload's specs and selectors once, as a running server has
+# The measured pods come from a pool of this many after the placed and warm-up ones. The
+# workload generator's pods depend on how many it is asked for, so the workload's size
+# must not depend on --pods: `--pods 0` and `--pods 300` then place the same pods first.
+POOL = 1000
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -40,8 +44,10 @@ def main(argv: list[str] | None = None) -> int:
         help="measure schedule_one alone (what --mode inprocess times), no /filter, /prioritize",
     )
     args = p.parse_args(argv)
+    if args.pods > POOL:
+        p.error(f"--pods is at most {POOL}")
     first = max(args.placed, 0)
-    nodes, pods = generate_split(args.nodes, first + WARM_UP + max(args.pods, 0))
+    nodes, pods = generate_split(args.nodes, first + WARM_UP + POOL)
     names = [n["metadata"]["name"] for n in nodes]
     ext = InProcessExtender(nodes, args.config)
     rng = random.Random(1)  # ties at random, as kube-scheduler: an empty policy set spreads

@@ -1,7 +1,8 @@
 """Instructions the server spends per HTTP request, counted by callgrind.
 
     python -m bench.wirecost [--server calibration|podsift] [--nodes 1000]
-                             [--requests 2000] [--verbs filter|pod] [--no-valgrind]
+                             [--requests 2000] [--verbs filter|prioritize|pod|stream]
+                             [--placed P] [--no-valgrind]
                              [--config FILE]
 
 Starts the server (the bare-WSGI calibration app under podsift's worker, or
@@ -20,7 +21,12 @@ worker compare exactly on a shared machine where wall and CPU times do not.
 bench's floor run). `--verbs filter` repeats one `/filter` (a pod and the node names), `prioritize`
 one `/prioritize` (neither changes the state); `pod` sends
 the `/filter`, `/prioritize`, `/bind` of one pod (calibration only: podsift
-would bind the same pod again and again). With `--no-valgrind` it reports the
+would bind the same pod again and again). `stream` schedules the workload's pods
+one after another as kube-scheduler does (each pod's `/filter` with every node, its
+`/prioritize` with the names that passed, its `/bind` to the first best-scored
+node): the figure is instructions a pod, as the cluster fills, for either server,
+so podsift's per-pod cost over the calibration's is a ratio no load can move
+(`--placed P` first places P pods the same way, in both runs). With `--no-valgrind` it reports the
 worker's CPU time and context switches per request instead (from /proc; noisy
 on a loaded machine), and with `--strace` also its system calls per request by
 name (`strace -f -c`, which slows the server down: futex counts, which depend on
@@ -68,20 +74,16 @@ def requests(nodes: int, verbs: str, port: int) -> list[bytes]:
     plan = [("/prioritize" if verbs == "prioritize" else "/filter", args)]
     if verbs == "pod":
         plan += [("/prioritize", args), ("/bind", bind)]
-    out = []
-    for path, body in plan:
-        head = (
-            f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
-            "User-Agent: kube-scheduler/v1.34.4 (linux/amd64) kubernetes/bench\r\n"
-            f"Content-Length: {len(body)}\r\nContent-Type: application/json\r\n"
-            "Accept-Encoding: gzip\r\n\r\n"
-        )
-        out.append(head.encode() + body)
-    return out
+    return [_frame(path, body, port) for path, body in plan]
 
 
 def exchange(sock: socket.socket, request: bytes, buf: bytearray) -> int:
     """Send one request and read its answer whole; its status code."""
+    return exchange_body(sock, request, buf)[0]
+
+
+def exchange_body(sock: socket.socket, request: bytes, buf: bytearray) -> tuple[int, bytes]:
+    """Send one request and read its answer whole: (status code, body)."""
     sock.sendall(request)
     while True:
         end = buf.find(b"\r\n\r\n")
@@ -99,8 +101,68 @@ def exchange(sock: socket.socket, request: bytes, buf: bytearray) -> int:
         if not data:
             raise ConnectionError("server closed the connection mid-answer")
         buf += data
+    body = bytes(buf[end + 4 : total])
     del buf[:total]
-    return int(head.split(" ", 2)[1])
+    return int(head.split(" ", 2)[1]), body
+
+
+def _frame(path: str, body: bytes, port: int) -> bytes:
+    head = (
+        f"POST {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n"
+        "User-Agent: kube-scheduler/v1.34.4 (linux/amd64) kubernetes/bench\r\n"
+        f"Content-Length: {len(body)}\r\nContent-Type: application/json\r\n"
+        "Accept-Encoding: gzip\r\n\r\n"
+    )
+    return head.encode() + body
+
+
+class PodStream:
+    """The workload's pods scheduled one after another over one connection, as
+    kube-scheduler frames them (Go's layout: the Pod, then NodeNames). Every run
+    sends the same pods in the same order and picks alike (the first best-scored
+    node), so two runs differ only by the pods the longer one adds."""
+
+    def __init__(self, nodes: int, pods: int, port: int) -> None:
+        node_items, self.pods = generate_split(nodes, pods)
+        self.names = orjson.dumps([n["metadata"]["name"] for n in node_items])
+        self.port = port
+        self.next = 0
+        self.unplaced = 0
+
+    def drive(self, sock: socket.socket, buf: bytearray, count: int) -> None:
+        for pod in self.pods[self.next : self.next + count]:
+            self.next += 1
+            head = b'{"Pod":' + orjson.dumps(pod) + b',"NodeNames":'
+            answer = self._call(sock, buf, "/filter", head + self.names + b"}")
+            passed = orjson.loads(answer).get("NodeNames") or []
+            if not passed:
+                self.unplaced += 1
+                continue
+            answer = self._call(sock, buf, "/prioritize", head + orjson.dumps(passed) + b"}")
+            scores = orjson.loads(answer)
+            best = max(scores, key=lambda s: s["Score"])["Host"]  # the first best
+            meta = pod["metadata"]
+            bind = {
+                "PodName": meta["name"],
+                "PodNamespace": meta.get("namespace", "default"),
+                "PodUID": meta.get("uid", ""),
+                "Node": best,
+            }
+            answer = self._call(sock, buf, "/bind", orjson.dumps(bind))
+            if orjson.loads(answer).get("Error"):
+                self.unplaced += 1
+
+    def _call(self, sock: socket.socket, buf: bytearray, path: str, body: bytes) -> bytes:
+        status, answer = exchange_body(sock, _frame(path, body, self.port), buf)
+        if status != 200:
+            raise RuntimeError(f"{path}: HTTP {status}: {answer[:200]!r}")
+        return answer
+
+
+def drive_stream(port: int, stream: PodStream, count: int) -> None:
+    with socket.create_connection(("127.0.0.1", port)) as sock:
+        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        stream.drive(sock, bytearray(), count)
 
 
 def drive(port: int, plan: list[bytes], count: int) -> None:
@@ -149,12 +211,23 @@ def total_instructions(path: Path) -> int:
     raise RuntimeError(f"no totals in {path}")
 
 
+def podsift_command(port: int, nodes: int, threads: int, config: str | None) -> list[str]:
+    """`podsift serve` on the synthetic cluster of `nodes` nodes."""
+    command = [sys.executable, "-m", "extender", "serve", "--synthetic-nodes", str(nodes)]
+    command += ["--listen", f"127.0.0.1:{port}", "--threads", str(threads)]
+    command += ["--log-level", "warning"]
+    return command + (["--config", config] if config else [])
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m bench.wirecost", description=__doc__.split("\n")[0])
     p.add_argument("--server", choices=("calibration", "podsift"), default="calibration")
     p.add_argument("--nodes", type=positive, default=1000)
     p.add_argument("--requests", type=positive, default=2000)
-    p.add_argument("--verbs", choices=("filter", "prioritize", "pod"), default="filter")
+    p.add_argument("--verbs", choices=("filter", "prioritize", "pod", "stream"), default="filter")
+    p.add_argument(
+        "--placed", type=int, default=0, help="--verbs stream: pods placed before the warm-up"
+    )
     p.add_argument("--threads", type=positive, default=4)
     p.add_argument("--no-valgrind", action="store_true")
     p.add_argument("--strace", action="store_true", help="with --no-valgrind: syscalls too")
@@ -163,17 +236,15 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     if args.config and args.server != "podsift":
         p.error("--config is for --server podsift")
+    if args.verbs == "stream" and args.strace:
+        p.error("--strace counts a repeated request's system calls: not with --verbs stream")
     if args.server == "podsift" and args.verbs == "pod":
         p.error("--verbs pod binds one pod again and again: calibration only")
     port = servers.free_port()
     if args.server == "calibration":
         command = servers.calibration_command(port, args.threads)
     else:
-        command = [sys.executable, "-m", "extender", "serve", "--synthetic-nodes", str(args.nodes)]
-        command += ["--listen", f"127.0.0.1:{port}", "--threads", str(args.threads)]
-        command += ["--log-level", "warning"]
-        if args.config:
-            command += ["--config", args.config]
+        command = podsift_command(port, args.nodes, args.threads, args.config)
     out_dir = Path(args.keep or tempfile.mkdtemp(prefix="wirecost-"))
     out_dir.mkdir(parents=True, exist_ok=True)
     if not args.no_valgrind:
@@ -183,7 +254,11 @@ def main(argv: list[str] | None = None) -> int:
             f"--callgrind-out-file={out_dir}/callgrind.out.%p",
             *command,
         ]
-    plan = requests(args.nodes, args.verbs, port)
+    stream = args.verbs == "stream"
+    plan = [] if stream else requests(args.nodes, args.verbs, port)
+    if stream:
+        # the warm-up, the placed pods and the measured ones, one workload
+        pods = max(args.placed, 0) + WARM_UP + args.requests
     os.environ["PYTHONHASHSEED"] = "0"  # the same dict layouts in both runs
 
     def run(count: int) -> tuple[float, int]:
@@ -195,18 +270,26 @@ def main(argv: list[str] | None = None) -> int:
         try:
             worker = server.worker_pid()
             assert worker is not None, "no worker process"
-            drive(port, plan, WARM_UP)
+            feed = PodStream(args.nodes, pods, port) if stream else None
+            if feed is not None:
+                drive_stream(port, feed, max(args.placed, 0) + WARM_UP)
+            else:
+                drive(port, plan, WARM_UP)
             before = cpu_seconds(worker)
             switches = context_switches(worker)
-            drive(port, plan, count)
+            if feed is not None:
+                drive_stream(port, feed, count)
+            else:
+                drive(port, plan, count)
             used = cpu_seconds(worker) - before
             switches = context_switches(worker) - switches
             if args.no_valgrind:
+                unit = "pod" if stream else "request"
                 print(
                     f"{args.server} {args.verbs}: {used / count * 1e6:.0f} us CPU and "
-                    f"{switches / count:.2f} context switches a request (worker)"
+                    f"{switches / count:.2f} context switches a {unit} (worker)"
                 )
-            if args.strace:
+            if args.strace and not stream:
                 _strace(worker, port, plan, count, out_dir / "strace.txt")
         finally:
             server.stop()
@@ -221,7 +304,7 @@ def main(argv: list[str] | None = None) -> int:
     _, total = run(args.requests)
     print(
         f"{args.server} {args.verbs}: {(total - base) / args.requests:,.0f} instructions a "
-        f"request ({total:,} - {base:,} with no request, over {args.requests})"
+        f"{'pod' if stream else 'request'} ({total:,} - {base:,} with none, over {args.requests})"
     )
     return 0
 
