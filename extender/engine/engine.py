@@ -46,6 +46,10 @@ class FilterOutcome:
     passed: np.ndarray  # positions (into the view) of nodes that passed every filter
     failed: dict[str, str] = field(default_factory=dict)  # name -> reason (resolvable)
     unresolvable: dict[str, str] = field(default_factory=dict)
+    # with `Engine.filter(encoded=True)`: the failures the spec cache answered, as encoded
+    # JSON object members that come before those of `failed` / `unresolvable`
+    static_failed: bytes = b""
+    static_unresolvable: bytes = b""
 
 
 def final_scores(weighted: np.ndarray, weight_sum: int) -> np.ndarray:
@@ -249,10 +253,17 @@ class Engine:
                 return ignores
         return None
 
-    def filter(self, pod: PodInfo, view: NodeView, reasons: bool = True) -> FilterOutcome:
-        """Run every filter; with `reasons`, name each failed node's first failing filter."""
+    def filter(
+        self, pod: PodInfo, view: NodeView, reasons: bool = True, encoded: bool = False
+    ) -> FilterOutcome:
+        """Run every filter; with `reasons`, name each failed node's first failing filter.
+
+        With `encoded` (and reasons), the failures answered from the spec cache come
+        as encoded JSON (`static_failed`, `static_unresolvable`) and the dicts hold the
+        others only: the wire's /filter writes them without re-encoding them."""
         filters = self.filters
         entry = None
+        static_failed = static_unresolvable = b""
         if self.static_prefix:
             entry, version = self._static_entry(pod, view)
         if entry is not None:
@@ -263,16 +274,28 @@ class Engine:
                 cache.misses += 1
             else:
                 cache.hits += 1
-            last = entry.last
-            mask, failed, unresolvable = entry.answer(
-                view.ids, view._contiguous, lambda: view.names_array, reasons
-            )
-            if grew or entry.last is not last:
+            last, last_encoded = entry.last, entry.last_encoded
+            if encoded and reasons:
+                mask, static_failed, static_unresolvable = entry.answer_encoded(
+                    view.ids, view._contiguous, lambda: view.names_array
+                )
+                failed, unresolvable = {}, {}
+            else:
+                mask, failed, unresolvable = entry.answer(
+                    view.ids, view._contiguous, lambda: view.names_array, reasons
+                )
+            if grew or entry.last is not last or entry.last_encoded is not last_encoded:
                 cache.put(pod, version, entry)  # charge what it keeps now
             passing = mask.copy()
             filters = filters[self.static_prefix :]
             if not passing.any():
-                return FilterOutcome(np.flatnonzero(passing), failed, unresolvable)
+                return FilterOutcome(
+                    np.flatnonzero(passing),
+                    failed,
+                    unresolvable,
+                    static_failed,
+                    static_unresolvable,
+                )
         else:
             passing = np.ones(view.n, bool)
             failed = {}
@@ -296,7 +319,9 @@ class Engine:
             passing &= ok
             if not passing.any():
                 break
-        return FilterOutcome(np.flatnonzero(passing), failed, unresolvable)
+        return FilterOutcome(
+            np.flatnonzero(passing), failed, unresolvable, static_failed, static_unresolvable
+        )
 
     # ---- scoring ---------------------------------------------------------
     def score(self, pod: PodInfo, view: NodeView) -> tuple[np.ndarray, list[np.ndarray]]:

@@ -24,6 +24,7 @@ from __future__ import annotations
 from typing import Any
 
 import numpy as np
+import orjson
 
 from extender.model.memo import Memo
 from extender.model.pod import PodInfo
@@ -33,6 +34,11 @@ SPEC_BYTES = 64 * 1024 * 1024
 _ENTRY_BYTES = 256  # the entry's own objects
 _FAILED_BYTES = 120  # one filed failure in a remembered answer (a dict slot, its key)
 SCORE_SETS = 4  # sets of scored nodes kept per spec, the most recently used first
+
+
+def object_members(mapping: dict[str, str]) -> bytes:
+    """The members of `mapping` encoded as in a JSON object, without its braces."""
+    return orjson.dumps(mapping)[1:-1]
 
 
 class StaticVerdicts:
@@ -52,6 +58,7 @@ class StaticVerdicts:
         "checked_ids",
         "last_ids",
         "last",
+        "last_encoded",
         "scored",
     )
 
@@ -71,6 +78,8 @@ class StaticVerdicts:
         # the last candidate ids answered with reasons, and that answer
         self.last_ids: np.ndarray | None = None
         self.last: tuple[np.ndarray, dict[str, str], dict[str, str]] | None = None
+        # that answer's failures as encoded JSON object members, once asked for
+        self.last_encoded: tuple[bytes, bytes] | None = None
         # the last sets of nodes scored, most recent first: (their ids, the ids' bytes,
         # each static score policy's values there)
         self.scored: list[tuple[np.ndarray, bytes, dict[int, np.ndarray]]] = []
@@ -79,6 +88,8 @@ class StaticVerdicts:
         size = _ENTRY_BYTES + 13 * len(self.passing)  # 4 bools, an int16, a pointer per id
         if self.last is not None:
             size += self.last[0].nbytes + _FAILED_BYTES * (len(self.last[1]) + len(self.last[2]))
+        if self.last_encoded is not None:
+            size += len(self.last_encoded[0]) + len(self.last_encoded[1])
         for ids, _, scores in self.scored:
             size += 2 * ids.nbytes + sum(v.nbytes for v in scores.values())
         return size
@@ -113,16 +124,36 @@ class StaticVerdicts:
         filter, then by position. `names` gives the candidates' names (called only
         when some fail). Every candidate must have been judged. The mask is
         read-only and the dicts are the caller's own."""
-        if reasons and self.last_ids is ids and self.last is not None:
-            mask, failed, unresolvable = self.last
-            return mask, failed.copy(), unresolvable.copy()
+        if not reasons:
+            n = len(ids)
+            mask = self.passing[:n] if contiguous else self.passing[ids]
+            mask.flags.writeable = False
+            return mask, {}, {}
+        mask, failed, unresolvable = self._last_answer(ids, contiguous, names)
+        return mask, failed.copy(), unresolvable.copy()
+
+    def answer_encoded(
+        self, ids: np.ndarray, contiguous: bool, names: Any
+    ) -> tuple[np.ndarray, bytes, bytes]:
+        """`answer` with reasons, its two dicts as the members of a JSON object, encoded
+        (`"name":"reason",...`, b"" for none): a spec's pods answer the same static
+        failures, hundreds of them, again and again, and their encoding is kept."""
+        mask, failed, unresolvable = self._last_answer(ids, contiguous, names)
+        if self.last_encoded is None:
+            self.last_encoded = (object_members(failed), object_members(unresolvable))
+        return mask, *self.last_encoded
+
+    def _last_answer(
+        self, ids: np.ndarray, contiguous: bool, names: Any
+    ) -> tuple[np.ndarray, dict[str, str], dict[str, str]]:
+        """The answer with reasons for the candidates `ids`, kept as `last` (not copied)."""
+        if self.last_ids is ids and self.last is not None:
+            return self.last
         n = len(ids)
         mask = self.passing[:n] if contiguous else self.passing[ids]
         mask.flags.writeable = False
         failed: dict[str, str] = {}
         unresolvable: dict[str, str] = {}
-        if not reasons:
-            return mask, failed, unresolvable
         bad = np.flatnonzero(~mask)
         if len(bad):
             bad_ids = ids[bad]
@@ -136,7 +167,8 @@ class StaticVerdicts:
                 (unresolvable if hopeless else failed)[name] = text
         self.last_ids = ids
         self.last = (mask, failed, unresolvable)
-        return mask, failed.copy(), unresolvable.copy()
+        self.last_encoded = None
+        return self.last
 
     def scores_for(self, ids: np.ndarray) -> dict[int, np.ndarray] | None:
         """The static score columns cached for exactly the nodes `ids`, else None."""

@@ -47,6 +47,15 @@ class SnapshotBinder:
             self.on_bind()
 
 
+def _object(members: bytes, rest: dict[str, str]) -> dict[str, str] | orjson.Fragment:
+    """A failure map: `members` (encoded JSON object members, first) and `rest`."""
+    if not members:
+        return rest
+    if not rest:
+        return orjson.Fragment(b"{" + members + b"}")
+    return orjson.Fragment(b"{" + members + b"," + orjson.dumps(rest)[1:-1] + b"}")
+
+
 def _require_dict(args: Any, what: str) -> dict:
     if not isinstance(args, dict):
         raise InvalidInput(
@@ -177,24 +186,30 @@ class Service:
         """The ExtenderFilterResult as JSON bytes. The NodeNames it answers are what
         kube-scheduler sends /prioritize next: their bytes go to the names cache, as
         the same tuple the state resolves them by (see `_filter`)."""
-        answer, primed = self._filter(args)
+        answer, primed = self._filter(args, encoded=True)
         if primed is not None:
             names = orjson.dumps(primed)
             self.decoder.add(names, primed)
             answer["NodeNames"] = orjson.Fragment(names)  # encoded once, not twice
         return orjson.dumps(answer)
 
-    def _filter(self, args: Any) -> tuple[dict[str, Any], tuple[str, ...] | None]:
-        """(the answer, the passed names as primed in the state's name cache, if they were)."""
+    def _filter(
+        self, args: Any, encoded: bool = False
+    ) -> tuple[dict[str, Any], tuple[str, ...] | None]:
+        """(the answer, the passed names as primed in the state's name cache, if they were).
+
+        With `encoded`, the failure maps may be orjson Fragments (the spec cache's
+        failures come encoded): an answer for orjson.dumps, not for reading."""
         args = _require_dict(args, "ExtenderArgs")
         pod = self.pod(args)
         prepared = self.prepare(args)
         with self.state.lock:
             c = self.candidates(args, prepared)
-            outcome = self.engine.filter(pod, c.view)
-            failed = outcome.failed
+            outcome = self.engine.filter(pod, c.view, encoded=encoded)
             for name in c.unknown:
-                failed[name] = UNKNOWN_NODE_REASON
+                outcome.failed[name] = UNKNOWN_NODE_REASON
+            failed = _object(outcome.static_failed, outcome.failed)
+            unresolvable = _object(outcome.static_unresolvable, outcome.unresolvable)
             if c.objects is None:
                 passed = outcome.passed
                 passed_ids = primed = None
@@ -211,7 +226,7 @@ class Service:
                     "Nodes": None,
                     "NodeNames": names,
                     "FailedNodes": failed,
-                    "FailedAndUnresolvableNodes": outcome.unresolvable,
+                    "FailedAndUnresolvableNodes": unresolvable,
                     "Error": "",
                 }
                 return answer, primed
