@@ -123,11 +123,14 @@ class ScoredResources:
         return self._plan(pod)[1]
 
     def columns(self, pod: PodInfo, nodes: NodeView) -> list[Allocation]:
-        """`allocation_columns(pod, nodes, resources, use_requested)`."""
+        """`allocation_columns(pod, nodes, resources, use_requested)`.
+
+        Each `used` is a fresh array of its own (the view's column plus the request,
+        even when that is 0), which the caller may compute into in place."""
         out = []
         for name, weight, nonzero, request in self._plan(pod)[0]:
             used = nodes.nonzero_requested(name) if nonzero else nodes.requested(name)
-            out.append(Allocation(name, weight, nodes.allocatable(name), used + request))
+            out.append(Allocation(name, weight, nodes.allocatable(name), np.add(used, request)))
         return out
 
 

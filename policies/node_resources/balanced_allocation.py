@@ -67,6 +67,32 @@ def exact_penalty(shares: list[tuple[int, int]]) -> int:
     return root // step + 1
 
 
+def _two_resource_score(columns: list[Allocation], nodes: NodeView) -> np.ndarray | None:
+    """100 - ceil(100 std) = 100 - ceil(50 |f1 - f2|) for two resources, every node
+    having both (None otherwise: see `_two_resource_penalty`).
+
+    The usual magnitudes in place over the columns' own `used` arrays, as
+    100 + floor(-50 |u1 c2 - u2 c1| / (c1 c2)): no temporaries, no negations."""
+    (name1, _, c1, r1), (name2, _, c2, r2) = columns
+    low1, top1 = nodes.allocatable_bounds(name1)
+    low2, top2 = nodes.allocatable_bounds(name2)
+    if low1 > 0 and low2 > 0 and MAX_STD_PENALTY * top1 * top2 <= INT64_MAX:
+        # the bounds hold for every candidate: each has both, and (with u <= c)
+        # every product here is at most 50 top1 top2, inside int64
+        u1 = np.minimum(r1, c1, out=r1)
+        u2 = np.minimum(r2, c2, out=r2)
+        u1 *= c2
+        u2 *= c1
+        u1 -= u2
+        np.abs(u1, out=u1)
+        u1 *= -MAX_STD_PENALTY
+        u1 //= c1 * c2
+        u1 += MAX_NODE_SCORE
+        return u1
+    fast = _two_resource_penalty(columns, nodes)
+    return None if fast is None else MAX_NODE_SCORE - fast
+
+
 def _two_resource_penalty(columns: list[Allocation], nodes: NodeView) -> np.ndarray | None:
     """ceil(100 std) = ceil(50 |f1 - f2|) for two resources, every node having both.
 
@@ -138,9 +164,9 @@ class NodeResourcesBalancedAllocation(Policy):
             return np.zeros(nodes.n, np.int64)  # best-effort pod: upstream skips the plugin
         columns = self._scored.columns(pod, nodes)
         if len(columns) == 2:
-            fast = _two_resource_penalty(columns, nodes)
+            fast = _two_resource_score(columns, nodes)
             if fast is not None:
-                return MAX_NODE_SCORE - fast
+                return fast
         count = np.zeros(nodes.n, np.int64)
         total = np.zeros(nodes.n, np.int64)
         squares = np.zeros(nodes.n, np.int64)

@@ -76,6 +76,17 @@ def broken_linear_table(shape: list[tuple[int, int]]) -> np.ndarray:
     return np.array(table, np.int64)
 
 
+def _floor_div(values: np.ndarray, divisor: int) -> np.ndarray:
+    """values // divisor (divisor > 0) in place; a power of two as a shift, which is
+    the same floor for every int64 and about half the instructions of a division."""
+    if divisor & (divisor - 1) == 0:
+        if divisor > 1:
+            values >>= divisor.bit_length() - 1
+        return values
+    values //= divisor
+    return values
+
+
 class NodeResourcesFit(Policy):
     name = "NodeResourcesFit"
     depends_on = DYNAMIC  # what the pods placed request
@@ -135,8 +146,10 @@ class NodeResourcesFit(Policy):
 
     def filter(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         # `allocatable - requested >= amount` is `~lacks_room(...)`, the test /bind
-        # repeats (extender.cache.nodetable.NodeTable.fits), one inversion fewer
-        ok = nodes.allocatable("pods") - nodes.requested("pods") >= 1
+        # repeats (extender.cache.nodetable.NodeTable.fits), one inversion fewer; for
+        # the pod count (amount 1, integers) it is `requested < allocatable`, one
+        # vector operation instead of two
+        ok = nodes.requested("pods") < nodes.allocatable("pods")
         for resource, amount in self._checks(pod):
             ok &= nodes.allocatable(resource) - nodes.requested(resource) >= amount
         return ok
@@ -187,12 +200,19 @@ class NodeResourcesFit(Policy):
         least = self.strategy == LEAST_ALLOCATED
         for column in columns:
             capacity = column.allocatable
-            used = np.minimum(column.used, capacity)
-            part = ((capacity - used) if least else used) * _SCORE // capacity
+            # `used` is the columns' own fresh array: computed in place, no temporaries
+            part = np.minimum(column.used, capacity, out=column.used)
+            if least:
+                np.subtract(capacity, part, out=part)
+            part *= _SCORE
+            part //= capacity
             if column.weight != 1:
                 part *= column.weight
-            total = part if total is None else total + part
-        return total // weight_sum if weight_sum != 1 else total
+            if total is None:
+                total = part
+            else:
+                total += part
+        return _floor_div(total, weight_sum)
 
     def _score(self, columns: list[Allocation], n: int) -> np.ndarray:
         """Every strategy, any nodes: a resource a node lacks is skipped there."""

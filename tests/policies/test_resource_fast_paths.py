@@ -231,3 +231,43 @@ def test_kept_scoring_plans_equal_allocation_columns(cluster, specs, order, res,
         assert scored.requests_any(pod) == any(
             pod_request(pod, r.name, True) for r in resources
         )
+
+
+def test_floor_div_by_a_power_of_two_shifts_as_floor_division():
+    """The weighted mean's division: a shift for powers of two, the same floor
+    (negative values included, though scores never are)."""
+    from policies.node_resources.fit import _floor_div
+
+    values = np.array([-(2**62), -7, -2, -1, 0, 1, 2, 7, 99, 2**62], np.int64)
+    for divisor in (1, 2, 3, 4, 5, 6, 8, 10, 16, 1024):
+        assert _floor_div(values.copy(), divisor).tolist() == (values // divisor).tolist()
+
+
+@SETTINGS
+@given(clusters(), requests(), st.booleans())
+def test_scores_compute_in_place_into_their_own_arrays_only(cluster, wanted, least):
+    """The scores compute into the fresh `used` arrays ScoredResources hands out:
+    the view's shared columns stay as they were, and asking again on the same
+    view (its columns cached) gives the same answer."""
+    kind = "LeastAllocated" if least else "MostAllocated"
+    fit = NodeResourcesFit({"scoringStrategy": {"type": kind}})
+    balanced = NodeResourcesBalancedAllocation()
+    pod = make_pod(_pod("p", wanted))
+    for view in _views(cluster):
+        before = {
+            r: (
+                view.allocatable(r).tolist(),
+                view.requested(r).tolist(),
+                view.nonzero_requested(r).tolist(),
+            )
+            for r in ("cpu", "memory")
+        }
+        first = (fit.score(pod, view).tolist(), balanced.score(pod, view).tolist())
+        second = (fit.score(pod, view).tolist(), balanced.score(pod, view).tolist())
+        assert first == second
+        for r, columns in before.items():
+            assert (
+                view.allocatable(r).tolist(),
+                view.requested(r).tolist(),
+                view.nonzero_requested(r).tolist(),
+            ) == columns
