@@ -713,8 +713,7 @@ class ClusterState:
         nid = self.table.id_of.get(node_name)
         if nid is None:
             raise BindError(f"node {node_name!r} is not known to podsift")
-        # the sorted requests of the parts its record will share (kept per spec: no sort)
-        short = self.table.fits(nid, self._shared_parts(pod).requests, self.bind_ignores)
+        short = self.table.fits(nid, tuple(sorted(pod.requests.items())), self.bind_ignores)
         if short:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: {short}"
