@@ -60,26 +60,35 @@ _NO_LABELS: Mapping[str, str] = {}
 class _Domains:
     """Counts per domain of one label key, derived from per-node counts."""
 
-    __slots__ = ("key", "version", "counts")
+    __slots__ = ("key", "version", "counts", "_read_only")
 
     def __init__(self, key: str) -> None:
         self.key = key
         self.version = -1  # the label index version the counts agree with
         self.counts = np.zeros(1, np.int64)
+        # a read-only view of `counts`, handed out until `counts` is replaced (it
+        # sees the in-place updates): no new view per read
+        self._read_only: np.ndarray | None = None
 
-    def update(self, labels: LabelIndex, node_id: int, delta: int) -> None:
+    def update(self, labels: LabelIndex, node_id: int, delta: int, where: dict[str, int]) -> None:
+        """Count `delta` pods more on node `node_id` (`where`: the node's domain id per
+        key, filled as keys are met, for the caller's other counts of the same pod)."""
         if self.version != labels.version:
             return  # stale anyway: rebuilt on the next read
-        domain = labels.domain_of(self.key, node_id)
+        domain = where.get(self.key)
+        if domain is None:
+            domain = where[self.key] = labels.domain_of(self.key, node_id)
         if domain >= 0:
             if domain + 1 >= len(self.counts):
                 self._grow(domain + 2)
-            self.counts[domain] += delta
+            counts = self.counts
+            counts[domain] = counts.item(domain) + delta  # Python ints: no numpy scalar
 
     def _grow(self, size: int) -> None:
         grown = np.zeros(max(size, 2 * len(self.counts)), np.int64)
         grown[: len(self.counts)] = self.counts
         self.counts = grown
+        self._read_only = None
 
     def read(self, labels: LabelIndex, per_node: Mapping[int, int]) -> np.ndarray:
         """int64[>= domains + 1], read-only for the caller, valid until the next change."""
@@ -90,11 +99,14 @@ class _Domains:
                 if domain >= 0:
                     counts[domain] += count
             self.counts = counts
+            self._read_only = None
             self.version = labels.version
         elif len(self.counts) <= labels.domain_count(self.key):
             self._grow(labels.domain_count(self.key) + 1)
-        view = self.counts.view()
-        view.flags.writeable = False
+        view = self._read_only
+        if view is None:
+            view = self._read_only = self.counts.view()
+            view.flags.writeable = False
         return view
 
 
@@ -108,7 +120,7 @@ class _NodeCounts:
         self.total = 0
         self.domains: dict[str, _Domains] = {}
 
-    def add(self, labels: LabelIndex, node_id: int, delta: int) -> None:
+    def add(self, labels: LabelIndex, node_id: int, delta: int, where: dict[str, int]) -> None:
         count = self.per_node.get(node_id, 0) + delta
         if count:
             self.per_node[node_id] = count
@@ -116,7 +128,7 @@ class _NodeCounts:
             self.per_node.pop(node_id, None)
         self.total += delta
         for domains in self.domains.values():
-            domains.update(labels, node_id, delta)
+            domains.update(labels, node_id, delta, where)
 
     def by_domain(self, labels: LabelIndex, key: str) -> np.ndarray:
         domains = self.domains.get(key)
@@ -224,11 +236,15 @@ class PodAffinityIndex:
         node_id: int,
         delta: int,
         label_key: tuple | None = None,
+        where: dict[str, int] | None = None,
     ) -> None:
         """A pod attached to (delta 1) or detached from (delta -1) node `node_id`.
         `label_key` is `tuple(labels.items())` when the caller keeps it already (the
-        pod's record does), so a bind does not rebuild it."""
+        pod's record does), so a bind does not rebuild it. `where` caches the node's
+        domain id per label key (shared with the caller's other counts of the pod)."""
         index = self.labels
+        if where is None:
+            where = {}
         if labels is None:  # a record built without labels (none carries any)
             labels, label_key = _NO_LABELS, ()
         group_key = (namespace, tuple(labels.items()) if label_key is None else label_key)
@@ -240,9 +256,9 @@ class PodAffinityIndex:
                 if counter.matches(group, self.namespaces):
                     group.counters[id(counter)] = counter
                     counter.groups.add(group_key)
-        group.add(index, node_id, delta)
+        group.add(index, node_id, delta, where)
         for counter in group.counters.values():
-            counter.add(index, node_id, delta)
+            counter.add(index, node_id, delta, where)
         if not group.total:
             del self._groups[group_key]
             for counter in group.counters.values():
@@ -255,7 +271,7 @@ class PodAffinityIndex:
                 if carrier is None:
                     carrier = carriers[key] = _Carrier(kind, weight, term)
                     self._carriers_epoch += 1
-                carrier.add(index, node_id, delta)
+                carrier.add(index, node_id, delta, where)
                 if not carrier.total:
                     del carriers[key]
                     self._carriers_epoch += 1
@@ -284,7 +300,7 @@ class PodAffinityIndex:
                 counter.groups.add(group_key)
                 group.counters[id(counter)] = counter
                 for node_id, count in group.per_node.items():
-                    counter.add(index, node_id, count)
+                    counter.add(index, node_id, count, {})
         self._counters[key] = counter
         if len(self._counters) > MAX_COUNTERS:
             _, old = self._counters.popitem(last=False)
@@ -316,6 +332,34 @@ class PodAffinityIndex:
         upstream's GetNamespaceLabelsSnapshot)."""
         if not self._carriers[kind]:
             return []
+        index = self.labels
+        return [
+            (c.weight, c.term, c.by_domain(index, c.term.topology_key))
+            for c in self._carriers_of(namespace, labels)[kind]
+        ]
+
+    def carried_matching_kinds(
+        self, kinds: tuple[str, ...], namespace: str, labels: Mapping[str, str]
+    ) -> list[tuple[str, int, AffinityTerm, np.ndarray]]:
+        """`carried_matching` of several kinds in one call, as (kind, weight, term,
+        carriers per domain), kinds in the order given: a pod's score asks about
+        three kinds, and most pods match no carried term of any."""
+        carriers = self._carriers
+        for kind in kinds:
+            if carriers[kind]:
+                break
+        else:
+            return []
+        by_kind = self._carriers_of(namespace, labels)
+        index = self.labels
+        return [
+            (kind, c.weight, c.term, c.by_domain(index, c.term.topology_key))
+            for kind in kinds
+            for c in by_kind[kind]
+        ]
+
+    def _carriers_of(self, namespace: str, labels: Mapping[str, str]) -> dict[str, list[_Carrier]]:
+        """kind -> the carriers matching a pod in `namespace` with `labels`."""
         epoch = self.namespaces.epoch
         # by the label mapping's identity first (a pod's labels are interned per label
         # set, so the pods of a spec share them): no tuple of the labels to hash
@@ -334,10 +378,7 @@ class PodAffinityIndex:
                 self._by_labels.clear()
             # the mapping is held with its entry, so its id is not reused meanwhile
             self._by_labels[ident] = (labels, self._carriers_epoch, epoch, by_kind)
-        index = self.labels
-        return [
-            (c.weight, c.term, c.by_domain(index, c.term.topology_key)) for c in by_kind[kind]
-        ]
+        return by_kind
 
     def _matching_carriers(
         self, namespace: str, labels: Mapping[str, str], epoch: int

@@ -90,8 +90,11 @@ class PodCounts:
         labels: Mapping[str, str],
         node_id: int,
         delta: int,
+        where: dict[str, int] | None = None,
     ) -> None:
-        """Count (`delta` 1) or uncount (-1) one placed pod on a node."""
+        """Count (`delta` 1) or uncount (-1) one placed pod on a node. `where` caches
+        the node's domain id per label key for the caller (ClusterState shares one
+        between this and the affinity index for one pod)."""
         groups = self._groups.get(namespace)
         if groups is None:
             groups = self._groups[namespace] = {}
@@ -116,21 +119,30 @@ class PodCounts:
                 else []
             )
             group.epoch = self._epoch
+        if not group.tracked:
+            return
+        labels = self._labels
+        version = labels.version
+        if where is None:
+            where = {}
+        # one-cell updates through Python ints (`item`): a numpy scalar's `+=` costs more
         for entry in group.tracked:
             nodes = entry.nodes
             if node_id >= len(nodes):
                 nodes = entry.nodes = _grown(nodes, node_id + 1)
-            nodes[node_id] += delta
+            nodes[node_id] = nodes.item(node_id) + delta
             for key, built in entry.domains.items():
-                if built[0] != self._labels.version:
+                if built[0] != version:
                     continue  # stale: rebuilt on its next read
-                domain = self._labels.value_id_of(key, node_id)
+                domain = where.get(key)
+                if domain is None:
+                    domain = where[key] = labels.value_id_of(key, node_id)
                 if domain < 0:
                     continue
                 sums = built[1]
                 if domain >= len(sums):
                     sums = built[1] = _grown(sums, domain + 1)
-                sums[domain] += delta
+                sums[domain] = sums.item(domain) + delta
 
     # ---- reading ----------------------------------------------------------
     def _entry(self, namespace: str, selector: Hashable, capacity: int) -> _Tracked:

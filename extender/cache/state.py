@@ -354,13 +354,13 @@ class ClusterState:
         if nid is None:
             return  # waits in by_node until apply_node brings its node
         parts = rec.parts
-        self.table.add_usage(
-            nid, parts.vector, parts.nonzero_cpu, parts.nonzero_mem, parts.ports, 1
-        )
+        table = self.table
+        table.add_usage(nid, parts.vector, parts.nonzero_cpu, parts.nonzero_mem, parts.ports, 1)
+        where: dict[str, int] = {}  # the node's domain ids, looked up once for both indexes
         if parts.spreads:  # PodTopologySpread's counts
-            self.table.pod_counts.add(rec.namespace, parts.label_key, parts.labels, nid, 1)
-        self.table.affinity.add(
-            rec.namespace, parts.labels, parts.affinity, nid, 1, parts.label_key
+            table.pod_counts.add(rec.namespace, parts.label_key, parts.labels, nid, 1, where)
+        table.affinity.add(
+            rec.namespace, parts.labels, parts.affinity, nid, 1, parts.label_key, where
         )
         rec.attached = True
         self.generation += 1
@@ -370,13 +370,15 @@ class ClusterState:
         if rec.attached:
             nid = self.table.id_of[rec.node_name]
             parts = rec.parts
-            self.table.add_usage(
+            table = self.table
+            table.add_usage(
                 nid, parts.vector, parts.nonzero_cpu, parts.nonzero_mem, parts.ports, -1
             )
+            where: dict[str, int] = {}
             if parts.spreads:
-                self.table.pod_counts.add(rec.namespace, parts.label_key, parts.labels, nid, -1)
-            self.table.affinity.add(
-                rec.namespace, parts.labels, parts.affinity, nid, -1, parts.label_key
+                table.pod_counts.add(rec.namespace, parts.label_key, parts.labels, nid, -1, where)
+            table.affinity.add(
+                rec.namespace, parts.labels, parts.affinity, nid, -1, parts.label_key, where
             )
             rec.attached = False
             self.generation += 1

@@ -206,6 +206,8 @@ class WhatIfView(StateView):
             return counts
         return read_only(counts - gone * (self.domain_ids(key) >= 0))
 
+    counts_by_domain = False  # each row loses its own victims: read per candidate
+
     def pods_matching(self, terms: tuple, topology_key: str) -> tuple[np.ndarray, int]:
         counts, total = super().pods_matching(terms, topology_key)
         index = self._t.affinity

@@ -32,6 +32,7 @@ Nothing here scans pods: the view answers from counts kept per topology domain
 
 from __future__ import annotations
 
+from math import gcd
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,14 @@ class InterPodAffinity(Policy):
         super().__init__(args)
         self.hard_weight, self.ignore_preferred_of_existing = parse_args(self.args)
         self._last: tuple[Any, Any, np.ndarray | None] | None = None
+        # (pod, nodes, passes or None when every node does, the per-domain parts or None)
+        self._last_mask: tuple[Any, Any, np.ndarray | None, tuple | None] | None = None
+        # the carried kinds the score reads, with hardPodAffinityWeight's when it counts
+        self._score_kinds = (
+            (POD_AFFINITY_REQUIRED, POD_AFFINITY_PREFERRED, POD_ANTI_AFFINITY_PREFERRED)
+            if self.hard_weight > 0
+            else (POD_AFFINITY_PREFERRED, POD_ANTI_AFFINITY_PREFERRED)
+        )
 
     # ---- filter ----------------------------------------------------------
     def _codes(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
@@ -112,8 +121,85 @@ class InterPodAffinity(Policy):
         last = self._last
         if last is not None and last[0] is pod and last[1] is nodes:
             return last[2]
-        codes = self._evaluate(pod, nodes)
+        if nodes.counts_by_domain:
+            _, parts = self._mask(pod, nodes)
+            codes = None if parts is None else self._codes_of(pod, nodes, parts)
+        else:
+            codes = self._evaluate(pod, nodes)
         self._last = (pod, nodes, codes)
+        return codes
+
+    # -- the filter per domain: anti-affinity counts summed per topology key, one
+    # gather per key (a view whose counts are its domains', `counts_by_domain`)
+    def _mask(self, pod: PodInfo, nodes: NodeView) -> tuple[np.ndarray | None, tuple | None]:
+        """(passes per candidate, None when every node does; the parts `_codes_of`
+        reads, None when every node passes), one evaluation per request."""
+        last = self._last_mask
+        if last is not None and last[0] is pod and last[1] is nodes:
+            return last[2], last[3]
+        own = pod.pod_affinity
+        if own is not None and own.errors:
+            parts: tuple | None = (None, None, None, True)
+            ok: np.ndarray | None = np.zeros(nodes.n, bool)
+        else:
+            parts = self._domain_parts(pod, nodes, own)
+            ok = None if parts is None else self._passes(nodes, parts)
+        self._last_mask = (pod, nodes, ok, parts)
+        return ok, parts
+
+    def _domain_parts(self, pod: PodInfo, nodes: NodeView, own: Any) -> tuple | None:
+        """(required affinity verdicts per candidate or None, own anti-affinity
+        counts per key, existing pods' anti-affinity counts per key, False), None
+        when no required rule applies."""
+        carried = nodes.pods_carrying_by_domain(_ANTI_REQUIRED, pod)
+        has_own = own is not None and (own.required_affinity or own.required_anti_affinity)
+        if not carried and not has_own:
+            return None  # the common case: nothing required, by the pod or of it
+        affinity_ok = None
+        anti: dict[str, list[np.ndarray]] = {}
+        if own is not None:
+            if own.required_affinity:
+                affinity_ok = self._affinity_ok(pod, nodes)
+            for term in own.required_anti_affinity:
+                key = term.topology_key
+                found = nodes.pods_matching_by_domain((term,), key)
+                anti.setdefault(key, []).append(found)
+        existing: dict[str, list[np.ndarray]] = {}
+        for _, _, term, found in carried:
+            existing.setdefault(term.topology_key, []).append(found)
+        return affinity_ok, anti, existing, False
+
+    @staticmethod
+    def _passes(nodes: NodeView, parts: tuple) -> np.ndarray:
+        """Per candidate: no anti-affinity count in its domain of any key, and the
+        required affinity met."""
+        affinity_ok, anti, existing, _ = parts
+        ok = None
+        for key in anti.keys() | existing.keys():
+            arrays = anti.get(key, []) + existing.get(key, [])
+            clear = nodes.per_candidate(_summed(arrays, nodes.domain_slots(key)), key) == 0
+            if ok is None:
+                ok = clear  # a new array: and-ed into in place below
+            else:
+                ok &= clear
+        if affinity_ok is not None:  # kept in `parts` for the codes: not written to
+            ok = affinity_ok if ok is None else ok & affinity_ok
+        return ok  # type: ignore[return-value]
+
+    @staticmethod
+    def _codes_of(pod: PodInfo, nodes: NodeView, parts: tuple) -> np.ndarray:
+        """The verdict codes from the parts: each rule's failures written from the last
+        rule to the first, so a node keeps the first rule it breaks."""
+        affinity_ok, anti, existing, parse_error = parts
+        if parse_error:
+            return np.full(nodes.n, PARSE_ERROR, np.int8)
+        codes = np.zeros(nodes.n, np.int8)
+        for by_key, code in ((existing, EXISTING_ANTI_AFFINITY), (anti, ANTI_AFFINITY)):
+            for key, arrays in by_key.items():
+                counts = nodes.per_candidate(_summed(arrays, nodes.domain_slots(key)), key)
+                codes[counts > 0] = code
+        if affinity_ok is not None:
+            codes[~affinity_ok] = AFFINITY
         return codes
 
     def _evaluate(self, pod: PodInfo, nodes: NodeView) -> np.ndarray | None:
@@ -162,6 +248,9 @@ class InterPodAffinity(Policy):
         return has_keys & found
 
     def filter(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        if nodes.counts_by_domain:
+            ok = self._mask(pod, nodes)[0]
+            return all_true(nodes.n) if ok is None else ok
         codes = self._verdicts(pod, nodes)
         return all_true(nodes.n) if codes is None else codes == OK
 
@@ -194,6 +283,9 @@ class InterPodAffinity(Policy):
         if own is not None and own.errors:
             # upstream's PreScore cannot build the pod's terms and fails the cycle
             raise InvalidInput("; ".join(own.errors), "Pod")
+        if nodes.counts_by_domain:
+            found = self._raw_by_domain(pod, nodes, own)
+            return zero_scores(nodes.n) if found is None else min_max_normalize(*found)
         # the weighted counts, summed; None while nothing counted (no zeros array)
         raw: np.ndarray | None = None
         parts = []
@@ -216,3 +308,60 @@ class InterPodAffinity(Policy):
             else:
                 raw += part
         return zero_scores(nodes.n) if raw is None else min_max_normalize(raw)
+
+    def _raw_by_domain(
+        self, pod: PodInfo, nodes: NodeView, own: Any
+    ) -> tuple[np.ndarray, int] | None:
+        """(the summed weighted counts per candidate, the gcd of the weights: it
+        divides every sum), None when nothing counts. The weighted terms are summed
+        per domain of each topology key, one gather per key."""
+        by_key: dict[str, list[tuple[int, np.ndarray]]] = {}
+        if own is not None:
+            for weight, term in own.preferred_affinity:
+                key = term.topology_key
+                found = nodes.pods_matching_by_domain((term,), key)
+                by_key.setdefault(key, []).append((weight, found))
+            for weight, term in own.preferred_anti_affinity:
+                key = term.topology_key
+                found = nodes.pods_matching_by_domain((term,), key)
+                by_key.setdefault(key, []).append((-weight, found))
+        for kind, weight, term, found in nodes.pods_carrying_by_domain(self._score_kinds, pod):
+            if kind == POD_AFFINITY_REQUIRED:
+                weight = self.hard_weight
+            elif kind == POD_ANTI_AFFINITY_PREFERRED:
+                weight = -weight
+            by_key.setdefault(term.topology_key, []).append((weight, found))
+        raw = None
+        factor = 0
+        for key, parts in by_key.items():
+            slots = nodes.domain_slots(key)
+            total = None
+            for weight, found in parts:
+                factor = gcd(factor, weight)
+                part = found[:slots] * np.int64(weight)  # a new array: added to in place
+                if total is None:
+                    total = part
+                else:
+                    total += part
+            counts = nodes.per_candidate(total, key)  # type: ignore[arg-type]
+            if raw is None:
+                raw = counts  # a new array: added to in place below
+            else:
+                raw += counts
+        if raw is None:
+            return None
+        return raw, factor or 1  # weights of 0 (hardPodAffinityWeight 0 is skipped)
+
+
+_ANTI_REQUIRED = (POD_ANTI_AFFINITY_REQUIRED,)
+
+
+def _summed(arrays: list[np.ndarray], slots: int) -> np.ndarray:
+    """The per-domain arrays added up over their first `slots` entries (the one
+    array itself when it is alone: read only, like every array here)."""
+    if len(arrays) == 1:
+        return arrays[0]
+    total = arrays[0][:slots] + arrays[1][:slots]
+    for more in arrays[2:]:
+        total += more[:slots]
+    return total

@@ -24,14 +24,26 @@ _GO_EXACT[[29, 57, 58]] -= 1
 _GO_EXACT.flags.writeable = False
 
 
-def min_max_normalize(raw: np.ndarray) -> np.ndarray:
-    """int64[n] in 0..100: (raw - min) scaled by max - min; all 0 when they are equal."""
+def min_max_normalize(raw: np.ndarray, factor: int = 1) -> np.ndarray:
+    """int64[n] in 0..100: (raw - min) scaled by max - min; all 0 when they are equal.
+
+    `factor` is a positive integer dividing every value of `raw` (the gcd of the
+    weights they sum; 1 always does). It decides when Go's inexact cases can
+    occur at all: 100 * a / d is an integer k in 29, 57 or 58 only if 50 divides
+    d / factor (a and d are multiples of it, and 100 * (a / factor) = k * (d /
+    factor) with k prime to 100, or 2 x 29 for 58); otherwise the exact floor is
+    the answer, with no remainder to look at."""
     if raw.size == 0:
         return np.zeros(0, np.int64)
     low = int(raw.min())
     spread = int(raw.max()) - low
     if spread == 0:
         return np.zeros(raw.size, np.int64)
+    if (spread // factor) % 50 and spread <= INT64_MAX // MAX_NODE_SCORE:
+        scores = raw - np.int64(low)  # a new array: scaled in place
+        scores *= np.int64(MAX_NODE_SCORE)
+        scores //= np.int64(spread)
+        return scores
     if spread <= INT64_MAX // MAX_NODE_SCORE:
         scaled = (raw - np.int64(low)) * np.int64(MAX_NODE_SCORE)
         scores, remainder = np.divmod(scaled, np.int64(spread))

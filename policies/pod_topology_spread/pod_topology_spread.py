@@ -27,6 +27,7 @@ from extender.api import (
 )
 from policies.helper.constants import all_false, all_true, zero_scores
 from policies.pod_topology_spread.args import HOSTNAME, parse_args
+from policies.pod_topology_spread.eligible import Eligible, EligibleCache
 
 ERR_REASON_CONSTRAINTS_NOT_MATCH = "node(s) didn't match pod topology spread constraints"
 ERR_REASON_NODE_LABEL_NOT_MATCH = ERR_REASON_CONSTRAINTS_NOT_MATCH + " (missing required label)"
@@ -84,7 +85,8 @@ class PodTopologySpread(Policy):
         self.defaults, self.system_defaulted = parse_args(self.args)
         # default constraints need the owners' selectors: live mode then watches them
         self.needs_owners = bool(self.defaults)
-        self._last: tuple | None = None  # (pod, nodes, passes, fails on a missing label)
+        self._last: tuple | None = None  # (pod, nodes, passes, each constraint's verdicts)
+        self._eligibility = EligibleCache()
         # (constraints, kind, pod labels) -> the constraints with matchLabelKeys merged
         self._resolved: dict[tuple, list[SpreadConstraint]] = {}
         # the same by (id(spread), kind, id(labels)) -> (spread, labels, constraints)
@@ -178,93 +180,95 @@ class PodTopologySpread(Policy):
             self._blocked[key] = blocked
         return ~blocked[ids]
 
-    def _eligible(
-        self, pod: PodInfo, cluster: NodeView, c: SpreadConstraint, base: np.ndarray, memo: dict
-    ) -> np.ndarray:
-        eligible = base
-        if c.honor_affinity and (
-            pod.node_selector is not None or pod.required_affinity is not None
-        ):
-            if "affinity" not in memo:
-                memo["affinity"] = self._affinity_mask(pod, cluster)
-            eligible = eligible & memo["affinity"]
-        if c.honor_taints:
-            if "taints" not in memo:
-                memo["taints"] = self._tolerated_mask(pod, cluster)
-            eligible = eligible & memo["taints"]
-        return eligible
-
-    @staticmethod
-    def _domain_counts(
-        pod: PodInfo,
-        cluster: NodeView,
-        c: SpreadConstraint,
-        eligible: np.ndarray,
-        exact: bool = False,
-    ) -> tuple[np.ndarray, np.ndarray]:
-        """(matching pods per domain over the eligible nodes, domain present among them).
-        `exact`: `eligible` is exactly the nodes with the constraint's key (nothing to
-        take out of the kept counts)."""
-        key, selector = c.topology_key, c.selector
-        domains = cluster.domain_ids(key)
-        counts = cluster.domain_counts(pod.namespace, selector, key)
-        if not exact:
-            with_key = domains >= 0
-            eligible = eligible & with_key
-            excluded = with_key & ~eligible
-            if excluded.any():  # kept counts are over every node with the key: take these out
-                per_node = cluster.matching_pods(pod.namespace, selector)
-                counts = counts.copy()
-                np.subtract.at(counts, domains[excluded], per_node[excluded])
-        present = np.zeros(len(counts), dtype=bool)
-        present[domains[eligible]] = True
-        return counts, present
-
     # ---- filter ------------------------------------------------------------
-    def _filter(self, pod: PodInfo, nodes: NodeView) -> tuple[np.ndarray, np.ndarray]:
-        """(passes, fails first on a missing topology label) per candidate."""
+    def _eligible_entry(
+        self, pod: PodInfo, cluster: NodeView, c: SpreadConstraint, keys: tuple[str, ...]
+    ) -> Eligible:
+        """The constraint's eligible nodes: those with every one of `keys`, matching the
+        pod's node selector and affinity (Honor) and tolerating its taints (Honor);
+        kept per node-table version by what decides them."""
+        affinity = c.honor_affinity and (
+            pod.node_selector is not None or pod.required_affinity is not None
+        )
+        signature = (
+            keys,
+            (pod.node_selector, pod.required_affinity) if affinity else None,
+            tuple(pod.tolerations) if c.honor_taints else None,
+        )
+
+        def build() -> np.ndarray:
+            mask = np.ones(cluster.n, dtype=bool)
+            for key in keys:
+                mask &= cluster.domain_ids(key) >= 0
+            if affinity:
+                mask &= self._affinity_mask(pod, cluster)
+            if c.honor_taints:
+                mask &= self._tolerated_mask(pod, cluster)
+            return mask
+
+        return self._eligibility.get(cluster, c.topology_key, signature, build)
+
+    def _filter(self, pod: PodInfo, nodes: NodeView) -> tuple[np.ndarray, list | None]:
+        """(passes per candidate, what `_missing` needs: each constraint's key and
+        passes, None when every node passes)."""
         last = self._last
         if last is not None and last[0] is pod and last[1] is nodes:
             return last[2], last[3]
         constraints = self.constraints(pod, nodes, True)
         if not constraints:  # the common case: every node passes (shared read-only answers)
-            self._last = (pod, nodes, all_true(nodes.n), all_false(nodes.n))
-            return self._last[2], self._last[3]
-        ok = missing = None  # the first constraint's own (new) arrays start them
+            self._last = (pod, nodes, all_true(nodes.n), None)
+            return self._last[2], None
         cluster = nodes.all_nodes()
-        keys = {c.topology_key for c in constraints}
-        has_all = None
-        for key in keys:
-            with_key = cluster.domain_ids(key) >= 0
-            has_all = with_key if has_all is None else has_all & with_key
-        memo: dict = {}
+        keys = tuple(sorted({c.topology_key for c in constraints}))
+        numbered = nodes.domains_numbered
+        ok = None
+        judged = []
         for c in constraints:  # the first constraint a node fails decides its reason
-            eligible = self._eligible(pod, cluster, c, has_all, memo)
-            exact = len(keys) == 1 and eligible is has_all
-            counts, present = self._domain_counts(pod, cluster, c, eligible, exact)
-            domains_seen = int(np.count_nonzero(present))
-            min_match = int(counts[present].min()) if domains_seen else 0
-            if domains_seen < c.min_domains:
-                min_match = 0
+            entry = self._eligible_entry(pod, cluster, c, keys)
+            key = c.topology_key
+            counts = entry.counts(cluster, pod.namespace, c.selector, key)
+            min_match = entry.minimum(counts, c.min_domains)
             self_match = 1 if c.selector.matches(pod.labels) else 0
-            candidates = nodes.domain_ids(c.topology_key)
-            lacks = candidates < 0
+            candidates = nodes.domain_ids(key)
             evicted = nodes.evicted_matching(pod.namespace, c.selector)
             if evicted is not None and evicted.any():
                 in_domain, minimum = self._without_victims(
-                    nodes, cluster, eligible, counts, present, candidates, evicted, c
+                    nodes, cluster, entry.mask, counts, entry.present, candidates, evicted, c
                 )
-                passes = ~lacks & (in_domain + self_match - minimum <= c.max_skew)
+                passes = (candidates >= 0) & (in_domain + self_match - minimum <= c.max_skew)
             else:  # judged per domain, then read per candidate: one gather
                 limit = c.max_skew + min_match - self_match
-                passes = _lookup_verdict(counts <= limit, 0 <= limit, candidates)
+                if numbered:
+                    verdicts = entry.verdicts  # its last entry, for domain -1, stays False
+                    np.less_equal(counts, limit, out=verdicts[: entry.slots])
+                    passes = verdicts[candidates]
+                else:
+                    passes = _lookup_verdict(counts <= limit, 0 <= limit, candidates)
+            judged.append((key, passes))
             if ok is None:
-                ok, missing = passes, lacks
+                ok = passes
+            elif len(judged) == 2:
+                ok = ok & passes  # a new array: the first constraint's stays as it was
+            else:
+                ok &= passes
+        self._last = (pod, nodes, ok, judged)
+        return ok, judged
+
+    def _missing(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        """Per candidate: the first constraint it fails, it fails for lacking the
+        constraint's topology label (for reasons only: not computed on the way)."""
+        _, judged = self._filter(pod, nodes)
+        if judged is None:
+            return all_false(nodes.n)
+        missing = ok = None
+        for key, passes in judged:
+            lacks = nodes.domain_ids(key) < 0
+            if missing is None:
+                missing, ok = lacks, passes
             else:
                 missing |= ok & lacks
-                ok &= passes
-        self._last = (pod, nodes, ok, missing)
-        return ok, missing
+                ok = ok & passes
+        return missing  # type: ignore[return-value]
 
     @staticmethod
     def _without_victims(
@@ -302,7 +306,7 @@ class PodTopologySpread(Policy):
         return self._filter(pod, nodes)[0]
 
     def reasons(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> list[str]:
-        missing = self._filter(pod, nodes)[1][np.asarray(failed, dtype=np.intp)]
+        missing = self._missing(pod, nodes)[np.asarray(failed, dtype=np.intp)]
         return [
             ERR_REASON_NODE_LABEL_NOT_MATCH if m else ERR_REASON_CONSTRAINTS_NOT_MATCH
             for m in missing.tolist()
@@ -311,7 +315,7 @@ class PodTopologySpread(Policy):
     def unresolvable_mask(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> np.ndarray:
         """A missing topology label is UnschedulableAndUnresolvable; a skew is not
         (evicting pods can even it out)."""
-        return self._filter(pod, nodes)[1][np.asarray(failed, dtype=np.intp)]
+        return self._missing(pod, nodes)[np.asarray(failed, dtype=np.intp)]
 
     # ---- score -------------------------------------------------------------
     def raw_scores(
@@ -324,48 +328,62 @@ class PodTopologySpread(Policy):
         if not constraints:
             return None
         require_all = pod.spread is not None or not self.system_defaulted
-        keys = {c.topology_key for c in constraints}
+        keys = tuple(sorted({c.topology_key for c in constraints}))
         ignored = None
-        if require_all:
+        if require_all and nodes.n:
             for key in keys:
-                lacks = nodes.domain_ids(key) < 0
-                ignored = lacks if ignored is None else ignored | lacks
-            if ignored is not None and not ignored.any():
-                ignored = None  # the common case, every candidate has every key
-        # with no candidate ignored, no masking below
+                domains = nodes.domain_ids(key)
+                if int(domains.min()) < 0:  # some candidate lacks the key: it is ignored
+                    lacks = domains < 0
+                    ignored = lacks if ignored is None else ignored | lacks
+        # with no candidate ignored, no masking below, and math.Round's half is added
+        # with the first constraint's constant
+        masked = not (require_all and ignored is None)  # a candidate may lack the key
         considered = None if ignored is None else ~ignored
-        base: np.ndarray | None = None  # eligible nodes of the cluster, when a zone needs them
-        memo: dict = {}
+        numbered = nodes.domains_numbered
+        eligible_keys = keys if require_all else ()
+        half = 0 if masked else SCALE // 2
         total = None
         for c in constraints:
-            candidates = nodes.domain_ids(c.topology_key)
-            if c.topology_key == HOSTNAME:
+            key = c.topology_key
+            candidates = nodes.domain_ids(key)
+            constant = np.int64((c.max_skew - 1) * SCALE + half)
+            half = 0
+            if key == HOSTNAME:
                 size = nodes.n if ignored is None else nodes.n - int(np.count_nonzero(ignored))
-                count = nodes.matching_pods(pod.namespace, c.selector)
+                part = nodes.matching_pods(pod.namespace, c.selector) * np.int64(
+                    topology_weight(size)
+                )
+                part += constant
+                if masked:
+                    part = np.where(candidates >= 0, part, 0)
             else:
                 # distinct domains among the scored candidates (a missing label reads
                 # as the value "", one more domain, as upstream's map lookup does)
                 scored = candidates if considered is None else candidates[considered]
                 size = int(np.count_nonzero(np.bincount(scored + 1)))
+                weight = np.int64(topology_weight(size))
                 cluster = nodes.all_nodes()
-                if base is None:
-                    base = np.ones(cluster.n, dtype=bool)
-                    if require_all:
-                        for key in keys:
-                            base &= cluster.domain_ids(key) >= 0
-                eligible = self._eligible(pod, cluster, c, base, memo)
-                counts, _ = self._domain_counts(pod, cluster, c, eligible)
-                count = _lookup(counts, candidates)
-            weight = topology_weight(size)
-            part = count * np.int64(weight) + np.int64((c.max_skew - 1) * SCALE)
-            if not (require_all and ignored is None):  # a candidate may lack the key
-                part = np.where(candidates >= 0, part, 0)
+                entry = self._eligible_entry(pod, cluster, c, eligible_keys)
+                counts = entry.counts(cluster, pod.namespace, c.selector, key)
+                if numbered:  # the part per domain, then one gather; domain -1 reads 0
+                    by_domain = np.zeros(entry.slots + 1, np.int64)
+                    head = by_domain[: entry.slots]
+                    np.multiply(counts, weight, out=head)
+                    head += constant
+                    part = nodes.per_candidate(by_domain, key)
+                else:
+                    part = _lookup(counts, candidates) * weight + constant
+                    if masked:
+                        part = np.where(candidates >= 0, part, 0)
             if total is None:
                 total = part  # a new array: added to in place below
             else:
                 total += part
-        rounded = (total + SCALE // 2) // SCALE  # math.Round of a non-negative sum
-        return rounded, ignored
+        if masked:
+            total += SCALE // 2
+        total //= SCALE  # math.Round of a non-negative sum
+        return total, ignored
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         found = self.raw_scores(pod, nodes)

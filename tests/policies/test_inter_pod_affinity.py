@@ -761,6 +761,25 @@ def test_normalization_matches_gos_float_expression():
         assert min_max_normalize(np.array(raw, np.int64)).tolist() == _go(raw)
 
 
+def test_normalization_with_a_common_factor_matches_gos_float_expression():
+    """The factor (the weights' gcd) only picks the path: the answer stays Go's,
+    including at the exact quotients 29, 57 and 58 a multiple of the factor meets."""
+    rng = random.Random(11)
+    for _ in range(3000):
+        factor = rng.choice([1, 2, 3, 30, 50, 100, 200])
+        n = rng.randint(1, 12)
+        counts = [rng.randint(-60, 60) for _ in range(n)]
+        raw = [factor * c for c in counts]
+        got = min_max_normalize(np.array(raw, np.int64), factor).tolist()
+        assert got == _go(raw), (raw, factor)
+    for factor in (1, 7, 100):
+        for k in range(101):
+            for scale in (1, 50, 100, 150):
+                raw = [0, factor * k * scale, factor * 100 * scale]
+                got = min_max_normalize(np.array(raw, np.int64), factor).tolist()
+                assert got == _go(raw), (raw, factor)
+
+
 # ---------------------------------------------------------------------------
 # the counts follow pods and nodes as they change
 
