@@ -57,9 +57,9 @@ def _distribution(ep: EntryPoint) -> str:
     """The name of the distribution that registers `ep`, found once per distribution.
 
     `Distribution.name` parses the whole metadata file on every call, and podsift's
-    holds its README (128 KB): asked for each of the ten built-ins, that was a tenth
-    of a `podsift plan fit`'s CPU. The name is a header, so only the header block
-    is parsed (as `Distribution.metadata` parses it, by the email parser)."""
+    holds its README (128 KB): asked for each of the ten built-ins, that was 2 % of
+    a `podsift plan fit`'s instructions. The name is a header, so only the header
+    block is parsed (as `Distribution.metadata` parses it, by the email parser)."""
     dist = getattr(ep, "dist", None)
     if dist is None:
         return "?"
