@@ -25,7 +25,35 @@ from typing import Any
 import orjson
 
 from extender.cache.nodetable import NodeTable
-from extender.cache.podindex import PodRecord
+from extender.cache.podindex import PodParts, PodRecord
+
+
+class _NodeUsage:
+    """Usage summed per node before it is written: one `NodeTable.add_summed_usage`
+    (a numpy read and write per cell) per node, however many groups it holds."""
+
+    __slots__ = ("sums",)
+
+    def __init__(self) -> None:
+        # node id -> [resource column -> amount, non-zero cpu, non-zero memory, pods]
+        self.sums: dict[int, list] = {}
+
+    def add(self, nid: int, parts: PodParts, count: int) -> None:
+        """Count `count` pods of `parts` (no host ports) on node `nid`."""
+        sums = self.sums.get(nid)
+        if sums is None:
+            sums = self.sums[nid] = [{}, 0, 0, 0]
+        cells = sums[0]
+        for col, amount in parts.vector:
+            cells[col] = cells.get(col, 0) + amount * count
+        sums[1] += parts.nonzero_cpu * count
+        sums[2] += parts.nonzero_mem * count
+        sums[3] += count
+
+    def write(self, table: NodeTable) -> None:
+        for nid, (cells, nonzero_cpu, nonzero_mem, pods) in self.sums.items():
+            table.add_summed_usage(nid, cells, nonzero_cpu, nonzero_mem, pods)
+        self.sums.clear()
 
 
 def attach_all(table: NodeTable, records: Iterable[PodRecord]) -> int:
@@ -35,8 +63,7 @@ def attach_all(table: NodeTable, records: Iterable[PodRecord]) -> int:
     shares them per spec and label set) fall into one group; others are
     simply groups of one."""
     id_of = table.id_of
-    # node id -> [resource column -> amount, non-zero cpu, non-zero memory, pods]
-    usage: dict[int, list] = {}
+    usage = _NodeUsage()
     # (namespace, id(label key), node id) -> [a record, pods]
     spread: dict[tuple, list] = {}
     # (namespace, id(label key), id(affinity), node id) -> [a record, pods]
@@ -51,15 +78,7 @@ def attach_all(table: NodeTable, records: Iterable[PodRecord]) -> int:
         if rec.ports:  # host ports are counted per pod: the one-by-one path
             table.add_usage(nid, rec.vector, rec.nonzero_cpu, rec.nonzero_mem, rec.ports, 1)
         else:
-            sums = usage.get(nid)
-            if sums is None:
-                sums = usage[nid] = [{}, 0, 0, 0]
-            cells = sums[0]
-            for col, amount in rec.vector:
-                cells[col] = cells.get(col, 0) + amount
-            sums[1] += rec.nonzero_cpu
-            sums[2] += rec.nonzero_mem
-            sums[3] += 1
+            usage.add(nid, rec.parts, 1)
         label_id = id(rec.label_key)
         if rec.spreads:
             key = (rec.namespace, label_id, nid)
@@ -76,8 +95,7 @@ def attach_all(table: NodeTable, records: Iterable[PodRecord]) -> int:
             group[1] += 1
         rec.attached = True
         attached += 1
-    for nid, (cells, nonzero_cpu, nonzero_mem, pods) in usage.items():
-        table.add_summed_usage(nid, cells, nonzero_cpu, nonzero_mem, pods)
+    usage.write(table)
     for (_, _, nid), (rec, pods) in spread.items():
         table.pod_counts.add(rec.namespace, rec.label_key, rec.labels, nid, pods)
     for (_, _, _, nid), (rec, pods) in affinity.items():
@@ -175,14 +193,22 @@ class PlacedGroups:
     def attach(self, table: NodeTable, held: dict[str, PodRecord]) -> int:
         """Count on its node every member `held` still holds (by UID); returns how many."""
         attached = 0
+        usage = _NodeUsage()
+        pod_counts, affinity = table.pod_counts, table.affinity
         for (_, nid), (proto, members) in self.members.items():
             live = [rec for rec in members if held.get(rec.uid) is rec]
             if not live:
                 continue
-            attach_alike(table, proto, nid, len(live))
+            count = len(live)
+            # what attach_alike counts, the usage summed per node first
+            usage.add(nid, proto.parts, count)
+            if proto.spreads:
+                pod_counts.add(proto.namespace, proto.label_key, proto.labels, nid, count)
+            affinity.add(proto.namespace, proto.labels, proto.affinity, nid, count, proto.label_key)
             for rec in live:
                 rec.attached = True
-            attached += len(live)
+            attached += count
+        usage.write(table)
         self.members.clear()
         return attached
 

@@ -227,9 +227,12 @@ class NodeTable:
         return nid
 
     def _set_images(self, nid: int, images, remove: bool) -> None:
+        # the cached columns of these images are stale; none cached (a load): none to drop
+        drop = self._image_columns.pop if len(self._image_columns) else None
         for names, size in images:
             for name in names:
-                self._image_columns.pop(name)
+                if drop is not None:
+                    drop(name)
                 holders = self.image_nodes.get(name)
                 if remove:
                     if holders is not None:

@@ -35,6 +35,8 @@ class PlanOptions:
     plots: str | None = None
     write_snapshot: str | None = None
     read_seconds: float = 0.0  # reading the source (file or API) before the plan
+    # the caller's list to hold the state in until the process ends (cli.py's _plan)
+    kept: list[object] | None = None
 
 
 def run(opts: PlanOptions) -> dict[str, Any]:
@@ -43,6 +45,8 @@ def run(opts: PlanOptions) -> dict[str, Any]:
     shapes = load_shapes(list(opts.shapes)) if opts.command == "grow" else None
     clock = time.perf_counter()
     cluster = build(opts.items, opts.source, opts.config, opts.profile)
+    if opts.kept is not None:
+        opts.kept.append(cluster)
     seconds = {"read": round(opts.read_seconds, 3), "load": time.perf_counter() - clock}
     grow = opts.command == "grow"
     unmodeled = policyfacts.unmodeled(

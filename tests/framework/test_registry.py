@@ -177,3 +177,30 @@ def test_registered_classes_are_checked_not_trusted(registered):
     assert registry.is_trusted("ScoreOnly") is False
     registry.register("ScoreOnly", _ScoreOnly, trusted=True)
     assert registry.is_trusted("ScoreOnly") is True
+
+
+def test_a_distribution_name_is_read_once_from_its_metadata_headers(
+    fresh_registry, tmp_path, monkeypatch
+):
+    """The name comes from the header block alone (a `Name:` line in the long
+    description after it is not the name), and each distribution is read once
+    however many policies it registers."""
+    _distribution(
+        tmp_path,
+        "two-policies",
+        {"First": "two_policies:Everywhere", "Second": "two_policies:Everywhere"},
+        {"two_policies.py": PLUGIN},
+    )
+    metadata = tmp_path / "two_policies-1.0.dist-info" / "METADATA"
+    metadata.write_text(metadata.read_text() + "\nName: not-the-name\n" + "a long README\n" * 500)
+    monkeypatch.syspath_prepend(str(tmp_path))
+    monkeypatch.setattr(registry, "_dist_names", {})
+    reads = []
+    original = registry._name_of
+    monkeypatch.setattr(registry, "_name_of", lambda d: reads.append(d) or original(d))
+    registry.create("First", {}, "filter")
+    registry.create("Second", {}, "filter")
+    eps = registry._entry_points["First"] + registry._entry_points["Second"]
+    assert [registry._distribution(ep) for ep in eps] == ["two-policies", "two-policies"]
+    assert registry.is_trusted("First") is False
+    assert len(reads) == 1
