@@ -3,8 +3,6 @@ they are; the answer's bytes equal those of the plain-dict answer, whatever happ
 
 from __future__ import annotations
 
-import io
-
 import orjson
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -12,6 +10,7 @@ from hypothesis import strategies as st
 from extender import testing
 from extender.inprocess import InProcessExtender
 from extender.wire.app import ExtenderApp
+from tests.wire.test_names_cache import _wsgi
 
 _TAINT = [{"key": "gpu", "value": "yes", "effect": "NoSchedule"}]
 _NODES = [
@@ -34,16 +33,6 @@ _SPECS = [
     {"cpu": "2", "tolerations": _TOLERATION},
     {"cpu": "500m", "nodeSelector": {"zone": "b"}, "tolerations": _TOLERATION},
 ]
-
-
-def _wsgi(app: ExtenderApp, path: str, body: bytes) -> bytes:
-    environ = {
-        "PATH_INFO": path,
-        "REQUEST_METHOD": "POST",
-        "CONTENT_LENGTH": str(len(body)),
-        "wsgi.input": io.BytesIO(body),
-    }
-    return b"".join(app(environ, lambda status, headers: None))
 
 
 def _pod(i: int, spec: int) -> dict:
