@@ -16,15 +16,16 @@ from bench.driver import RunResult
 
 SLOW_MS = 50.0  # a request slower than this is counted (kube-scheduler's budget is 5 s)
 
-# The issue's targets (1,000 nodes / 30,000 pods, node cache, sequential).
+# Issue 13's targets (1,000 nodes / 30,000 pods, node cache, sequential; the
+# earlier issues' 1.3x / 1.5x / 1.2x and 5,000 pods/s were tightened by it).
 TARGETS = {
-    "per_pod_vs_calibration": 1.3,
-    "filter_p99_vs_calibration": 1.5,
-    "prioritize_p99_vs_calibration": 1.5,
-    "per_pod_vs_floor": 1.2,
+    "per_pod_vs_calibration": 1.15,
+    "filter_p99_vs_calibration": 1.3,
+    "prioritize_p99_vs_calibration": 1.3,
+    "per_pod_vs_floor": 1.05,
     "last_vs_first_p99": 1.2,
 }
-INPROCESS_TARGETS = {(1000, 30000): 5000.0, (5000, 150000): 8000.0}  # pods/s
+INPROCESS_TARGETS = {(1000, 30000): 20000.0, (5000, 150000): 8000.0}  # pods/s
 RSS_TARGETS_MB = {(1000, 30000): 150.0, (5000, 150000): 250.0, (15000, 450000): 1024.0}
 # Where "cost flat" (last_vs_first_p99) is a target, besides the ratio targets' scale.
 FLAT_COST_SCALES = {(1000, 30000), (15000, 450000)}

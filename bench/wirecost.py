@@ -175,9 +175,15 @@ def drive(port: int, plan: list[bytes], count: int) -> None:
                 raise RuntimeError(f"request {i}: HTTP {status}")
 
 
-def cpu_seconds(pid: int) -> float:
+def cpu_times(pid: int) -> tuple[float, float]:
+    """The process's user and system CPU seconds so far."""
     fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    tick = os.sysconf("SC_CLK_TCK")
+    return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_seconds(pid: int) -> float:
+    return sum(cpu_times(pid))
 
 
 def context_switches(pid: int) -> int:
@@ -275,18 +281,21 @@ def main(argv: list[str] | None = None) -> int:
                 drive_stream(port, feed, max(args.placed, 0) + WARM_UP)
             else:
                 drive(port, plan, WARM_UP)
-            before = cpu_seconds(worker)
+            user0, system0 = cpu_times(worker)
             switches = context_switches(worker)
             if feed is not None:
                 drive_stream(port, feed, count)
             else:
                 drive(port, plan, count)
-            used = cpu_seconds(worker) - before
+            user1, system1 = cpu_times(worker)
+            user, system = user1 - user0, system1 - system0
+            used = user + system
             switches = context_switches(worker) - switches
             if args.no_valgrind:
                 unit = "pod" if stream else "request"
                 print(
-                    f"{args.server} {args.verbs}: {used / count * 1e6:.0f} us CPU and "
+                    f"{args.server} {args.verbs}: {used / count * 1e6:.0f} us CPU "
+                    f"(user {user / count * 1e6:.0f}, system {system / count * 1e6:.0f}) and "
                     f"{switches / count:.2f} context switches a {unit} (worker)"
                 )
             if args.strace and not stream:

@@ -103,6 +103,9 @@ class _Filter:
         mask = self.per_node(pod, view, positions)
         if self.checked:
             mask = checked_unresolvable(self.name, mask, len(positions))
+        if not mask.any():  # the usual case: one dict update, no per-node branch
+            failed.update(zip(failed_names, texts))
+            return
         for name, text, hopeless in zip(failed_names, texts, mask.tolist()):
             (unresolvable if hopeless else failed)[name] = text
 

@@ -50,6 +50,7 @@ from policies.node_resources.args import (
 FIXED_ORDER = ("cpu", "memory", "ephemeral-storage")
 _SCORE = np.int64(MAX_NODE_SCORE)
 CHECKS_KEPT = 1024  # requests mappings whose checks are kept (a few per spec)
+_CODE_BITS = 62  # checks a shortfall code holds beside the pod count (intp, 63 bits)
 _SCALE_LIMIT = INT64_MAX // MAX_NODE_SCORE  # allocatable * 100 stays in int64 up to here
 
 
@@ -107,6 +108,8 @@ class NodeResourcesFit(Policy):
         )
         # id(pod.requests) -> (pod.requests, its checks)
         self._checks_of: dict[int, tuple[Any, list[tuple[str, int]]]] = {}
+        # (checked resource names) -> {shortfall code: reason text} (see reasons())
+        self._texts_of: dict[tuple[str, ...], dict[int, str]] = {}
 
     # ---- filter ----------------------------------------------------------
     def ignores(self, resource: str) -> bool:
@@ -163,14 +166,44 @@ class NodeResourcesFit(Policy):
         return hopeless
 
     def reasons(self, pod: PodInfo, nodes: NodeView, failed: np.ndarray) -> list[str]:
+        """Every shortfall of each failed node, joined with ", " in upstream's order.
+
+        A node's shortfalls are one small integer (bit 0 the pod count, bit k the
+        k-th check), so a request's hundreds of failed nodes cost one numpy pass
+        per resource and one lookup each, not a list and a join per node; the
+        texts of the codes met are kept per set of checked resources."""
         failed = np.asarray(failed, dtype=np.intp)
         if failed.size == 0:
             return []
+        checks = self._checks(pod)
+        if len(checks) >= _CODE_BITS:
+            return self._reasons_each(nodes, failed, checks)
+        code = lacks_room(
+            nodes.allocatable("pods")[failed], nodes.requested("pods")[failed], 1
+        ).astype(np.intp)
+        for bit, (resource, amount) in enumerate(checks, 1):
+            short = lacks_room(
+                nodes.allocatable(resource)[failed], nodes.requested(resource)[failed], amount
+            )
+            code |= short.astype(np.intp) << bit
+        texts = self._reason_texts(checks)
+        codes = code.tolist()
+        try:
+            return [texts[c] for c in codes]
+        except KeyError:
+            for c in set(codes).difference(texts):
+                texts[c] = _reason_text(c, checks)
+            return [texts[c] for c in codes]
+
+    def _reasons_each(
+        self, nodes: NodeView, failed: np.ndarray, checks: list[tuple[str, int]]
+    ) -> list[str]:
+        """reasons() for a pod checking more resources than a code has bits."""
         parts: list[list[str]] = [[] for _ in range(failed.size)]
         short = lacks_room(nodes.allocatable("pods")[failed], nodes.requested("pods")[failed], 1)
         for pos in np.flatnonzero(short).tolist():
             parts[pos].append("Too many pods")
-        for resource, amount in self._checks(pod):
+        for resource, amount in checks:
             short = lacks_room(
                 nodes.allocatable(resource)[failed], nodes.requested(resource)[failed], amount
             )
@@ -178,6 +211,17 @@ class NodeResourcesFit(Policy):
             for pos in np.flatnonzero(short).tolist():
                 parts[pos].append(reason)
         return [", ".join(p) for p in parts]
+
+    def _reason_texts(self, checks: list[tuple[str, int]]) -> dict[int, str]:
+        """code -> reason text for these checks' resources (amounts do not enter the
+        text), kept per tuple of resource names."""
+        key = tuple(resource for resource, _ in checks)
+        texts = self._texts_of.get(key)
+        if texts is None:
+            if len(self._texts_of) >= CHECKS_KEPT:
+                self._texts_of.clear()
+            texts = self._texts_of[key] = {}
+        return texts
 
     # ---- score -----------------------------------------------------------
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
@@ -241,3 +285,11 @@ class NodeResourcesFit(Policy):
         else:
             result = total // safe
         return np.where(weights > 0, result, 0)
+
+
+def _reason_text(code: int, checks: list[tuple[str, int]]) -> str:
+    """The reason for a shortfall code: bit 0 "Too many pods", bit k "Insufficient
+    <k-th checked resource>", joined with ", " (fitsRequest's order)."""
+    parts = ["Too many pods"] if code & 1 else []
+    parts += [f"Insufficient {r}" for k, (r, _) in enumerate(checks, 1) if code >> k & 1]
+    return ", ".join(parts)

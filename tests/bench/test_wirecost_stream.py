@@ -30,7 +30,11 @@ def test_stream_cli_reports_a_pod_cost(capsys: pytest.CaptureFixture) -> None:
     argv = ["--server", "calibration", "--verbs", "stream", "--nodes", "20"]
     assert wirecost.main([*argv, "--requests", "5", "--no-valgrind"]) == 0
     out = capsys.readouterr().out
-    assert re.search(r"calibration stream: \d+ us CPU and [\d.]+ context switches a pod", out)
+    assert re.search(
+        r"calibration stream: \d+ us CPU \(user \d+, system \d+\) "
+        r"and [\d.]+ context switches a pod",
+        out,
+    )
 
 
 def test_stream_refuses_strace() -> None:

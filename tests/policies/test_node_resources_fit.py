@@ -1146,3 +1146,72 @@ def test_full_node_objects_are_authoritative_for_allocatable():
     # scores read the same allocatable: cpu (5 + 3) / 8 used -> LeastAllocated 0 for cpu
     scores = NodeResourcesFit(_strategy("LeastAllocated", [{"name": "cpu"}])).score(fits, view)
     assert scores.tolist() == [0]
+
+
+# ---------------------------------------------------------------------------
+# Reasons as shortfall codes (one numpy pass per resource) against the per-node text
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+_RES = ("cpu", "memory", "ephemeral-storage", EXT_A, EXT_B)
+
+
+def _reference_reasons(alloc: list[dict], used: list[dict], requests: dict) -> list[str]:
+    """fitsRequest's reasons for every node, written out per node."""
+    out = []
+    for a, u in zip(alloc, used):
+        parts = []
+        if a.get("pods", 0) - u.get("pods", 0) < 1:
+            parts.append("Too many pods")
+        for r in ("cpu", "memory", "ephemeral-storage", EXT_A, EXT_B):
+            amount = requests.get(r, 0)
+            if amount > 0 and a.get(r, 0) - u.get(r, 0) < amount:
+                parts.append(f"Insufficient {r}")
+        out.append(", ".join(parts))
+    return out
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    nodes=st.lists(
+        st.tuples(
+            st.dictionaries(st.sampled_from(_RES), st.integers(0, 6), min_size=0),
+            st.integers(0, 3),  # the node's pod slots
+            st.dictionaries(st.sampled_from(_RES), st.integers(1, 4), max_size=3),  # one pod
+        ),
+        min_size=1,
+        max_size=8,
+    ),
+    requests=st.dictionaries(st.sampled_from(_RES), st.integers(1, 5), min_size=1),
+)
+def test_reasons_codes_equal_the_per_node_texts(nodes, requests):
+    node_objs, existing, alloc, used = [], [], [], []
+    for i, (capacity, slots, placed) in enumerate(nodes):
+        a = {r: v for r, v in capacity.items() if r != "cpu"}
+        a["cpu"] = f"{capacity.get('cpu', 0)}m"
+        node_objs.append(node_obj(f"n{i}", {**a, "pods": slots}))
+        alloc.append({**capacity, "pods": slots})
+        u = {"pods": 0}
+        if slots:  # a placed pod needs a slot to be there at all
+            existing.append(
+                pod_obj(f"e{i}", [ctr({**_q(placed)})], node=f"n{i}")
+            )
+            u = {**placed, "pods": 1}
+        used.append(u)
+    view = make_view(node_objs, existing)
+    pod = make_pod(pod_obj("p", [ctr(_q(requests))]))
+    policy = NodeResourcesFit({})
+    everything = np.arange(len(nodes))
+    expected = _reference_reasons(alloc, used, requests)
+    assert policy.reasons(pod, view, everything) == expected
+    checks = policy._checks(pod)
+    assert policy._reasons_each(view, everything, checks) == expected
+    ok = policy.filter(pod, view)
+    assert [text == "" for text in expected] == ok.tolist()
+
+
+def _q(amounts: dict) -> dict:
+    """Requests in the units the reference counts: cpu in millicores."""
+    return {r: (f"{v}m" if r == "cpu" else str(v)) for r, v in amounts.items()}
