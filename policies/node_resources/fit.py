@@ -162,6 +162,8 @@ class NodeResourcesFit(Policy):
         failed = np.asarray(failed, dtype=np.intp)
         hopeless = np.zeros(failed.size, dtype=bool)
         for resource, amount in self._checks(pod):
+            if amount <= nodes.allocatable_bounds(resource)[0]:
+                continue  # every candidate has at least this much: none hopeless by it
             hopeless |= nodes.allocatable(resource)[failed] < amount
         return hopeless
 

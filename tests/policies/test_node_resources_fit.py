@@ -1210,6 +1210,10 @@ def test_reasons_codes_equal_the_per_node_texts(nodes, requests):
     assert policy._reasons_each(view, everything, checks) == expected
     ok = policy.filter(pod, view)
     assert [text == "" for text in expected] == ok.tolist()
+    # unresolvable: some request exceeds the node's whole allocatable (the kept
+    # allocatable bounds only let it skip resources every node has enough of)
+    hopeless = [any(a.get(r, 0) < amount for r, amount in requests.items()) for a in alloc]
+    assert policy.unresolvable_mask(pod, view, everything).tolist() == hopeless
 
 
 def _q(amounts: dict) -> dict:
