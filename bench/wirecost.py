@@ -25,7 +25,10 @@ would bind the same pod again and again). `stream` schedules the workload's pods
 one after another as kube-scheduler does (each pod's `/filter` with every node, its
 `/prioritize` with the names that passed, its `/bind` to the first best-scored
 node): the figure is instructions a pod, as the cluster fills, for either server,
-so podsift's per-pod cost over the calibration's is a ratio no load can move
+counted in the request threads only (`--toggle-collect=start_thread`: the app and
+what each request runs, not the poller, the worker's start or the master). The whole
+worker's count (`--whole-worker`) varies by ~10^8 instructions between identical runs,
+as much as a few hundred pods cost; the request threads' repeats within 0.2%.
 (`--placed P` first places P pods the same way, in both runs). With `--no-valgrind` it reports the
 worker's CPU time and context switches per request instead (from /proc; noisy
 on a loaded machine), and with `--strace` also its system calls per request by
@@ -236,6 +239,17 @@ def main(argv: list[str] | None = None) -> int:
     )
     p.add_argument("--threads", type=positive, default=4)
     p.add_argument("--no-valgrind", action="store_true")
+    p.add_argument(
+        "--request-threads",
+        action="store_true",
+        help="count only the request threads (callgrind --toggle-collect=start_thread): "
+        "the app and the per-request work, not the poller; the default for --verbs stream",
+    )
+    p.add_argument(
+        "--whole-worker",
+        action="store_true",
+        help="--verbs stream: count the whole worker instead (noisy: +-10^8 a run)",
+    )
     p.add_argument("--strace", action="store_true", help="with --no-valgrind: syscalls too")
     p.add_argument("--keep", help="keep the callgrind output in this directory")
     p.add_argument("--config", help="podsift: the policy configuration file to serve with")
@@ -253,11 +267,15 @@ def main(argv: list[str] | None = None) -> int:
         command = podsift_command(port, args.nodes, args.threads, args.config)
     out_dir = Path(args.keep or tempfile.mkdtemp(prefix="wirecost-"))
     out_dir.mkdir(parents=True, exist_ok=True)
+    threads_only = args.request_threads or (args.verbs == "stream" and not args.whole_worker)
     if not args.no_valgrind:
         command = [
             "valgrind",
             "--tool=callgrind",
             f"--callgrind-out-file={out_dir}/callgrind.out.%p",
+            # the request threads only (everything they call): not the worker's start, nor
+            # the master, whose counts vary by ~10^8 between identical runs
+            *(["--toggle-collect=start_thread"] if threads_only else []),
             *command,
         ]
     stream = args.verbs == "stream"
