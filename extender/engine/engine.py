@@ -243,6 +243,15 @@ class Engine:
 
         return recheck
 
+    def checks_room(self) -> bool:
+        """Whether a pass of this engine asks every question the state's bind check
+        asks (room and host ports): podsift's own NodeResourcesFit and NodePorts are
+        configured filters. A pod `select` chose under the state lock then needs no
+        second look at its node before `ClusterState.bind_chosen` (with the state's
+        `bind_ignores` set from `fit_ignores`, as the Service sets it)."""
+        trusted = {f.name for f in self.filters if not f.checked}
+        return _STATE_RECHECKS <= trusted
+
     def fit_ignores(self) -> Callable[[str], bool] | None:
         """The resources NodeResourcesFit's filter leaves unchecked, as its `ignores`
         predicate (None when that filter is not configured), so that
