@@ -360,8 +360,8 @@ class Engine:
     ) -> tuple[np.ndarray, list[np.ndarray]]:
         """`score`, with the spec cache's entry when the caller has looked it up for
         this pod in this lock hold (`select`), else None."""
-        weighted = np.zeros(view.n, np.int64)
         if view.n == 0:
+            weighted = np.zeros(0, np.int64)
             return weighted, [weighted for _ in self.scores]
         cached = None
         if self.static_scores:
@@ -374,8 +374,10 @@ class Engine:
                     self.spec_cache.score_misses += 1
                 else:
                     self.spec_cache.score_hits += 1
-        if cached is not None:
-            weighted += cached[STATIC_SUM]  # the static policies' weighted sum, kept
+        # the static policies' weighted sum, kept: the first dynamic term is added to it
+        # into a new array (no zeros to add both to)
+        base = None if cached is None else cached[STATIC_SUM]
+        weighted = np.zeros(view.n, np.int64) if base is None else None
         fresh: dict[int, np.ndarray] = {}
         static_sum = np.zeros(view.n, np.int64) if entry is not None and cached is None else None
         per_policy = []
@@ -388,7 +390,10 @@ class Engine:
                 values = checked_scores(s.name, values, view.n)
             per_policy.append(values)
             term = values if s.weight == 1 else s.weight * values  # weight 1: no product
-            weighted += term
+            if weighted is None:
+                weighted = np.add(base, term, dtype=np.int64)
+            else:
+                weighted += term
             if static_sum is not None and s.static:
                 fresh[k] = values
                 static_sum += term
@@ -396,6 +401,8 @@ class Engine:
             fresh[STATIC_SUM] = static_sum
             entry.keep_scores(view.ids, fresh)  # type: ignore[union-attr]
             self.spec_cache.put(pod, version, entry)  # type: ignore[union-attr]
+        if weighted is None:  # every score policy static
+            weighted = np.array(base, np.int64)  # a copy: the kept sum stays as it is
         return weighted, per_policy
 
     def prioritize(
