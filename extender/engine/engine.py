@@ -34,6 +34,7 @@ from extender.framework.checks import (
     checked_scores,
     checked_unresolvable,
 )
+from extender.framework.constants import all_pass, zero_scores
 from extender.framework.policy import MAX_NODE_SCORE, STATIC, FilterPolicy, ScorePolicy, depends_on
 from extender.model.pod import PodInfo
 
@@ -381,6 +382,7 @@ class Engine:
         fresh: dict[int, np.ndarray] = {}
         static_sum = np.zeros(view.n, np.int64) if entry is not None and cached is None else None
         per_policy = []
+        nothing = zero_scores(view.n)  # a score's shared "no node is preferred": adds 0
         for k, s in enumerate(self.scores):
             if cached is not None and s.static:
                 per_policy.append(cached[k])
@@ -389,6 +391,10 @@ class Engine:
             if s.checked:
                 values = checked_scores(s.name, values, view.n)
             per_policy.append(values)
+            if values is nothing:
+                if static_sum is not None and s.static:
+                    fresh[k] = values
+                continue
             term = values if s.weight == 1 else s.weight * values  # weight 1: no product
             if weighted is None:
                 weighted = np.add(base, term, dtype=np.int64)
@@ -471,10 +477,15 @@ class Engine:
                 return _NONE, entry, version
             filters = filters[self.static_prefix :]
         fresh = False  # whether `passing` is this pass's own array (and-ed into in place)
+        everyone = all_pass(view.n)  # a filter's shared "every node passes": nothing to and
         for f in filters:
             ok = f.policy.filter(pod, view)
             if f.checked:
                 ok = checked_filter(f.name, ok, view.n)
+            if ok is everyone:  # the mask and whether any node is left stay as they are
+                if passing is None and not view.n:
+                    return _NONE, entry, version  # no candidates: stop where filter stops
+                continue
             if fresh:
                 passing &= ok
             else:

@@ -87,3 +87,48 @@ def test_select_picks_as_prioritize_ranks() -> None:
             state.bind_chosen(info, int(view.ids[got]), room_checked=False)
             placed += 1
     assert placed > 300 and ties > 50
+
+
+def test_constant_answers_skipped_change_no_pick() -> None:
+    """The engine skips and-ing `all_pass` and adding `zero_scores` (it knows them by
+    identity): the same picks and weighted totals as with every answer a fresh copy,
+    which it cannot recognize."""
+    import random
+
+    from extender.api import all_pass, zero_scores
+
+    items = generate(60, 700, seed=4)["items"]
+    nodes = [i for i in items if i["kind"] == "Node"]
+    pods = [i for i in items if i["kind"] == "Pod"]
+    names = [n["metadata"]["name"] for n in nodes]
+    fast, slow = Engine(default_configuration()), Engine(default_configuration())
+    seen = {"pass": 0, "zero": 0}
+
+    def copying(method, kind):
+        def wrapped(pod, view):
+            out = method(pod, view)
+            if out is (all_pass(view.n) if kind == "pass" else zero_scores(view.n)):
+                seen[kind] += 1
+            return np.array(out)  # writable: not the shared constant
+
+        return wrapped
+
+    for f in slow.filters:  # an instance attribute shadows the class's method
+        f.policy.filter = copying(f.policy.filter, "pass")
+    for s in slow.scores:
+        s.policy.score = copying(s.policy.score, "zero")
+    states = [ClusterState(), ClusterState()]
+    for st_ in states:
+        st_.load_items(nodes)
+    rngs = [random.Random(9), random.Random(9)]
+    for obj in pods:
+        picks = []
+        for engine, state, rng in zip((fast, slow), states, rngs, strict=True):
+            info = parse_pod(obj)
+            view, _, _ = state.view(names)
+            pos = engine.select(info, view, rng)
+            picks.append(pos)
+            if pos >= 0:
+                state.bind_chosen(info, int(view.ids[pos]), room_checked=False)
+        assert picks[0] == picks[1]
+    assert seen["pass"] > 100 and seen["zero"] > 100
