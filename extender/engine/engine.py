@@ -495,7 +495,7 @@ class Engine:
                 return _NONE, entry, version
         if passing is None:
             return np.arange(view.n), entry, version
-        return np.flatnonzero(passing), entry, version
+        return passing.nonzero()[0], entry, version  # flatnonzero without its two frames
 
     # ---- explaining ------------------------------------------------------
     def explain(self, pod: PodInfo, view: NodeView) -> list[dict[str, Any]]:
