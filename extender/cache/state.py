@@ -768,7 +768,7 @@ class ClusterState:
 
         Why: in-process, the pod is parsed, filtered, scored and bound in one lock hold,
         and the remembered-pods entry, its spec comparison and the room re-check were
-        ~15% of a pod's `schedule_one` (docs/PERFORMANCE.md, "One pass a pod"). A pod
+        about a quarter of the bind's cost (docs/PERFORMANCE.md, "One pass a pod"). A pod
         the state knows in any way (bound, pending, remembered, or without a UID) takes
         the general path, which decides which spec is bound or why it is refused."""
         with self.lock:

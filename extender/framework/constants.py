@@ -6,7 +6,8 @@ affinity term that applies: those plugins then answer "every node passes" or
 request (a write would fail loudly), and the engine knows these arrays by
 identity: it skips and-ing an `all_pass` into the request's mask and adding a
 `zero_scores` into the weighted total, work whose result it knows already
-(docs/PLUGINS.md, "Constant answers"; docs/PERFORMANCE.md, "One pass a pod").
+(docs/PLUGINS.md, "Rules that keep podsift fast and exact"; docs/PERFORMANCE.md,
+"One pass a pod").
 """
 
 from __future__ import annotations

@@ -3,7 +3,7 @@
 The built-ins' names for `extender.api`'s `all_pass`, `all_fail` and `zero_scores`:
 one read-only array per (size, value) serves every request that answers it, and
 the engine recognizes them, skipping the work of combining them (docs/PLUGINS.md,
-"Constant answers").
+"Rules that keep podsift fast and exact").
 """
 
 from __future__ import annotations
