@@ -56,7 +56,11 @@ class InProcessExtender:
         state = self.state
         with state.lock:
             view, known, _ = state.view(node_names)
-            pos = self.engine.select(info, view, rng)
+            try:
+                pos = self.engine.select(info, view, rng)
+            except Exception:
+                state.remember(info)  # as before: remembered whatever the pass raised
+                raise
             if pos < 0:
                 state.remember(info)  # kept for a /bind, as a /filter keeps it
                 return None

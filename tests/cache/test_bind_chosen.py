@@ -84,3 +84,32 @@ def test_room_checked_skips_only_the_room_test() -> None:
     state.load_items([node("n0", cpu="1")])
     state.bind_chosen(big, 0, room_checked=True)
     assert state.pods["uid-big"].node_name == "n0"
+
+
+def test_schedule_one_remembers_what_it_does_not_place() -> None:
+    """In-process, a pod no node takes, or whose pass raises, is remembered for a
+    later /bind, as when schedule_one remembered every pod first; a placed one is
+    bound and not remembered."""
+    import pytest
+
+    from extender.inprocess import InProcessExtender
+    from extender.model.errors import InvalidInput
+
+    ext = InProcessExtender([node("n0", cpu="1")])
+    assert ext.schedule_one(pod("big", cpu="2"), ["n0"]) is None
+    assert ext.state._seen.get("uid-big") is not None
+    bad = pod("bad", cpu="1m", labels={"app": "x"})
+    bad["spec"]["topologySpreadConstraints"] = [
+        {
+            "maxSkew": 0,
+            "topologyKey": "zone",
+            "whenUnsatisfiable": "DoNotSchedule",
+            "labelSelector": {"matchLabels": {"app": "x"}},
+        }
+    ]
+    with pytest.raises(InvalidInput):
+        ext.schedule_one(bad, ["n0"])
+    assert ext.state._seen.get("uid-bad") is not None
+    assert ext.schedule_one(pod("fine", cpu="1m"), ["n0"]) == "n0"
+    assert ext.state._seen.get("uid-fine") is None
+    assert ext.state.pods["uid-fine"].node_name == "n0"
