@@ -18,6 +18,7 @@ from extender.cache.affinitycounts import (
 )
 from extender.cache.view import NodeView, TaintSets
 from extender.framework.args import ArgsErrors, as_int
+from extender.framework.constants import all_fail, all_pass, zero_scores
 from extender.framework.normalize import default_normalize_score
 from extender.framework.policy import (
     DYNAMIC,
@@ -96,6 +97,10 @@ __all__ = [
     "POD_AFFINITY_REQUIRED",
     "POD_AFFINITY_PREFERRED",
     "POD_ANTI_AFFINITY_PREFERRED",
+    # shared constant answers, which the engine recognizes (docs/PLUGINS.md)
+    "all_pass",
+    "all_fail",
+    "zero_scores",
     # helpers with kube-scheduler's semantics
     "default_normalize_score",
     "tolerations_tolerate",

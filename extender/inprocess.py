@@ -30,6 +30,8 @@ class InProcessExtender:
         else:
             self.engine = Engine(load_configuration(config_path))
         self.service = Service(self.state, self.engine)
+        # the engine's filters ask what the state's bind check asks (room, host ports)
+        self._room_checked = self.engine.checks_room()
 
     def filter(self, args: dict) -> dict[str, Any]:
         return self.service.filter(args)
@@ -50,12 +52,20 @@ class InProcessExtender:
         """Filter, score, pick and bind in one engine pass; the chosen node or None.
 
         Ties go to the first node in order, or to a random one of the best with `rng`."""
-        info = self.service.pod({"Pod": pod})
-        with self.state.lock:
-            view, known, _ = self.state.view(node_names)
-            pos = self.engine.select(info, view, rng)
+        info = self.service.pod({"Pod": pod}, remember=False)
+        state = self.state
+        with state.lock:
+            view, known, _ = state.view(node_names)
+            try:
+                pos = self.engine.select(info, view, rng)
+            except Exception:
+                state.remember(info)  # as before: remembered whatever the pass raised
+                raise
             if pos < 0:
+                state.remember(info)  # kept for a /bind, as a /filter keeps it
                 return None
-            node = view.names_array[pos]
-            self.state.bind(info.uid, node, recheck=False)  # filtered under this lock hold
-        return node
+            nid = int(view.ids[pos])
+            # filtered under this lock hold: nothing to re-check but what the filters
+            # did not ask; the same state as remember() and bind(uid, node) leave
+            state.bind_chosen(info, nid, self._room_checked)
+        return state.table.names_arr[nid]

@@ -353,6 +353,10 @@ class ClusterState:
         nid = self.table.id_of.get(rec.node_name)
         if nid is None:
             return  # waits in by_node until apply_node brings its node
+        self._attach_at(rec, nid)
+
+    def _attach_at(self, rec: PodRecord, nid: int) -> None:
+        """Count `rec` on its node, the table's node `nid`."""
         parts = rec.parts
         table = self.table
         table.add_usage(nid, parts.vector, parts.nonzero_cpu, parts.nonzero_mem, parts.ports, 1)
@@ -753,6 +757,43 @@ class ClusterState:
                 # its 10 minutes held 256 MiB at 13,000 binds a minute
                 self._seen.discard(uid)
             return pod
+
+    def bind_chosen(self, pod: PodInfo, nid: int, room_checked: bool) -> None:
+        """Commit `pod` to the node `nid` an engine pass chose for it under this same
+        hold of the lock (the in-process `schedule_one`): the state `remember(pod)` then
+        `bind(pod.uid, node, recheck=False)` leave, or their BindError, without the
+        round trip through the remembered pods. `room_checked` says the pass's filters
+        asked the state's own questions (NodeResourcesFit with `bind_ignores`, and
+        NodePorts), so the room is not judged a second time.
+
+        Why: in-process, the pod is parsed, filtered, scored and bound in one lock hold,
+        and the remembered-pods entry, its spec comparison and the room re-check were
+        about a quarter of the bind's cost (docs/PERFORMANCE.md, "One pass a pod"). A pod
+        the state knows in any way (bound, pending, remembered, or without a UID) takes
+        the general path, which decides which spec is bound or why it is refused."""
+        with self.lock:
+            uid = pod.uid
+            if (
+                not uid
+                or uid in self.pods
+                or uid in self.pending
+                or self._seen.get(uid) is not None
+            ):
+                self.remember(pod)
+                self.bind(uid, self.table.names_arr[nid], recheck=False)
+                return
+            table = self.table
+            node_name = table.names_arr[nid]
+            if not room_checked:
+                try:
+                    self._check_room(pod, node_name)
+                except BindError:
+                    self.remember(pod)  # refused: kept for a /bind, as remember() keeps it
+                    raise
+            rec = PodRecord(uid, pod.namespace, pod.name, node_name, self._shared_parts(pod))
+            self.pods[uid] = rec
+            self.by_node.add(rec)
+            self._attach_at(rec, nid)
 
     def bind_parsed(self, pod: PodInfo, node_name: str) -> None:
         """Commit a parsed pod the caller holds to a node: the checks and the commit of

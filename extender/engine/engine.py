@@ -34,6 +34,7 @@ from extender.framework.checks import (
     checked_scores,
     checked_unresolvable,
 )
+from extender.framework.constants import all_pass, zero_scores
 from extender.framework.policy import MAX_NODE_SCORE, STATIC, FilterPolicy, ScorePolicy, depends_on
 from extender.model.pod import PodInfo
 
@@ -59,6 +60,24 @@ def final_scores(weighted: np.ndarray, weight_sum: int) -> np.ndarray:
     denom = 2 * MAX_NODE_SCORE * weight_sum
     return (weighted * (2 * MAX_EXTENDER_PRIORITY) + denom // 2) // denom
 
+
+def best_threshold(top: int, weight_sum: int) -> int:
+    """The least weighted total whose `final_scores` equals that of `top`: the nodes
+    with the best 0..10 score are those at or above it (`final_scores` never
+    decreases), found without the three vector operations of `final_scores`.
+
+    final(w) >= F  <=>  20 w + d // 2 >= F d  <=>  w >= ceil((F d - d // 2) / 20),
+    with d = 2 x 100 x weight_sum (floor division: exact for every integer w)."""
+    if weight_sum == 0:
+        return _MIN_INT64  # every final score is 0: every node ties
+    denom = 2 * MAX_NODE_SCORE * weight_sum
+    best = (top * (2 * MAX_EXTENDER_PRIORITY) + denom // 2) // denom
+    return -((denom // 2 - best * denom) // (2 * MAX_EXTENDER_PRIORITY))
+
+
+_MIN_INT64 = int(np.iinfo(np.int64).min)
+_NONE = np.zeros(0, np.intp)  # no position passed (read-only: never written to)
+_NONE.flags.writeable = False
 
 # the filters whose question ClusterState's bind check asks itself (room, host ports)
 _STATE_RECHECKS = frozenset({"NodeResourcesFit", "NodePorts"})
@@ -246,6 +265,15 @@ class Engine:
 
         return recheck
 
+    def checks_room(self) -> bool:
+        """Whether a pass of this engine asks every question the state's bind check
+        asks (room and host ports): podsift's own NodeResourcesFit and NodePorts are
+        configured filters. A pod `select` chose under the state lock then needs no
+        second look at its node before `ClusterState.bind_chosen` (with the state's
+        `bind_ignores` set from `fit_ignores`, as the Service sets it)."""
+        trusted = {f.name for f in self.filters if not f.checked}
+        return _STATE_RECHECKS <= trusted
+
     def fit_ignores(self) -> Callable[[str], bool] | None:
         """The resources NodeResourcesFit's filter leaves unchecked, as its `ignores`
         predicate (None when that filter is not configured), so that
@@ -329,12 +357,20 @@ class Engine:
     # ---- scoring ---------------------------------------------------------
     def score(self, pod: PodInfo, view: NodeView) -> tuple[np.ndarray, list[np.ndarray]]:
         """Weighted totals over `view` (already the passing nodes) and each policy's scores."""
-        weighted = np.zeros(view.n, np.int64)
+        return self._score(pod, view, None, 0)
+
+    def _score(
+        self, pod: PodInfo, view: NodeView, entry: StaticVerdicts | None, version: int
+    ) -> tuple[np.ndarray, list[np.ndarray]]:
+        """`score`, with the spec cache's entry when the caller has looked it up for
+        this pod in this lock hold (`select`), else None."""
         if view.n == 0:
+            weighted = np.zeros(0, np.int64)
             return weighted, [weighted for _ in self.scores]
-        entry = cached = None
+        cached = None
         if self.static_scores:
-            entry, version = self._static_entry(pod, view)
+            if entry is None:
+                entry, version = self._static_entry(pod, view)
             if entry is not None:
                 assert self.spec_cache is not None
                 cached = entry.scores_for(view.ids)
@@ -342,11 +378,14 @@ class Engine:
                     self.spec_cache.score_misses += 1
                 else:
                     self.spec_cache.score_hits += 1
-        if cached is not None:
-            weighted += cached[STATIC_SUM]  # the static policies' weighted sum, kept
+        # the static policies' weighted sum, kept: the first dynamic term is added to it
+        # into a new array (no zeros to add both to)
+        base = None if cached is None else cached[STATIC_SUM]
+        weighted = np.zeros(view.n, np.int64) if base is None else None
         fresh: dict[int, np.ndarray] = {}
         static_sum = np.zeros(view.n, np.int64) if entry is not None and cached is None else None
         per_policy = []
+        nothing = zero_scores(view.n)  # a score's shared "no node is preferred": adds 0
         for k, s in enumerate(self.scores):
             if cached is not None and s.static:
                 per_policy.append(cached[k])
@@ -355,8 +394,15 @@ class Engine:
             if s.checked:
                 values = checked_scores(s.name, values, view.n)
             per_policy.append(values)
+            if values is nothing:
+                if static_sum is not None and s.static:
+                    fresh[k] = values
+                continue
             term = values if s.weight == 1 else s.weight * values  # weight 1: no product
-            weighted += term
+            if weighted is None:
+                weighted = np.add(base, term, dtype=np.int64)
+            else:
+                weighted += term
             if static_sum is not None and s.static:
                 fresh[k] = values
                 static_sum += term
@@ -364,6 +410,8 @@ class Engine:
             fresh[STATIC_SUM] = static_sum
             entry.keep_scores(view.ids, fresh)  # type: ignore[union-attr]
             self.spec_cache.put(pod, version, entry)  # type: ignore[union-attr]
+        if weighted is None:  # every score policy static
+            weighted = np.array(base, np.int64)  # a copy: the kept sum stays as it is
         return weighted, per_policy
 
     def prioritize(
@@ -392,15 +440,65 @@ class Engine:
         """Filter, score and pick one node in one pass: the position of the best
         (highest 0..10 score; on ties the first in order, or a random one of the
         best with `rng`, as kube-scheduler picks), or -1 if none fits."""
-        passed = self.filter(pod, view, reasons=False).passed
+        passed, entry, version = self._passed(pod, view)
         if not len(passed):
             return -1
         if self.scores:
-            final = self.passed_scores(pod, view, passed)
-            passed = passed[final == final.max()]
+            weighted, _ = self._score(pod, view.subset(passed), entry, version)
+            passed = passed[weighted >= best_threshold(int(weighted.max()), self.weight_sum)]
         if rng is None or len(passed) == 1:
             return int(passed[0])
         return int(passed[rng.randrange(len(passed))])
+
+    def _passed(
+        self, pod: PodInfo, view: NodeView
+    ) -> tuple[np.ndarray, StaticVerdicts | None, int]:
+        """(`filter(pod, view, reasons=False).passed`, the spec cache's entry for the pod
+        and its static version, (None, 0) when not cached): `select`'s filter pass.
+
+        The same filters in the same order, stopping where `filter` stops (a later
+        filter may refuse the pod outright), with fewer calls: the passing mask starts
+        as the first dynamic filter's `&` with the static one instead of a copy, and
+        "any left" is `np.count_nonzero` (one C call; `ndarray.any` is ~3x its cost
+        through numpy's Python wrapper, five times a pod)."""
+        filters = self.filters
+        entry = None
+        version = 0
+        passing = None
+        if self.static_prefix:
+            entry, version = self._static_entry(pod, view)
+        if entry is not None:
+            cache = self.spec_cache
+            assert cache is not None
+            if self._judge_static(entry, pod, view):
+                cache.misses += 1
+                cache.put(pod, version, entry)  # charge what it keeps now
+            else:
+                cache.hits += 1
+            passing = entry.answer(view.ids, view._contiguous, None, False)[0]  # read-only
+            if not np.count_nonzero(passing):
+                return _NONE, entry, version
+            filters = filters[self.static_prefix :]
+        fresh = False  # whether `passing` is this pass's own array (and-ed into in place)
+        everyone = all_pass(view.n)  # a filter's shared "every node passes": nothing to and
+        for f in filters:
+            ok = f.policy.filter(pod, view)
+            if f.checked:
+                ok = checked_filter(f.name, ok, view.n)
+            if ok is everyone:  # the mask and whether any node is left stay as they are
+                if passing is None and not view.n:
+                    return _NONE, entry, version  # no candidates: stop where filter stops
+                continue
+            if fresh:
+                passing &= ok
+            else:
+                passing = ok.copy() if passing is None else passing & ok
+                fresh = True
+            if not np.count_nonzero(passing):
+                return _NONE, entry, version
+        if passing is None:
+            return np.arange(view.n), entry, version
+        return passing.nonzero()[0], entry, version  # flatnonzero without its two frames
 
     # ---- explaining ------------------------------------------------------
     def explain(self, pod: PodInfo, view: NodeView) -> list[dict[str, Any]]:

@@ -91,15 +91,16 @@ class ScoredResources:
     def __init__(self, resources: Iterable[ResourceSpec], use_requested: bool) -> None:
         self.resources = tuple(resources)
         self.use_requested = use_requested
-        # (id(requests), nonzero cpu, nonzero memory) -> (requests, plan, requests any)
-        self._plans: dict[tuple[int, int, int], tuple[object, list, bool]] = {}
+        # (id(requests), nonzero cpu, nonzero memory) -> (requests, plan, requests any,
+        # the plan's weights summed)
+        self._plans: dict[tuple[int, int, int], tuple[object, list, bool, int]] = {}
 
-    def _plan(self, pod: PodInfo) -> tuple[list[tuple[str, int, bool, np.int64]], bool]:
+    def _plan(self, pod: PodInfo) -> tuple[list[tuple[str, int, bool, np.int64]], bool, int]:
         requests = pod.requests
         key = (id(requests), pod.nonzero_cpu, pod.nonzero_memory)
         found = self._plans.get(key)
         if found is not None and found[0] is requests:
-            return found[1], found[2]
+            return found[1], found[2], found[3]
         use_requested = self.use_requested
         plan = []
         for spec in self.resources:
@@ -113,10 +114,11 @@ class ScoredResources:
                 continue
             plan.append((name, spec.weight, nonzero, np.int64(request)))
         requests_any = any(pod_request(pod, r.name, True) for r in self.resources)
+        weight_sum = sum(entry[1] for entry in plan)
         if len(self._plans) >= PLANS_KEPT:
             self._plans.clear()
-        self._plans[key] = (requests, plan, requests_any)
-        return plan, requests_any
+        self._plans[key] = (requests, plan, requests_any, weight_sum)
+        return plan, requests_any, weight_sum
 
     def requests_any(self, pod: PodInfo) -> bool:
         """Whether the pod requests any of the resources (as is, no scoring defaults)."""
@@ -127,8 +129,23 @@ class ScoredResources:
 
         Each `used` is a fresh array of its own (the view's column plus the request,
         even when that is 0), which the caller may compute into in place."""
+        return self._columns(self._plan(pod)[0], nodes)
+
+    def weighed_columns(
+        self, pod: PodInfo, nodes: NodeView, requested_only: bool = False
+    ) -> tuple[list[Allocation], int] | None:
+        """(`columns(pod, nodes)`, the sum of their weights) from one look-up of the
+        spec's plan; None with `requested_only` when the pod requests none of the
+        resources (`requests_any` false)."""
+        plan, requests_any, weight_sum = self._plan(pod)
+        if requested_only and not requests_any:
+            return None
+        return self._columns(plan, nodes), weight_sum
+
+    @staticmethod
+    def _columns(plan: list[tuple[str, int, bool, np.int64]], nodes: NodeView) -> list[Allocation]:
         out = []
-        for name, weight, nonzero, request in self._plan(pod)[0]:
+        for name, weight, nonzero, request in plan:
             used = nodes.nonzero_requested(name) if nonzero else nodes.requested(name)
             out.append(Allocation(name, weight, nodes.allocatable(name), np.add(used, request)))
         return out

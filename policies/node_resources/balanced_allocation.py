@@ -160,9 +160,10 @@ class NodeResourcesBalancedAllocation(Policy):
         }
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
-        if nodes.n == 0 or not self._scored.requests_any(pod):
+        found = self._scored.weighed_columns(pod, nodes, requested_only=True) if nodes.n else None
+        if found is None:
             return np.zeros(nodes.n, np.int64)  # best-effort pod: upstream skips the plugin
-        columns = self._scored.columns(pod, nodes)
+        columns = found[0]
         if len(columns) == 2:
             fast = _two_resource_score(columns, nodes)
             if fast is not None:

@@ -229,9 +229,8 @@ class NodeResourcesFit(Policy):
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         if nodes.n == 0:
             return np.zeros(0, np.int64)
-        columns = self._scored.columns(pod, nodes)
+        columns, weight_sum = self._scored.weighed_columns(pod, nodes)  # type: ignore[misc]
         if self._table is None and all_have(nodes, columns, _SCALE_LIMIT):
-            weight_sum = sum(c.weight for c in columns)
             if weight_sum > 0:
                 return self._plain_score(columns, weight_sum)
         return self._score(columns, nodes.n)
