@@ -8,7 +8,6 @@ a /filter never sees half of a /bind.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -37,8 +36,6 @@ from extender.model.errors import BindError, InvalidInput
 from extender.model.memo import Memo
 from extender.model.node import parse_node
 from extender.model.pod import PodInfo, parse_pod, same_spec
-
-log = logging.getLogger(__name__)
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 # Rows of parsed full Node objects kept across requests: a few per cluster node (old
@@ -211,7 +208,9 @@ class ClusterState:
             if len(self.pending) >= PENDING_PODS or self.pending_bytes + size > PENDING_BYTES:
                 self.pending_refused += 1
                 if self.pending_refused % 1000 == 1:
-                    log.warning(
+                    import logging  # here: a plan never logs, and logging is 1 % of its start
+
+                    logging.getLogger(__name__).warning(
                         "pending pods past the bound (%d pods, %d bytes): pod UID %s and "
                         "%d before it not kept; their /bind needs their /filter's spec",
                         PENDING_PODS,
