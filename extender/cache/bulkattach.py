@@ -170,6 +170,10 @@ def record_copy(proto: PodRecord, uid: str, name: str, node_name: str) -> PodRec
     return PodRecord(uid, proto.namespace, name, node_name, proto.parts)
 
 
+# the bytes of a group key (cache/bulkattach.py group_key) its groups are found by
+TAIL = 64
+
+
 class PlacedGroups:
     """A listing's placed pods by `group_key`, and the records of each group per node,
     counted on their nodes at the end (`attach`) with one write per group and node.
@@ -179,9 +183,27 @@ class PlacedGroups:
     only those still held."""
 
     def __init__(self) -> None:
-        self.protos: dict[bytes, PodRecord] = {}  # key -> the record of its first pod
+        # key's tail -> [(key, the record of its first pod)]: a key is the JSON text of a
+        # spec (~1 KB), and hashing it whole was 7 % of a snapshot's load; its tail
+        # (namespace, labels) tells the groups apart, the whole key is compared on a hit
+        self.protos: dict[bytes, list[tuple[bytes, PodRecord]]] = {}
         # (id of the group's first record, node id) -> it and the group's records there
         self.members: dict[tuple[int, int], tuple[PodRecord, list[PodRecord]]] = {}
+
+    def proto(self, key: bytes) -> PodRecord | None:
+        """The record of the group's first pod, None before it."""
+        for known, rec in self.protos.get(key[-TAIL:], ()):
+            if known == key:
+                return rec
+        return None
+
+    def first(self, key: bytes, rec: PodRecord) -> PodRecord:
+        """The group's first record, `rec` if it is the first (dict.setdefault's rule)."""
+        found = self.proto(key)
+        if found is not None:
+            return found
+        self.protos.setdefault(key[-TAIL:], []).append((key, rec))
+        return rec
 
     def add(self, proto: PodRecord, nid: int, rec: PodRecord) -> None:
         entry = self.members.get((id(proto), nid))

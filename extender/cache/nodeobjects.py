@@ -25,7 +25,6 @@ dropped and rebuilt from the next requests. Not thread-safe on its own:
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 from collections import OrderedDict
 from collections.abc import Hashable, Sequence
@@ -54,6 +53,8 @@ def identity(obj: Any) -> Hashable | None:
         uid = meta.get("uid", "")
         if isinstance(rv, str) and rv and isinstance(name, str) and name and isinstance(uid, str):
             return (name, uid, rv)
+    import hashlib  # here: only a node without a resourceVersion needs it (1 % of a plan's start)
+
     try:
         return hashlib.sha256(orjson.dumps(obj)).digest()
     except (TypeError, orjson.JSONEncodeError):  # in-process callers may pass anything

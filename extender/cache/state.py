@@ -8,7 +8,6 @@ a /filter never sees half of a /bind.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
@@ -17,6 +16,7 @@ import numpy as np
 
 from extender.cache.affinitycounts import PodAffinityIndex
 from extender.cache.bulkattach import (
+    TAIL,
     PlacedGroups,
     attach_alike,
     attach_all,
@@ -36,8 +36,6 @@ from extender.model.errors import BindError, InvalidInput
 from extender.model.memo import Memo
 from extender.model.node import parse_node
 from extender.model.pod import PodInfo, parse_pod, same_spec
-
-log = logging.getLogger(__name__)
 
 TERMINAL_PHASES = ("Succeeded", "Failed")
 # Rows of parsed full Node objects kept across requests: a few per cluster node (old
@@ -210,7 +208,9 @@ class ClusterState:
             if len(self.pending) >= PENDING_PODS or self.pending_bytes + size > PENDING_BYTES:
                 self.pending_refused += 1
                 if self.pending_refused % 1000 == 1:
-                    log.warning(
+                    import logging  # here: a plan never logs, and logging is 1 % of its start
+
+                    logging.getLogger(__name__).warning(
                         "pending pods past the bound (%d pods, %d bytes): pod UID %s and "
                         "%d before it not kept; their /bind needs their /filter's spec",
                         PENDING_PODS,
@@ -469,14 +469,49 @@ class ClusterState:
         not terminal) and the terminal ones."""
         pending = terminal = 0
         groups = PlacedGroups()
+        protos, held, id_of = groups.protos, self.pods, self.table.id_of
         for i, obj in enumerate(pods):
+            # the common case inline: a placed pod alike to one before, on a known node
+            # (what _pod_placement, group_key and _put_placed decide, without their calls)
+            key = None
+            spec = obj.get("spec") if obj.__class__ is dict else None
+            if spec.__class__ is dict:
+                node_name = spec.get("nodeName")
+                status = obj.get("status")
+                if (
+                    node_name.__class__ is str
+                    and node_name
+                    and (status is None or status.__class__ is dict)
+                    and (status is None or status.get("phase", "") not in TERMINAL_PHASES)
+                ):
+                    nid = id_of.get(node_name)
+                    key = None if nid is None else group_key(obj, spec)
+                    proto = None
+                    if key is not None:  # PlacedGroups.proto, inline
+                        for known, first in protos.get(key[-TAIL:], ()):
+                            if known == key:
+                                proto = first
+                                break
+                    if proto is not None:
+                        meta = obj["metadata"]
+                        uid, name = meta.get("uid"), meta.get("name")
+                        if uid.__class__ is str and uid and name.__class__ is str:
+                            if uid not in held:
+                                rec = PodRecord(uid, proto.namespace, name, node_name, proto.parts)
+                                groups.add(proto, nid, rec)  # type: ignore[arg-type]
+                                if self.pending:
+                                    self._unpend(uid)
+                                held[uid] = rec
+                                self.by_node.add(rec)
+                                continue
+                            key = None  # listed twice: apply_pod decides
             node_name, ended = _pod_placement(obj)
             if ended:
                 terminal += 1
             elif not node_name:
                 pending += 1
             try:
-                if ended or not node_name or not self._put_placed(obj, node_name, groups):
+                if ended or not node_name or not self._put_placed(obj, node_name, groups, key):
                     self.apply_pod(obj)
             except InvalidInput as exc:
                 raise InvalidInput(f"{object_name('pod', obj, i)}: {exc}") from None
@@ -487,15 +522,19 @@ class ClusterState:
         self._gc.note(attached)
         return pending, terminal
 
-    def _put_placed(self, obj: dict, node_name: str, groups: PlacedGroups) -> bool:
+    def _put_placed(
+        self, obj: dict, node_name: str, groups: PlacedGroups, key: bytes | None = None
+    ) -> bool:
         """Put the record of a pod placed on `node_name`, a known node, in `pods` and
         `by_node`, not attached yet (a copy of its group's when a pod alike came
-        before); False for any other pod (`apply_pod` takes it)."""
+        before); False for any other pod (`apply_pod` takes it). `key`: its group_key
+        when the caller has it."""
         nid = self.table.id_of.get(node_name)
         if nid is None:
             return False
-        key = group_key(obj, obj["spec"])
-        proto = None if key is None else groups.protos.get(key)
+        if key is None:
+            key = group_key(obj, obj["spec"])
+        proto = None if key is None else groups.proto(key)
         if proto is not None:
             meta = obj["metadata"]
             uid, name = meta.get("uid"), meta.get("name")
@@ -510,7 +549,7 @@ class ClusterState:
                 return False
             rec = self._record(pod, node_name)
             if key is not None and not rec.ports:
-                groups.add(groups.protos.setdefault(key, rec), nid, rec)
+                groups.add(groups.first(key, rec), nid, rec)
         else:
             if uid in self.pods:
                 return False

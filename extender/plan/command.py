@@ -41,7 +41,8 @@ class PlanOptions:
 
 def run(opts: PlanOptions) -> dict[str, Any]:
     """The plan's JSON document (PodsiftError for bad input, before anything runs)."""
-    templates = load_templates(opts.workloads, "--pod" if opts.command == "fit" else "--workload")
+    flag = "--pod" if opts.command == "fit" else "--workload"
+    templates = load_templates(opts.workloads, flag, opts.kept)
     shapes = load_shapes(list(opts.shapes)) if opts.command == "grow" else None
     clock = time.perf_counter()
     cluster = build(opts.items, opts.source, opts.config, opts.profile)

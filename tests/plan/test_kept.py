@@ -42,8 +42,10 @@ def test_the_plan_hands_its_snapshot_and_state_to_the_caller_to_keep(tmp_path, m
     monkeypatch.setattr("sys.stdout", out)
     kept: list[object] = []
     assert _plan_run(args, kept) == 0
-    items, cluster = kept
+    items, workload, cluster = kept
     assert [i["metadata"]["name"] for i in items] == ["n0", "n1"]
+    # the decoded workload file too (freed one object at a time otherwise)
+    assert [obj["metadata"]["name"] for obj, _ in workload] == ["web"]
     assert isinstance(cluster, Cluster) and cluster.items is items
     assert cluster.names == ["n0", "n1"]
     out.seek(0)

@@ -7,9 +7,17 @@ import threading
 
 import orjson
 import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from extender.model.errors import InvalidInput
-from extender.plan.workload import load_templates, read_document, spec_groups
+from extender.plan.workload import (
+    _template,
+    load_templates,
+    read_document,
+    read_workload,
+    spec_groups,
+)
 from tests.plan.objects import deployment, listing, pod_spec
 
 
@@ -87,3 +95,71 @@ def test_a_document_reads_alike_mapped_or_streamed(tmp_path) -> None:
         assert read_document(str(fifo), "--snapshot") == obj
     finally:
         writer.join()
+
+
+_VARIANTS = {
+    "namespace": st.sampled_from([None, "a", "b"]),
+    "labels": st.sampled_from([None, {}, {"app": "x"}, {"app": "y"}, {"app": 1}]),
+    "annotations": st.sampled_from([None, {"k": "v"}, {"k": "w"}]),
+    "ownerReferences": st.sampled_from(
+        [None, [{"apiVersion": "apps/v1", "kind": "ReplicaSet", "name": "r", "controller": True}]]
+    ),
+    "deletionTimestamp": st.sampled_from([None, "2026-12-02T00:00:00Z"]),
+    "uid": st.sampled_from([None, "u"]),
+}
+_SPEC = {
+    "cpu": st.sampled_from(["1", "2", 1]),
+    "priority": st.sampled_from([None, 1, 1.0, True, 2]),
+    "nodeName": st.sampled_from([None, "n1", "n2"]),
+    "hostNetwork": st.sampled_from([None, True, 1]),
+}
+
+
+@st.composite
+def _pod_object(draw):
+    meta = {k: v for k, s in _VARIANTS.items() if (v := draw(s)) is not None}
+    cpu = draw(_SPEC["cpu"])
+    spec = pod_spec(cpu if isinstance(cpu, str) else None)
+    if not isinstance(cpu, str):
+        spec["containers"][0]["resources"] = {"requests": {"cpu": cpu}}
+    for field in ("priority", "nodeName", "hostNetwork"):
+        value = draw(_SPEC[field])
+        if value is not None:
+            spec[field] = value
+    return {"apiVersion": "v1", "kind": "Pod", "metadata": meta, "spec": spec}
+
+
+@settings(
+    max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(objects=st.lists(_pod_object(), min_size=1, max_size=8))
+def test_pods_alike_share_a_parse_equal_to_their_own(tmp_path, objects) -> None:
+    """load_templates parses Pods alike but for their name once (`_alike_key`): each
+    template equals the one parsed on its own, and a file with a bad pod fails alike."""
+    for i, obj in enumerate(objects):
+        obj["metadata"]["name"] = f"p{i}"
+    path = tmp_path / "w.json"
+    path.write_bytes(orjson.dumps(listing(objects)))
+    alone = []
+    try:
+        for obj, where in read_workload(str(path), "--workload"):
+            alone.append(_template(obj, where))  # no sharing: each parsed by parse_pod
+    except InvalidInput as exc:
+        with pytest.raises(InvalidInput) as shared_exc:
+            load_templates([str(path)])
+        assert str(shared_exc.value) == str(exc)
+        return
+    shared = load_templates([str(path)])
+    assert len(shared) == len(alone)
+    for s, a in zip(shared, alone):
+        assert (s.kind, s.key, s.replicas, s.pod, s.source) == (
+            a.kind,
+            a.key,
+            a.replicas,
+            a.pod,
+            a.source,
+        )
+        mine, theirs = vars(s.info), vars(a.info)
+        assert mine.keys() == theirs.keys()
+        for field, value in theirs.items():
+            assert mine[field] == value, field
