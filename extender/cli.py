@@ -16,6 +16,12 @@ import time
 from extender.argtypes import listen_address, positive
 from extender.model.errors import PodsiftError
 
+# podsift calls no BLAS routine, but numpy's OpenBLAS starts a thread per core on
+# import, whose start-up spin is ~0.1 s of CPU in a 1-second `plan fit` and which
+# then idle in every server worker. Set before any command imports numpy; a value
+# the user exported wins (a policy plugin that does use BLAS).
+os.environ.setdefault("OPENBLAS_NUM_THREADS", "1")
+
 SERVE_HELP = "serve the extender under gunicorn"
 
 

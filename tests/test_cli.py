@@ -1,5 +1,6 @@
 """The command line (docs/CONTRACT.md §5): clear errors before anything starts."""
 
+import os
 import subprocess
 import sys
 
@@ -159,3 +160,18 @@ def test_every_option_of_serve_synth_and_bench_is_in_the_readme():
         assert options, command
         missing = sorted(options - documented)
         assert not missing, f"podsift {command}: {missing} not in README.md"
+
+
+def _blas_threads_seen(env: dict) -> str:
+    """What a podsift process leaves in OPENBLAS_NUM_THREADS once its CLI is
+    imported (before any command imports numpy)."""
+    code = "import os, extender.cli; print(os.environ.get('OPENBLAS_NUM_THREADS'))"
+    return subprocess.run(
+        [sys.executable, "-c", code], env=env, capture_output=True, text=True, check=True
+    ).stdout.strip()
+
+
+def test_podsift_asks_openblas_for_one_thread_unless_told() -> None:
+    env = {k: v for k, v in os.environ.items() if k != "OPENBLAS_NUM_THREADS"}
+    assert _blas_threads_seen(env) == "1"
+    assert _blas_threads_seen({**env, "OPENBLAS_NUM_THREADS": "3"}) == "3"
