@@ -4,21 +4,28 @@ them with it, so a plan and /prioritize cannot disagree."""
 from __future__ import annotations
 
 import numpy as np
+from hypothesis import given
+from hypothesis import strategies as st
 
 from bench.workload import generate
 from extender.cache.state import ClusterState
 from extender.engine.config import default_configuration, parse_configuration
-from extender.engine.engine import Engine
+from extender.engine.engine import Engine, best_threshold, final_scores
 from extender.model.pod import parse_pod
 
 
-def test_passed_scores_are_prioritize_at_the_passing_nodes() -> None:
-    items = generate(40, 400, seed=5)["items"]
-    nodes = [i for i in items if i["kind"] == "Node"]
-    pods = [i for i in items if i["kind"] == "Pod"]
+def _cluster(nodes: int, pods: int, seed: int) -> tuple[ClusterState, list[str], list[dict]]:
+    """A synthetic cluster's nodes loaded into a state: (state, node names, pending pods)."""
+    items = generate(nodes, pods, seed=seed)["items"]
+    node_items = [i for i in items if i["kind"] == "Node"]
     state = ClusterState()
-    state.load_items(nodes)
-    names = [n["metadata"]["name"] for n in nodes]
+    state.load_items(node_items)
+    names = [n["metadata"]["name"] for n in node_items]
+    return state, names, [i for i in items if i["kind"] == "Pod"]
+
+
+def test_passed_scores_are_prioritize_at_the_passing_nodes() -> None:
+    state, names, pods = _cluster(40, 400, seed=5)
     no_scores = parse_configuration(
         {"apiVersion": "podsift/v1", "kind": "PolicyConfiguration", "scores": []}
     )
@@ -36,11 +43,6 @@ def test_passed_scores_are_prioritize_at_the_passing_nodes() -> None:
 
 
 # -- select: the best nodes by a threshold on the weighted totals ------------------
-
-from hypothesis import given  # noqa: E402
-from hypothesis import strategies as st  # noqa: E402
-
-from extender.engine.engine import best_threshold, final_scores  # noqa: E402
 
 
 @given(
@@ -61,12 +63,7 @@ def test_select_picks_as_prioritize_ranks() -> None:
     prioritize's best, then the same random draw among them would pick."""
     import random
 
-    items = generate(60, 900, seed=11)["items"]
-    nodes = [i for i in items if i["kind"] == "Node"]
-    pods = [i for i in items if i["kind"] == "Pod"]
-    state = ClusterState()
-    state.load_items(nodes)
-    names = [n["metadata"]["name"] for n in nodes]
+    state, names, pods = _cluster(60, 900, seed=11)
     engine = Engine(default_configuration())
     reference = Engine(default_configuration(), spec_cache=False)
     rng, rng_ref = random.Random(3), random.Random(3)
@@ -97,10 +94,8 @@ def test_constant_answers_skipped_change_no_pick() -> None:
 
     from extender.api import all_pass, zero_scores
 
-    items = generate(60, 700, seed=4)["items"]
-    nodes = [i for i in items if i["kind"] == "Node"]
-    pods = [i for i in items if i["kind"] == "Pod"]
-    names = [n["metadata"]["name"] for n in nodes]
+    fast_state, names, pods = _cluster(60, 700, seed=4)
+    slow_state, _, _ = _cluster(60, 700, seed=4)
     fast, slow = Engine(default_configuration()), Engine(default_configuration())
     seen = {"pass": 0, "zero": 0}
 
@@ -117,9 +112,7 @@ def test_constant_answers_skipped_change_no_pick() -> None:
         f.policy.filter = copying(f.policy.filter, "pass")
     for s in slow.scores:
         s.policy.score = copying(s.policy.score, "zero")
-    states = [ClusterState(), ClusterState()]
-    for st_ in states:
-        st_.load_items(nodes)
+    states = [fast_state, slow_state]
     rngs = [random.Random(9), random.Random(9)]
     for obj in pods:
         picks = []
