@@ -448,12 +448,37 @@ class NodeTable:
 
         Each (protocol, port) the pod wants is looked up once and each node using
         it judged by one set operation: the cost is the pod's distinct ports plus
-        the (port, node) pairs in use among them, never ports x nodes."""
+        the (port, node) pairs in use among them, never ports x nodes. A port
+        wanted on every address (no hostIP, the usual case) conflicts wherever it
+        is used: those nodes are marked in one numpy call, not one by one."""
         mask = np.zeros(self.capacity, bool)
-        for nid in self.port_conflict_keys(wanted):
-            mask[nid] = True
+        ports = self.ports
+        for key, ips in wanted_by_key(wanted).items():
+            by_node = ports.get(key)
+            if not by_node:
+                continue
+            if WILDCARD_IP in ips:  # a hostPort without hostIP: every node using the port
+                mask[np.fromiter(by_node, np.intp, len(by_node))] = True
+                continue
+            for nid, used in by_node.items():
+                if group_conflicts(ips, used):
+                    mask[nid] = True
         mask.flags.writeable = False
         return mask
+
+    def port_conflict_at(self, nid: int, wanted: tuple[HostPort, ...]) -> bool:
+        """`port_conflict_mask(wanted)[nid]` for one node (/bind's re-check): the cost is
+        the pod's distinct ports, not the nodes using them, which grow with the
+        cluster (a host-port agent on 15,000 nodes made every such bind a loop over
+        all of them)."""
+        ports = self.ports
+        for key, ips in wanted_by_key(wanted).items():
+            by_node = ports.get(key)
+            if by_node:
+                used = by_node.get(nid)
+                if used and group_conflicts(ips, used):
+                    return True
+        return False
 
     def port_conflict_keys(self, wanted: tuple[HostPort, ...]) -> dict[int, list[tuple[str, int]]]:
         """Node id -> the (protocol, port) keys on which the wanted host ports conflict

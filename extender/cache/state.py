@@ -761,7 +761,7 @@ class ClusterState:
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: {short}"
             )
-        if pod.host_ports and self.table.port_conflict_mask(pod.host_ports)[nid]:
+        if pod.host_ports and self.table.port_conflict_at(nid, pod.host_ports):
             raise BindError(
                 f"pod {pod.namespace}/{pod.name} no longer fits on {node_name}: host port in use"
             )

@@ -334,3 +334,41 @@ def test_a_pending_pod_that_does_not_parse_is_not_kept_and_fails_nothing():
     assert state.pending == {}  # the old spec is not kept either
     with pytest.raises(BindError, match="needs its spec"):
         state.bind("uid-ok", "a")
+
+
+from hypothesis import given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from extender.model.hostports import HostPort  # noqa: E402
+
+_PORT = st.builds(
+    HostPort,
+    ip=st.sampled_from(["", "0.0.0.0", "10.0.0.1", "10.0.0.2"]),
+    protocol=st.sampled_from(["TCP", "UDP"]),
+    port=st.sampled_from([0, 80, 8080]),
+)
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    used=st.lists(st.tuples(st.integers(0, 4), st.lists(_PORT, max_size=3)), max_size=12),
+    removed=st.sets(st.integers(0, 11)),
+    wanted=st.lists(_PORT, min_size=1, max_size=4),
+)
+def test_one_nodes_port_check_is_the_masks_entry(used, removed, wanted):
+    """/bind's per-node host-port check answers as the all-nodes mask does at that
+    node, over pods added and some removed again."""
+    state = make_state([node(f"n{i}") for i in range(5)])
+    table = state.table
+    nids = [table.id_of[f"n{i}"] for i in range(5)]
+    for at, ports in used:
+        table.add_usage(nids[at], (), 0, 0, tuple(ports), 1)
+    for k in removed:
+        if k < len(used):
+            at, ports = used[k]
+            table.add_usage(nids[at], (), 0, 0, tuple(ports), -1)
+    mask = table.port_conflict_mask(tuple(wanted))
+    assert set(np.flatnonzero(mask).tolist()) == set(table.port_conflict_keys(tuple(wanted)))
+    assert [table.port_conflict_at(nid, tuple(wanted)) for nid in nids] == [
+        bool(mask[nid]) for nid in nids
+    ]
