@@ -332,11 +332,14 @@ class Engine:
             failed = {}
             unresolvable = {}
         names = None
+        everyone = all_pass(view.n)  # a filter's shared "every node passes"
         for f in filters:
             # f.verdict(), inlined: the trusted path is one call per policy
             ok = f.policy.filter(pod, view)
             if f.checked:
                 ok = checked_filter(f.name, ok, view.n)
+            if ok is everyone and view.n:  # no node newly fails, the mask stays as it is
+                continue
             if reasons:
                 newly = passing & ~ok
                 if newly.any():
