@@ -178,16 +178,16 @@ class NodeResourcesFit(Policy):
         if failed.size == 0:
             return []
         checks = self._checks(pod)
-        if len(checks) >= _CODE_BITS:
-            return self._reasons_each(nodes, failed, checks)
+        # past 62 checks a code no longer fits an intp: Python ints (object arrays)
+        dtype = np.intp if len(checks) < _CODE_BITS else object
         code = lacks_room(
             nodes.allocatable("pods")[failed], nodes.requested("pods")[failed], 1
-        ).astype(np.intp)
+        ).astype(dtype)
         for bit, (resource, amount) in enumerate(checks, 1):
             short = lacks_room(
                 nodes.allocatable(resource)[failed], nodes.requested(resource)[failed], amount
             )
-            code |= short.astype(np.intp) << bit
+            code |= short.astype(dtype) << bit
         texts = self._reason_texts(checks)
         codes = code.tolist()
         try:
@@ -196,23 +196,6 @@ class NodeResourcesFit(Policy):
             for c in set(codes).difference(texts):
                 texts[c] = _reason_text(c, checks)
             return [texts[c] for c in codes]
-
-    def _reasons_each(
-        self, nodes: NodeView, failed: np.ndarray, checks: list[tuple[str, int]]
-    ) -> list[str]:
-        """reasons() for a pod checking more resources than a code has bits."""
-        parts: list[list[str]] = [[] for _ in range(failed.size)]
-        short = lacks_room(nodes.allocatable("pods")[failed], nodes.requested("pods")[failed], 1)
-        for pos in np.flatnonzero(short).tolist():
-            parts[pos].append("Too many pods")
-        for resource, amount in checks:
-            short = lacks_room(
-                nodes.allocatable(resource)[failed], nodes.requested(resource)[failed], amount
-            )
-            reason = f"Insufficient {resource}"
-            for pos in np.flatnonzero(short).tolist():
-                parts[pos].append(reason)
-        return [", ".join(p) for p in parts]
 
     def _reason_texts(self, checks: list[tuple[str, int]]) -> dict[int, str]:
         """code -> reason text for these checks' resources (amounts do not enter the
