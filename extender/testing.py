@@ -26,11 +26,13 @@ from extender.cache.view import NodeView
 from extender.framework import registry
 from extender.framework.checks import (
     checked_filter,
+    checked_raw,
     checked_reasons,
     checked_scores,
     checked_unresolvable,
 )
 from extender.framework.policy import FilterPolicy, ScorePolicy
+from extender.model.errors import PolicyError
 from extender.model.pod import PodInfo, parse_pod
 
 __all__ = [
@@ -192,4 +194,29 @@ def run_score(policy: ScorePolicy, pod: PodInfo, nodes: NodeView) -> dict[str, i
     value outside 0..100, which the engine would clamp, is a PolicyError here."""
     name = policy.name or type(policy).__name__
     scores = checked_scores(name, policy.score(pod, nodes), nodes.n, strict=True)
+    if callable(getattr(policy, "raw_score", None)):
+        _check_split(name, policy, pod, nodes, scores)
     return dict(zip(nodes.names, scores.tolist()))
+
+
+def _check_split(name: str, policy: Any, pod: PodInfo, nodes: NodeView, scores: np.ndarray) -> None:
+    """A policy splitting Score from NormalizeScore keeps the split's two promises
+    (docs/PLUGINS.md): `score` is `normalize_score` of `raw_score` (or `raw_score`
+    itself without one), and a node's raw value is the same whichever other nodes
+    are asked with it (the engine keeps it by node)."""
+    raw = checked_raw(name, policy.raw_score(pod, nodes), nodes.n)
+    normalize = getattr(policy, "normalize_score", None)
+    composed = raw if normalize is None else normalize(pod, nodes, raw)
+    if np.asarray(composed).tolist() != scores.tolist():
+        raise PolicyError(
+            f"policy {name}: score() differs from normalize_score(raw_score()): "
+            f"{scores.tolist()} != {np.asarray(composed).tolist()}"
+        )
+    for position, node_name in enumerate(nodes.names):
+        alone = checked_raw(name, policy.raw_score(pod, nodes.subset(np.array([position]))), 1)
+        if int(alone[0]) != int(raw[position]):
+            raise PolicyError(
+                f"policy {name}: raw_score() of node {node_name!r} is {int(alone[0])} alone "
+                f"but {int(raw[position])} with the others: a raw score must depend on "
+                "its node only"
+            )

@@ -30,6 +30,7 @@ from extender.engine.speccache import SpecCache, StaticVerdicts
 from extender.framework import registry
 from extender.framework.checks import (
     checked_filter,
+    checked_raw,
     checked_reasons,
     checked_scores,
     checked_unresolvable,
@@ -141,7 +142,7 @@ class _Filter:
 class _Score:
     """A configured score policy, its weight, and how much the engine checks it."""
 
-    __slots__ = ("policy", "name", "weight", "checked", "static")
+    __slots__ = ("policy", "name", "weight", "checked", "static", "raw", "normalize")
 
     def __init__(self, policy: ScorePolicy, weight: int, checked: bool) -> None:
         self.policy = policy
@@ -149,6 +150,27 @@ class _Score:
         self.weight = weight
         self.checked = checked
         self.static = depends_on(policy) == STATIC
+        # a static policy that splits Score from NormalizeScore: its raw values are
+        # kept per spec by node id (speccache), its normalization runs per request
+        raw = getattr(policy, "raw_score", None)
+        self.raw = raw if self.static and callable(raw) else None
+        normalize = getattr(policy, "normalize_score", None)
+        self.normalize = normalize if callable(normalize) else None
+
+    def from_raw(self, entry: StaticVerdicts, k: int, pod: PodInfo, view: NodeView) -> np.ndarray:
+        """The policy's scores over `view` from the raw values the spec's entry keeps
+        (computing the ones of nodes it has not seen), normalized over `view`."""
+        raw_score = self.raw
+        assert raw_score is not None
+
+        def compute(missing: np.ndarray) -> np.ndarray:
+            values = raw_score(pod, view._state_view(missing))
+            return checked_raw(self.name, values, len(missing)) if self.checked else values
+
+        raw, _ = entry.raw_scores(k, view.ids, compute)
+        if self.normalize is None:
+            return raw
+        return self.normalize(pod, view, raw)
 
 
 class Engine:
@@ -250,9 +272,7 @@ class Engine:
         the other DYNAMIC filters (PodTopologySpread's skew, InterPodAffinity's
         required terms, a plugin's own) read what is placed too, so their answer may
         have changed; the STATIC ones cannot have."""
-        rechecked = [
-            f for f in self.filters if not f.static and f.name not in _STATE_RECHECKS
-        ]
+        rechecked = [f for f in self.filters if not f.static and f.name not in _STATE_RECHECKS]
         if not rechecked:
             return None
         positions = np.zeros(1, np.int64)
@@ -393,7 +413,10 @@ class Engine:
             if cached is not None and s.static:
                 per_policy.append(cached[k])
                 continue
-            values = s.policy.score(pod, view)
+            if s.raw is not None and entry is not None:
+                values = s.from_raw(entry, k, pod, view)
+            else:
+                values = s.policy.score(pod, view)
             if s.checked:
                 values = checked_scores(s.name, values, view.n)
             per_policy.append(values)

@@ -9,11 +9,14 @@ engine computed for the leading run of static filters (their verdict and, for
 a failing node, the first failing filter, its reason and whether it is
 unresolvable, all by node id, filled in as requests name nodes not judged
 yet, so any candidate set, a rotating window of nodes included, is answered
-by indexing), and the static score columns of the last few
-sets of nodes scored (scores are normalized over exactly the nodes scored, so
-they are reused only for the same set; a few, because a dynamic filter such as
-PodTopologySpread's zone skew or a per-host anti-affinity takes turns leaving
-out different nodes, and one set would miss on every turn).
+by indexing), the raw values of static score policies that split Score from
+NormalizeScore (`raw_score`: a node's value on its own, so kept by node id
+and filled in the same way; only the normalization runs per request), and the
+static score columns of the last few sets of nodes scored (scores are
+normalized over exactly the nodes scored, so they are reused only for the
+same set; a few, because a dynamic filter such as PodTopologySpread's zone
+skew or a per-host anti-affinity takes turns leaving out different nodes, and
+one set would miss on every turn).
 
 Bounded in entries and estimated bytes (a `Memo`), emptied whenever the static
 version moves. Not thread-safe: the engine is called with the state lock held.
@@ -21,6 +24,7 @@ version moves. Not thread-safe: the engine is called with the state lock held.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
@@ -60,6 +64,8 @@ class StaticVerdicts:
         "last",
         "last_encoded",
         "scored",
+        "capacity",
+        "raw",
     )
 
     def __init__(self, capacity: int, filters: int) -> None:
@@ -83,6 +89,10 @@ class StaticVerdicts:
         # the last sets of nodes scored, most recent first: (their ids, the ids' bytes,
         # each static score policy's values there)
         self.scored: list[tuple[np.ndarray, bytes, dict[int, np.ndarray]]] = []
+        # by node id, per static score policy that splits Score from NormalizeScore
+        # (`raw_score`): its raw value, and whether that was computed yet
+        self.capacity = capacity
+        self.raw: dict[int, tuple[np.ndarray, np.ndarray]] = {}
 
     def nbytes(self) -> int:
         size = _ENTRY_BYTES + 13 * len(self.passing)  # 4 bools, an int16, a pointer per id
@@ -92,7 +102,7 @@ class StaticVerdicts:
             size += len(self.last_encoded[0]) + len(self.last_encoded[1])
         for ids, _, scores in self.scored:
             size += 2 * ids.nbytes + sum(v.nbytes for v in scores.values())
-        return size
+        return size + 9 * self.capacity * len(self.raw)  # an int64 and a bool per id
 
     def missing(self, ids: np.ndarray, contiguous: bool) -> np.ndarray | None:
         """The ids among the candidates `ids` not judged yet; None when all are."""
@@ -186,6 +196,30 @@ class StaticVerdicts:
                         self.scored.insert(0, self.scored.pop(k))
                     return scores
         return None
+
+    def raw_scores(
+        self, k: int, ids: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]
+    ) -> tuple[np.ndarray, bool]:
+        """(score policy `k`'s raw values at the nodes `ids`, whether some had to be
+        computed): `compute(missing)` gives them for the sorted unique ids not kept yet.
+
+        A raw value depends on its node alone (`raw_score`'s promise), so it is kept
+        by node id and serves any later set of scored nodes; only the policy's
+        normalization runs per request."""
+        kept = self.raw.get(k)
+        if kept is None:
+            kept = self.raw[k] = (
+                np.zeros(self.capacity, np.int64),
+                np.zeros(self.capacity, bool),
+            )
+        values, known = kept
+        done = known[ids]
+        if np.count_nonzero(done) == len(ids):
+            return values[ids], False
+        missing = np.unique(ids[~done])
+        values[missing] = compute(missing)
+        known[missing] = True
+        return values[ids], True
 
     def keep_scores(self, ids: np.ndarray, scores: dict[int, np.ndarray]) -> None:
         """Keep the static score columns computed for the nodes `ids` (the least

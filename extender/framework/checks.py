@@ -67,6 +67,18 @@ def checked_unresolvable(name: str, result: Any, count: int) -> np.ndarray:
     return arr
 
 
+def checked_raw(name: str, values: Any, n: int) -> np.ndarray:
+    """`raw_score`'s answer as int64[n] (any integers: normalization maps them onto
+    0..MAX_NODE_SCORE), or PolicyError naming the policy."""
+    arr = np.asarray(values)
+    if arr.shape != (n,) or arr.dtype.kind not in "iu":
+        raise PolicyError(
+            f"policy {name}: raw_score() must return an integer array of shape ({n},), "
+            f"got {_describe(values)}"
+        )
+    return arr.astype(np.int64, copy=False)
+
+
 def checked_scores(name: str, scores: Any, n: int, strict: bool = False) -> np.ndarray:
     """`scores` as int64[n] clamped to 0..MAX_NODE_SCORE, or PolicyError naming the policy.
 

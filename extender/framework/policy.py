@@ -17,6 +17,14 @@ candidate set, as numpy columns, so it can be vectorized:
 - `score(pod, nodes)` returns int64[n] in 0..MAX_NODE_SCORE: the value after
   the plugin's own NormalizeScore over exactly the nodes given (the ones that
   passed every filter), before weighting.
+- A score policy may also split, as kube-scheduler's framework does, its Score
+  from its NormalizeScore: `raw_score(pod, nodes)` gives int64[n], each node's
+  value on its own (never depending on the other candidates), and
+  `normalize_score(pod, nodes, raw)` maps the raw values of exactly the scored
+  nodes onto 0..MAX_NODE_SCORE (without it the raw values are the scores);
+  `score` must then equal `normalize_score(pod, nodes, raw_score(pod, nodes))`.
+  For a STATIC policy the engine keeps the raw values per spec by node id, so
+  a later pod scoring another set of nodes costs one normalization.
 - `depends_on` declares what the answers read: STATIC (the pod's spec and the
   nodes' own objects only) lets the engine reuse them for every pod of the
   same spec until a node changes (engine/speccache.py); DYNAMIC, the default,

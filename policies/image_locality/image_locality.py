@@ -40,6 +40,11 @@ class ImageLocality(Policy):
     takes_args = False
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        return self.raw_score(pod, nodes)
+
+    def raw_score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        """The score of each node on its own (ImageLocality has no NormalizeScore), so
+        the engine keeps it per spec by node id, whatever nodes later pods score."""
         images = pod.init_images + pod.images
         sums = np.zeros(nodes.n, np.int64)
         total = nodes.total_nodes

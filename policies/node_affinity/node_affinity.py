@@ -119,6 +119,10 @@ class NodeAffinity(Policy):
         return [ERR_REASON_POD if ok else ERR_REASON_ENFORCED for ok in enforced[failed].tolist()]
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        return self.normalize_score(pod, nodes, self.raw_score(pod, nodes))
+
+    def raw_score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        """Score: the summed weights of the preferred terms each node matches."""
         own = pod.preferred_affinity
         if own is not None and own.errors:
             raise InvalidInput(
@@ -128,6 +132,10 @@ class NodeAffinity(Policy):
         for preferred in (self.added_preferred, own):
             if preferred is not None:
                 raw += nodes.preferred_weights(preferred)
+        return raw
+
+    def normalize_score(self, pod: PodInfo, nodes: NodeView, raw: np.ndarray) -> np.ndarray:
+        """NormalizeScore: the best sum scores 100."""
         if nodes.n and int(raw.min()) < 0:
             return _with_negative_weights(raw, nodes)
         return default_normalize_score(raw, reverse=False)

@@ -171,5 +171,15 @@ class TaintToleration(Policy):
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
         if nodes.n == 0:
             return np.zeros(0, dtype=np.int64)
+        return self.normalize_score(pod, nodes, self.raw_score(pod, nodes))
+
+    def raw_score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
+        """Score: the intolerable PreferNoSchedule taints of each node."""
+        if nodes.n == 0:
+            return np.zeros(0, dtype=np.int64)
         ids, entry = self._verdicts(pod, nodes)
-        return default_normalize_score(entry.prefer[ids], reverse=True)
+        return entry.prefer[ids]
+
+    def normalize_score(self, pod: PodInfo, nodes: NodeView, raw: np.ndarray) -> np.ndarray:
+        """NormalizeScore: the fewest such taints score 100."""
+        return default_normalize_score(raw, reverse=True)

@@ -11,14 +11,14 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from extender.api import DYNAMIC, STATIC, Policy
+from extender.api import DYNAMIC, STATIC, Policy, default_normalize_score
 from extender.cache.whatif import WhatIfView
 from extender.engine.config import PolicyConfiguration, PolicyEntry, default_configuration
 from extender.engine.engine import Engine
 from extender.engine.speccache import SpecCache, StaticVerdicts
 from extender.framework import registry
 from extender.framework.policy import depends_on
-from extender.model.errors import ConfigError
+from extender.model.errors import ConfigError, PolicyError
 from extender.model.pod import PodInfo
 from extender.testing import load_policy, make_objects_view
 from tests.helpers import make_pod, make_state, node, pod
@@ -44,6 +44,24 @@ class _StaticSplit(Policy):
         return np.array([int(n[-1]) * 10 for n in nodes.names], np.int64)
 
 
+class _StaticRaw(Policy):
+    """A third-party static score split as kube-scheduler's Score and NormalizeScore:
+    raw value the node's number squared, normalized so the highest scores 100."""
+
+    depends_on = STATIC
+    raw_calls = 0
+
+    def raw_score(self, pod, nodes):
+        type(self).raw_calls += nodes.n
+        return np.array([int(n[-1]) ** 2 for n in nodes.names], np.int64)
+
+    def normalize_score(self, pod, nodes, raw):
+        return default_normalize_score(raw, reverse=False)
+
+    def score(self, pod, nodes):
+        return self.normalize_score(pod, nodes, self.raw_score(pod, nodes))
+
+
 class _Counting(Policy):
     """Declares nothing: must be asked on every request."""
 
@@ -65,8 +83,9 @@ class _Counting(Policy):
 def _test_policies():
     registry.register("TestStaticSplit", _StaticSplit)
     registry.register("TestCounting", _Counting)
+    registry.register("TestStaticRaw", _StaticRaw)
     yield
-    for name in ("TestStaticSplit", "TestCounting", "TestWrongDeclaration"):
+    for name in ("TestStaticSplit", "TestCounting", "TestWrongDeclaration", "TestStaticRaw"):
         registry.unregister(name)
 
 
@@ -92,7 +111,7 @@ CONFIGS = {
             "NodePorts",
             "NodeName",
         ],
-        [*DEFAULT_SCORES, ("TestStaticSplit", 2)],
+        [*DEFAULT_SCORES, ("TestStaticSplit", 2), ("TestStaticRaw", 3)],
     ),
     # no static filter first: static scores only
     "scores-only": _config(["NodeResourcesFit", "NodeAffinity"], DEFAULT_SCORES),
@@ -504,3 +523,38 @@ def test_a_few_scored_node_sets_are_kept_most_recent_first():
     assert entry.scores_for(sets[0].copy()) is None
     assert entry.scores_for(sets[SCORE_SETS - 1].copy()) is not None
     assert entry.nbytes() > StaticVerdicts(16, 0).nbytes()
+
+
+def test_raw_scores_are_kept_by_node_for_any_later_set_of_scored_nodes():
+    """A split static score is computed once per node and spec: a later pod scoring
+    another set of nodes computes only the nodes not seen yet, and its scores are
+    normalized over exactly its own set (the same as the uncached engine's)."""
+    config = _config(["NodeUnschedulable"], [("TestStaticRaw", 1)])
+    cached, plain = Engine(config, check_all=True), Engine(config, spec_cache=False)
+    state = make_state([node(f"n{i}") for i in range(8)])
+    _StaticRaw.raw_calls = 0
+    asked = [["n0", "n1", "n2"], ["n2", "n3"], ["n1", "n3", "n0"], ["n7", "n0"]]
+    for k, names in enumerate(asked):
+        view, _, _ = state.view(names)
+        got = cached.prioritize(make_pod(_pod(0, f"a{k}")), view).tolist()
+        view, _, _ = state.view(names)
+        assert got == plain.prioritize(make_pod(_pod(0, f"b{k}")), view).tolist()
+    # n0 n1 n2, then n3, then none, then n7: each node once (plain asked 10 more)
+    assert _StaticRaw.raw_calls == 5 + 10
+    view, _, _ = state.view(["n1", "n3"])
+    assert cached.prioritize(make_pod(_pod(0, "c")), view).tolist() == [1, 10]  # 1 and 9 of 9
+
+
+def test_a_raw_score_of_the_wrong_shape_names_the_policy():
+    class Short(_StaticRaw):
+        def raw_score(self, pod, nodes):
+            return np.zeros(max(nodes.n - 1, 0), np.int64)
+
+    registry.register("TestShortRaw", Short)
+    try:
+        engine = Engine(_config(["NodeUnschedulable"], [("TestShortRaw", 1)]))
+        view, _, _ = make_state([node("n0"), node("n1")]).view(["n0", "n1"])
+        with pytest.raises(PolicyError, match=r"TestShortRaw: raw_score\(\) must return"):
+            engine.prioritize(make_pod(_pod(0, "a")), view)
+    finally:
+        registry.unregister("TestShortRaw")
