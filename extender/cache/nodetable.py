@@ -137,6 +137,12 @@ class NodeTable:
     def __len__(self) -> int:
         return len(self.id_of)
 
+    @property
+    def id_bound(self) -> int:
+        """Every node id is below it (ids are reused, so it only grows): what the spec
+        cache sizes its by-id columns by, rather than the doubled `capacity`."""
+        return self._next
+
     def _grow(self, needed: int) -> None:
         if needed <= self.capacity:
             return

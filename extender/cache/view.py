@@ -299,8 +299,9 @@ class NodeView:
     # ---- for the engine's spec cache (internal) ----------------------------
     # (underscored: not part of the plugin API, docs/PLUGINS.md)
     def _table_capacity(self) -> int:
-        """How many node ids the table has room for (ids are below it)."""
-        return self._t.capacity
+        """A bound on the table's node ids (every id is below it) until its static
+        version moves: a node added takes a new id and moves it."""
+        return self._t.id_bound
 
     def _static_version(self) -> int | None:
         """The node table's static version when this view's node objects are the

@@ -157,6 +157,17 @@ class _Score:
         normalize = getattr(policy, "normalize_score", None)
         self.normalize = normalize if callable(normalize) else None
 
+    def scores(
+        self, entry: StaticVerdicts | None, k: int, pod: PodInfo, view: NodeView
+    ) -> np.ndarray:
+        """The policy's checked scores over `view`: from the raw values the spec's entry
+        keeps when it splits its score and there is an entry, else `score`."""
+        if self.raw is not None and entry is not None:
+            values = self.from_raw(entry, k, pod, view)
+        else:
+            values = self.policy.score(pod, view)
+        return checked_scores(self.name, values, view.n) if self.checked else values
+
     def from_raw(self, entry: StaticVerdicts, k: int, pod: PodInfo, view: NodeView) -> np.ndarray:
         """The policy's scores over `view` from the raw values the spec's entry keeps
         (computing the ones of nodes it has not seen), normalized over `view`."""
@@ -380,16 +391,27 @@ class Engine:
     # ---- scoring ---------------------------------------------------------
     def score(self, pod: PodInfo, view: NodeView) -> tuple[np.ndarray, list[np.ndarray]]:
         """Weighted totals over `view` (already the passing nodes) and each policy's scores."""
-        return self._score(pod, view, None, 0)
+        return self._score(pod, view, None, 0, True)
 
     def _score(
-        self, pod: PodInfo, view: NodeView, entry: StaticVerdicts | None, version: int
+        self,
+        pod: PodInfo,
+        view: NodeView,
+        entry: StaticVerdicts | None,
+        version: int,
+        per_policy: bool = False,
     ) -> tuple[np.ndarray, list[np.ndarray]]:
-        """`score`, with the spec cache's entry when the caller has looked it up for
-        this pod in this lock hold (`select`), else None."""
+        """(weighted totals, each policy's scores when `per_policy`, else []): `score`,
+        with the spec cache's entry when the caller has looked it up for this pod in
+        this lock hold (`select`), else None.
+
+        A set of scored nodes seen before is answered from the static policies'
+        weighted sum kept for it; only the columns of static policies that do not
+        split their score are kept with it (a split one's are a gather and a
+        normalization of its raw values away, and `per_policy` is for /explain)."""
         if view.n == 0:
             weighted = np.zeros(0, np.int64)
-            return weighted, [weighted for _ in self.scores]
+            return weighted, [weighted for _ in self.scores] if per_policy else []
         cached = None
         if self.static_scores:
             if entry is None:
@@ -405,24 +427,21 @@ class Engine:
         # into a new array (no zeros to add both to)
         base = None if cached is None else cached[STATIC_SUM]
         weighted = np.zeros(view.n, np.int64) if base is None else None
-        fresh: dict[int, np.ndarray] = {}
+        kept: dict[int, np.ndarray] = {}
         static_sum = np.zeros(view.n, np.int64) if entry is not None and cached is None else None
-        per_policy = []
+        values_of: list[np.ndarray] = []
         nothing = zero_scores(view.n)  # a score's shared "no node is preferred": adds 0
         for k, s in enumerate(self.scores):
             if cached is not None and s.static:
-                per_policy.append(cached[k])
+                if per_policy:
+                    values_of.append(cached[k] if k in cached else s.scores(entry, k, pod, view))
                 continue
-            if s.raw is not None and entry is not None:
-                values = s.from_raw(entry, k, pod, view)
-            else:
-                values = s.policy.score(pod, view)
-            if s.checked:
-                values = checked_scores(s.name, values, view.n)
-            per_policy.append(values)
+            values = s.scores(entry, k, pod, view)
+            if per_policy:
+                values_of.append(values)
+            if static_sum is not None and s.static and s.raw is None:
+                kept[k] = values
             if values is nothing:
-                if static_sum is not None and s.static:
-                    fresh[k] = values
                 continue
             term = values if s.weight == 1 else s.weight * values  # weight 1: no product
             if weighted is None:
@@ -430,15 +449,14 @@ class Engine:
             else:
                 weighted += term
             if static_sum is not None and s.static:
-                fresh[k] = values
                 static_sum += term
         if static_sum is not None:
-            fresh[STATIC_SUM] = static_sum
-            entry.keep_scores(view.ids, fresh)  # type: ignore[union-attr]
+            kept[STATIC_SUM] = static_sum
+            entry.keep_scores(view.ids, kept)  # type: ignore[union-attr]
             self.spec_cache.put(pod, version, entry)  # type: ignore[union-attr]
         if weighted is None:  # every score policy static
             weighted = np.array(base, np.int64)  # a copy: the kept sum stays as it is
-        return weighted, per_policy
+        return weighted, values_of
 
     def prioritize(
         self, pod: PodInfo, view: NodeView, passed: np.ndarray | None = None

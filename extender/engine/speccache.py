@@ -61,6 +61,7 @@ class StaticVerdicts:
         "failing",
         "checked_ids",
         "last_ids",
+        "last_mask",
         "last",
         "last_encoded",
         "scored",
@@ -81,10 +82,13 @@ class StaticVerdicts:
         self.hopeless = np.zeros(size, bool)
         self.failing: set[int] = set()  # the filters that failed some node
         self.checked_ids: np.ndarray | None = None  # candidates known to be all judged
-        # the last candidate ids answered with reasons, and that answer
+        # the last candidate ids answered with reasons, that answer's pass mask, and its
+        # failures either as dicts (`answer`) or as encoded JSON object members
+        # (`answer_encoded`, the wire's): one form is kept, not both (at 5,000 nodes a
+        # spec's failures are thousands of entries, and 48 specs keep theirs)
         self.last_ids: np.ndarray | None = None
+        self.last_mask: np.ndarray | None = None
         self.last: tuple[np.ndarray, dict[str, str], dict[str, str]] | None = None
-        # that answer's failures as encoded JSON object members, once asked for
         self.last_encoded: tuple[bytes, bytes] | None = None
         # the last sets of nodes scored, most recent first: (their ids, the ids' bytes,
         # each static score policy's values there)
@@ -96,8 +100,10 @@ class StaticVerdicts:
 
     def nbytes(self) -> int:
         size = _ENTRY_BYTES + 13 * len(self.passing)  # 4 bools, an int16, a pointer per id
+        if self.last_mask is not None:
+            size += self.last_mask.nbytes
         if self.last is not None:
-            size += self.last[0].nbytes + _FAILED_BYTES * (len(self.last[1]) + len(self.last[2]))
+            size += _FAILED_BYTES * (len(self.last[1]) + len(self.last[2]))
         if self.last_encoded is not None:
             size += len(self.last_encoded[0]) + len(self.last_encoded[1])
         for ids, _, scores in self.scored:
@@ -148,9 +154,15 @@ class StaticVerdicts:
         """`answer` with reasons, its two dicts as the members of a JSON object, encoded
         (`"name":"reason",...`, b"" for none): a spec's pods answer the same static
         failures, hundreds of them, again and again, and their encoding is kept."""
-        mask, failed, unresolvable = self._last_answer(ids, contiguous, names)
-        if self.last_encoded is None:
-            self.last_encoded = (object_members(failed), object_members(unresolvable))
+        if self.last_ids is ids and self.last_encoded is not None:
+            assert self.last_mask is not None
+            return self.last_mask, *self.last_encoded
+        if self.last_ids is ids and self.last is not None:
+            mask, failed, unresolvable = self.last
+        else:
+            mask, failed, unresolvable = self._fresh_answer(ids, contiguous, names)
+        self.last_ids, self.last_mask, self.last = ids, mask, None
+        self.last_encoded = (object_members(failed), object_members(unresolvable))
         return mask, *self.last_encoded
 
     def _last_answer(
@@ -159,6 +171,14 @@ class StaticVerdicts:
         """The answer with reasons for the candidates `ids`, kept as `last` (not copied)."""
         if self.last_ids is ids and self.last is not None:
             return self.last
+        self.last = self._fresh_answer(ids, contiguous, names)
+        self.last_ids, self.last_mask, self.last_encoded = ids, self.last[0], None
+        return self.last
+
+    def _fresh_answer(
+        self, ids: np.ndarray, contiguous: bool, names: Any
+    ) -> tuple[np.ndarray, dict[str, str], dict[str, str]]:
+        """The answer with reasons for the candidates `ids`, filed in order."""
         n = len(ids)
         mask = self.passing[:n] if contiguous else self.passing[ids]
         mask.flags.writeable = False
@@ -175,10 +195,7 @@ class StaticVerdicts:
                 names()[bad].tolist(), texts, self.hopeless[bad_ids].tolist()
             ):
                 (unresolvable if hopeless else failed)[name] = text
-        self.last_ids = ids
-        self.last = (mask, failed, unresolvable)
-        self.last_encoded = None
-        return self.last
+        return mask, failed, unresolvable
 
     def scores_for(self, ids: np.ndarray) -> dict[int, np.ndarray] | None:
         """The static score columns cached for exactly the nodes `ids`, else None."""

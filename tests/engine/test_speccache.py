@@ -7,6 +7,7 @@ from __future__ import annotations
 import dataclasses
 
 import numpy as np
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -15,7 +16,7 @@ from extender.api import DYNAMIC, STATIC, Policy, default_normalize_score
 from extender.cache.whatif import WhatIfView
 from extender.engine.config import PolicyConfiguration, PolicyEntry, default_configuration
 from extender.engine.engine import Engine
-from extender.engine.speccache import SpecCache, StaticVerdicts
+from extender.engine.speccache import SpecCache, StaticVerdicts, object_members
 from extender.framework import registry
 from extender.framework.policy import depends_on
 from extender.model.errors import ConfigError, PolicyError
@@ -251,6 +252,17 @@ def _answers(engine: Engine, state, pod_info: PodInfo, names: list[str]):
     reused = engine.prioritize(pod_info, view4, out.passed).tolist()
     view5, _, _ = state.view(names)
     picked = engine.select(pod_info, view5)
+    view6, _, _ = state.view(names)
+    wire = engine.filter(pod_info, view6, encoded=True)  # the wire's: cached failures encoded
+    encoded = [
+        list(orjson.loads(b"{" + b",".join(p for p in parts if p) + b"}").items())
+        for parts in (
+            (wire.static_failed, object_members(wire.failed)),
+            (wire.static_unresolvable, object_members(wire.unresolvable)),
+        )
+    ]
+    view7, _, _ = state.view(names)
+    weighted, per_policy = engine.score(pod_info, view7.subset(out.passed))  # /explain's
     ids = view.ids
     victims = [list(state.by_node.on(state.table.names_arr[i]).values()) for i in ids.tolist()]
     whatif = engine.filter(pod_info, WhatIfView(state.table, ids, victims), reasons=False)
@@ -263,6 +275,10 @@ def _answers(engine: Engine, state, pod_info: PodInfo, names: list[str]):
         reused,
         picked,
         whatif.passed.tolist(),
+        wire.passed.tolist(),
+        encoded,
+        weighted.tolist(),
+        [v.tolist() for v in per_policy],
     )
 
 
