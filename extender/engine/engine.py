@@ -477,7 +477,7 @@ class Engine:
         0..10 of the passing nodes, for a caller choosing among them (the planner)."""
         if not len(passed) or not self.scores:
             return np.zeros(len(passed), np.int64)
-        weighted, _ = self.score(pod, view.subset(passed))
+        weighted, _ = self._score(pod, view.subset(passed), None, 0)  # no per-policy values
         return final_scores(weighted, self.weight_sum)
 
     def select(self, pod: PodInfo, view: NodeView, rng: random.Random | None = None) -> int:

@@ -57,7 +57,10 @@ class _StaticRaw(Policy):
         return np.array([int(n[-1]) ** 2 for n in nodes.names], np.int64)
 
     def normalize_score(self, pod, nodes, raw):
+        type(self).normalize_calls += 1
         return default_normalize_score(raw, reverse=False)
+
+    normalize_calls = 0
 
     def score(self, pod, nodes):
         return self.normalize_score(pod, nodes, self.raw_score(pod, nodes))
@@ -559,6 +562,12 @@ def test_raw_scores_are_kept_by_node_for_any_later_set_of_scored_nodes():
     assert _StaticRaw.raw_calls == 5 + 10
     view, _, _ = state.view(["n1", "n3"])
     assert cached.prioritize(make_pod(_pod(0, "c")), view).tolist() == [1, 10]  # 1 and 9 of 9
+    # the same set again: the kept weighted sum answers, nothing is normalized afresh
+    _StaticRaw.normalize_calls = 0
+    for verb in ("prioritize", "select"):
+        view, _, _ = state.view(["n1", "n3"])
+        getattr(cached, verb)(make_pod(_pod(0, f"d{verb}")), view)
+    assert _StaticRaw.normalize_calls == 0
 
 
 def test_a_raw_score_of_the_wrong_shape_names_the_policy():
