@@ -30,7 +30,7 @@ from typing import Any
 
 import orjson
 
-from bench.workload import generate_split
+from bench.workload import binding_args, generate_split
 
 VERBS = ("filter", "prioritize", "bind")
 
@@ -95,15 +95,8 @@ def measure(
         scores = orjson.loads(answer)
         top = max(s["Score"] for s in scores)
         best = rng.choice([s["Host"] for s in scores if s["Score"] == top])
-        meta = pod["metadata"]
-        binding = {
-            "PodName": meta["name"],
-            "PodNamespace": meta.get("namespace", "default"),
-            "PodUID": meta.get("uid", ""),
-            "Node": best,
-        }
         start = clock()
-        answer = call("/bind", orjson.dumps(binding))
+        answer = call("/bind", orjson.dumps(binding_args(pod, best)))
         cpu["bind"] += clock() - start
         bound += not orjson.loads(answer).get("Error")
     return cpu, bound

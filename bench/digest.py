@@ -16,7 +16,7 @@ import hashlib
 
 import orjson
 
-from bench.workload import generate_split
+from bench.workload import binding_args, generate_split
 from extender.argtypes import positive
 from extender.inprocess import InProcessExtender
 
@@ -41,17 +41,7 @@ def answers_digest(nodes: int, pods: int, seed: int) -> str:
         if filtered["NodeNames"]:
             scores = ext.prioritize({"Pod": pod, "NodeNames": filtered["NodeNames"]})
             best = max(scores, key=lambda s: s["Score"])["Host"]  # first of the best
-            meta = pod["metadata"]
-            add(
-                ext.bind(
-                    {
-                        "PodUID": meta["uid"],
-                        "PodName": meta["name"],
-                        "PodNamespace": meta["namespace"],
-                        "Node": best,
-                    }
-                )
-            )
+            add(ext.bind(binding_args(pod, best)))
     return digest.hexdigest()
 
 

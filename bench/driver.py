@@ -46,6 +46,7 @@ import numpy as np
 import orjson
 
 from bench.sampling import Sampling
+from bench.workload import binding_args
 
 VERBS = ("filter", "prioritize", "bind")
 INPROCESS_VERB = "schedule"
@@ -339,14 +340,7 @@ def _schedule_one_http(
                     f"prioritize {meta['name']}: {len(entries)} entries for {len(survivors)} nodes"
                 )
             node = _best(entries, tie_break, rng)
-        binding = orjson.dumps(
-            {
-                "PodName": meta["name"],
-                "PodNamespace": meta.get("namespace", "default"),
-                "PodUID": meta["uid"],
-                "Node": node,
-            }
-        )
+        binding = orjson.dumps(binding_args(pod, node))
         t0 = time.perf_counter_ns()
         raw = client.post("/bind", binding)
         result.latency_ns["bind"][i] = time.perf_counter_ns() - t0
@@ -479,14 +473,8 @@ def _verbs_inprocess(
         entries = extender.prioritize({"Pod": pod, "Nodes": None, "NodeNames": survivors})
         result.latency_ns["prioritize"][i] = time.perf_counter_ns() - t0
         node = _best(entries, tie_break, rng)
-    binding = {
-        "PodName": meta["name"],
-        "PodNamespace": meta.get("namespace", "default"),
-        "PodUID": meta["uid"],
-        "Node": node,
-    }
     t0 = time.perf_counter_ns()
-    answer = extender.bind(binding)
+    answer = extender.bind(binding_args(pod, node))
     result.latency_ns["bind"][i] = time.perf_counter_ns() - t0
     if answer.get("Error"):
         raise PodFailed(f"bind {meta['name']} to {node}: {answer['Error']}")

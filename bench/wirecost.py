@@ -53,7 +53,7 @@ from pathlib import Path
 import orjson
 
 from bench import servers
-from bench.workload import generate_split
+from bench.workload import binding_args, generate_split
 from extender.argtypes import positive
 
 WARM_UP = 50
@@ -65,15 +65,7 @@ def requests(nodes: int, verbs: str, port: int) -> list[bytes]:
     names = [n["metadata"]["name"] for n in node_items]
     pod = pods[0]
     args = orjson.dumps({"Pod": pod, "NodeNames": names})
-    meta = pod["metadata"]
-    bind = orjson.dumps(
-        {
-            "PodName": meta["name"],
-            "PodNamespace": meta.get("namespace", "default"),
-            "PodUID": meta.get("uid", ""),
-            "Node": names[0],
-        }
-    )
+    bind = orjson.dumps(binding_args(pod, names[0]))
     plan = [("/prioritize" if verbs == "prioritize" else "/filter", args)]
     if verbs == "pod":
         plan += [("/prioritize", args), ("/bind", bind)]
@@ -144,14 +136,7 @@ class PodStream:
             answer = self._call(sock, buf, "/prioritize", head + orjson.dumps(passed) + b"}")
             scores = orjson.loads(answer)
             best = max(scores, key=lambda s: s["Score"])["Host"]  # the first best
-            meta = pod["metadata"]
-            bind = {
-                "PodName": meta["name"],
-                "PodNamespace": meta.get("namespace", "default"),
-                "PodUID": meta.get("uid", ""),
-                "Node": best,
-            }
-            answer = self._call(sock, buf, "/bind", orjson.dumps(bind))
+            answer = self._call(sock, buf, "/bind", orjson.dumps(binding_args(pod, best)))
             if orjson.loads(answer).get("Error"):
                 self.unplaced += 1
 

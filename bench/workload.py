@@ -560,6 +560,17 @@ def _usable_nodes(d: Deployment, nodes: list[dict[str, Any]]) -> int:
     )
 
 
+def binding_args(pod: dict[str, Any], node: str) -> dict[str, str]:
+    """The ExtenderBindingArgs kube-scheduler sends to bind workload pod `pod` to `node`."""
+    meta = pod["metadata"]
+    return {
+        "PodName": meta["name"],
+        "PodNamespace": meta.get("namespace", "default"),
+        "PodUID": meta.get("uid", ""),
+        "Node": node,
+    }
+
+
 def namespace_items(doc: dict[str, Any]) -> list[dict[str, Any]]:
     """A Namespace item for every namespace the List's pods use, labelled as the API
     server labels them (namespaceSelector reads these)."""
