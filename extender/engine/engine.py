@@ -155,7 +155,7 @@ class _Score:
         raw = getattr(policy, "raw_score", None)
         self.raw = raw if self.static and callable(raw) else None
         normalize = getattr(policy, "normalize_score", None)
-        self.normalize = normalize if callable(normalize) else None
+        self.normalize = normalize if self.raw is not None and callable(normalize) else None
 
     def scores(
         self, entry: StaticVerdicts | None, k: int, pod: PodInfo, view: NodeView
