@@ -178,7 +178,7 @@ class _Score:
             values = raw_score(pod, view._state_view(missing))
             return checked_raw(self.name, values, len(missing)) if self.checked else values
 
-        raw, _ = entry.raw_scores(k, view.ids, compute)
+        raw = entry.raw_scores(k, view.ids, compute)
         if self.normalize is None:
             return raw
         return self.normalize(pod, view, raw)

@@ -216,9 +216,9 @@ class StaticVerdicts:
 
     def raw_scores(
         self, k: int, ids: np.ndarray, compute: Callable[[np.ndarray], np.ndarray]
-    ) -> tuple[np.ndarray, bool]:
-        """(score policy `k`'s raw values at the nodes `ids`, whether some had to be
-        computed): `compute(missing)` gives them for the sorted unique ids not kept yet.
+    ) -> np.ndarray:
+        """Score policy `k`'s raw values at the nodes `ids`; `compute(missing)` gives
+        them for the sorted unique ids not kept yet.
 
         A raw value depends on its node alone (`raw_score`'s promise), so it is kept
         by node id and serves any later set of scored nodes; only the policy's
@@ -231,12 +231,11 @@ class StaticVerdicts:
             )
         values, known = kept
         done = known[ids]
-        if np.count_nonzero(done) == len(ids):
-            return values[ids], False
-        missing = np.unique(ids[~done])
-        values[missing] = compute(missing)
-        known[missing] = True
-        return values[ids], True
+        if np.count_nonzero(done) != len(ids):
+            missing = np.unique(ids[~done])
+            values[missing] = compute(missing)
+            known[missing] = True
+        return values[ids]
 
     def keep_scores(self, ids: np.ndarray, scores: dict[int, np.ndarray]) -> None:
         """Keep the static score columns computed for the nodes `ids` (the least

@@ -67,29 +67,28 @@ def checked_unresolvable(name: str, result: Any, count: int) -> np.ndarray:
     return arr
 
 
-def checked_raw(name: str, values: Any, n: int) -> np.ndarray:
-    """`raw_score`'s answer as int64[n] (any integers: normalization maps them onto
-    0..MAX_NODE_SCORE), or PolicyError naming the policy."""
+def _int64s(name: str, method: str, values: Any, n: int) -> np.ndarray:
+    """`values` as int64[n], or PolicyError naming the policy and its method."""
     arr = np.asarray(values)
     if arr.shape != (n,) or arr.dtype.kind not in "iu":
         raise PolicyError(
-            f"policy {name}: raw_score() must return an integer array of shape ({n},), "
+            f"policy {name}: {method}() must return an integer array of shape ({n},), "
             f"got {_describe(values)}"
         )
     return arr.astype(np.int64, copy=False)
+
+
+def checked_raw(name: str, values: Any, n: int) -> np.ndarray:
+    """`raw_score`'s answer as int64[n] (any integers: normalization maps them onto
+    0..MAX_NODE_SCORE), or PolicyError naming the policy."""
+    return _int64s(name, "raw_score", values, n)
 
 
 def checked_scores(name: str, scores: Any, n: int, strict: bool = False) -> np.ndarray:
     """`scores` as int64[n] clamped to 0..MAX_NODE_SCORE, or PolicyError naming the policy.
 
     `strict` (extender.testing) refuses a value out of range instead of clamping it."""
-    arr = np.asarray(scores)
-    if arr.shape != (n,) or arr.dtype.kind not in "iu":
-        raise PolicyError(
-            f"policy {name}: score() must return an integer array of shape ({n},), "
-            f"got {_describe(scores)}"
-        )
-    arr = arr.astype(np.int64, copy=False)
+    arr = _int64s(name, "score", scores, n)
     if strict and n and (int(arr.min()) < 0 or int(arr.max()) > MAX_NODE_SCORE):
         raise PolicyError(
             f"policy {name}: score() returned values in {int(arr.min())}..{int(arr.max())}, "

@@ -169,8 +169,6 @@ class TaintToleration(Policy):
         return [entry.reasons[s] for s in ids[np.asarray(failed, dtype=np.intp)].tolist()]
 
     def score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
-        if nodes.n == 0:
-            return np.zeros(0, dtype=np.int64)
         return self.normalize_score(pod, nodes, self.raw_score(pod, nodes))
 
     def raw_score(self, pod: PodInfo, nodes: NodeView) -> np.ndarray:
