@@ -91,7 +91,8 @@ class StaticVerdicts:
         self.last: tuple[np.ndarray, dict[str, str], dict[str, str]] | None = None
         self.last_encoded: tuple[bytes, bytes] | None = None
         # the last sets of nodes scored, most recent first: (their ids, the ids' bytes,
-        # each static score policy's values there)
+        # the static policies' weighted sum there and the values of those that do not
+        # split their score)
         self.scored: list[tuple[np.ndarray, bytes, dict[int, np.ndarray]]] = []
         # by node id, per static score policy that splits Score from NormalizeScore
         # (`raw_score`): its raw value, and whether that was computed yet
