@@ -174,6 +174,19 @@ def cpu_seconds(pid: int) -> float:
     return sum(cpu_times(pid))
 
 
+def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
+    """User and system CPU seconds of each of the process's threads, by thread id."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[int, tuple[float, float]] = {}
+    for task in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[int(task)] = (int(fields[11]) / tick, int(fields[12]) / tick)
+    return out
+
+
 def context_switches(pid: int) -> int:
     """Voluntary and involuntary context switches of all the process's threads."""
     total = 0
@@ -285,12 +298,14 @@ def main(argv: list[str] | None = None) -> int:
             else:
                 drive(port, plan, WARM_UP)
             user0, system0 = cpu_times(worker)
+            threads0 = thread_cpu(worker)
             switches = context_switches(worker)
             if feed is not None:
                 drive_stream(port, feed, count)
             else:
                 drive(port, plan, count)
             user1, system1 = cpu_times(worker)
+            threads1 = thread_cpu(worker)
             user, system = user1 - user0, system1 - system0
             used = user + system
             switches = context_switches(worker) - switches
@@ -301,6 +316,18 @@ def main(argv: list[str] | None = None) -> int:
                     f"(user {user / count * 1e6:.0f}, system {system / count * 1e6:.0f}) and "
                     f"{switches / count:.2f} context switches a {unit} (worker)"
                 )
+                # where it went: the poller is the worker's main thread (its pid)
+                spent = {}
+                for tid, (u1, s1) in threads1.items():
+                    u0, s0 = threads0.get(tid, (0.0, 0.0))
+                    if u1 + s1 > u0 + s0:
+                        spent[tid] = ((u1 - u0) / count * 1e6, (s1 - s0) / count * 1e6)
+                parts = [
+                    f"{'poller' if tid == worker else 'thread ' + str(tid)} "
+                    f"{u + s:.0f} (user {u:.0f}, system {s:.0f})"
+                    for tid, (u, s) in sorted(spent.items(), key=lambda kv: -sum(kv[1]))
+                ]
+                print(f"  by thread, us a {unit}: " + "; ".join(parts))
             if args.strace and not stream:
                 _strace(worker, port, plan, count, out_dir / "strace.txt")
         finally:

@@ -212,6 +212,7 @@ class ProfiledApp:
         self.app = app
         self.path = path
         self.profile = cProfile.Profile(time.thread_time)  # CPU, not waits
+        self.waits_on_io = getattr(app, "waits_on_io", frozenset())  # for the worker
         self.lock = threading.Lock()
 
     def __call__(self, environ: dict, start_response: Any) -> Any:

@@ -24,6 +24,8 @@ class ApiBinder:
     which a daemon thread runs every `sweep_interval` seconds after `start()`.
     """
 
+    waits_on_io = True  # bind() waits for the API server's answer to the POST
+
     def __init__(
         self,
         state: Any,

@@ -92,6 +92,12 @@ class ExtenderApp:
             prefix + "/explain": ("explain", self._explain, None),
         }
         self.flask = build_flask_app(service, readiness_notes)
+        # Paths whose handler waits on the network. The worker runs a small plain
+        # request in its poller thread, where such a wait would hold up every other
+        # connection; these it hands to a thread (wire/worker.py).
+        self.waits_on_io: frozenset[str] = (
+            frozenset({prefix + "/bind"}) if service.binder.waits_on_io else frozenset()
+        )
 
     # ---- verb handlers: decoded args in, (encoded answer, outcome) out -----
     def _filter(self, args: Any) -> tuple[bytes, str]:

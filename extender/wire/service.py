@@ -29,11 +29,17 @@ UNKNOWN_NODE_REASON = "node(s) not found in podsift's cache (it may be behind th
 
 
 class Binder(Protocol):
+    #: Whether `bind` waits on the network (the API server): the worker then runs
+    #: /bind on a thread, never in its poller (ExtenderApp.waits_on_io).
+    waits_on_io: bool
+
     def bind(self, uid: str, namespace: str, name: str, node: str) -> None: ...
 
 
 class SnapshotBinder:
     """Binds in memory: the snapshot mode's source of truth is the state itself."""
+
+    waits_on_io = False
 
     def __init__(
         self, state: ClusterState, on_bind: Callable[[], None] | None = None

@@ -7,32 +7,38 @@ four threads, four clients that send a byte a second (or one byte of a handshake
 a Content-Length and then nothing) hold every thread, and every verb and /healthz
 waits for as long as they stay connected. Here the main thread's poller does all the
 waiting, with non-blocking sockets: the TLS handshake, the headers, and the body up
-to its Content-Length or its last chunk. Only then does a thread parse the request,
-from those buffered bytes (never from the socket: a thread cannot block on a read),
-and run the app. Each connection has a deadline in the poller: an idle kept-alive
-one closes after --keepalive seconds, a handshake or a request must be complete
---read-timeout seconds after it starts. When the connection limit is reached the
-oldest idle or incomplete connection makes room, so nobody can fill the table.
-A thread writes the answer under a timeout without progress, so a client that does
-not read cannot hold it for longer than that either.
+to its Content-Length or its last chunk. Only then is the request parsed, from
+those buffered bytes (never from the socket: nothing can block on a read), and the
+app run: by the poller itself for a small plain request, else by a thread. Each
+connection has a deadline in the poller: an idle kept-alive one closes after
+--keepalive seconds, a handshake or a request must be complete --read-timeout
+seconds after it starts. When the connection limit is reached the oldest idle or
+incomplete connection makes room, so nobody can fill the table. A thread writes
+what the first write left of an answer under a timeout without progress, so a
+client that does not read cannot hold it for longer than that either.
 
-What a request costs besides the app (issue 11; figures in docs/PERFORMANCE.md,
-"The worker's cost per request"). Per plain request the worker makes three
-syscalls (the poller's epoll_wait and recv, the thread's send) and two thread
-switches:
+What a request costs besides the app (issues 11 and 13; figures in
+docs/PERFORMANCE.md, "The worker's cost per request" and "One thread for a plain
+request"). Per plain request the worker makes three syscalls (epoll_wait, recv,
+send) and, for the usual request, no thread switch at all:
 - a plain request (wire/fastpath.py) is served without gunicorn's Request and
-  Response: the thread builds the environ from the framed bytes and sends head
-  and body in one non-blocking write, so the socket never flips to blocking and
-  back; anything unusual takes gunicorn's path as before;
+  Response: the environ is built from the framed bytes and head and body go out
+  in one non-blocking write, so the socket never flips to blocking and back;
+  anything unusual takes gunicorn's path, on a thread, as before;
+- a small plain request (INLINE_MAX: kube-scheduler's) runs in the poller itself
+  while no thread runs one: no hand-off, and the app stays on the CPU whose caches
+  the last request warmed. An answer the client does not take at once is finished
+  by a thread; a path whose handler waits on the network (the app's
+  `waits_on_io`: live mode's /bind) always runs on a thread;
 - a connection stays registered with the poller while a thread runs its request
   (the client waits for its answer, so no event comes), and the thread hands it
   back by appending it to a deque the poller drains every turn, not through
   gthread's pipe, futures and done callbacks. Input on a busy connection (a
   pipelined request, a close) makes the poller stop watching it until then, and
   the hand-back then wakes the poller through the pipe;
-- the answer's first send and the hand-back happen under one lock, so a client
-  that answers before a preempted thread has handed its connection back makes
-  the poller wait for the lock rather than take that slow path;
+- a thread's first send of the answer and its hand-back happen under one lock, so
+  a client that answers before a preempted thread has handed its connection back
+  makes the poller wait for the lock rather than take that slow path;
 - requests go to the thread that went idle last (RequestThreads);
 - the heartbeat to the arbiter (a utime) and the parent check run once a second,
   not on every turn of the loop.
@@ -79,6 +85,11 @@ RECV_SIZE = 256 * 1024
 #: and two releases of the GIL per request otherwise, against an arbiter timeout of
 #: 30 s or more.
 HEARTBEAT = 1.0
+#: A plain request of at most this many bytes (head and body) runs in the poller
+#: itself while no thread runs a request: kube-scheduler's NodeNames requests, up to
+#: every name of ~15,000 nodes. Larger ones (full Node objects, pods with thousands
+#: of host ports or tolerations) go to a thread, so they cannot hold up the poller.
+INLINE_MAX = 256 * 1024
 
 
 class BufferUnreader(Unreader):
@@ -223,6 +234,9 @@ class Conn(gthread.TConn):
         self.done = False
         self.keep = False  # the thread's verdict: serve another request on it
         self.request = b""  # the request a thread is to run
+        # an answer the poller began and a thread is to finish (the client was not
+        # reading), and whether to keep the connection after it
+        self.rest: memoryview | None = None
         self.truncated = False
         self.continued = False
         self.parser = RequestParser(cfg, (), client)
@@ -257,6 +271,13 @@ class PodsiftWorker(gthread.ThreadWorker):
         self._plain = not cfg.is_ssl  # a property that looks at three settings
         self._handoff = threading.Lock()
         self._finished: deque[Conn] = deque()  # handed back by a thread, to take back
+        self._threaded = 0  # connections given to a thread and not taken back yet
+        self._io_paths: frozenset[str] = frozenset()  # the app's waits_on_io
+
+    def load_wsgi(self) -> None:
+        super().load_wsgi()
+        # paths whose handler waits on the network: never run in the poller
+        self._io_paths = frozenset(getattr(self.wsgi, "waits_on_io", ()))
 
     def init_process(self) -> None:
         self._fast = self._fast_path()
@@ -452,40 +473,98 @@ class PodsiftWorker(gthread.ThreadWorker):
         self._try_dispatch(conn)
 
     def _try_dispatch(self, conn: Conn) -> None:
-        if not conn.inbuf:
+        """Run the requests buffered on conn: in the poller while they are plain and
+        small and no thread runs one (`_serve_inline`), else by handing conn to a
+        thread. A loop, not a recursion: a client may have pipelined many."""
+        while conn.inbuf:
+            if conn.framing is None:
+                conn.framing = Framing(self.max_body, self.head_limit)
+            state, end, expect = conn.framing.check(conn.inbuf)
+            if state == Framing.MORE:
+                if expect and not conn.continued:
+                    conn.continued = True
+                    self._send_nowait(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
+                return
+            if state == Framing.HEAD_TOO_LARGE:
+                self._refuse(conn, "431 Request Header Fields Too Large", b"")
+                return
+            if state == Framing.CHUNKED_TOO_LARGE:
+                message = f"request body exceeds the limit of {self.max_body} bytes"
+                self._refuse(
+                    conn, "413 Request Entity Too Large", orjson.dumps({"Error": message})
+                )
+                return
+            conn.truncated = state == Framing.TRUNCATED
+            conn.framing = None  # the next request starts afresh
+            buf = conn.inbuf
+            if end == len(buf):
+                conn.request = bytes(buf)  # no copy when buf is the bytes of one recv
+                conn.inbuf = b""
+            else:
+                conn.request = bytes(buf[:end])
+                conn.inbuf = buf[end:]
+            if conn.table is not None:
+                conn.table.pop(conn, None)
+                conn.table = None
+            plain = self._inline_environ(conn)
+            if plain is not None:
+                if not self._serve_inline(conn, *plain):
+                    return  # closing, or a thread finishes its answer
+                continue
+            # It stays registered: a client waits for its answer, so no event comes, and
+            # the hand-back then costs no syscall (see _on_readable for one that does).
+            self._to_thread(conn)
             return
-        if conn.framing is None:
-            conn.framing = Framing(self.max_body, self.head_limit)
-        state, end, expect = conn.framing.check(conn.inbuf)
-        if state == Framing.MORE:
-            if expect and not conn.continued:
-                conn.continued = True
-                self._send_nowait(conn, b"HTTP/1.1 100 Continue\r\n\r\n")
-            return
-        if state == Framing.HEAD_TOO_LARGE:
-            self._refuse(conn, "431 Request Header Fields Too Large", b"")
-            return
-        if state == Framing.CHUNKED_TOO_LARGE:
-            message = f"request body exceeds the limit of {self.max_body} bytes"
-            self._refuse(conn, "413 Request Entity Too Large", orjson.dumps({"Error": message}))
-            return
-        conn.truncated = state == Framing.TRUNCATED
-        conn.framing = None  # the next request starts afresh
-        buf = conn.inbuf
-        if end == len(buf):
-            conn.request = bytes(buf)  # no copy when buf is the bytes of one recv
-            conn.inbuf = b""
-        else:
-            conn.request = bytes(buf[:end])
-            conn.inbuf = buf[end:]
-        if conn.table is not None:
-            conn.table.pop(conn, None)
-            conn.table = None
-        # It stays registered: a client waits for its answer, so no event comes, and
-        # the hand-back then costs no syscall (see _on_readable for one that does).
+
+    def _to_thread(self, conn: Conn) -> None:
         conn.busy = True
         conn.done = False
+        self._threaded += 1
         self.tpool.submit(conn)
+
+    def _inline_environ(self, conn: Conn) -> tuple[dict, bool] | None:
+        """The environ of conn's request if the poller is to run it itself, else None.
+
+        Why run it here: handing a request to a thread costs a wake-up and a thread
+        switch each way, and the app then runs on whichever CPU the thread wakes on,
+        away from the caches the last request warmed. Measured with `podsift bench`,
+        that hand-off was ~25% of a pod over HTTP with the default policies, against
+        ~2% of the bare-WSGI calibration's (docs/PERFORMANCE.md, "One thread for a
+        plain request"). The poller waits on nothing while it runs one: the request
+        was read whole, its answer's first write does not block, and the rest of an
+        answer the client does not read goes to a thread. What it gives up is
+        overlap, so only a small plain request (INLINE_MAX) runs here, and only while
+        no thread runs one (which could hold the state lock for long)."""
+        fast = self._fast
+        if (
+            fast is None
+            or self._threaded
+            or conn.truncated
+            or len(conn.request) > INLINE_MAX
+        ):
+            return None
+        plain = fast.environ(conn.request, conn.sock, conn.client, conn.server)
+        if plain is None or plain[0]["PATH_INFO"] in self._io_paths:
+            return None  # not plain (gunicorn's path), or waits on the network
+        return plain
+
+    def _serve_inline(self, conn: Conn, environ: dict, close: bool) -> bool:
+        """Run conn's plain request here and send its answer; whether conn is back in
+        the poller's hands for its next request (False: closing, or a thread is
+        finishing an answer the client was slow to take)."""
+        served = self._serve_plain(conn, self._fast, environ, close)  # type: ignore[arg-type]
+        keep, answer = served if isinstance(served, tuple) else (False, b"")
+        if answer:
+            sent = self._send_first(conn, answer)
+            if 0 <= sent < len(answer):
+                conn.rest = memoryview(answer)[sent:]
+                conn.keep = keep
+                self._to_thread(conn)  # it sends the rest and hands conn back
+                return False
+            keep = keep and sent >= 0
+        conn.keep = keep
+        conn.request = b""
+        return self._resume(conn)
 
     def _send_nowait(self, conn: Conn, data: bytes) -> None:
         try:
@@ -544,28 +623,40 @@ class PodsiftWorker(gthread.ThreadWorker):
         finished = self._finished
         while finished:
             conn = finished.popleft()
+            self._threaded -= 1
             conn.busy = False
             conn.done = False
             conn.request = b""
-            try:
-                if not conn.keep or not self.alive:
-                    self._linger(conn)
-                    continue
-                # bytes the parser did not use come first, then what arrived behind it
-                leftover = conn.parser.unreader.take_buffered()
-                if leftover:
-                    conn.inbuf = bytearray(leftover) + conn.inbuf
-                conn.truncated = False
-                conn.continued = False
-                if conn.inbuf:
-                    self._enter(conn, self.reading, self.read_timeout)
-                else:
-                    self._enter(conn, self.idle, self.cfg.keepalive)
-                self._watch(conn, selectors.EVENT_READ, self._on_readable)
-                self._try_dispatch(conn)
-            except Exception:
-                self.log.debug("closing a connection after its request", exc_info=True)
-                self._close(conn)
+            if self._resume(conn):
+                try:
+                    self._try_dispatch(conn)
+                except Exception:
+                    self.log.debug("closing a connection after its request", exc_info=True)
+                    self._close(conn)
+
+    def _resume(self, conn: Conn) -> bool:
+        """After conn's request: wait for its next one, or linger and close it (not
+        kept, or the worker is stopping). Whether it waits for a next one."""
+        try:
+            if not conn.keep or not self.alive:
+                self._linger(conn)
+                return False
+            # bytes the parser did not use come first, then what arrived behind it
+            leftover = conn.parser.unreader.take_buffered()
+            if leftover:
+                conn.inbuf = bytearray(leftover) + conn.inbuf
+            conn.truncated = False
+            conn.continued = False
+            if conn.inbuf:
+                self._enter(conn, self.reading, self.read_timeout)
+            else:
+                self._enter(conn, self.idle, self.cfg.keepalive)
+            self._watch(conn, selectors.EVENT_READ, self._on_readable)
+            return True
+        except Exception:
+            self.log.debug("closing a connection after its request", exc_info=True)
+            self._close(conn)
+            return False
 
     def murder_keepalived(self, force: bool = False) -> None:
         """Close every connection whose deadline has passed (all idle ones when stopping)."""
@@ -594,6 +685,13 @@ class PodsiftWorker(gthread.ThreadWorker):
         instead. Only a send that cannot finish at once (a client not reading)
         goes on outside the lock, with its timeout.
         """
+        rest = conn.rest
+        if rest is not None:  # the poller ran the request; the client was slow to read
+            conn.rest = None
+            keep = self._send_rest(conn, rest) and conn.keep
+            with self._handoff:
+                self._hand_back(conn, keep)
+            return
         answer = b""
         try:
             keep = self.handle(conn)
