@@ -37,8 +37,26 @@ from typing import Any
 from urllib.parse import parse_qs, urlsplit
 
 import orjson
+import yaml
 
 TERMINAL = ("Succeeded", "Failed")
+
+
+def write_kubeconfig(
+    path, server_url: str, cluster: dict | None = None, token: str = "s3cret"
+) -> str:
+    """A kubeconfig at `path` for the server at `server_url` (extra cluster fields
+    in `cluster`, a bearer token), as the path's string."""
+    doc = {
+        "apiVersion": "v1",
+        "kind": "Config",
+        "clusters": [{"name": "fake", "cluster": {"server": server_url, **(cluster or {})}}],
+        "users": [{"name": "me", "user": {"token": token}}],
+        "contexts": [{"name": "ctx", "context": {"cluster": "fake", "user": "me"}}],
+        "current-context": "ctx",
+    }
+    path.write_text(yaml.safe_dump(doc))
+    return str(path)
 
 
 def make_node(name: str, cpu: str = "4", memory: str = "8Gi", pods: str = "110", **labels) -> dict:

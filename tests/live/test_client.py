@@ -8,13 +8,12 @@ import ipaddress
 
 import orjson
 import pytest
-import yaml
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from extender.live.client import ApiError, KubeApi, WatchStream, load_api, status_error
 from extender.model.errors import BindError
-from tests.fakeapi import FakeApiServer, make_node, make_pod
+from tests.fakeapi import FakeApiServer, make_node, make_pod, write_kubeconfig
 
 
 @pytest.fixture(scope="module")
@@ -64,19 +63,6 @@ def tls_server(tls_files):
     srv.upsert_pod(make_pod("web", "uid-web"))
     yield srv
     srv.stop()
-
-
-def write_kubeconfig(path, server_url: str, cluster: dict, token: str = "s3cret") -> str:
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "fake", "cluster": {"server": server_url, **cluster}}],
-        "users": [{"name": "me", "user": {"token": token}}],
-        "contexts": [{"name": "ctx", "context": {"cluster": "fake", "user": "me"}}],
-        "current-context": "ctx",
-    }
-    path.write_text(yaml.safe_dump(doc))
-    return str(path)
 
 
 def test_kubeconfig_with_ca_file_and_token(tls_server, tls_files, tmp_path):

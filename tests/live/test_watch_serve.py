@@ -7,9 +7,8 @@ import time
 
 import orjson
 import pytest
-import yaml
 
-from tests.fakeapi import FakeApiServer, make_node, make_pod
+from tests.fakeapi import FakeApiServer, make_node, make_pod, write_kubeconfig
 from tests.server import Server
 
 BOUND = 30.0
@@ -34,17 +33,7 @@ def api():
 
 @pytest.fixture
 def kubeconfig(api, tmp_path):
-    doc = {
-        "apiVersion": "v1",
-        "kind": "Config",
-        "clusters": [{"name": "fake", "cluster": {"server": api.url}}],
-        "users": [{"name": "me", "user": {"token": "t0ken"}}],
-        "contexts": [{"name": "ctx", "context": {"cluster": "fake", "user": "me"}}],
-        "current-context": "ctx",
-    }
-    path = tmp_path / "kubeconfig"
-    path.write_text(yaml.safe_dump(doc))
-    return str(path)
+    return write_kubeconfig(tmp_path / "kubeconfig", api.url, token="t0ken")
 
 
 def milli(cpu: str) -> int:

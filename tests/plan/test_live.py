@@ -4,10 +4,9 @@ from __future__ import annotations
 
 import orjson
 import pytest
-import yaml
 
 from extender.cli import main
-from tests.fakeapi import FakeApiServer, make_node, make_pod
+from tests.fakeapi import FakeApiServer, make_node, make_pod, write_kubeconfig
 from tests.plan.objects import deployment, pod_spec
 
 
@@ -25,19 +24,7 @@ def test_place_over_a_live_cluster_lists_and_writes_nothing(api, tmp_path, capsy
     api.upsert_pod(make_pod("running", "uid-running", node="node-0", cpu="600m"))
     api.upsert_pod(make_pod("waiting", "uid-waiting", cpu="900m"))  # pending: takes no room
     before = api.truth()
-    kubeconfig = tmp_path / "kubeconfig"
-    kubeconfig.write_text(
-        yaml.safe_dump(
-            {
-                "apiVersion": "v1",
-                "kind": "Config",
-                "clusters": [{"name": "f", "cluster": {"server": api.url}}],
-                "users": [{"name": "u", "user": {"token": "t"}}],
-                "contexts": [{"name": "c", "context": {"cluster": "f", "user": "u"}}],
-                "current-context": "c",
-            }
-        )
-    )
+    kubeconfig = write_kubeconfig(tmp_path / "kubeconfig", api.url)
     (tmp_path / "w.json").write_bytes(orjson.dumps(deployment("w", 4, pod_spec("500m"))))
     argv = ["plan", "place", "--workload", str(tmp_path / "w.json")]
     argv += ["--kubeconfig", str(kubeconfig)]

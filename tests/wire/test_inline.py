@@ -17,7 +17,7 @@ import time
 import orjson
 import pytest
 
-from tests.fakeapi import FakeApiServer, make_node, make_pod
+from tests.fakeapi import FakeApiServer, make_node, make_pod, write_kubeconfig
 from tests.server import Server
 from tests.wire.test_handoff import _answer
 
@@ -127,20 +127,7 @@ def test_a_bind_that_waits_on_the_api_server_does_not_hold_up_other_requests(tmp
     try:
         api.upsert_node(make_node("node-0"))
         api.upsert_pod(make_pod("web", "uid-web", cpu="100m"))
-        kubeconfig = tmp_path / "kubeconfig"
-        kubeconfig.write_bytes(
-            orjson.dumps(
-                {
-                    "apiVersion": "v1",
-                    "kind": "Config",
-                    "clusters": [{"name": "fake", "cluster": {"server": api.url}}],
-                    "users": [{"name": "me", "user": {"token": "t"}}],
-                    "contexts": [{"name": "c", "context": {"cluster": "fake", "user": "me"}}],
-                    "current-context": "c",
-                }
-            )
-        )
-        server = Server("--kubeconfig", str(kubeconfig))
+        server = Server("--kubeconfig", write_kubeconfig(tmp_path / "kubeconfig", api.url))
         try:
             api.bind_delay = 2.0  # under the binder's 4 s timeout
             bound: list[tuple[int, object]] = []
