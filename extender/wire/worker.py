@@ -506,11 +506,16 @@ class PodsiftWorker(gthread.ThreadWorker):
             if conn.table is not None:
                 conn.table.pop(conn, None)
                 conn.table = None
-            plain = self._inline_environ(conn)
-            if plain is not None:
-                if not self._serve_inline(conn, *plain):
-                    return  # closing, or a thread finishes its answer
-                continue
+            try:
+                plain = self._inline_environ(conn)
+                if plain is not None:
+                    if not self._serve_inline(conn, *plain):
+                        return  # closing, or a thread finishes its answer
+                    continue
+            except Exception:  # a bug: the poller (and the state it serves) must live on
+                self.log.exception("closing a connection after an error serving its request")
+                self._close(conn)
+                return
             # It stays registered: a client waits for its answer, so no event comes, and
             # the hand-back then costs no syscall (see _on_readable for one that does).
             self._to_thread(conn)
@@ -528,9 +533,9 @@ class PodsiftWorker(gthread.ThreadWorker):
         Why run it here: handing a request to a thread costs a wake-up and a thread
         switch each way, and the app then runs on whichever CPU the thread wakes on,
         away from the caches the last request warmed. Measured with `podsift bench`,
-        that hand-off was ~25% of a pod over HTTP with the default policies, against
-        ~2% of the bare-WSGI calibration's (docs/PERFORMANCE.md, "One thread for a
-        plain request"). The poller waits on nothing while it runs one: the request
+        that hand-off was ~30% of a pod's time over HTTP with the default policies,
+        against ~11% of the bare-WSGI calibration's (docs/PERFORMANCE.md, "One thread
+        for a plain request"). The poller waits on nothing while it runs one: the request
         was read whole, its answer's first write does not block, and the rest of an
         answer the client does not read goes to a thread. What it gives up is
         overlap, so only a small plain request (INLINE_MAX) runs here, and only while
