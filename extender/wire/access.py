@@ -38,6 +38,8 @@ class ClientAllowList:
     def __init__(self, app: Callable, allowed: Iterable[str]) -> None:
         self.app = app
         self.allowed = frozenset(allowed)
+        # the worker reads it off the outermost app: paths never run in its poller
+        self.waits_on_io = getattr(app, "waits_on_io", frozenset())
         # the decision per TLS connection (its certificate cannot change), not per request
         self._decided: weakref.WeakKeyDictionary[Any, tuple[bool, str]] = (
             weakref.WeakKeyDictionary()

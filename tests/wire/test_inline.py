@@ -149,3 +149,19 @@ def test_a_bind_that_waits_on_the_api_server_does_not_hold_up_other_requests(tmp
             server.stop()
     finally:
         api.stop()
+
+
+def test_the_wrappers_around_the_app_keep_its_waits_on_io():
+    # The worker reads `waits_on_io` off the outermost WSGI app it is given; the
+    # client allow list and the CPU profiler wrap podsift's app in live mode too.
+    from extender.server import ProfiledApp
+    from extender.wire.access import ClientAllowList
+
+    class LiveApp:
+        waits_on_io = frozenset({"/bind"})
+
+        def __call__(self, environ, start_response):
+            raise AssertionError("not called")
+
+    wrapped = ProfiledApp(ClientAllowList(LiveApp(), ["kube-scheduler"]), "/dev/null")
+    assert wrapped.waits_on_io == frozenset({"/bind"})
