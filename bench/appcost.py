@@ -61,6 +61,7 @@ def _app(server: str, nodes: list[dict], config: str | None, placed: list[dict],
         from bench.calibrate import app
 
         return app
+    from extender.cache.gcpolicy import freeze_long_lived
     from extender.inprocess import InProcessExtender
     from extender.wire.app import ExtenderApp
 
@@ -69,6 +70,7 @@ def _app(server: str, nodes: list[dict], config: str | None, placed: list[dict],
     rng = random.Random(seed)
     for pod in placed:
         ext.schedule_one(pod, names, rng)
+    freeze_long_lived()  # as `podsift serve` does once its state is built
     return ExtenderApp(ext.service)
 
 

@@ -163,11 +163,16 @@ def drive(port: int, plan: list[bytes], count: int) -> None:
                 raise RuntimeError(f"request {i}: HTTP {status}")
 
 
-def cpu_times(pid: int) -> tuple[float, float]:
-    """The process's user and system CPU seconds so far."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+def _stat_times(path: str) -> tuple[float, float]:
+    """User and system CPU seconds from a /proc .../stat file."""
+    fields = Path(path).read_text().rsplit(")", 1)[1].split()
     tick = os.sysconf("SC_CLK_TCK")
     return int(fields[11]) / tick, int(fields[12]) / tick
+
+
+def cpu_times(pid: int) -> tuple[float, float]:
+    """The process's user and system CPU seconds so far."""
+    return _stat_times(f"/proc/{pid}/stat")
 
 
 def cpu_seconds(pid: int) -> float:
@@ -176,14 +181,12 @@ def cpu_seconds(pid: int) -> float:
 
 def thread_cpu(pid: int) -> dict[int, tuple[float, float]]:
     """User and system CPU seconds of each of the process's threads, by thread id."""
-    tick = os.sysconf("SC_CLK_TCK")
     out: dict[int, tuple[float, float]] = {}
     for task in os.listdir(f"/proc/{pid}/task"):
         try:
-            fields = Path(f"/proc/{pid}/task/{task}/stat").read_text().rsplit(")", 1)[1].split()
-        except OSError:
+            out[int(task)] = _stat_times(f"/proc/{pid}/task/{task}/stat")
+        except OSError:  # the thread ended
             continue
-        out[int(task)] = (int(fields[11]) / tick, int(fields[12]) / tick)
     return out
 
 

@@ -92,6 +92,8 @@ HEARTBEAT = 1.0
 #: thousands of host ports or tolerations) go to a thread, so they cannot hold up the
 #: poller.
 INLINE_MAX = 256 * 1024
+#: Conn.plain before the poller has looked at the request's environ.
+UNPARSED = object()
 
 
 class BufferUnreader(Unreader):
@@ -236,6 +238,9 @@ class Conn(gthread.TConn):
         self.done = False
         self.keep = False  # the thread's verdict: serve another request on it
         self.request = b""  # the request a thread is to run
+        # its environ and close flag if the poller built them, None if it found the
+        # request not plain, UNPARSED if it did not look
+        self.plain: Any = UNPARSED
         # an answer the poller began and a thread is to finish (the client was not
         # reading), and whether to keep the connection after it
         self.rest: memoryview | None = None
@@ -552,7 +557,10 @@ class PodsiftWorker(gthread.ThreadWorker):
             return None
         plain = fast.environ(conn.request, conn.sock, conn.client, conn.server)
         if plain is None or plain[0]["PATH_INFO"] in self._io_paths:
-            return None  # not plain (gunicorn's path), or waits on the network
+            # not plain (gunicorn's path), or waits on the network: a thread runs it,
+            # with what was found here (live mode's every /bind: not parsed twice)
+            conn.plain = plain
+            return None
         return plain
 
     def _serve_inline(self, conn: Conn, environ: dict, close: bool) -> bool:
@@ -753,10 +761,12 @@ class PodsiftWorker(gthread.ThreadWorker):
         """Parse the buffered request and run the app: whether to keep the connection,
         or for a plain request (keep, the answer to send)."""
         fast = self._fast
-        if fast is not None and not conn.truncated:
+        plain, conn.plain = conn.plain, UNPARSED
+        if plain is UNPARSED and fast is not None and not conn.truncated:
             plain = fast.environ(conn.request, conn.sock, conn.client, conn.server)
-            if plain is not None:
-                return self._serve_plain(conn, fast, *plain)
+        if plain is not None and plain is not UNPARSED:
+            assert fast is not None
+            return self._serve_plain(conn, fast, *plain)
         sock = conn.sock
         conn.parser.unreader.feed(conn.request)
         sock.settimeout(self.write_timeout)  # gunicorn's Response writes with sendall
