@@ -1,7 +1,7 @@
 """CPU a pod of the WSGI app alone, in-process: no sockets, no worker, no client.
 
     python -m bench.appcost --server podsift --pods 3000
-    python -m bench.appcost --server podsift --config empty.json   # podsift's floor
+    python -m bench.appcost --server podsift --config floor.json   # {"filters": [], "scores": []}
     python -m bench.appcost --server calibration
 
 Each pod is framed as kube-scheduler frames it (the Pod, then NodeNames):
@@ -31,6 +31,7 @@ from typing import Any
 import orjson
 
 from bench.workload import binding_args, generate_split
+from extender.model.errors import ConfigError
 
 VERBS = ("filter", "prioritize", "bind")
 
@@ -63,13 +64,17 @@ def _app(server: str, nodes: list[dict], config: str | None, placed: list[dict],
         return app
     from extender.cache.gcpolicy import freeze_long_lived
     from extender.inprocess import InProcessExtender
+    from extender.model.errors import BindError
     from extender.wire.app import ExtenderApp
 
     ext = InProcessExtender(nodes, config)
     names = [n["metadata"]["name"] for n in nodes]
     rng = random.Random(seed)
     for pod in placed:
-        ext.schedule_one(pod, names, rng)
+        try:
+            ext.schedule_one(pod, names, rng)
+        except BindError:
+            pass  # a policy set without NodeResourcesFit (the floor) picks full nodes too
     freeze_long_lived()  # as `podsift serve` does once its state is built
     return ExtenderApp(ext.service)
 
@@ -119,7 +124,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.server == "calibration" and (args.placed or args.config):
         p.error("--placed and --config are podsift's: the calibration keeps no state")
     nodes, pods = generate_split(args.nodes, args.placed + args.pods)
-    app = _app(args.server, nodes, args.config, pods[: args.placed], args.seed)
+    try:
+        app = _app(args.server, nodes, args.config, pods[: args.placed], args.seed)
+    except ConfigError as err:
+        p.error(str(err))
     node_names = orjson.dumps([n["metadata"]["name"] for n in nodes])
     profiler = cProfile.Profile() if args.profile else None
     if profiler is not None:

@@ -39,3 +39,25 @@ def test_the_calibration_refuses_podsift_options():
     done = _run("--server", "calibration", "--placed", "5")
     assert done.returncode == 2
     assert "the calibration keeps no state" in done.stderr
+
+
+def test_the_floor_places_its_pods_even_where_they_do_not_fit(tmp_path):
+    """No filters: the placing loop picks full nodes too, and their refused binds
+    are skipped (as the HTTP floor's /bind answers an Error), not a traceback."""
+    floor = tmp_path / "floor.json"
+    floor.write_text('{"filters": [], "scores": []}')
+    done = _run("--server", "podsift", "--config", str(floor), "--nodes", "5", "--placed", "400")
+    assert done.returncode == 0, done.stderr
+    assert "Traceback" not in done.stderr
+    found = re.search(r"5 nodes, 400 placed, 40 pods \((\d+) bound\)", done.stdout)
+    assert found, done.stdout
+    assert int(found.group(1)) < 40  # five nodes filled by 400 pods: some binds refused
+
+
+def test_a_bad_configuration_is_a_usage_error(tmp_path):
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"policies": []}')
+    done = _run("--config", str(bad))
+    assert done.returncode == 2
+    assert "Traceback" not in done.stderr
+    assert "unknown field(s) policies" in done.stderr
