@@ -123,7 +123,7 @@ class _Filter:
         mask = self.per_node(pod, view, positions)
         if self.checked:
             mask = checked_unresolvable(self.name, mask, len(positions))
-        if not mask.any():  # the usual case: one dict update, no per-node branch
+        if not np.count_nonzero(mask):  # the usual case: one dict update, no per-node branch
             failed.update(zip(failed_names, texts))
             return
         for name, text, hopeless in zip(failed_names, texts, mask.tolist()):
@@ -252,13 +252,12 @@ class Engine:
             ok = f.policy.filter(pod, judged)
             if f.checked:
                 ok = checked_filter(f.name, ok, judged.n)
-            newly = passing & ~ok
-            if newly.any():
-                positions = np.flatnonzero(newly)
+            positions = (passing > ok).nonzero()[0]  # passing and not ok: newly failed
+            if len(positions):
                 texts = f.reasons(pod, judged, positions)
                 entry.failed(k, judged.ids[positions], texts, f.hopeless(pod, judged, positions))
             passing &= ok
-            if not passing.any():
+            if not np.count_nonzero(passing):
                 break
         entry.judged(judged.ids, passing)
         entry.checked_ids = view.ids
@@ -350,9 +349,9 @@ class Engine:
                 cache.put(pod, version, entry)  # charge what it keeps now
             passing = mask.copy()
             filters = filters[self.static_prefix :]
-            if not passing.any():
+            if not np.count_nonzero(passing):
                 return FilterOutcome(
-                    np.flatnonzero(passing),
+                    _NONE,
                     failed,
                     unresolvable,
                     static_failed,
@@ -372,9 +371,10 @@ class Engine:
             if ok is everyone and view.n:  # no node newly fails, the mask stays as it is
                 continue
             if reasons:
-                newly = passing & ~ok
-                if newly.any():
-                    positions = np.flatnonzero(newly)
+                # passing and not ok: the nodes this filter fails first (one ufunc, and
+                # `nonzero` without `flatnonzero`'s and `any`'s Python frames)
+                positions = (passing > ok).nonzero()[0]
+                if len(positions):
                     texts = f.reasons(pod, view, positions)
                     if names is None:
                         names = view.names_array
@@ -382,10 +382,10 @@ class Engine:
                         pod, view, positions, names[positions].tolist(), texts, failed, unresolvable
                     )
             passing &= ok
-            if not passing.any():
+            if not np.count_nonzero(passing):
                 break
         return FilterOutcome(
-            np.flatnonzero(passing), failed, unresolvable, static_failed, static_unresolvable
+            passing.nonzero()[0], failed, unresolvable, static_failed, static_unresolvable
         )
 
     # ---- scoring ---------------------------------------------------------

@@ -79,5 +79,8 @@ class FilterVerdicts:
         entry = self._current(state, pod)
         if entry is None:
             return False
-        passed_ids = entry[5] if entry[5] is not None else entry[3][entry[4]]
-        return bool((passed_ids == node_id).any())
+        _, _, _, filtered, passed, passed_ids = entry
+        if passed_ids is None:
+            # every candidate passed (the usual /filter): its ids, without a gather
+            passed_ids = filtered if len(passed) == len(filtered) else filtered[passed]
+        return node_id in passed_ids  # ndarray.__contains__: one C call
