@@ -145,8 +145,11 @@ def build_parser() -> argparse.ArgumentParser:
         "--repeats",
         type=positive,
         default=1,
-        help="--client kube-scheduler: run the five runs this many times, alternating, and "
-        "report the medians",
+        help="rounds of the HTTP runs (--mode all or http): calibration, floor and policies "
+        "this many times, alternating; the ratios and their checks are the medians of each "
+        "round's own ratios, and the report shows each run's median round (the other runs "
+        "run once). With --client kube-scheduler: its five runs this many times, alternating, "
+        "medians reported. Default 1",
     )
     p.add_argument(
         "--threads",
@@ -328,20 +331,25 @@ class Bench:
         pods: list[dict[str, Any]],
         tie_break: str,
         validated: bool = True,
+        round_no: int = 0,
     ) -> driver.RunResult:
+        """One run against a server of its own; `round_no` (1, 2, ...) is its round
+        of --repeats, 0 without repeats: it names the log and the progress bar."""
         # What earlier runs left alive (their results) stays alive: keep the collector
         # from walking it during this run's timed loop.
         gc.collect()
         gc.freeze()
         port = servers.free_port()
-        log_path = os.path.join(self.log_dir(), f"server-{label}.log")
+        name = f"server-{label}-{round_no}.log" if round_no else f"server-{label}.log"
+        log_path = os.path.join(self.log_dir(), name)
         with servers.ServerProcess(command(port), port, log_path, label) as server:
             worker = server.worker_pid()
             sampler = _MemorySampler(worker)
             sampler()
             loaded = servers.memory_of(worker).get("rss") if worker else None
             assert self.run_client is not None, "an HTTP run needs a replay client"
-            with self.progress.run(label, len(pods)) as tick:
+            shown = f"{label} {round_no}/{self.args.repeats}" if round_no else label
+            with self.progress.run(shown, len(pods)) as tick:
                 result = self.run_client(
                     clients.HttpRun(
                         label,
@@ -375,7 +383,7 @@ class Bench:
     def log_dir(self) -> str:
         return self.args.out or self.workdir
 
-    def calibration(self, pods: list[dict[str, Any]]) -> driver.RunResult:
+    def calibration(self, pods: list[dict[str, Any]], round_no: int = 0) -> driver.RunResult:
         threads = self.args.threads
         return self.http_run(
             "calibration",
@@ -383,9 +391,10 @@ class Bench:
             pods,
             tie_break="random",
             validated=False,
+            round_no=round_no,
         )
 
-    def floor(self, pods: list[dict[str, Any]]) -> driver.RunResult:
+    def floor(self, pods: list[dict[str, Any]], round_no: int = 0) -> driver.RunResult:
         return self.http_run(
             "floor",
             lambda port: servers.podsift_command(
@@ -397,9 +406,10 @@ class Bench:
             ),
             pods,
             tie_break="random",
+            round_no=round_no,
         )
 
-    def policies(self) -> driver.RunResult:
+    def policies(self, round_no: int = 0) -> driver.RunResult:
         return self.http_run(
             "policies",
             lambda port: servers.podsift_command(
@@ -412,6 +422,7 @@ class Bench:
             ),
             self.pods,
             tie_break=self.args.tie_break,
+            round_no=round_no,
         )
 
     # ---- in-process run ----------------------------------------------------
@@ -458,7 +469,10 @@ class Bench:
 
     # ---- the whole invocation ------------------------------------------------
     def run(self) -> tuple[dict[str, Any], list[driver.RunResult]]:
+        """Every run; (the summary, the runs it shows: with --repeats, each HTTP
+        run's median round)."""
         a = self.args
+        rounds: list[list[driver.RunResult]] = []
         results: list[driver.RunResult] = []
         http = a.mode in ("all", "http")
         wanted = a.baseline_pods or min(len(self.pods), BASELINE_PODS_CAP)
@@ -468,17 +482,21 @@ class Bench:
                 f"calibration and floor ran on the first {len(baseline)} of {len(self.pods)} "
                 "pods (their per-pod cost does not depend on how full the cluster is)"
             )
-        if http and not a.no_calibration:
-            results.append(self.calibration(baseline))
-        if http and not a.no_floor:
-            results.append(self.floor(baseline))
-        if http:
-            results.append(self.policies())
-            if a.profile:
-                self.notes.append(
-                    f"server CPU profile of the policy run written to {a.profile}; "
-                    "its timings are inflated by profiling"
-                )
+        for k in range(a.repeats if http else 0):
+            round_no = k + 1 if a.repeats > 1 else 0
+            this: list[driver.RunResult] = []
+            if not a.no_calibration:
+                this.append(self.calibration(baseline, round_no))
+            if not a.no_floor:
+                this.append(self.floor(baseline, round_no))
+            this.append(self.policies(round_no))
+            rounds.append(this)
+        if http and a.profile:
+            last = f" (every round profiled; the file holds round {a.repeats}'s)"
+            self.notes.append(
+                f"server CPU profile of the policy run written to {a.profile}; "
+                "its timings are inflated by profiling" + (last if a.repeats > 1 else "")
+            )
         if a.mode in ("all", "inprocess"):
             profile = a.profile if a.mode == "inprocess" else None
             results.append(self.inprocess(profile))
@@ -490,7 +508,7 @@ class Bench:
         if a.mode == "plan" or (a.mode == "all" and not a.no_plan):
             grow = a.plan_grow_pods or max(1, round(len(self.pods) * 51000 / DEFAULT_PODS))
             plan = planbench.run(self.items, grow, a.plan_repeats, a.config)
-        summary = self.summarize(results)
+        summary, results = self.summarize(rounds, results)
         if plan is not None:
             summary["plan"] = plan
             summary["comparison"]["checks"].extend(planbench.checks(plan))
@@ -499,40 +517,70 @@ class Bench:
             summary["comparison"]["checks"].append(fullnodes.check(summary["full_nodes"]))
         return summary, results
 
-    def summarize(self, results: list[driver.RunResult]) -> dict[str, Any]:
+    def summarize(
+        self, rounds: list[list[driver.RunResult]], others: list[driver.RunResult]
+    ) -> tuple[dict[str, Any], list[driver.RunResult]]:
+        """The summary of the HTTP runs' rounds (one without --repeats) and the other
+        runs, and the runs it shows: each HTTP label's median round by ms a pod, then
+        the others. Every round's runs are validated; its comparison is its own."""
         a = self.args
-        for result in results:
+        for result in [*(r for this in rounds for r in this), *others]:
             result.notes.append(f"1-minute load average at the end: {result.load_average:.2f}")
-        runs = {}
-        for result in results:
+
+        def figures(result: driver.RunResult) -> dict[str, Any]:
             violations = None
             if result.validated:
                 violations = validate.validate(self.items, result.placements)
-            runs[result.label] = report.summarize(result, violations)
-        by_label = {r.label: r for r in results}
+            return report.summarize(result, violations)
+
+        round_runs = [{r.label: figures(r) for r in this} for this in rounds]
+        other_runs = {r.label: figures(r) for r in others}
+        shown = {
+            label: report.median_item(
+                range(len(rounds)), key=lambda k, label=label: round_runs[k][label]["ms_per_pod"]
+            )
+            for label in (round_runs[0] if round_runs else {})
+        }
+        runs = {label: round_runs[k][label] for label, k in shown.items()} | other_runs
+        results = [next(r for r in rounds[k] if r.label == label) for label, k in shown.items()]
+        results += others
+        by_label = {r.label: r for r in others}
         comparable = a.concurrency == 1 and a.tie_break == "first"
-        if "policies" in by_label and "inprocess" in by_label and comparable:
-            http_placed = by_label["policies"].placements
+        if rounds and "policies" in runs and "inprocess" in by_label and comparable:
             local_placed = by_label["inprocess"].placements
-            same = sum(1 for uid, node in http_placed.items() if local_placed.get(uid) == node)
+            counts = []
+            for this in rounds:
+                http_placed = next(r for r in this if r.label == "policies").placements
+                same = sum(1 for uid, node in http_placed.items() if local_placed.get(uid) == node)
+                counts.append((same, len(http_placed)))
+            same, placed = min(counts)
             self.notes.append(
                 f"HTTP and in-process runs chose the same node for {same} of "
-                f"{len(http_placed)} pods (expected all: sequential, first-in-order ties)"
+                f"{placed} pods (expected all: sequential, first-in-order ties)"
+                + (f"; the fewest of {len(rounds)} rounds" if len(rounds) > 1 else "")
             )
         if "floor" in runs:
             self.notes.append(
                 "the floor run has no filters, so its invalid placements are expected "
                 "and not a target"
             )
-        comparison = report.compare(
-            runs,
-            a.nodes,
-            len(self.pods),
-            standard=a.node_cache and a.concurrency == 1 and not a.profile,
-        )
+        comparisons = [
+            report.compare(
+                this | other_runs,
+                a.nodes,
+                len(self.pods),
+                standard=a.node_cache and a.concurrency == 1 and not a.profile,
+            )
+            for this in (round_runs or [{}])
+        ]
+        comparison = report.combine(comparisons)
         if self.preemption is not None:
             comparison["checks"].append(self.preemption["check"])
-        return {
+        repeats = {}  # the rounds of --repeats, only with more than one
+        if len(rounds) > 1:
+            section = report.repeats_summary(round_runs, comparisons, comparison, shown)
+            repeats = {"repeats": section}
+        summary = {
             "workload": {
                 "nodes": a.nodes,
                 "pods": len(self.pods),
@@ -547,6 +595,7 @@ class Bench:
             },
             "notes": self.notes,
             "runs": runs,
+            **repeats,
             "preemption": self.preemption,
             "comparison": comparison,
             "environment": {
@@ -556,6 +605,7 @@ class Bench:
             },
             "command": " ".join(["podsift", "bench", *self.argv]),
         }
+        return summary, results
 
 
 def _installed(module: str) -> bool:
@@ -608,11 +658,18 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     if not args.node_cache and args.mode != "inprocess":
         per_pod = FULL_NODES_MS_PER_POD_PER_1000_NODES * args.nodes / 1000
-        http_runs = 3 - args.no_calibration - args.no_floor
+        http_runs = (3 - args.no_calibration - args.no_floor) * args.repeats
         estimate = per_pod * args.pods / 1000 * http_runs
         print(
             f"podsift bench: full Nodes bodies: about {per_pod:.0f} ms a pod, "
             f"~{estimate / 60:.1f} min for {http_runs} HTTP run(s) of {args.pods} pods",
+            file=sys.stderr,
+        )
+    if args.repeats > 1 and args.mode not in ("all", "http") and args.client != KUBE_SCHEDULER:
+        print(
+            f"podsift bench: --repeats repeats the HTTP runs (--mode all or http) and the "
+            f"kube-scheduler runs; --mode {args.mode} has neither, so it is ignored "
+            "(--plan-repeats repeats the plans)",
             file=sys.stderr,
         )
     if args.mode == "inprocess" and not args.node_cache:
@@ -676,9 +733,18 @@ def main(argv: list[str] | None = None) -> int:
     finally:
         shutil.rmtree(workdir, ignore_errors=True)
         gc.unfreeze()  # the workload is garbage now (matters when embedded, as in tests)
-    invalid = sum(
-        (s.get("validation") or {}).get("invalid_placements", 0)
+    return 1 if _invalid_placements(summary) else 0
+
+
+def _invalid_placements(summary: dict[str, Any]) -> int:
+    """The policies and in-process runs' invalid placements: with --repeats, the
+    policies run's in its worst round (the report shows only its median round)."""
+    invalid = {
+        label: (s.get("validation") or {}).get("invalid_placements", 0)
         for label, s in summary["runs"].items()
         if label in ("policies", "inprocess")
-    )
-    return 1 if invalid else 0
+    }
+    for r in (summary.get("repeats") or {}).get("rounds", []):
+        policies = r["runs"].get("policies") or {}
+        invalid["policies"] = max(invalid.get("policies", 0), policies.get("invalid_placements", 0))
+    return sum(invalid.values())

@@ -69,6 +69,7 @@ from bench.controlplane import (
     missing_binaries,
     placements_in_bind_order,
 )
+from bench.report import median_item
 
 ROOT = Path(__file__).resolve().parent.parent
 SHIPPED_SCHEDULER_CONFIG = ROOT / "manifests" / "sidecar" / "scheduler-config.yaml"
@@ -463,7 +464,7 @@ def summarize(runs: dict[str, list[SchedulerRun]]) -> dict[str, Any]:
     """Per run: the median over repeats (and each repeat); the ratios of medians."""
     out: dict[str, Any] = {}
     for label, repeats in runs.items():
-        median_run = sorted(repeats, key=lambda r: r.pods_per_s)[(len(repeats) - 1) // 2]
+        median_run = median_item(repeats, key=lambda r: r.pods_per_s)
         entry = median_run.summary()
         entry["pods_per_s"] = round(_median([r.pods_per_s for r in repeats]), 1)
         entry["repeats_pods_per_s"] = [round(r.pods_per_s, 1) for r in repeats]

@@ -7,7 +7,9 @@ recorded, so `results.json` and the printed table always agree.
 from __future__ import annotations
 
 import dataclasses
-from typing import Any
+import statistics
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
 
 import numpy as np
 
@@ -29,6 +31,23 @@ INPROCESS_TARGETS = {(1000, 30000): 20000.0, (5000, 150000): 8000.0}  # pods/s
 RSS_TARGETS_MB = {(1000, 30000): 150.0, (5000, 150000): 250.0, (15000, 450000): 1024.0}
 # Where "cost flat" (last_vs_first_p99) is a target, besides the ratio targets' scale.
 FLAT_COST_SCALES = {(1000, 30000), (15000, 450000)}
+# Checks that count wrong answers: over --repeats rounds, the most of any round.
+WORST_OF_ROUNDS = ("_invalid_placements", "_unschedulable")
+# The repeats table's ratio columns: (ratio, column heading).
+REPEATS_RATIOS = (
+    ("per_pod_vs_calibration", "per_pod_vs_calibration"),
+    ("filter_p99_vs_calibration", "filter_p99_vs_cal"),
+    ("prioritize_p99_vs_calibration", "prioritize_p99_vs_cal"),
+    ("per_pod_vs_floor", "per_pod_vs_floor"),
+)
+
+T = TypeVar("T")
+
+
+def median_item(items: Sequence[T], key: Callable[[T], float]) -> T:
+    """The item whose key is the median one (the lower middle for an even count):
+    a real run to show for the median, rather than a mix of runs."""
+    return sorted(items, key=key)[(len(items) - 1) // 2]
 
 
 def latency_stats(latency_ns: np.ndarray) -> dict[str, Any]:
@@ -231,6 +250,85 @@ def compare(
     }
 
 
+def combine(comparisons: list[dict[str, Any]]) -> dict[str, Any]:
+    """One comparison from the comparisons of `--repeats` rounds (one is returned as is).
+
+    A round runs calibration, floor and policies back to back, so a slow spell of
+    the shared machine falls on that round's runs alike, and a ratio is only to
+    be trusted within its round. So each ratio is the median over rounds of that
+    round's ratio, not the ratio of median runs (which could pair one round's
+    fast calibration with another's slow policies run). The checks' latency,
+    ratio, RSS and requests-over-50-ms values are medians over rounds too; the
+    correctness counts (invalid placements, unschedulable pods) are the most of
+    any round, since a bad placement in any round is a miss. `met` is worked out
+    again from the combined value.
+    """
+    if len(comparisons) == 1:
+        return comparisons[0]
+    ratios: dict[str, Any] = {}
+    for key in dict.fromkeys(k for c in comparisons for k in c["ratios"]):
+        values = [c["ratios"][key] for c in comparisons if c["ratios"].get(key) is not None]
+        ratios[key] = round(statistics.median(values), 3) if values else None
+    checks = []
+    for name in dict.fromkeys(check["name"] for c in comparisons for check in c["checks"]):
+        rounds = [check for c in comparisons for check in c["checks"] if check["name"] == name]
+        values = [check["value"] for check in rounds if check["value"] is not None]
+        value = max(values) if name.endswith(WORST_OF_ROUNDS) else statistics.median(values)
+        if isinstance(value, float):
+            value = round(value, 3)
+        op, limit = rounds[0]["target"].split()
+        checks.append(_check(name, value, op, float(limit), applies=rounds[0]["applies"]))
+    return {
+        "ratios": ratios,
+        "checks": checks,
+        "targets_apply": comparisons[0]["targets_apply"],
+    }
+
+
+def repeats_summary(
+    rounds: list[dict[str, dict[str, Any]]],
+    comparisons: list[dict[str, Any]],
+    combined: dict[str, Any],
+    shown: dict[str, int],
+) -> dict[str, Any]:
+    """The `repeats` section: per round, each HTTP run's ms a pod and p99s (and, for
+    a validated run, its invalid placements and unschedulable pods) and that
+    round's ratios; their medians; which round `runs` shows for each label."""
+
+    def figures(summary: dict[str, Any]) -> dict[str, Any]:
+        out = {
+            "ms_per_pod": summary["ms_per_pod"],
+            "filter_p99_ms": _p99(summary, "filter"),
+            "prioritize_p99_ms": _p99(summary, "prioritize"),
+        }
+        if summary.get("validation") is not None:
+            out["invalid_placements"] = summary["validation"]["invalid_placements"]
+            out["unschedulable"] = summary["unschedulable"]
+        return out
+
+    per_round = [
+        {
+            "round": k + 1,
+            "runs": {label: figures(s) for label, s in runs.items()},
+            "ratios": comparisons[k]["ratios"],
+        }
+        for k, runs in enumerate(rounds)
+    ]
+    medians: dict[str, dict[str, Any]] = {}
+    for label in rounds[0] if rounds else {}:
+        medians[label] = {}
+        for key in ("ms_per_pod", "filter_p99_ms", "prioritize_p99_ms"):
+            values = [r["runs"][label][key] for r in per_round]
+            values = [v for v in values if v is not None]
+            medians[label][key] = round(statistics.median(values), 4) if values else None
+    return {
+        "count": len(rounds),
+        "rounds": per_round,
+        "median": {"runs": medians, "ratios": combined["ratios"]},
+        "shown": {label: k + 1 for label, k in shown.items()},
+    }
+
+
 def _check(name: str, value: float, op: str, limit: float, applies: bool = True) -> dict[str, Any]:
     """One target; `applies` is False where the issue set it for another scale."""
     ok = value <= limit if op == "<=" else value >= limit
@@ -279,6 +377,9 @@ def format_text(report: dict[str, Any]) -> str:
     if report.get("full_nodes"):
         lines.append("")
         lines.extend(fullnodes.format_text(report["full_nodes"]))
+    if report.get("repeats"):
+        lines.append("")
+        lines.extend(_repeats_lines(report["repeats"]))
     comparison = report.get("comparison") or {}
     if comparison.get("ratios"):
         lines.append("")
@@ -302,6 +403,50 @@ def format_text(report: dict[str, Any]) -> str:
         for what, path in report["files"].items():
             lines.append(f"{what}: {path}")
     return "\n".join(lines)
+
+
+def _repeats_lines(repeats: dict[str, Any]) -> list[str]:
+    """The rounds of `--repeats`: each run's ms a pod and the round's own ratios,
+    one row a round, then the medians."""
+    rounds = repeats["rounds"]
+    labels = list(rounds[0]["runs"]) if rounds else []
+    columns = [(label, label) for label in labels]
+    columns += [
+        (key, head) for key, head in REPEATS_RATIOS if any(r["ratios"].get(key) for r in rounds)
+    ]
+    lines = [
+        f"repeats: {repeats['count']} rounds of {', '.join(labels)}, one after another "
+        "(ms a pod, then that round's own ratios)",
+        "  " + f"{'round':<8}" + "".join(f"{head:>{len(head) + 2}}" for _, head in columns),
+    ]
+
+    def row(name: str, runs: dict[str, Any], ratios: dict[str, Any]) -> str:
+        cells = [
+            _fmt(runs[key]["ms_per_pod"], 3) if key in runs else _fmt(ratios.get(key), 3)
+            for key, _ in columns
+        ]
+        widths = [len(head) + 2 for _, head in columns]
+        return "  " + f"{name:<8}" + "".join(f"{c:>{w}}" for c, w in zip(cells, widths))
+
+    for r in rounds:
+        lines.append(row(str(r["round"]), r["runs"], r["ratios"]))
+    median = repeats["median"]
+    lines.append(row("median", median["runs"], median["ratios"]))
+    shown = ", ".join(f"{label} {k}" for label, k in repeats["shown"].items())
+    lines.append(f"  the table of runs above shows each run's median round by ms a pod ({shown})")
+    for label in labels:
+        invalid = [r["runs"][label].get("invalid_placements") for r in rounds]
+        if label != "floor" and None not in invalid:
+            lines.append(
+                f"  {label}: every round validated, invalid placements "
+                + ", ".join(str(v) for v in invalid)
+            )
+    lines.append(
+        "  the ratios and checks below are medians of the per-round ratios and figures "
+        "(requests over 50 ms: the median over rounds); invalid placements and unschedulable "
+        "pods: the most of any round"
+    )
+    return lines
 
 
 def _growth_text(s: dict[str, Any]) -> str:
