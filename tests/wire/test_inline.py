@@ -165,3 +165,52 @@ def test_the_wrappers_around_the_app_keep_its_waits_on_io():
 
     wrapped = ProfiledApp(ClientAllowList(LiveApp(), ["kube-scheduler"]), "/dev/null")
     assert wrapped.waits_on_io == frozenset({"/bind"})
+
+
+# Loaded by the server's interpreter at start-up (PYTHONPATH's sitecustomize), before
+# gunicorn forks its worker: a fault no real request can cause, on one path only.
+_FAULT = '''
+from extender.wire import worker
+
+_serve_plain = worker.PodsiftWorker._serve_plain
+
+
+def _faulty(self, conn, fast, environ, close):
+    if environ.get("PATH_INFO") == "/fault":
+        raise RuntimeError("injected fault")
+    return _serve_plain(self, conn, fast, environ, close)
+
+
+worker.PodsiftWorker._serve_plain = _faulty
+'''
+
+
+def test_an_error_serving_in_the_poller_closes_that_connection_not_the_worker(tmp_path):
+    (tmp_path / "sitecustomize.py").write_text(_FAULT)
+    env = {**os.environ, "PYTHONPATH": str(tmp_path)}
+    server = Server("--synthetic-nodes=50", env=env)
+    try:
+        worker = _worker(server)
+        # a keep-alive client that was there before the fault
+        other = socket.create_connection(("127.0.0.1", server.port), timeout=10)
+        healthz = b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n"
+        other.sendall(healthz)
+        head, answer = _answer(other, bytearray())
+        assert head.startswith(b"HTTP/1.1 200 ") and answer == b"ok\n"
+
+        with socket.create_connection(("127.0.0.1", server.port), timeout=10) as sock:
+            sock.sendall(b"GET /fault HTTP/1.1\r\nHost: x\r\n\r\n")
+            assert sock.recv(65536) == b""  # closed, with no answer
+
+        # the same worker lives on, serves the client it had and new ones
+        assert _worker(server) == worker
+        other.sendall(healthz)
+        head, answer = _answer(other, bytearray())
+        assert head.startswith(b"HTTP/1.1 200 ") and answer == b"ok\n"
+        other.close()
+        assert server.get("/healthz") == (200, b"ok\n")
+        log = server.output()
+        assert "closing a connection after an error serving its request" in log
+        assert "RuntimeError: injected fault" in log
+    finally:
+        server.stop()
