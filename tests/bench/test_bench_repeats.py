@@ -20,6 +20,7 @@ import pytest
 import bench.cli
 from bench import report
 from bench.cli import main
+from tests.bench.summaries import run_summary
 
 LABELS = ["calibration", "floor", "policies"]
 
@@ -145,23 +146,11 @@ def test_repeats_without_http_runs_is_ignored_with_a_note(capsys: pytest.Capture
 # ---- combining hand-made comparisons -------------------------------------------
 
 
-def _run(ms_per_pod: float, p99: float, invalid: int = 0, slow: int = 0) -> dict:
-    verbs = {v: {"p99_ms": p99, "slow_over_50ms": slow} for v in ("filter", "prioritize")}
-    return {
-        "ms_per_pod": ms_per_pod,
-        "verbs": verbs,
-        "last_vs_first_p99": {"per_pod": 1.0},
-        "memory": {"steady_rss_mb": 100.0},
-        "unschedulable": 0,
-        "validation": {"invalid_placements": invalid},
-    }
-
-
 def _round(calibration: float, policies: float, invalid: int = 0, slow: int = 0) -> dict:
     runs = {
-        "calibration": _run(calibration, 1.0),
-        "floor": _run(policies, 1.0),
-        "policies": _run(policies, 1.0, invalid, slow),
+        "calibration": run_summary(calibration, 1.0),
+        "floor": run_summary(policies, 1.0),
+        "policies": run_summary(policies, 1.0, invalid, slow),
     }
     return report.compare(runs, 1000, 30000)
 

@@ -18,6 +18,7 @@ from bench import calibrate, driver, report, servers
 from bench.cli import main
 from bench.workload import generate
 from tests.bench.loopback import serving
+from tests.bench.summaries import run_summary
 
 ROOT = Path(__file__).resolve().parents[2]
 HAVE_ENGINE = (ROOT / "extender" / "inprocess.py").exists() and (
@@ -208,19 +209,12 @@ def test_latency_stats_and_windows() -> None:
 
 
 def test_compare_flags_misses() -> None:
-    def run(ms_per_pod: float, p99: float) -> dict:
-        verbs = {v: {"p99_ms": p99, "slow_over_50ms": 0} for v in ("filter", "prioritize")}
-        return {
-            "ms_per_pod": ms_per_pod,
-            "verbs": verbs,
-            "last_vs_first_p99": {"per_pod": 1.0},
-            "memory": {"steady_rss_mb": 100.0},
-            "unschedulable": 0,
-            "validation": {"invalid_placements": 2},
-        }
-
     result = report.compare(
-        {"calibration": run(3.0, 1.0), "floor": run(4.0, 1.2), "policies": run(4.2, 1.25)},
+        {
+            "calibration": run_summary(3.0, 1.0, invalid=2),
+            "floor": run_summary(4.0, 1.2, invalid=2),
+            "policies": run_summary(4.2, 1.25, invalid=2),
+        },
         1000,
         30000,
     )
