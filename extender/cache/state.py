@@ -9,7 +9,7 @@ a /filter never sees half of a /bind.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -455,7 +455,7 @@ class ClusterState:
             self._put(rec)
             return True
 
-    def _load_pods(self, pods: list[dict]) -> tuple[int, int]:
+    def _load_pods(self, pods: Iterable[dict]) -> tuple[int, int]:
         """`apply_pod` of every pod of a listing, into this fresh state (replace_all).
 
         Placed pods alike but for uid, name and node (cache/bulkattach.py
@@ -569,7 +569,7 @@ class ClusterState:
     def replace_all(
         self,
         nodes: list[dict],
-        pods: list[dict],
+        pods: Iterable[dict],
         owners: Owners | None = None,
         namespaces: list[dict] | None = None,
     ) -> tuple[int, int]:
@@ -577,7 +577,9 @@ class ClusterState:
         name the object (`pod shop/web-3: spec...`, `node node-7: status...`).
         `owners` replaces the owners' selectors too and `namespaces` the namespace
         labels; None keeps those held (a live relist of nodes and pods: owners and
-        namespaces are watched apart). Returns the pending and the terminal pods listed."""
+        namespaces are watched apart). `pods` is read once, in order, after the nodes:
+        a relist hands its pages over as they arrive, so no more than a page of
+        decoded pods is alive at once. Returns the pending and the terminal pods listed."""
         fresh = ClusterState()
         ns_labels = {}
         for i, ns in enumerate(namespaces or ()):

@@ -524,3 +524,87 @@ def test_namespace_labels_are_listed_and_watched(server, state, make_watcher):
     assert wait_until(lambda: state.namespaces.get("ads") is None)
     assert w.stats()["events_applied_namespaces"] >= 3
     assert_converged(server, state)
+
+
+class _PagedState(ClusterState):
+    """A ClusterState that records, as a relist hands it each pod, how many pod pages
+    the server had answered by then; `on_first_pod` runs when the first one comes."""
+
+    def __init__(self, server: FakeApiServer, on_first_pod=None) -> None:
+        super().__init__()
+        self.server = server
+        self.on_first_pod = on_first_pod
+        self.pages_seen: list[list[int]] = []  # per replace_all: pages answered, per pod
+        self.after_failure: list[int] = []  # pods held after a replace_all that raised
+
+    def _pod_pages(self) -> int:
+        return self.server.count("GET", "/api/v1/pods", limit="3", fieldSelector=POD_FIELD_SELECTOR)
+
+    def replace_all(self, nodes, pods, owners=None, namespaces=None):
+        seen: list[int] = []
+        self.pages_seen.append(seen)
+
+        def watched():
+            for pod in pods:
+                if not seen and self.on_first_pod is not None:
+                    self.on_first_pod()
+                seen.append(self._pod_pages())
+                yield pod
+
+        try:
+            return super().replace_all(nodes, watched(), owners, namespaces)
+        except Exception:
+            self.after_failure.append(len(self.truth()["pods"]))
+            raise
+
+
+def _watch(state: ClusterState, server: FakeApiServer) -> ClusterWatcher:
+    return ClusterWatcher(
+        state,
+        KubeApi(server.url),
+        page_size=3,
+        timeout_seconds=5,
+        stall_timeout=0.5,
+        backoff_initial=0.01,
+        backoff_max=0.05,
+    )
+
+
+def test_a_relist_parses_the_pods_page_by_page(server):
+    # a listing held whole until parsed leaves its memory pinned (the watcher's _relist)
+    populate(server, nodes=4, pods=20)  # 7 pages of 3
+    state = _PagedState(server)
+    w = _watch(state, server)
+    w.start()
+    try:
+        assert w.wait_synced(BOUND)
+        assert_converged(server, state)
+        assert len(state.pages_seen) == 1
+        seen = state.pages_seen[0]
+        assert len(seen) == 20
+        # pod k arrives when its own page has been answered, and no later page
+        assert seen == [k // 3 + 1 for k in range(20)]
+    finally:
+        w.stop()
+
+
+def test_a_pod_page_that_fails_mid_relist_changes_nothing_and_the_relist_retries(server):
+    populate(server, nodes=4, pods=20)
+
+    def fail_the_next_page() -> None:
+        if len(state.pages_seen) == 1:  # the first relist only
+            server.fail_next_lists = 1
+
+    state = _PagedState(server, on_first_pod=fail_the_next_page)
+    w = _watch(state, server)
+    w.start()
+    try:
+        assert w.wait_synced(BOUND)
+        assert_converged(server, state)
+        assert w.stats()["relist_failures"] == 1
+        assert len(state.pages_seen) == 2
+        assert len(state.pages_seen[0]) == 3  # the first page's pods, then the failure
+        assert state.after_failure == [0]  # nothing of the failed relist was kept
+        assert w.stats()["relists"] == 1
+    finally:
+        w.stop()
