@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import argparse
 import gc
-import subprocess
 import sys
 import threading
 import time
@@ -29,15 +28,9 @@ from typing import Any
 
 import orjson
 
+from bench.memreport import print_growth, rss_mib, run_measurement
+
 PAGE = 500  # the watcher's default page size
-
-
-def _rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
 
 
 class _Stream:
@@ -100,7 +93,7 @@ def measure(nodes: int, pods: int, seed: int, whole: bool) -> None:
 
     state = Whole() if whole else ClusterState()
     watcher = ClusterWatcher(state, api)  # type: ignore[arg-type]
-    start = _rss_mib()
+    start = rss_mib()
     began = time.process_time()
     watcher.start()
     try:
@@ -109,16 +102,9 @@ def measure(nodes: int, pods: int, seed: int, whole: bool) -> None:
         cpu = time.process_time() - began
     finally:
         watcher.stop()
-    gc.collect()
-    end = _rss_mib()
-    listed = len(state.pods)
     how = "held whole, then parsed" if whole else "parsed page by page"
-    print(
-        f"{len(state.table)} nodes, {listed} pods listed ({how}): RSS {end:.1f} MiB, "
-        f"+{end - start:.1f} MiB ({(end - start) * 2**20 / max(listed, 1):.0f} bytes a pod); "
-        f"CPU {cpu:.1f} s"
-    )
-    sys._debugmallocstats()  # to stderr: the arena lines are the ones to read
+    listed = len(state.pods)
+    print_growth(f"{len(state.table)} nodes, {listed} pods listed ({how})", listed, start, cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -136,14 +122,7 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     child = [sys.executable, "-m", "bench.relistrss", "--measure", "--nodes", str(args.nodes)]
     child += ["--pods", str(args.pods), "--seed", str(args.seed)] + (["--whole"] * args.whole)
-    done = subprocess.run(child, stderr=subprocess.PIPE, text=True)
-    if done.returncode:
-        print(done.stderr, end="", file=sys.stderr)
-        return done.returncode
-    for line in done.stderr.splitlines():
-        if line.startswith(("# arenas allocated current", "# bytes in")) or "unused pools" in line:
-            print(line)
-    return 0
+    return run_measurement(child)
 
 
 if __name__ == "__main__":

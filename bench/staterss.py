@@ -18,22 +18,14 @@ them). RSS, not wall time: the load of the machine does not move it.
 from __future__ import annotations
 
 import argparse
-import gc
 import os
-import subprocess
 import sys
 import tempfile
 import time
 
 import orjson
 
-
-def _rss_mib() -> float:
-    with open("/proc/self/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1]) / 1024
-    return 0.0
+from bench.memreport import print_growth, rss_mib, run_measurement
 
 
 def write_workload(nodes: int, pods: int, seed: int, out: str) -> None:
@@ -64,7 +56,7 @@ def measure(workdir: str, pods: int, window: int) -> None:
     service = Service(state, engine)
     freeze_long_lived()
     names = list(state.table.id_of)
-    start = _rss_mib()
+    start = rss_mib()
     print(f"{len(names)} nodes loaded: RSS {start:.1f} MiB", flush=True)
     placed = 0
     began = time.process_time()
@@ -91,15 +83,9 @@ def measure(workdir: str, pods: int, window: int) -> None:
                 service.bind(orjson.loads(orjson.dumps(bind)))
                 placed += 1
             if (i + 1) % 25_000 == 0:
-                print(f"  {i + 1} pods: RSS +{_rss_mib() - start:.1f} MiB", flush=True)
-    gc.collect()
-    end = _rss_mib()
-    print(
-        f"{placed} pods bound: RSS {end:.1f} MiB, +{end - start:.1f} MiB "
-        f"({(end - start) * 2**20 / max(placed, 1):.0f} bytes a pod); "
-        f"CPU {time.process_time() - began:.0f} s"
-    )
-    sys._debugmallocstats()  # to stderr: the arena lines are the ones to read
+                print(f"  {i + 1} pods: RSS +{rss_mib() - start:.1f} MiB", flush=True)
+    cpu = time.process_time() - began
+    print_growth(f"{placed} pods bound", placed, start, cpu)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -117,13 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         write_workload(args.nodes, args.pods, args.seed, workdir)
         child = [sys.executable, "-m", "bench.staterss", "--measure", workdir]
         child += ["--pods", str(args.pods), "--window", str(args.window)]
-        done = subprocess.run(child, stderr=subprocess.PIPE, text=True)
-        for line in done.stderr.splitlines():
-            if line.startswith(("# arenas allocated current", "# bytes in", "Traceback")) or (
-                "unused pools" in line
-            ):
-                print(line)
-        return done.returncode
+        return run_measurement(child)
 
 
 if __name__ == "__main__":
