@@ -9,7 +9,7 @@ a /filter never sees half of a /bind.
 from __future__ import annotations
 
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from typing import Any, NamedTuple
 
 import numpy as np
@@ -31,7 +31,7 @@ from extender.cache.owners import OWNER_KINDS, Owners, parse_owner
 from extender.cache.podindex import PodParts, PodRecord, PodsByNode
 from extender.cache.podmemory import POD_BYTES, PodMemory
 from extender.cache.view import ObjectsView, StateView
-from extender.model.documents import decode_json_or_yaml
+from extender.model.documents import ListItems, NotStreamable, decode_json_or_yaml
 from extender.model.errors import BindError, InvalidInput
 from extender.model.memo import Memo
 from extender.model.node import parse_node
@@ -580,23 +580,37 @@ class ClusterState:
         namespaces are watched apart). `pods` is read once, in order, after the nodes:
         a relist hands its pages over as they arrive, so no more than a page of
         decoded pods is alive at once. Returns the pending and the terminal pods listed."""
+        ns_labels = self._listed_namespaces(namespaces)
         fresh = ClusterState()
+        for i, n in enumerate(nodes):
+            fresh._apply_listed_node(n, i)
+        listed = fresh._load_pods(pods)
+        self._adopt(fresh, owners, ns_labels)
+        return listed
+
+    def _listed_namespaces(self, namespaces: Iterable[dict] | None) -> dict:
+        """The labels of listed namespaces by name (None: those held now)."""
+        if namespaces is None:
+            return self.namespaces.snapshot()
         ns_labels = {}
-        for i, ns in enumerate(namespaces or ()):
+        for i, ns in enumerate(namespaces):
             try:
                 name, labels = parse_namespace(ns)
             except InvalidInput as exc:
                 raise InvalidInput(f"{object_name('namespace', ns, i)}: {exc}") from None
             ns_labels[name] = labels
-        if namespaces is None:
-            ns_labels = self.namespaces.snapshot()
-        fresh.namespaces.replace(ns_labels)
-        for i, n in enumerate(nodes):
-            try:
-                fresh.apply_node(n)
-            except InvalidInput as exc:
-                raise InvalidInput(f"{object_name('node', n, i)}: {exc}") from None
-        listed = fresh._load_pods(pods)
+        return ns_labels
+
+    def _apply_listed_node(self, obj: dict, i: int) -> None:
+        """apply_node of a listing's node `i`, its errors naming it."""
+        try:
+            self.apply_node(obj)
+        except InvalidInput as exc:
+            raise InvalidInput(f"{object_name('node', obj, i)}: {exc}") from None
+
+    def _adopt(self, fresh: ClusterState, owners: Owners | None, ns_labels: dict) -> None:
+        """Take `fresh`'s nodes and pods (and `owners`, unless None, and the namespace
+        labels) in place of this state's, at once."""
         with self.lock:
             # keep assumptions the new listing does not know about yet
             for uid, rec in self.pods.items():
@@ -616,40 +630,54 @@ class ClusterState:
             self._resolve_cache.clear()
             self._last_names = self._primed = None  # they hold the old table
             self.generation += 1
-        return listed
 
-    def load_items(self, items: list[Any]) -> Loaded:
+    def load_items(self, items: Iterable[Any]) -> Loaded:
         """Load a `List`'s items (Nodes, Pods, the Namespaces InterPodAffinity reads,
         and the owners PodTopologySpread reads: Services, ReplicationControllers,
-        ReplicaSets, StatefulSets) in place of everything."""
-        nodes, pods, namespaces = [], [], []
+        ReplicaSets, StatefulSets) in place of everything; atomic on errors, the first
+        in the items' order raised.
+
+        `items` is read once, in order, each item used as it comes, so a snapshot
+        decoded item by item (`load_file`) never has more than one alive. Nodes may
+        come before or after the pods on them (a pod before its node is counted when
+        the node comes: slower, the same state)."""
+        fresh = ClusterState()
+        namespaces: list[dict] = []
         owners = Owners()
-        for i, item in enumerate(items):
-            kind = item.get("kind") if isinstance(item, dict) else None
-            if kind == "Node":
-                nodes.append(item)
-            elif kind == "Pod":
-                pods.append(item)
-            elif kind == "Namespace":
-                namespaces.append(item)
-            elif kind in OWNER_KINDS:
-                try:
-                    owners.apply(item)
-                except InvalidInput as exc:
-                    raise InvalidInput(f"items[{i}] ({kind}): {exc}") from None
-            else:
-                raise InvalidInput(
-                    f"items[{i}]: kind must be Node, Pod, Namespace, {', '.join(OWNER_KINDS)}, "
-                    f"got {kind!r}"
-                )
-        pending, terminal = self.replace_all(nodes, pods, owners, namespaces)
+        counts = {"Node": 0, "Pod": 0}
+
+        def pods() -> Iterator[dict]:
+            for i, item in enumerate(items):
+                kind = item.get("kind") if isinstance(item, dict) else None
+                if kind == "Pod":
+                    counts["Pod"] += 1
+                    yield item
+                elif kind == "Node":
+                    fresh._apply_listed_node(item, counts["Node"])
+                    counts["Node"] += 1
+                elif kind == "Namespace":
+                    namespaces.append(item)
+                elif kind in OWNER_KINDS:
+                    try:
+                        owners.apply(item)
+                    except InvalidInput as exc:
+                        raise InvalidInput(f"items[{i}] ({kind}): {exc}") from None
+                else:
+                    raise InvalidInput(
+                        f"items[{i}]: kind must be Node, Pod, Namespace, "
+                        f"{', '.join(OWNER_KINDS)}, got {kind!r}"
+                    )
+
+        pending, terminal = fresh._load_pods(pods())
+        ns_labels = self._listed_namespaces(namespaces)
+        self._adopt(fresh, owners, ns_labels)
         with self.lock:
             counted = sum(1 for rec in self.pods.values() if rec.attached)
             unplaced = len(self.pods) - counted
         return Loaded(
             nodes=len(self.table),
             namespaces=len(namespaces),
-            pods=len(pods),
+            pods=counts["Pod"],
             counted=counted,
             unplaced=unplaced,
             pending=pending,
@@ -1021,9 +1049,20 @@ class ClusterState:
             return {"nodes": nodes, "pods": {u: r.node_name for u, r in self.pods.items()}}
 
     def load_file(self, path: str) -> Loaded:
-        """Load a snapshot file: a `List` in JSON or YAML."""
+        """Load a snapshot file: a `List` in JSON or YAML.
+
+        A JSON List is decoded item by item (`ListItems`): decoded whole, 150,000 pods
+        left the process 1.3 GB large for 75 MB of state (docs/PERFORMANCE.md, "A
+        snapshot, item by item"). A document that reader cannot take exactly as
+        orjson would (YAML, malformed JSON, no items array) is decoded whole, as
+        before, and its errors are that path's."""
         with open(path, "rb") as f:
             raw = f.read()
+        if raw[:4096].lstrip().startswith(b"{"):
+            try:
+                return self.load_items(ListItems(raw))
+            except NotStreamable:
+                pass  # decoded whole below; nothing was changed
         try:
             doc = decode_json_or_yaml(raw, path)
         except ValueError as exc:
