@@ -70,12 +70,17 @@ class ListItems:
     and what the cluster state keeps of each item (a name, a uid) then pins the
     allocator's arenas after the rest is freed: 5,000 nodes with 150,000 pods left a
     1.3 GB process for 75 MB of live objects (docs/PERFORMANCE.md, "A snapshot, item
-    by item"). Read once; the top-level members other than `items` are decoded and
-    dropped. Anything this reader would decode differently from orjson (not JSON,
-    not an object, `items` absent, repeated or not an array, NaN, a number that
-    is infinite as a double, trailing text) raises NotStreamable, possibly after some items
-    were yielded, and the caller decodes the document whole instead. It also raises
-    NotStreamable for a lone UTF-16 surrogate escape, which orjson refuses."""
+    by item"). orjson cannot decode part of a document, so each item is decoded by
+    the standard library's C decoder. Read once; the top-level members other than
+    `items` are decoded and dropped.
+
+    Whatever this reader would decode differently from orjson raises NotStreamable,
+    possibly after some items were yielded, and the caller decodes the document
+    whole instead: not JSON, not an object, `items` absent, repeated or not an
+    array, NaN, a number infinite as a double, nesting deeper than the standard
+    decoder goes, trailing text, and any surrogate escape (`\\ud800`: the standard
+    decoder takes a lone one, orjson refuses it). Integers past 64 bits become
+    doubles, as orjson decodes them."""
 
     def __init__(self, raw: bytes) -> None:
         self.raw = raw
@@ -146,6 +151,8 @@ class ListItems:
                 break
         except ValueError as exc:  # json.JSONDecodeError is one
             raise NotStreamable(str(exc)) from None
+        except RecursionError:  # orjson goes to 1,024 levels, the standard decoder less
+            raise NotStreamable("nested too deep") from None
         if skip(i) != end:
             raise NotStreamable("text after the document")
         if not seen_items:

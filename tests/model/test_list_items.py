@@ -100,6 +100,7 @@ def test_any_text_yields_orjsons_items_or_refuses(items: list, edits: list, inde
         b"[1, 2]",  # not an object
         b'{"items": ["\xff"]}',  # not UTF-8
         b"items: []\n",  # YAML
+        b'{"items": [' + b"[" * 5000 + b"]" * 5000 + b"]}",  # deeper than json goes
     ],
 )
 def test_what_it_would_decode_differently_is_refused(raw: bytes) -> None:
