@@ -66,7 +66,7 @@ _FRAGMENTS = st.sampled_from(
 )  # fmt: skip
 
 
-@settings(max_examples=1000, deadline=None)
+@settings(max_examples=400, deadline=None)
 @given(
     _ITEMS,
     st.lists(st.tuples(st.integers(0, 2**20), _FRAGMENTS), max_size=3),
