@@ -398,13 +398,16 @@ def test_a_copy_unlike_the_one_before_is_not_taken_for_it(field: str, value: Any
     assert _load_result(items, True) == _load_result(items, False)
 
 
-def _load_file(items: list[Any], raw: bytes | None = None) -> ClusterState:
-    """A state loaded from a snapshot file holding `items` (or the bytes `raw`)."""
+def _load_file(
+    items: list[Any], raw: bytes | None = None, state: ClusterState | None = None
+) -> ClusterState:
+    """`state` (default: a new one) loaded from a snapshot file holding `items` (or
+    the bytes `raw`)."""
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "snapshot.json")
         with open(path, "wb") as f:
             f.write(raw if raw is not None else orjson.dumps({"kind": "List", "items": items}))
-        state = ClusterState()
+        state = ClusterState() if state is None else state
         state.loaded = state.load_file(path)  # type: ignore[attr-defined]
         return state
 
@@ -430,12 +433,8 @@ def test_a_bad_pod_in_a_snapshot_file_names_itself_and_changes_nothing() -> None
     before = fingerprint(state)
     bad = pod("bad", cpu="lots", node_name="n0")
     items = [node("n0"), pod("p1", cpu="1", node_name="n0"), bad]
-    with tempfile.TemporaryDirectory() as tmp:
-        path = os.path.join(tmp, "snapshot.json")
-        with open(path, "wb") as f:
-            f.write(orjson.dumps({"kind": "List", "items": items}))
-        with pytest.raises(InvalidInput, match=r"^pod default/bad: spec\.containers\[0\]"):
-            state.load_file(path)
+    with pytest.raises(InvalidInput, match=r"^pod default/bad: spec\.containers\[0\]"):
+        _load_file(items, state=state)
     assert fingerprint(state) == before
 
 
